@@ -1,0 +1,1 @@
+"""Pure metric functions on tensors/arrays (no Ray, no MLflow)."""

@@ -1,0 +1,104 @@
+"""The loss interface and registry every method plugs into.
+
+A method is one module that subclasses :class:`SmoothingLoss`, implements ``per_sample`` and registers a
+:class:`LossInfo`. The training loop only ever calls ``build_loss``, ``forward``, the two epoch hooks and
+``parameters()`` (learnable targets join the optimizer with the network's learning rate and weight decay).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from trainables.registry import HParam, Registry, check_hparams
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+@dataclass(frozen=True)
+class LossInfo:
+    name: str
+    cls: type[SmoothingLoss]
+    hparams: tuple[HParam, ...] = ()
+    reference: str = ""
+    summary: str = ""
+    learnable: bool = False  # has parameters that the optimizer must train
+
+
+LOSSES: Registry[LossInfo] = Registry("loss")
+
+
+def register_loss(info: LossInfo) -> LossInfo:
+    return LOSSES.register(info)
+
+
+def list_losses() -> list[str]:
+    return LOSSES.names()
+
+
+def get_loss_info(name: str) -> LossInfo:
+    return LOSSES.get(name)
+
+
+def check_loss_hparams(name: str, hparams: dict[str, Any]) -> dict[str, Any]:
+    """Validate a method's hyperparameters (unknown names, ranges) and fill in paper defaults."""
+    return check_hparams(name, get_loss_info(name).hparams, hparams)
+
+
+def build_loss(name: str, num_classes: int, reduction: str = "mean", **hparams: Any) -> SmoothingLoss:
+    info = get_loss_info(name)
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+        raise ValueError(f"num_classes={num_classes!r} is not allowed; allowed: an integer >= 2")
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction={reduction!r} is not allowed; allowed: {', '.join(REDUCTIONS)}")
+    return info.cls(num_classes=num_classes, reduction=reduction, **check_hparams(name, info.hparams, hparams))
+
+
+class SmoothingLoss(nn.Module):
+    """Base class: validates inputs, computes in float32 and applies the reduction.
+
+    Subclasses implement ``per_sample(logits, targets) -> (B,)`` on float32 logits. ``forward`` with
+    ``reduction="none"`` returns exactly that vector, so its sum equals ``reduction="sum"``.
+    """
+
+    def __init__(self, num_classes: int, reduction: str = "mean") -> None:
+        super().__init__()
+        self.num_classes = num_classes
+        self.reduction = reduction
+
+    def per_sample(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        if logits.ndim != 2 or logits.shape[1] != self.num_classes:
+            raise ValueError(
+                f"logits has shape {tuple(logits.shape)}; expected (batch, {self.num_classes})"
+            )
+        if targets.ndim != 1 or targets.shape[0] != logits.shape[0]:
+            raise ValueError(f"targets has shape {tuple(targets.shape)}; expected ({logits.shape[0]},)")
+        if targets.numel() and (int(targets.min()) < 0 or int(targets.max()) >= self.num_classes):
+            raise ValueError(f"targets must lie in [0, {self.num_classes}); got values outside it")
+        # bf16 autocast: the loss is always computed in float32 (float64 is kept for gradcheck).
+        if logits.dtype not in (torch.float32, torch.float64):
+            logits = logits.float()
+        with torch.autocast(device_type=logits.device.type, enabled=False):
+            losses = self.per_sample(logits, targets.long())
+        if self.reduction == "none":
+            return losses
+        if self.reduction == "sum":
+            return losses.sum()
+        return losses.mean()
+
+    # Hooks the training loop calls; stateless methods ignore them.
+    def on_epoch_start(self, epoch: int, total_epochs: int) -> None:  # noqa: B027
+        pass
+
+    def on_epoch_end(self) -> None:  # noqa: B027
+        pass
+
+    def target_matrix(self) -> torch.Tensor | None:
+        """The learned K×K soft-label matrix (rows sum to 1) for methods that learn one, else None."""
+        return None
