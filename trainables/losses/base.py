@@ -102,3 +102,26 @@ class SmoothingLoss(nn.Module):
     def target_matrix(self) -> torch.Tensor | None:
         """The learned K×K soft-label matrix (rows sum to 1) for methods that learn one, else None."""
         return None
+
+
+# Shared pieces of the per-sample formulas (all take float32/float64 logits of shape (B, K)).
+def target_mask(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Boolean (B, K) mask that is True at each sample's target class."""
+    return torch.zeros_like(logits, dtype=torch.bool).scatter_(1, targets[:, None], True)
+
+
+def log_target_and_rest(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``log p_y`` and ``log(1 - p_y)``, both from logsumexps so that confident logits stay finite.
+
+    ``1 - p_y`` is computed as the softmax mass of the non-target classes, never as a difference, so it
+    neither cancels to 0 nor gives an infinite gradient when ``p_y`` rounds to 1.
+    """
+    lse = logits.logsumexp(dim=1)
+    log_p_target = logits.gather(1, targets[:, None]).squeeze(1) - lse
+    log_rest = logits.masked_fill(target_mask(logits, targets), float("-inf")).logsumexp(dim=1) - lse
+    return log_p_target, log_rest
+
+
+def soft_cross_entropy(log_probs: torch.Tensor, soft_targets: torch.Tensor) -> torch.Tensor:
+    """``H(t, p) = -sum_k t_k log p_k`` per sample."""
+    return -(soft_targets * log_probs).sum(dim=1)

@@ -1,0 +1,3 @@
+from study.sinks.base import ResultSink, TrialEnd, TrialStart
+
+__all__ = ["ResultSink", "TrialEnd", "TrialStart"]

@@ -1,0 +1,40 @@
+"""Where results go. Sinks know nothing about Ray: the Tune callback in ``study.callback`` and local reruns
+both drive them through these three calls, always from the driver process (one writer per store).
+
+Metric keys are the same strings everywhere (Ray result, MLflow metric, Parquet column): ``train/loss``,
+``val/acc``, ``test/aurc_lognorm`` ...
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+TRIAL_STATUSES = ("running", "completed", "stopped", "diverged", "error")
+
+
+@dataclass
+class TrialStart:
+    trial_id: str
+    config: dict[str, Any]  # flat: "loss", "loss_params.alpha", "lr", ... (see search_spaces.flatten)
+    tags: dict[str, str] = field(default_factory=dict)  # e.g. {"kind": "rerun", "source_trial": "…"}
+
+
+@dataclass
+class TrialEnd:
+    trial_id: str
+    status: str  # one of TRIAL_STATUSES
+    reason: str = ""  # why it stopped: "asha", "diverged: train/loss became nan in epoch 3", traceback head
+    final_metrics: dict[str, float] = field(default_factory=dict)  # the last result (test/* included)
+    artifacts_dir: Path | None = None  # samples.parquet, *.png, *.npy written by the trial
+
+
+class ResultSink(Protocol):
+    def trial_started(self, start: TrialStart) -> None: ...
+
+    def epoch(self, trial_id: str, epoch: int, metrics: dict[str, float]) -> None: ...
+
+    def trial_ended(self, end: TrialEnd) -> None: ...
+
+    def close(self) -> None: ...
