@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -55,14 +57,23 @@ class TrialConfig:
             raise ValueError(f"schedule={self.schedule!r} is not allowed; allowed: {', '.join(SCHEDULES)}")
         if self.device not in DEVICES:
             raise ValueError(f"device={self.device!r} is not allowed; allowed: {', '.join(DEVICES)}")
-        for name in ("epochs", "batch_size", "eval_batch_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"{name}={value!r} is not allowed; allowed: an integer > 0")
-        if not self.lr > 0:
-            raise ValueError(f"lr={self.lr!r} is not allowed; allowed: a number > 0")
-        if not 0 <= self.shift_severity <= 5:
-            raise ValueError(f"shift_severity={self.shift_severity!r} is not allowed; allowed: 0..5")
+        for name in ("epochs", "batch_size", "eval_batch_size", "step_size", "probe_max_train"):
+            _check_int(name, getattr(self, name), low=1)
+        _check_int("seed", self.seed, low=0)
+        _check_int("split_seed", self.split_seed, low=0)
+        _check_int("shift_severity", self.shift_severity, low=0, high=5)
+        if self.subset is not None:
+            _check_int("subset", self.subset, low=2)
+        _check_number("lr", self.lr, "a finite number > 0", lambda v: 0 < v < math.inf)
+        _check_number("val_fraction", self.val_fraction, "a number in (0, 1)", lambda v: 0 < v < 1)
+        _check_number("momentum", self.momentum, "a number in [0, 1)", lambda v: 0 <= v < 1)
+        _check_number("weight_decay", self.weight_decay, "a finite number >= 0", lambda v: 0 <= v < math.inf)
+        _check_number("step_gamma", self.step_gamma, "a number in (0, 1]", lambda v: 0 < v <= 1)
+        for name in ("download", "augment", "nesterov", "amp", "compile", "representation", "probe"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name}={getattr(self, name)!r} is not allowed; allowed: true or false")
+        if not isinstance(self.loss_params, dict):
+            raise ValueError(f"loss_params={self.loss_params!r} is not allowed; allowed: a mapping name -> value")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrialConfig:
@@ -74,3 +85,49 @@ class TrialConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def resolve_trial_config(base: dict[str, Any], sampled: dict[str, Any]) -> dict[str, Any]:
+    """Merge a study's fixed settings with what the search sampled for one trial.
+
+    ``sampled`` is ``{"loss": "ls", "ls": {"alpha": 0.1}}`` (the method's hyperparameters under its own
+    name, so that each method has its own parameters in the search) and may override base settings such as
+    ``lr`` or ``seed``.
+    """
+    loss = sampled["loss"]
+    overrides = {k: v for k, v in sampled.items() if k != loss and not isinstance(v, dict)}
+    return {**base, **overrides, "loss": loss, "loss_params": dict(sampled.get(loss) or {})}
+
+
+def flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"loss_params": {"alpha": 0.1}} → {"loss_params.alpha": 0.1}."""
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def unflatten(flat: dict[str, Any]) -> dict[str, Any]:
+    nested: dict[str, Any] = {}
+    for key, value in flat.items():
+        *parents, leaf = key.split(".")
+        node = nested
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    return nested
+
+
+def _check_int(name: str, value: Any, low: int, high: int | None = None) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
+        allowed = f"an integer in [{low}, {high}]" if high is not None else f"an integer >= {low}"
+        raise ValueError(f"{name}={value!r} is not allowed; allowed: {allowed}")
+
+
+def _check_number(name: str, value: Any, allowed: str, ok: Callable[[float], bool]) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not ok(value):
+        raise ValueError(f"{name}={value!r} is not allowed; allowed: {allowed}")

@@ -1,3 +1,5 @@
+"""Fashion-MNIST from the four standard IDX files (the Debian package's directory by default)."""
+
 from __future__ import annotations
 
 from pathlib import Path

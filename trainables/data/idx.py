@@ -18,6 +18,8 @@ def read_idx(path: Path) -> np.ndarray:
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _DTYPES:
         raise ValueError(f"{path} is not an IDX file (bad magic number)")
     ndim = data[3]
+    if len(data) < 4 + 4 * ndim:
+        raise ValueError(f"{path}: truncated IDX header ({len(data)} bytes for {ndim} dimensions)")
     dims = np.frombuffer(data, dtype=">u4", count=ndim, offset=4).astype(np.int64)
     dtype = np.dtype(_DTYPES[data[2]])
     offset = 4 + 4 * ndim
@@ -37,6 +39,11 @@ def find_idx(directory: Path, stem: str) -> Path | None:
 def load_idx_images_labels(directory: Path, prefix: str) -> tuple[torch.Tensor, torch.Tensor]:
     images = read_idx(_require(directory, f"{prefix}-images-idx3-ubyte"))
     labels = read_idx(_require(directory, f"{prefix}-labels-idx1-ubyte"))
+    if images.dtype != np.uint8 or images.ndim != 3 or labels.ndim != 1:
+        raise ValueError(
+            f"{directory}: {prefix} images must be uint8 (N, H, W) and labels (N,); "
+            f"got {images.dtype} {images.shape} and {labels.shape}"
+        )
     if images.shape[0] != labels.shape[0]:
         raise ValueError(f"{directory}: {prefix} has {images.shape[0]} images but {labels.shape[0]} labels")
     return torch.from_numpy(images.copy()).unsqueeze(1), torch.from_numpy(labels.astype(np.int64))

@@ -37,6 +37,8 @@ def get_model_info(name: str) -> ModelInfo:
         from trainables.models.timm_models import timm_model_info
 
         return timm_model_info(name[len(TIMM_PREFIX):])
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; known: {', '.join(list_models())}")
     return MODELS.get(name)
 
 

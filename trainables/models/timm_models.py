@@ -32,6 +32,13 @@ def timm_model_info(arch: str) -> ModelInfo:
         raise ValueError(f"model={TIMM_PREFIX + arch!r} is not a timm model; see timm.list_models()")
 
     def build(in_chans: int, num_classes: int, image_size: int) -> nn.Module:
-        return TimmClassifier(timm.create_model(arch, pretrained=False, in_chans=in_chans, num_classes=num_classes))
+        kwargs = {"pretrained": False, "in_chans": in_chans, "num_classes": num_classes}
+        try:  # models with fixed position embeddings (ViT, Swin, ...) need the data's image size
+            model = timm.create_model(arch, img_size=image_size, **kwargs)
+        except TypeError as err:
+            if "img_size" not in str(err):
+                raise
+            model = timm.create_model(arch, **kwargs)
+        return TimmClassifier(model)
 
     return ModelInfo(TIMM_PREFIX + arch, build, convolutional=True, reference="timm")

@@ -1,0 +1,37 @@
+# Two commands on a fresh machine: `make demo` and `make test` (see README.md).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+FASHION_MNIST_DIR ?= /usr/share/datasets/fashion-mnist
+PYTEST_ARGS ?=
+
+.PHONY: setup data demo test lint clean-runs
+
+setup: $(STAMP)
+
+# constraints.txt pins the known-good set (torch 2.14.1 + torchvision 0.29.1: the CPU-only torch wheel has
+# no working torchvision); pyproject.toml itself only states lower bounds.
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+data:
+	@if ls $(FASHION_MNIST_DIR)/train-images-idx3-ubyte* >/dev/null 2>&1; then \
+	  echo "Fashion-MNIST: $(FASHION_MNIST_DIR)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get install -y -q dataset-fashion-mnist >/dev/null || (apt-get update -q >/dev/null && apt-get install -y -q dataset-fashion-mnist >/dev/null); \
+	else \
+	  echo "Fashion-MNIST missing: run 'sudo apt-get install dataset-fashion-mnist' or set SMOOTHSTUDY_FASHION_MNIST_DIR"; exit 1; \
+	fi
+
+demo: setup data
+	$(VENV)/bin/smoothstudy run studies/quick.yaml --force
+
+test: setup data
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check .

@@ -1,0 +1,235 @@
+"""The study file: a YAML document validated before anything starts.
+
+Every error is one line that names the field and the allowed values (``StudyFileError``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from trainables.config import OPTIMIZERS, SCHEDULES, TrialConfig
+from trainables.data import list_datasets
+from trainables.losses import get_loss_info, list_losses
+from trainables.models import get_model_info, list_models
+from trainables.registry import HParam
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
+class StudyFileError(ValueError):
+    """A study file that cannot be used; the message is one line naming the field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataSection(_Strict):
+    dataset: str = "fashion_mnist"
+    data_dir: str | None = None
+    download: bool = False
+    subset: int | None = Field(None, gt=1)
+    val_fraction: float = Field(0.1, gt=0, lt=1)
+    split_seed: int = 0
+    augment: bool = False
+
+    @field_validator("dataset")
+    @classmethod
+    def _known_dataset(cls, v: str) -> str:
+        if v not in list_datasets():
+            raise ValueError(f"unknown dataset {v!r}; allowed: {', '.join(list_datasets())}")
+        return v
+
+
+class TrainingSection(_Strict):
+    optimizer: Literal[OPTIMIZERS] = "sgd"  # type: ignore[valid-type]
+    lr: float = Field(0.05, gt=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    nesterov: bool = True
+    weight_decay: float = Field(0.0, ge=0)
+    schedule: Literal[SCHEDULES] = "cosine"  # type: ignore[valid-type]
+    step_size: int = Field(30, gt=0)
+    step_gamma: float = Field(0.1, gt=0, le=1)
+    epochs: int = Field(10, gt=0)
+    batch_size: int = Field(64, gt=0)
+    eval_batch_size: int = Field(2048, gt=0)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    amp: bool = True
+    compile: bool = False
+
+
+class EvaluationSection(_Strict):
+    representation: bool = True
+    probe: bool = True
+    probe_max_train: int = Field(5000, gt=0)
+    transfer_dataset: str | None = None
+    shift_severity: int = Field(0, ge=0, le=5)
+
+
+class Range(_Strict):
+    """How one hyperparameter is searched: a range, a grid (``grid: paper`` = the paper's values) or fixed."""
+
+    low: float | None = None
+    high: float | None = None
+    log: bool | None = None
+    grid: list[Any] | Literal["paper"] | None = None
+    value: Any = None
+
+
+class SearchSection(_Strict):
+    num_samples: int = Field(8, gt=0)
+    max_concurrent: int = Field(2, gt=0)
+    sampler: Literal["tpe", "random", "nsga2"] = "tpe"
+    seed: int | None = None
+    n_startup_trials: int = Field(4, ge=0)
+
+
+class AshaSection(_Strict):
+    enabled: bool = True
+    grace_period: int = Field(1, gt=0)
+    reduction_factor: float = Field(2, gt=1)
+    max_t: int | None = Field(None, gt=0)
+
+
+class Objective(_Strict):
+    metric: str = "val/acc"
+    mode: Literal["max", "min"] = "max"
+
+    @field_validator("metric")
+    @classmethod
+    def _namespaced(cls, v: str) -> str:
+        if not v.startswith(("val/", "train/")):
+            raise ValueError(f"objective metric {v!r} must be a per-epoch metric; allowed: val/<name> or train/<name>")
+        return v
+
+
+class Resources(_Strict):
+    cpu: float = Field(1, gt=0)
+    gpu: float = Field(0, ge=0)
+
+
+class StudySpec(_Strict):
+    name: str = Field(pattern=NAME_PATTERN)
+    description: str = ""
+    seed: int = 0
+    data: DataSection = DataSection()
+    model: str = "mlp"
+    training: TrainingSection = TrainingSection()
+    evaluation: EvaluationSection = EvaluationSection()
+    methods: dict[str, dict[str, Any]] = Field(min_length=1)
+    search: SearchSection = SearchSection()
+    asha: AshaSection = AshaSection()
+    objective: Objective | list[Objective] = Objective()
+    resources: Resources = Resources()
+    max_failures: int = Field(2, ge=0)
+    checkpoint_every: int = Field(1, ge=1)
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, v: str) -> str:
+        get_model_info(v)  # raises "unknown model 'x'; known: …"
+        return v
+
+    @field_validator("methods")
+    @classmethod
+    def _known_methods(cls, v: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for name, params in v.items():
+            if name not in list_losses():
+                raise ValueError(f"unknown loss {name!r}; allowed: {', '.join(list_losses())}")
+            declared = {h.name: h for h in get_loss_info(name).hparams}
+            for pname, spec in (params or {}).items():
+                if pname not in declared:
+                    allowed = ", ".join(declared) or "none (this method has no hyperparameters)"
+                    raise ValueError(f"{name}.{pname} is not a hyperparameter of {name}; allowed: {allowed}")
+                parse_param_spec(declared[pname], spec, owner=name)
+        return {k: dict(p or {}) for k, p in v.items()}
+
+    @model_validator(mode="after")
+    def _consistent(self) -> StudySpec:
+        if self.asha.max_t is not None and self.asha.max_t > self.training.epochs:
+            raise ValueError(f"max_t={self.asha.max_t} exceeds training.epochs={self.training.epochs}")
+        if self.evaluation.transfer_dataset and self.evaluation.transfer_dataset not in list_datasets():
+            raise ValueError(f"unknown transfer_dataset {self.evaluation.transfer_dataset!r}; "
+                             f"allowed: {', '.join(list_datasets())}")
+        return self
+
+    @property
+    def objectives(self) -> list[Objective]:
+        return self.objective if isinstance(self.objective, list) else [self.objective]
+
+    def base_trial_config(self) -> dict[str, Any]:
+        """Everything a trial needs except the method and its hyperparameters (which the search picks)."""
+        cfg = {**self.data.model_dump(), "model": self.model, **self.training.model_dump(),
+               **self.evaluation.model_dump(), "seed": self.seed}
+        TrialConfig.from_dict(cfg)  # the same validation a trial will do
+        return cfg
+
+
+def parse_param_spec(h: HParam, spec: Any, owner: str) -> Range:
+    """Normalise one method hyperparameter's study-file entry to a ``Range`` and check it against what the
+    method declares (an α outside its declared range is refused here, before anything runs)."""
+    field_name = f"methods.{owner}.{h.name}"
+    if not isinstance(spec, dict):
+        spec = {"value": spec}
+    try:
+        r = Range(**spec)
+    except ValidationError as err:
+        bad = err.errors()[0]
+        raise ValueError(f"{field_name}.{'.'.join(map(str, bad['loc']))}: {bad['msg']}; "
+                         f"allowed keys: low, high, log, grid, value") from None
+    if r.value is not None:
+        h.check(r.value, owner)
+    if r.grid == "paper" and not h.grid:
+        raise ValueError(f"{field_name}.grid=paper: {owner} declares no paper grid for {h.name}; give the values")
+    for g in r.grid if isinstance(r.grid, list) else ():
+        h.check(g, owner)
+    for bound in (r.low, r.high):
+        if bound is not None:
+            h.check(bound, owner)
+    if r.low is not None and r.high is not None and r.low >= r.high:
+        raise ValueError(f"{field_name}: low={r.low} must be below high={r.high}")
+    return r
+
+
+def _one_line(err: ValidationError) -> str:
+    e = err.errors()[0]
+    loc = ".".join(str(x) for x in e["loc"]) or "study"
+    msg = e["msg"].removeprefix("Value error, ")
+    if e["type"] == "extra_forbidden":
+        return f"{loc}: unknown key; see the README's study-file reference for the allowed keys"
+    if e["type"] == "literal_error":
+        return f"{loc}={e.get('input')!r}: {msg}"
+    return f"{loc}: {msg}" + (f" (got {e['input']!r})" if "input" in e and not isinstance(e["input"], dict) else "")
+
+
+def load_study(path: str | Path) -> StudySpec:
+    """Read and validate a study file; raises ``StudyFileError`` with one line naming the field."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise StudyFileError(f"study file {path}: cannot read it ({err.strerror})") from None
+    try:
+        data = yaml.safe_load(text)  # data only: no tags that construct Python objects
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise StudyFileError(f"study file {path}{where}: not valid YAML ({getattr(err, 'problem', err)})") from None
+    if not isinstance(data, dict):
+        raise StudyFileError(f"study file {path}: expected a mapping of settings at the top level")
+    return parse_study(data)
+
+
+def parse_study(data: dict[str, Any]) -> StudySpec:
+    try:
+        spec = StudySpec(**data)
+        spec.base_trial_config()
+    except ValidationError as err:
+        raise StudyFileError(_one_line(err)) from None
+    except ValueError as err:
+        raise StudyFileError(str(err)) from None
+    return spec

@@ -1,0 +1,78 @@
+"""Study file → Optuna define-by-run space: a categorical ``loss`` and, conditional on it, that method's
+hyperparameters, derived from what the loss declares (adding a method never touches this module)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from search_spaces.schema import StudySpec, parse_param_spec
+from trainables.losses import get_loss_info
+from trainables.registry import HParam
+
+
+@dataclass(frozen=True)
+class ParamSearch:
+    """One method hyperparameter as it will be searched: fixed, categorical, or a numeric range."""
+
+    key: str  # "<loss>/<name>": Ray unflattens it to config[loss][name]
+    hparam: HParam
+    fixed: Any = None
+    is_fixed: bool = False
+    choices: tuple[Any, ...] = ()
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+
+
+def method_params(spec: StudySpec) -> dict[str, list[ParamSearch]]:
+    """For every method of the study, how each declared hyperparameter is searched.
+
+    Unmentioned parameters are searched over their declared range when the method marks them searchable,
+    else fixed at the paper default."""
+    out: dict[str, list[ParamSearch]] = {}
+    for loss, given in spec.methods.items():
+        params = []
+        for h in get_loss_info(loss).hparams:
+            key = f"{loss}/{h.name}"
+            if h.name in given:
+                r = parse_param_spec(h, given[h.name], owner=loss)
+                if r.value is not None:
+                    params.append(ParamSearch(key, h, fixed=h.check(r.value, loss), is_fixed=True))
+                elif r.grid is not None:
+                    grid = h.grid if r.grid == "paper" else tuple(r.grid)
+                    params.append(ParamSearch(key, h, choices=tuple(grid)))
+                else:
+                    params.append(ParamSearch(key, h, low=h.low if r.low is None else r.low,
+                                              high=h.high if r.high is None else r.high,
+                                              log=h.log if r.log is None else r.log))
+            elif not h.search:
+                params.append(ParamSearch(key, h, fixed=h.default, is_fixed=True))
+            elif h.choices or h.kind == "bool":
+                params.append(ParamSearch(key, h, choices=h.choices or (False, True)))
+            else:
+                params.append(ParamSearch(key, h, low=h.low, high=h.high, log=h.log))
+        out[loss] = params
+    return out
+
+
+def define_by_run(spec: StudySpec) -> Callable[[Any], dict[str, Any]]:
+    """The function Optuna calls per trial (Ray's ``OptunaSearch(space=...)``); returns the fixed values."""
+    methods = method_params(spec)
+    names = list(methods)
+
+    def space(trial: Any) -> dict[str, Any]:
+        loss = trial.suggest_categorical("loss", names)
+        fixed: dict[str, Any] = {}
+        for p in methods[loss]:
+            if p.is_fixed:
+                fixed[p.key] = p.fixed
+            elif p.choices:
+                trial.suggest_categorical(p.key, list(p.choices))
+            elif p.hparam.kind == "int":
+                trial.suggest_int(p.key, int(p.low), int(p.high), log=p.log)
+            else:
+                trial.suggest_float(p.key, p.low, p.high, log=p.log)
+        return fixed
+
+    return space

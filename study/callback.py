@@ -1,0 +1,87 @@
+"""Thin Ray Tune callback: translates Tune's trial events into the Ray-free sink calls, on the driver."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from ray import tune
+
+from study.sinks.base import ResultSink, TrialEnd, TrialStart
+from trainables.config import flatten, resolve_trial_config
+from trainables.tune_adapter import ARTIFACTS_DIR
+
+
+def result_metrics(result: dict[str, Any]) -> dict[str, float]:
+    """The namespaced numeric metrics of a Tune result (``val/acc`` …), without Ray's bookkeeping."""
+    return {k: float(v) for k, v in result.items()
+            if "/" in k and isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+class SinkCallback(tune.Callback):
+    def __init__(self, sinks: list[ResultSink], base: dict[str, Any], epochs: int, echo=print) -> None:
+        self.sinks = sinks
+        self.base = base
+        self.epochs = epochs
+        self.echo = echo
+        self.finished = 0
+
+    def trial_config(self, trial: Any) -> dict[str, Any]:
+        return flatten(resolve_trial_config(self.base, trial.config))
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        start = TrialStart(trial.trial_id, self.trial_config(trial), tags={"kind": "trial"})
+        for sink in self.sinks:
+            sink.trial_started(start)
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict[str, Any], **info: Any) -> None:
+        epoch = int(result.get("epoch", result.get("training_iteration", 0)))
+        metrics = result_metrics(result)
+        if metrics:
+            for sink in self.sinks:
+                sink.epoch(trial.trial_id, epoch, metrics)
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        last = trial.last_result or {}
+        epochs_run = int(last.get("epoch", 0))
+        if last.get("status") == "diverged":
+            status, reason = "diverged", str(last.get("reason", "loss became NaN or inf"))
+        elif epochs_run >= self.epochs:
+            status, reason = "completed", ""
+        else:
+            status, reason = "stopped", f"asha: stopped after epoch {epochs_run} of {self.epochs}"
+        artifacts = None
+        if status == "completed" and trial.checkpoint is not None:
+            with trial.checkpoint.as_directory() as d:
+                artifacts = Path(d) / ARTIFACTS_DIR
+                self._end(TrialEnd(trial.trial_id, status, reason, result_metrics(last), artifacts), trial)
+            return
+        self._end(TrialEnd(trial.trial_id, status, reason, result_metrics(last), artifacts), trial)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        message = str(getattr(trial, "error_message", None) or "trial raised an error").strip()
+        reason = message.splitlines()[-1] if message else "error"
+        self._end(TrialEnd(trial.trial_id, "error", reason, result_metrics(trial.last_result or {})), trial)
+
+    def _end(self, end: TrialEnd, trial: Any) -> None:
+        for sink in self.sinks:
+            sink.trial_ended(end)
+        self.finished += 1
+        cfg = trial.config
+        params = " ".join(f"{k}={_fmt(v)}" for k, v in (cfg.get(cfg.get("loss"), {}) or {}).items())
+        shown = {k: end.final_metrics[k] for k in ("val/acc", "test/acc", "test/ece", "test/aurc")
+                 if k in end.final_metrics}
+        self.echo(f"[{self.finished}] {end.trial_id} {cfg.get('loss')} {params} -> {end.status}"
+                  + (f" ({end.reason})" if end.reason and end.status != "completed" else "")
+                  + "".join(f"  {k}={_fmt(v)}" for k, v in shown.items()))
+
+    def on_experiment_end(self, trials: list, **info: Any) -> None:
+        for sink in self.sinks:
+            sink.close()
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return "nan" if math.isnan(v) else f"{v:.4g}"
+    return str(v)

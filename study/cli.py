@@ -1,0 +1,163 @@
+"""``smoothstudy`` command line. Bad input: one line on stderr naming the field, exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from study.errors import UsageError
+
+DEFAULT_STORAGE = "runs"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="smoothstudy", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a study file on a local or remote Ray cluster")
+    run.add_argument("study_file", type=Path)
+    run.add_argument("--address", help="Ray cluster to join (auto, HOST:PORT); default: RAY_ADDRESS or a local one")
+    run.add_argument("--storage", type=Path, default=Path(DEFAULT_STORAGE), help="where runs/<study>/ goes")
+    run.add_argument("--mlflow-uri", help="MLflow tracking URI (default: sqlite under runs/<study>/)")
+    run.add_argument("--smoke-test", action="store_true", help="the same study cut to seconds")
+    run.add_argument("--force", action="store_true", help="replace an existing study of the same name")
+
+    res = sub.add_parser("resume", help="continue an interrupted study")
+    res.add_argument("study_dir", type=Path)
+    res.add_argument("--address")
+
+    st = sub.add_parser("status", help="trials by state, best so far, and whether the study can be resumed")
+    st.add_argument("study_dir", type=Path)
+
+    rep = sub.add_parser("report", help="compare the methods of a study")
+    rep.add_argument("study_dir", type=Path)
+    rep.add_argument("--out", type=Path, help="output directory (default: runs/<study>/report)")
+
+    rr = sub.add_parser("rerun", help="retrain a study's best configurations locally, without Ray")
+    rr.add_argument("study_dir", type=Path)
+    rr.add_argument("--trial", default="best", help="'best' (per method with --top) or a trial id")
+    rr.add_argument("--top", type=int, default=1, help="best K configurations of each method")
+    rr.add_argument("--seeds", type=int, default=1, help="number of new seeds per configuration")
+    rr.add_argument("--epochs", type=int, help="override the number of epochs")
+    rr.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+
+    ui = sub.add_parser("ui", help="open the MLflow UI on a study's tracking store")
+    ui.add_argument("study_dir", type=Path, nargs="?", default=Path(DEFAULT_STORAGE))
+    ui.add_argument("--port", type=int, default=5000)
+    ui.add_argument("--host", default="127.0.0.1")
+
+    sub.add_parser("list", help="registered methods, datasets, models and confidence scores")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args) or 0
+    except UsageError as err:
+        print(f"smoothstudy: error: {err}", file=sys.stderr)
+        return 2
+    except ValueError as err:  # StudyFileError and registry lookups: bad input, found before work starts
+        print(f"smoothstudy: error: {str(err).splitlines()[0]}", file=sys.stderr)
+        return 2
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from study.runner import run_study
+
+    study = run_study(args.study_file, args.storage, args.address, args.mlflow_uri, args.smoke_test, args.force)
+    _print_summary(study, args.mlflow_uri)
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from study.resume import resume_study
+
+    study = resume_study(args.study_dir, args.address)
+    _print_summary(study, None)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from study.status import print_status
+
+    print_status(_study_dir(args.study_dir))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from study.reporting import make_report
+
+    study = _study_dir(args.study_dir)
+    path = make_report(study, args.out)
+    print(f"report: {path}")
+    return 0
+
+
+def cmd_rerun(args: argparse.Namespace) -> int:
+    from study.rerun import rerun
+
+    rerun(_study_dir(args.study_dir), trial=args.trial, top=args.top, seeds=args.seeds, epochs=args.epochs,
+          device=args.device)
+    return 0
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    from study.layout import StudyDir
+
+    root = args.study_dir.expanduser().absolute()
+    db = root / "mlflow.db"
+    if not db.exists():
+        candidates = sorted(root.glob("*/mlflow.db"))
+        if len(candidates) != 1:
+            names = ", ".join(c.parent.name for c in candidates) or "none"
+            raise UsageError(f"study_dir={root}: give one study directory; studies with an MLflow store: {names}")
+        db = candidates[0]
+    uri = StudyDir(db.parent).default_mlflow_uri
+    print(f"MLflow UI at http://{args.host}:{args.port}  (store: {uri}); Ctrl-C stops it", flush=True)
+    os.execvp(sys.executable, [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
+                               "--host", args.host, "--port", str(args.port)])
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from trainables.data import get_dataset_info, list_datasets
+    from trainables.losses import LOSSES
+    from trainables.models import list_models
+
+    print("methods:")
+    for info in LOSSES:
+        params = ", ".join(f"{h.name}={h.default!r} [{h.allowed()}]" for h in info.hparams) or "-"
+        print(f"  {info.name:<20} {info.summary}; {params}")
+    print("datasets:\n" + "\n".join(f"  {n:<20} {get_dataset_info(n).num_classes} classes" for n in list_datasets()))
+    print("models:\n" + "\n".join(f"  {m}" for m in list_models()))
+    return 0
+
+
+def _study_dir(path: Path):
+    from study.layout import StudyDir
+
+    study = StudyDir(path.expanduser().absolute())
+    if not study.study_file.exists():
+        raise UsageError(f"study_dir={path}: not a study directory (no study.yaml); run 'smoothstudy run' first")
+    return study
+
+
+def _print_summary(study, mlflow_uri: str | None) -> None:
+    from study.reporting import make_report
+
+    report = make_report(study, None, echo=print)
+    print()
+    print(f"MLflow store:   {mlflow_uri or study.default_mlflow_uri}")
+    print(f"Parquet files:  {study.parquet}")
+    print(f"Report:         {report}")
+    print(f"MLflow UI:      smoothstudy ui {study.root}")
+
+
+COMMANDS = {"run": cmd_run, "resume": cmd_resume, "status": cmd_status, "report": cmd_report,
+            "rerun": cmd_rerun, "ui": cmd_ui, "list": cmd_list}
+
+if __name__ == "__main__":
+    sys.exit(main())

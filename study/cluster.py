@@ -1,0 +1,36 @@
+"""Joining or starting Ray, and refusing trial resources the cluster cannot give."""
+
+from __future__ import annotations
+
+import os
+
+from search_spaces.schema import Resources
+from study.errors import UsageError
+
+
+def connect(address: str | None, num_cpus: int | None = None) -> None:
+    import ray
+
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if ray.is_initialized():
+        return
+    kwargs = {"include_dashboard": False, "log_to_driver": True, "configure_logging": False}
+    if address:
+        ray.init(address=address, **kwargs)
+    else:
+        ray.init(num_cpus=num_cpus, **kwargs)
+
+
+def check_trial_resources(resources: Resources) -> None:
+    """A trial must fit on one node, else Ray leaves it PENDING forever: say so before any trial starts."""
+    import ray
+
+    nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+    best_cpu = max((n.get("CPU", 0.0) for n in nodes), default=0.0)
+    best_gpu = max((n.get("GPU", 0.0) for n in nodes), default=0.0)
+    if resources.cpu > best_cpu:
+        raise UsageError(f"resources.cpu={resources.cpu:g} is more than any node of the cluster has; "
+                         f"allowed: at most {best_cpu:g}")
+    if resources.gpu > best_gpu:
+        raise UsageError(f"resources.gpu={resources.gpu:g} is more than any node of the cluster has; "
+                         f"allowed: at most {best_gpu:g}" + (" (no GPU found)" if best_gpu == 0 else ""))

@@ -1,0 +1,156 @@
+"""Builds and runs the Ray Tune experiment of a study: OptunaSearch (TPE, conditional space) + ASHA,
+results streamed to Parquet and MLflow from the driver."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from search_spaces.schema import StudySpec, load_study
+from search_spaces.space import define_by_run
+from study.errors import UsageError
+from study.layout import StudyDir
+
+
+def smoke_version(spec: StudySpec) -> StudySpec:
+    """The same study, cut to seconds: 2 epochs, at most 4 trials, at most 1000 training images."""
+    epochs = min(spec.training.epochs, 2)
+    subset = min(spec.data.subset or 1000, 1000) if spec.data.dataset != "digits" else spec.data.subset
+    return spec.model_copy(update={
+        "name": spec.name,
+        "data": spec.data.model_copy(update={"subset": subset}),
+        "training": spec.training.model_copy(update={"epochs": epochs}),
+        "evaluation": spec.evaluation.model_copy(update={"probe_max_train": min(spec.evaluation.probe_max_train, 500)}),
+        "search": spec.search.model_copy(update={"num_samples": min(spec.search.num_samples, 4)}),
+        "asha": spec.asha.model_copy(update={"max_t": None}),
+    })
+
+
+def prepare_study_dir(study: StudyDir, study_file: Path, force: bool) -> None:
+    if study.root.exists() and any(study.root.iterdir()):
+        if not force:
+            raise UsageError(f"study {study.name!r} already exists at {study.root}; continue it with "
+                             f"'smoothstudy resume {study.root}' or start over with --force")
+        shutil.rmtree(study.root)
+    study.root.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(study_file, study.study_file)
+
+
+def build_searcher(spec: StudySpec, study: StudyDir):
+    import optuna
+    from ray.tune.search import ConcurrencyLimiter
+    from ray.tune.search.optuna import OptunaSearch
+
+    seed = spec.search.seed if spec.search.seed is not None else spec.seed
+    objectives = spec.objectives
+    if spec.search.sampler == "tpe":
+        sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=spec.search.n_startup_trials,
+                                             multivariate=True, group=True)
+    elif spec.search.sampler == "nsga2":
+        sampler = optuna.samplers.NSGAIISampler(seed=seed)
+    else:
+        sampler = optuna.samplers.RandomSampler(seed=seed)
+    multi = len(objectives) > 1
+    searcher = OptunaSearch(
+        space=define_by_run(spec),
+        metric=[o.metric for o in objectives] if multi else objectives[0].metric,
+        mode=[o.mode for o in objectives] if multi else objectives[0].mode,
+        sampler=sampler,
+        study_name=spec.name,
+        storage=optuna.storages.RDBStorage(study.optuna_uri),
+    )
+    return ConcurrencyLimiter(searcher, max_concurrent=spec.search.max_concurrent)
+
+
+def build_scheduler(spec: StudySpec):
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+    if not spec.asha.enabled:
+        return FIFOScheduler()
+    first = spec.objectives[0]  # ASHA keys on the first objective
+    return ASHAScheduler(time_attr="epoch", metric=first.metric, mode=first.mode,
+                         max_t=spec.asha.max_t or spec.training.epochs, grace_period=spec.asha.grace_period,
+                         reduction_factor=spec.asha.reduction_factor)
+
+
+def build_sinks(spec: StudySpec, study: StudyDir, mlflow_uri: str | None, settings: dict[str, Any]) -> list:
+    from study.sinks.mlflow import MlflowSink
+    from study.sinks.parquet import ParquetSink
+
+    return [
+        ParquetSink(study.parquet, spec.name),
+        MlflowSink(mlflow_uri or study.default_mlflow_uri, experiment=spec.name, study_name=spec.name,
+                   study_file=study.study_file, settings=settings, run_map_path=study.run_map),
+    ]
+
+
+def make_tuner(spec: StudySpec, study: StudyDir, mlflow_uri: str | None, restore: bool = False):
+    from ray import tune
+
+    from study.callback import SinkCallback
+    from trainables.tune_adapter import train_trial
+
+    base = spec.base_trial_config()
+    settings = {"study": spec.model_dump(mode="json")}
+    sinks = build_sinks(spec, study, mlflow_uri, settings)
+    trainable = tune.with_resources(
+        tune.with_parameters(train_trial, base=base, objectives=tuple(o.metric for o in spec.objectives),
+                             num_threads=max(1, int(spec.resources.cpu))),
+        {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu},
+    )
+    run_config = tune.RunConfig(
+        name="ray",
+        storage_path=str(study.root),
+        callbacks=[SinkCallback(sinks, base, spec.training.epochs)],
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+        failure_config=tune.FailureConfig(max_failures=spec.max_failures),
+        verbose=0,
+    )
+    if restore:
+        return tune.Tuner.restore(str(study.ray), trainable=trainable, resume_unfinished=True, resume_errored=True)
+    return tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(search_alg=build_searcher(spec, study), scheduler=build_scheduler(spec),
+                                    num_samples=spec.search.num_samples),
+        run_config=run_config,
+    )
+
+
+def run_study(study_file: Path, storage: Path, address: str | None = None, mlflow_uri: str | None = None,
+              smoke_test: bool = False, force: bool = False, echo=print) -> StudyDir:
+    spec = load_study(study_file)
+    if smoke_test:
+        spec = smoke_version(spec)
+    study = StudyDir.of(storage, spec.name)
+    _check_data(spec)
+    prepare_study_dir(study, study_file, force)
+    from study.cluster import check_trial_resources, connect
+
+    connect(address)
+    check_trial_resources(spec.resources)
+    study.meta_file.write_text(json.dumps({"mlflow_uri": mlflow_uri, "address": address, "smoke_test": smoke_test,
+                                           "started": time.time()}, indent=1))
+    echo(f"study {spec.name}: {spec.search.num_samples} trials of {', '.join(spec.methods)}; files in {study.root}")
+    start = time.perf_counter()
+    make_tuner(spec, study, mlflow_uri).fit()
+    echo(f"study {spec.name} finished in {time.perf_counter() - start:.1f} s")
+    return study
+
+
+def _check_data(spec: StudySpec) -> None:
+    """A missing data directory is bad input: refuse it before Ray starts."""
+    from trainables.data import load_dataset
+
+    try:
+        load_dataset(spec.data.dataset, spec.data.data_dir, spec.data.download)
+    except FileNotFoundError as err:
+        raise UsageError(str(err).splitlines()[0]) from None
+
+
+def load_study_of(study: StudyDir) -> StudySpec:
+    if not study.study_file.exists():
+        raise UsageError(f"{study.root} is not a study directory (no study.yaml); run 'smoothstudy run' first")
+    return load_study(study.study_file)
