@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from trainables.config import OPTIMIZERS, SCHEDULES, TrialConfig
 from trainables.data import list_datasets
 from trainables.losses import get_loss_info, list_losses
-from trainables.models import get_model_info, list_models
+from trainables.models import get_model_info
 from trainables.registry import HParam
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"

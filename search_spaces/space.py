@@ -3,8 +3,9 @@ hyperparameters, derived from what the loss declares (adding a method never touc
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from search_spaces.schema import StudySpec, parse_param_spec
 from trainables.losses import get_loss_info
@@ -56,15 +57,17 @@ def method_params(spec: StudySpec) -> dict[str, list[ParamSearch]]:
     return out
 
 
-def define_by_run(spec: StudySpec) -> Callable[[Any], dict[str, Any]]:
-    """The function Optuna calls per trial (Ray's ``OptunaSearch(space=...)``); returns the fixed values."""
-    methods = method_params(spec)
-    names = list(methods)
+class DefineByRun:
+    """The callable Optuna runs per trial (Ray's ``OptunaSearch(space=...)``); returns the fixed values.
+    A class rather than a closure because Ray pickles the searcher into its experiment state."""
 
-    def space(trial: Any) -> dict[str, Any]:
-        loss = trial.suggest_categorical("loss", names)
+    def __init__(self, methods: dict[str, list[ParamSearch]]) -> None:
+        self.methods = methods
+
+    def __call__(self, trial: Any) -> dict[str, Any]:
+        loss = trial.suggest_categorical("loss", list(self.methods))
         fixed: dict[str, Any] = {}
-        for p in methods[loss]:
+        for p in self.methods[loss]:
             if p.is_fixed:
                 fixed[p.key] = p.fixed
             elif p.choices:
@@ -75,4 +78,6 @@ def define_by_run(spec: StudySpec) -> Callable[[Any], dict[str, Any]]:
                 trial.suggest_float(p.key, p.low, p.high, log=p.log)
         return fixed
 
-    return space
+
+def define_by_run(spec: StudySpec) -> DefineByRun:
+    return DefineByRun(method_params(spec))

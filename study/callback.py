@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +21,26 @@ def result_metrics(result: dict[str, Any]) -> dict[str, float]:
 
 
 class SinkCallback(tune.Callback):
-    def __init__(self, sinks: list[ResultSink], base: dict[str, Any], epochs: int, echo=print) -> None:
-        self.sinks = sinks
+    """Tune pickles its callbacks into the experiment state, so the sinks (open database clients) are made
+    lazily by ``make_sinks`` and rebuilt after a restore instead of being pickled."""
+
+    def __init__(self, make_sinks: Callable[[], list[ResultSink]], base: dict[str, Any], epochs: int,
+                 echo: Callable[[str], None] | None = None) -> None:
+        self.make_sinks = make_sinks
         self.base = base
         self.epochs = epochs
         self.echo = echo
         self.finished = 0
+        self._sinks: list[ResultSink] | None = None
+
+    @property
+    def sinks(self) -> list[ResultSink]:
+        if self._sinks is None:
+            self._sinks = self.make_sinks()
+        return self._sinks
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_sinks": None}
 
     def trial_config(self, trial: Any) -> dict[str, Any]:
         return flatten(resolve_trial_config(self.base, trial.config))
@@ -72,12 +87,12 @@ class SinkCallback(tune.Callback):
         params = " ".join(f"{k}={_fmt(v)}" for k, v in (cfg.get(cfg.get("loss"), {}) or {}).items())
         shown = {k: end.final_metrics[k] for k in ("val/acc", "test/acc", "test/ece", "test/aurc")
                  if k in end.final_metrics}
-        self.echo(f"[{self.finished}] {end.trial_id} {cfg.get('loss')} {params} -> {end.status}"
+        (self.echo or print)(f"[{self.finished}] {end.trial_id} {cfg.get('loss')} {params} -> {end.status}"
                   + (f" ({end.reason})" if end.reason and end.status != "completed" else "")
                   + "".join(f"  {k}={_fmt(v)}" for k, v in shown.items()))
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
-        for sink in self.sinks:
+        for sink in self._sinks or []:
             sink.close()
 
 

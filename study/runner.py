@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +96,7 @@ def make_tuner(spec: StudySpec, study: StudyDir, mlflow_uri: str | None, restore
 
     base = spec.base_trial_config()
     settings = {"study": spec.model_dump(mode="json")}
-    sinks = build_sinks(spec, study, mlflow_uri, settings)
+    make_sinks = partial(build_sinks, spec, study, mlflow_uri, settings)
     trainable = tune.with_resources(
         tune.with_parameters(train_trial, base=base, objectives=tuple(o.metric for o in spec.objectives),
                              num_threads=max(1, int(spec.resources.cpu))),
@@ -104,7 +105,7 @@ def make_tuner(spec: StudySpec, study: StudyDir, mlflow_uri: str | None, restore
     run_config = tune.RunConfig(
         name="ray",
         storage_path=str(study.root),
-        callbacks=[SinkCallback(sinks, base, spec.training.epochs)],
+        callbacks=[SinkCallback(make_sinks, base, spec.training.epochs)],
         checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
         failure_config=tune.FailureConfig(max_failures=spec.max_failures),
         verbose=0,

@@ -25,8 +25,8 @@ def write_trial_artifacts(final: FinalEvaluation, directory: Path) -> Path:
 
 
 def _write_trial_plots(final: FinalEvaluation, directory: Path) -> None:
-    from analysis.plots.trial_plots import plot_reliability, plot_risk_coverage_from_samples
+    from analysis.plots.trial_plots import plot_reliability, plot_risk_coverage
 
     samples = final.per_sample
     plot_reliability(samples["logits"].astype(np.float32), samples["label"], directory / "reliability.png")
-    plot_risk_coverage_from_samples(samples, directory / "risk_coverage.png")
+    plot_risk_coverage(final.curves, directory / "risk_coverage.png")

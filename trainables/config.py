@@ -131,3 +131,38 @@ def _check_int(name: str, value: Any, low: int, high: int | None = None) -> None
 def _check_number(name: str, value: Any, allowed: str, ok: Callable[[float], bool]) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not ok(value):
         raise ValueError(f"{name}={value!r} is not allowed; allowed: {allowed}")
+
+
+def config_from_flat(flat: dict[str, Any]) -> TrialConfig:
+    """Rebuild a TrialConfig from flat columns as stored in Parquet (``loss_params.alpha`` …).
+
+    Table columns are unions over trials: another method's parameters are missing (NaN/None) here and are
+    dropped; integer settings that a column stored as float come back as int.
+    """
+    kinds = {f.name: str(f.type) for f in fields(TrialConfig)}
+    loss = flat["loss"]
+    clean: dict[str, Any] = {}
+    for key, value in flat.items():
+        if value is None or (isinstance(value, float) and value != value):
+            continue
+        if hasattr(value, "item"):
+            value = value.item()  # numpy scalar
+        top = key.split(".")[0]
+        if top == "loss_params":
+            clean[key] = value
+        elif top in kinds:
+            if "int" in kinds[top] and isinstance(value, float) and value.is_integer():
+                value = int(value)
+            clean[key] = value
+    nested = unflatten(clean)
+    nested["loss"] = loss
+    params = nested.get("loss_params", {})
+    nested["loss_params"] = {k: int(v) if isinstance(v, float) and v.is_integer() and _int_hparam(loss, k) else v
+                             for k, v in params.items()}
+    return TrialConfig.from_dict(nested)
+
+
+def _int_hparam(loss: str, name: str) -> bool:
+    from trainables.losses import get_loss_info
+
+    return any(h.name == name and h.kind == "int" for h in get_loss_info(loss).hparams)

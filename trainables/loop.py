@@ -11,7 +11,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from analysis.metrics.evaluation import Outputs, epoch_metrics, final_metrics, per_sample_outputs
+from analysis.metrics.evaluation import (
+    Outputs,
+    epoch_metrics,
+    final_metrics,
+    per_sample_outputs,
+    risk_coverage_curves,
+)
 from trainables.config import TrialConfig
 from trainables.data import get_dataset_info, load_dataset, make_splits
 from trainables.data.base import TensorDataset
@@ -194,11 +200,13 @@ class Trainer:
                                 transfer_train=transfer_train, transfer_test=transfer_test)
         matrix = self.loss_fn.target_matrix()
         matrices = {f"{cfg.loss}_targets": matrix.detach().float().cpu().numpy()} if matrix is not None else {}
+        p = metrics.get("test/lognorm_p")
         return FinalEvaluation(
             metrics=metrics,
-            per_sample=per_sample_outputs(test, metrics.get("test/lognorm_p")),
+            per_sample=per_sample_outputs(test, p),
             matrices=matrices,
             class_names=self.info.class_names,
+            curves=risk_coverage_curves(test, p),
         )
 
     def _transfer_outputs(self, name: str) -> tuple[Outputs, Outputs]:

@@ -67,15 +67,18 @@ def _neg_entropy(z: np.ndarray) -> np.ndarray:
 
 
 def _lognorm(z: np.ndarray, p: float) -> np.ndarray:
-    v = z - z.mean(axis=1, keepdims=True)
+    # subtracting the max first is exact for typical logits, so an exactly representable shift of all
+    # logits gives bit-identical scores (plain z - mean(z) would differ by rounding)
+    v = z - z.max(axis=1, keepdims=True)
+    v -= v.mean(axis=1, keepdims=True)
     top = v.max(axis=1)
     if p == 0:
         return top
     # ||v||_p = m * ||v / m||_p with m = max_k |v_k|, so |v|^p cannot overflow for large p
     m = np.abs(v).max(axis=1)
     safe_m = np.where(m > 0, m, 1.0)
-    norm_over_m = ((np.abs(v) / safe_m[:, None]) ** p).sum(axis=1) ** (1.0 / p)
-    return np.where(m > 0, (top / safe_m) / norm_over_m, 0.0)
+    norm_over_m = ((np.abs(v) / safe_m[:, None]) ** p).sum(axis=1) ** (1.0 / p)  # >= 1 where m > 0
+    return np.where(m > 0, (top / safe_m) / np.maximum(norm_over_m, 1.0), 0.0)
 
 
 SCORES.register(ScoreInfo("msp", _msp, summary="maximum softmax probability", reference="Hendrycks & Gimpel 2017"))

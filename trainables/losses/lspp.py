@@ -1,18 +1,13 @@
 """Label Smoothing++ (Chhabra et al., seed 002): a learnable non-target distribution per class."""
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from trainables.losses.base import LossInfo, SmoothingLoss, register_loss
+from trainables.losses.base import LossInfo, SmoothingLoss, register_loss, target_mask
 from trainables.registry import HParam
 
 EPS = 1e-6  # inside the logs, as in the official code
-
-
-def non_target_columns(targets: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """(B, K−1) column indices of the classes other than each target, in increasing order."""
-    cols = torch.arange(num_classes - 1, device=targets.device)[None, :]
-    return cols + (cols >= targets[:, None]).long()
 
 
 class LabelSmoothingPP(SmoothingLoss):
@@ -28,15 +23,16 @@ class LabelSmoothingPP(SmoothingLoss):
         self.c_logits = nn.Parameter(torch.zeros(num_classes, num_classes - 1))
 
     def _spread(self, rows: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-        """Place the softmaxed C rows of classes ``rows`` into (len(rows), K) with 0 at the class itself."""
-        probs = self.c_logits[rows].softmax(dim=1).to(dtype)
-        out = torch.zeros(rows.shape[0], self.num_classes, dtype=dtype, device=probs.device)
-        return out.scatter(1, non_target_columns(rows, self.num_classes), probs)
+        """The C rows of classes ``rows`` as (len(rows), K) distributions with 0 at the class itself."""
+        probs = self.c_logits[rows].softmax(dim=1).to(dtype)  # over the K−1 other classes, in order
+        cols, own = torch.arange(self.num_classes, device=rows.device), rows[:, None]
+        before, after = F.pad(probs, (0, 1)), F.pad(probs, (1, 0))  # column j holds class j if j < own, else j−1
+        return torch.where(cols < own, before, torch.where(cols > own, after, 0.0))
 
     def per_sample(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         p = logits.softmax(dim=1)
-        t = (self.alpha * self._spread(targets, logits.dtype)).scatter_add(
-            1, targets[:, None], torch.full_like(p[:, :1], 1 - self.alpha)
+        t = (self.alpha * self._spread(targets, logits.dtype)).masked_fill(
+            target_mask(logits, targets), 1 - self.alpha
         )
         to_network = -(t.detach() * (p + EPS).log()).sum(dim=1)
         to_targets = -(p.detach() * (t + EPS).log()).sum(dim=1)

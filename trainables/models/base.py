@@ -3,8 +3,8 @@ representation metrics see exactly what the classifier sees: ``forward(x) == hea
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from torch import nn
 

@@ -1,0 +1,175 @@
+"""The basic comparison: per method, its best trial by the study objective with hyperparameters and metrics."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from analysis.results import CONFIG_PREFIX, read_trials
+
+MODES = ("max", "min")
+RANKED_STATUSES = ("completed", "stopped")
+METHOD_COLUMN = f"{CONFIG_PREFIX}loss"
+HPARAM_PREFIX = f"{CONFIG_PREFIX}loss_params."
+TABLE_METRICS = ("acc", "nll", "ece", "aurc")  # the terminal table's columns, val and test, where present
+
+
+@dataclass
+class MethodResult:
+    method: str
+    trial_id: str
+    objective: float
+    status: str
+    epochs_run: int
+    hparams: dict[str, Any]  # loss_params.* and any other config key the study searched, without "config/"
+    metrics: dict[str, float]  # val/* and test/* final metrics
+    trials: int  # ranked trials of this method
+
+
+@dataclass
+class Report:
+    study: str
+    objective: str
+    mode: str
+    results: list[MethodResult]  # best method first
+    status_counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def metric_keys(self) -> list[str]:
+        keys = {k for r in self.results for k in r.metrics}
+        return sorted(keys, key=lambda k: (not k.startswith("val/"), k))
+
+
+def build_report(study_dir: Path | str, objective: str, mode: str) -> Report:
+    if mode not in MODES:
+        raise ValueError(f"mode={mode!r} is not allowed; allowed: {', '.join(MODES)}")
+    trials = read_trials(study_dir)
+    study = str(trials["study"].dropna().iloc[0]) if "study" in trials and trials["study"].notna().any() \
+        else Path(study_dir).name
+    counts = dict(Counter(trials["status"].fillna("unknown"))) if len(trials) else {}
+    if trials.empty:
+        return Report(study, objective, mode, [], counts)
+    if objective not in trials.columns:
+        known = sorted(c for c in trials.columns if c.startswith(("val/", "test/", "train/")))
+        raise ValueError(f"objective={objective!r} is not a metric of this study; known: {', '.join(known)}")
+    ranked = trials[trials["status"].isin(RANKED_STATUSES) & trials[objective].notna()]
+    searched = _searched_columns(trials)
+    results = []
+    methods = ranked[METHOD_COLUMN] if METHOD_COLUMN in ranked else pd.Series("?", index=ranked.index)
+    for method, group in ranked.groupby(methods):
+        best = group.sort_values(objective, ascending=(mode == "min"), kind="stable").iloc[0]
+        results.append(MethodResult(
+            method=str(method),
+            trial_id=str(best["trial_id"]),
+            objective=float(best[objective]),
+            status=str(best["status"]),
+            epochs_run=int(best["epochs_run"]) if pd.notna(best.get("epochs_run")) else 0,
+            hparams={c[len(CONFIG_PREFIX):]: _plain(best[c]) for c in searched if pd.notna(best[c])},
+            metrics={c: float(best[c]) for c in trials.columns
+                     if c.startswith(("val/", "test/")) and _is_number(best[c])},
+            trials=len(group),
+        ))
+    results.sort(key=lambda r: r.objective, reverse=(mode == "max"))
+    return Report(study, objective, mode, results, counts)
+
+
+def _searched_columns(trials: pd.DataFrame) -> list[str]:
+    """The method's own hyperparameters and every other config column that varies across the study."""
+    cols = []
+    for c in sorted(trials.columns):
+        if not c.startswith(CONFIG_PREFIX) or c == METHOD_COLUMN:
+            continue
+        if c.startswith(HPARAM_PREFIX) or trials[c].dropna().astype(str).nunique() > 1:
+            cols.append(c)
+    return cols
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
+
+
+def fmt(value: Any) -> str:
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "—"
+        return f"{value:.4g}" if value != 0 and (abs(value) >= 1000 or abs(value) < 0.001) else f"{value:.4f}"
+    return str(value)
+
+
+def _hparams_text(hparams: dict[str, Any]) -> str:
+    return ", ".join(f"{k.removeprefix('loss_params.')}={fmt(v)}" for k, v in hparams.items()) or "—"
+
+
+def _table_rows(report: Report, metrics: list[str]) -> tuple[list[str], list[list[str]]]:
+    header = ["rank", "method", "trial", report.objective, "hyperparameters", *metrics]
+    rows = [[str(i), r.method, r.trial_id, fmt(r.objective), _hparams_text(r.hparams),
+             *(fmt(r.metrics.get(m, float("nan"))) for m in metrics)]
+            for i, r in enumerate(report.results, 1)]
+    return header, rows
+
+
+def _summary_metrics(report: Report) -> list[str]:
+    keys = set(report.metric_keys)
+    return [f"{split}/{m}" for split in ("val", "test") for m in TABLE_METRICS
+            if f"{split}/{m}" in keys and f"{split}/{m}" != report.objective]
+
+
+def format_table(report: Report, metrics: list[str] | None = None) -> str:
+    """Plain aligned text for the terminal: one line per method, best first."""
+    if not report.results:
+        return f"{report.study}: no completed or stopped trial with {report.objective} yet"
+    header, rows = _table_rows(report, metrics if metrics is not None else _summary_metrics(report))
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    numeric = {0, 3, *range(5, len(header))}
+    lines = []
+    for row in [header, *rows]:
+        cells = [c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))]
+        lines.append("  ".join(cells).rstrip())
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    direction = "higher" if report.mode == "max" else "lower"
+    return f"{report.study}: best trial per method by {report.objective} ({direction} is better)\n" + \
+        "\n".join(lines)
+
+
+def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    escape = [[c.replace("|", "\\|") for c in row] for row in [header, *rows]]
+    lines = ["| " + " | ".join(escape[0]) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in escape[1:]]
+    return "\n".join(lines)
+
+
+def to_markdown(report: Report) -> str:
+    direction = "higher" if report.mode == "max" else "lower"
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(report.status_counts.items())) or "none"
+    parts = [f"# Study `{report.study}`: comparison of methods", "",
+             f"Objective: `{report.objective}` ({direction} is better). Trials: {counts}. "
+             f"Each method's best trial among the completed and stopped ones.", ""]
+    if not report.results:
+        parts.append("No completed or stopped trial has the objective yet.")
+        return "\n".join(parts) + "\n"
+    parts += ["## Leaderboard", "", _markdown_table(*_table_rows(report, _summary_metrics(report))), ""]
+    header = ["metric", *(r.method for r in report.results)]
+    rows = [[key, *(fmt(r.metrics.get(key, float("nan"))) for r in report.results)] for key in report.metric_keys]
+    parts += ["## All final metrics of each method's best trial", "", _markdown_table(header, rows), ""]
+    header = ["method", "trial", "status", "epochs", "ranked trials", "hyperparameters"]
+    rows = [[r.method, r.trial_id, r.status, str(r.epochs_run), str(r.trials), _hparams_text(r.hparams)]
+            for r in report.results]
+    parts += ["## Best trials", "", _markdown_table(header, rows), ""]
+    return "\n".join(parts)
+
+
+def write_report(report: Report, out_dir: Path | str) -> Path:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "report.md"
+    path.write_text(to_markdown(report))
+    return path

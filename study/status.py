@@ -1,0 +1,49 @@
+"""`smoothstudy status`: trials by state, the best so far, and whether the study can be resumed."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from study.layout import StudyDir
+from study.runner import load_study_of
+
+
+def study_status(study: StudyDir) -> dict:
+    from ray import tune
+
+    from analysis.results import read_epochs, read_trials
+
+    spec = load_study_of(study)
+    trials = read_trials(study.root) if (study.parquet / "trials.parquet").exists() else None
+    states = Counter(trials["status"]) if trials is not None and len(trials) else Counter()
+    first = spec.objectives[0]
+    best = None
+    if (study.parquet / "epochs").exists():
+        epochs = read_epochs(study.root)
+        if first.metric in epochs and epochs[first.metric].notna().any():
+            idx = epochs[first.metric].idxmax() if first.mode == "max" else epochs[first.metric].idxmin()
+            row = epochs.loc[idx]
+            best = {"trial_id": row["trial_id"], "epoch": int(row["epoch"]), first.metric: float(row[first.metric]),
+                    "loss": row.get("config/loss")}
+    ended = sum(v for k, v in states.items() if k != "running")
+    unfinished = ended < spec.search.num_samples
+    return {
+        "study": spec.name, "trials_asked": spec.search.num_samples, "states": dict(states), "best": best,
+        "resumable": bool(unfinished and tune.Tuner.can_restore(str(study.ray))), "finished": not unfinished,
+    }
+
+
+def print_status(study: StudyDir, echo=print) -> None:
+    s = study_status(study)
+    echo(f"study {s['study']}: {s['trials_asked']} trials asked for")
+    for state, count in sorted(s["states"].items()):
+        echo(f"  {state:<10} {count}")
+    if s["best"]:
+        b = s["best"]
+        metric = next(k for k in b if "/" in k)
+        echo(f"best so far: {b['trial_id']} ({b['loss']}) {metric}={b[metric]:.4f} at epoch {b['epoch']}")
+    if s["finished"]:
+        echo("finished: every trial has ended")
+    else:
+        echo("can be resumed: smoothstudy resume " + str(study.root) if s["resumable"]
+             else "not resumable: no Ray experiment state found")

@@ -1,0 +1,136 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from analysis.metrics.calibration import accuracy, ece_from_logits, nll
+from analysis.metrics.evaluation import (
+    Outputs,
+    epoch_metrics,
+    final_metrics,
+    per_sample_outputs,
+    risk_coverage_curves,
+)
+from analysis.metrics.selective import aurc
+
+K = 5
+
+
+def _outputs(n, seed, overconfident=2.0, features=True):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, K, n)
+    z = rng.normal(size=(n, K))
+    z[np.arange(n), y] += rng.uniform(0, 3, n)  # a noisy but informative classifier
+    f = rng.normal(size=(n, 12)) + 1.5 * np.eye(12)[y] if features else None
+    return Outputs(
+        logits=torch.tensor(z * overconfident, dtype=torch.float32),
+        labels=torch.tensor(y),
+        features=None if f is None else torch.tensor(f, dtype=torch.float32),
+    )
+
+
+def test_epoch_metrics_keys_and_values():
+    out = _outputs(300, 0)
+    m = epoch_metrics(out.logits, out.labels)
+    assert set(m) == {"acc", "nll", "brier", "ece", "aurc"}
+    assert all(isinstance(v, float) for v in m.values())
+    assert m["acc"] == accuracy(out.logits, out.labels)
+    assert m["nll"] == pytest.approx(nll(out.logits, out.labels))
+    correct = out.logits.argmax(1) == out.labels
+    assert m["aurc"] == pytest.approx(aurc(torch.softmax(out.logits.double(), 1).max(1).values, correct))
+
+
+def test_final_metrics_full():
+    val, test, train = _outputs(400, 1), _outputs(400, 2), _outputs(600, 3)
+    shifted = _outputs(400, 4, overconfident=0.5)
+    tr_train, tr_test = _outputs(300, 5), _outputs(200, 6)
+    m = final_metrics(val, test, train=train, shifted_test=shifted, transfer_train=tr_train, transfer_test=tr_test)
+    expected = {
+        "val/acc", "test/acc", "test/nll", "test/brier", "test/ece", "test/ece_ts", "test/nll_ts", "val/nll_ts",
+        "test/temperature", "test/aurc", "test/eaurc", "test/cov_at_5", "test/auroc", "test/aurc_lognorm",
+        "test/eaurc_lognorm", "test/cov_at_5_lognorm", "test/auroc_lognorm", "test/lognorm_p",
+        "test/lognorm_fallback", "val/aurc_lognorm", "test/d_within", "test/d_total", "test/r2", "train/r2",
+        "test/centre_dist_spread", "test/probe_acc", "transfer/probe_acc", "shift/acc", "shift/acc_corrupted",
+        "shift/aurc", "shift/aurc_lognorm", "shift/eaurc", "shift/cov_at_5", "shift/ece",
+        "test/aurc_max_logit", "test/aurc_neg_entropy",
+    }
+    assert expected <= set(m)
+    assert all(type(v) is float for v in m.values())
+    assert all(k.split("/")[0] in {"val", "test", "train", "transfer", "shift"} for k in m)
+    assert m["test/acc"] == accuracy(test.logits, test.labels)
+    assert m["val/nll_ts"] <= m["val/nll"]
+    t = m["test/temperature"]
+    assert t > 1.0  # the logits were inflated by 2
+    assert m["test/nll_ts"] == pytest.approx(nll(test.logits.double() / t, test.labels))
+    assert m["test/ece_ts"] == pytest.approx(ece_from_logits(test.logits.double() / t, test.labels))
+    assert m["test/probe_acc"] > 0.5
+    merged_acc = (accuracy(test.logits, test.labels) + accuracy(shifted.logits, shifted.labels)) / 2
+    assert m["shift/acc"] == pytest.approx(merged_acc)
+    assert m["shift/acc_corrupted"] == accuracy(shifted.logits, shifted.labels)
+    if m["test/lognorm_fallback"] == 1.0:
+        assert math.isnan(m["test/lognorm_p"]) and m["test/aurc_lognorm"] == m["test/aurc"]
+    else:
+        assert m["test/lognorm_p"] in range(10) and m["val/aurc_lognorm"] < m["val/aurc"]
+
+
+def test_final_metrics_minimal_without_features():
+    m = final_metrics(_outputs(100, 1, features=False), _outputs(100, 2, features=False))
+    assert not any(k.startswith(("transfer/", "shift/", "train/")) for k in m)
+    assert "test/r2" not in m and "test/probe_acc" not in m
+    assert "test/aurc" in m and "test/temperature" in m
+
+
+def test_final_metrics_fallback_reports_nan_p():
+    val = _outputs(50, 1)
+    val = Outputs(val.logits, val.logits.argmax(1))  # all correct: MSP cannot be beaten
+    m = final_metrics(val, _outputs(50, 2))
+    assert math.isnan(m["test/lognorm_p"]) and m["test/lognorm_fallback"] == 1.0
+    assert m["test/aurc_lognorm"] == m["test/aurc"]
+
+
+def test_final_metrics_bad_input():
+    val, test = _outputs(50, 1), _outputs(50, 2)
+    with pytest.raises(ValueError, match="transfer_train and transfer_test"):
+        final_metrics(val, test, transfer_train=_outputs(20, 3))
+    with pytest.raises(ValueError, match="transfer_test.features"):
+        final_metrics(val, test, transfer_train=_outputs(20, 3), transfer_test=_outputs(20, 4, features=False))
+    other_k = Outputs(torch.zeros(50, K + 1), torch.zeros(50, dtype=torch.long))
+    with pytest.raises(ValueError, match="test.logits"):
+        final_metrics(val, other_k)
+    with pytest.raises(ValueError, match="shifted_test.logits"):
+        final_metrics(val, test, shifted_test=other_k)
+    bad_labels = Outputs(test.logits, torch.full((50,), K))
+    with pytest.raises(ValueError, match="test.labels"):
+        final_metrics(val, bad_labels)
+
+
+def test_outputs_checks_shapes():
+    with pytest.raises(ValueError, match="labels"):
+        Outputs(torch.zeros(4, 3), torch.zeros(5, dtype=torch.long))
+    with pytest.raises(ValueError, match="logits"):
+        Outputs(torch.zeros(4), torch.zeros(4, dtype=torch.long))
+    with pytest.raises(ValueError, match="features"):
+        Outputs(torch.zeros(4, 3), torch.zeros(4, dtype=torch.long), torch.zeros(3, 8))
+
+
+def test_per_sample_outputs():
+    test = _outputs(30, 7)
+    cols = per_sample_outputs(test, 2.0)
+    assert set(cols) == {"label", "pred", "msp", "lognorm", "logits"}
+    assert cols["logits"].dtype == np.float16 and cols["logits"].shape == (30, K)
+    assert cols["label"].dtype == np.int64 and cols["pred"].dtype == np.int64
+    np.testing.assert_array_equal(cols["pred"], test.logits.argmax(1).numpy())
+    assert not np.allclose(cols["lognorm"], cols["msp"])
+    fallback = per_sample_outputs(test, None)
+    np.testing.assert_array_equal(fallback["lognorm"], fallback["msp"])
+    np.testing.assert_array_equal(per_sample_outputs(test, math.nan)["lognorm"], fallback["msp"])
+
+
+def test_risk_coverage_curves():
+    test = _outputs(40, 8)
+    curves = risk_coverage_curves(test, 3.0)
+    assert len(curves) == 2
+    for cov, risk in curves.values():
+        assert cov.shape == risk.shape == (40,) and cov[-1] == 1.0
+    assert len(risk_coverage_curves(test, None)) == 1

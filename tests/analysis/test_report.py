@@ -1,0 +1,74 @@
+import pytest
+
+from analysis.report import build_report, format_table, write_report
+from study.sinks.base import TrialEnd, TrialStart
+from study.sinks.parquet import ParquetSink
+
+# (trial, loss, params, lr, status, val/acc, val/nll, test/acc, test/ece)
+TRIALS = [
+    ("ce_1", "ce", {}, 0.1, "completed", 0.80, 0.60, 0.79, 0.050),
+    ("ce_2", "ce", {}, 0.01, "completed", 0.82, 0.55, 0.81, 0.040),
+    ("ls_1", "ls", {"alpha": 0.1}, 0.1, "completed", 0.86, 0.45, 0.85, 0.020),  # the planted best
+    ("ls_2", "ls", {"alpha": 0.3}, 0.1, "stopped", 0.70, 0.90, None, None),
+    ("ls_3", "ls", {"alpha": 0.2}, 0.1, "error", 0.99, 0.10, None, None),  # errored: never ranked
+    ("fl_1", "focal", {"gamma": 2.0}, 0.01, "stopped", 0.84, 0.50, None, None),
+    ("fl_2", "focal", {"gamma": 1.0}, 0.01, "running", 0.95, 0.20, None, None),  # not finished: not ranked
+]
+
+
+@pytest.fixture(scope="module")
+def study_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs") / "planted"
+    sink = ParquetSink(root / "parquet", "planted")
+    for trial_id, loss, params, lr, status, acc, nll, test_acc, test_ece in TRIALS:
+        config = {"loss": loss, "lr": lr, "batch_size": 64, **{f"loss_params.{k}": v for k, v in params.items()}}
+        sink.trial_started(TrialStart(trial_id, config))
+        sink.epoch(trial_id, 1, {"val/acc": acc - 0.1, "val/nll": nll + 0.2})
+        sink.epoch(trial_id, 2, {"val/acc": acc, "val/nll": nll})
+        if status == "running":
+            continue
+        final = {"val/acc": acc, "val/nll": nll}
+        if test_acc is not None:
+            final.update({"test/acc": test_acc, "test/ece": test_ece})
+        sink.trial_ended(TrialEnd(trial_id, status, "asha" if status == "stopped" else "", final))
+    sink.close()
+    return root
+
+
+def test_best_trial_per_method_sorted_by_objective(study_dir):
+    report = build_report(study_dir, "val/acc", "max")
+    assert [(r.method, r.trial_id) for r in report.results] == [("ls", "ls_1"), ("focal", "fl_1"), ("ce", "ce_2")]
+    best = report.results[0]
+    assert best.objective == 0.86 and best.status == "completed" and best.epochs_run == 2
+    assert best.hparams == {"loss_params.alpha": 0.1, "lr": 0.1}  # lr varies across the study; batch_size not
+    assert best.metrics["test/acc"] == 0.85 and best.metrics["test/ece"] == 0.02 and best.metrics["val/nll"] == 0.45
+    assert best.trials == 2  # ls_1 and ls_2; the errored ls_3 is not ranked
+    assert report.status_counts == {"completed": 3, "stopped": 2, "error": 1, "running": 1}
+
+
+def test_min_mode_ranks_the_lowest_first(study_dir):
+    report = build_report(study_dir, "val/nll", "min")
+    assert [(r.trial_id, r.objective) for r in report.results] == [("ls_1", 0.45), ("fl_1", 0.50), ("ce_2", 0.55)]
+
+
+def test_table_and_markdown(study_dir, tmp_path):
+    report = build_report(study_dir, "val/acc", "max")
+    table = format_table(report)
+    lines = table.splitlines()
+    assert "val/acc (higher is better)" in lines[0]
+    assert lines[1].split()[:4] == ["rank", "method", "trial", "val/acc"]
+    assert lines[3].split()[:4] == ["1", "ls", "ls_1", "0.8600"] and "alpha=0.1000" in lines[3]
+    assert "test/acc" in lines[1] and "val/nll" in lines[1]
+    assert len({len(line) for line in lines[1:3]}) == 1  # header and rule align
+    path = write_report(report, tmp_path / "out")
+    text = path.read_text()
+    assert path.name == "report.md" and "| 1 | ls | ls_1 | 0.8600 |" in text
+    assert text.index("| ls |") < text.index("| focal |") < text.index("| ce |")
+    assert "1 error" in text and "1 running" in text
+
+
+def test_bad_arguments_are_named(study_dir):
+    with pytest.raises(ValueError, match="mode='best'.*allowed: max, min"):
+        build_report(study_dir, "val/acc", "best")
+    with pytest.raises(ValueError, match="objective='val/auroc'.*known: .*val/acc"):
+        build_report(study_dir, "val/auroc", "max")

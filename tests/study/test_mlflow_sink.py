@@ -1,0 +1,164 @@
+import json
+import socket
+import warnings
+
+import numpy as np
+import pytest
+from mlflow import MlflowClient
+
+from study.sinks.base import TrialEnd, TrialStart
+from study.sinks.mlflow import MlflowSink, sync_from_parquet
+from study.sinks.parquet import ParquetSink
+
+
+@pytest.fixture(scope="module")
+def tracking_uri(tmp_path_factory):
+    """One SQLite store per module: creating it runs MLflow's migrations (seconds)."""
+    uri = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+    MlflowClient(uri).search_experiments()
+    return uri
+
+
+def _sink(uri, study, tmp_path, **kw):
+    return MlflowSink(uri, study, study, kw.pop("study_file", None), kw.pop("settings", {}),
+                      tmp_path / "mlflow_runs.json", **kw)
+
+
+def _children(client, sink):
+    exp = client.get_experiment_by_name(sink._args[1])
+    runs = client.search_runs([exp.experiment_id], filter_string="tags.`smoothstudy.kind` = 'trial'")
+    return {r.info.run_name: r for r in runs}
+
+
+def _history(client, run_id, key):
+    return sorted((m.step, m.value) for m in client.get_metric_history(run_id, key))
+
+
+def test_parent_children_params_metrics_and_artifacts(tracking_uri, tmp_path):
+    study_file = tmp_path / "study.yaml"
+    study_file.write_text("name: s1\n")
+    sink = _sink(tracking_uri, "s1", tmp_path, study_file=study_file,
+                 settings={"epochs": 3, "asha": {"grace_period": 1}})
+    artifacts = tmp_path / "artifacts"
+    artifacts.mkdir()
+    np.save(artifacts / "lspp_targets.npy", np.eye(3))
+    (artifacts / "reliability.png").write_bytes(b"\x89PNG")
+    (artifacts / "samples.parquet").write_bytes(b"parquet")
+    for trial_id, alpha in [("t1", 0.1), ("t2", 0.2)]:
+        sink.trial_started(TrialStart(trial_id, {"loss": "ls", "loss_params.alpha": alpha}, {"kind": "search"}))
+        for epoch in (1, 2):
+            sink.epoch(trial_id, epoch, {"epoch": epoch, "val/acc": alpha + epoch / 10, "time/train_s": 1.5})
+    sink.trial_ended(TrialEnd("t1", "completed", "", {"val/acc": 0.3, "test/acc": 0.9}, artifacts))
+    sink.trial_ended(TrialEnd("t2", "diverged", "train/loss became nan in epoch 3"))
+    sink.close()
+    assert sink.available
+
+    client = MlflowClient(tracking_uri)
+    parent = client.get_run(sink.parent_run_id)
+    assert parent.info.run_name == "s1" and parent.info.status == "FINISHED"
+    assert parent.data.params == {"epochs": "3", "asha.grace_period": "1"}
+    assert [a.path for a in client.list_artifacts(parent.info.run_id)] == ["study.yaml"]
+    children = _children(client, sink)
+    assert sorted(children) == ["t1", "t2"]
+    t1, t2 = children["t1"], children["t2"]
+    assert t1.data.tags["mlflow.parentRunId"] == parent.info.run_id
+    assert t1.data.params == {"loss": "ls", "loss_params.alpha": "0.1"}
+    assert t1.data.tags["kind"] == "search" and t1.data.tags["smoothstudy.status"] == "completed"
+    assert _history(client, t1.info.run_id, "val/acc") == [(1, pytest.approx(0.2)), (2, pytest.approx(0.3))]
+    assert _history(client, t1.info.run_id, "test/acc") == [(2, 0.9)]
+    assert "epoch" not in t1.data.metrics
+    assert sorted(a.path for a in client.list_artifacts(t1.info.run_id)) == ["lspp_targets.npy", "reliability.png"]
+    assert t1.info.status == "FINISHED"
+    assert t2.info.status == "FAILED" and t2.data.tags["smoothstudy.reason"].startswith("train/loss became nan")
+
+
+def test_resumed_sink_continues_the_same_runs(tracking_uri, tmp_path):
+    sink = _sink(tracking_uri, "s2", tmp_path)
+    sink.trial_started(TrialStart("t1", {"loss": "ce"}))
+    sink.epoch("t1", 1, {"val/acc": 0.5})
+    first_parent, first_run = sink.parent_run_id, sink.run_id("t1")
+    saved = json.loads((tmp_path / "mlflow_runs.json").read_text())
+    assert saved[tracking_uri]["trials"] == {"t1": first_run} and saved[tracking_uri]["parent"] == first_parent
+
+    resumed = _sink(tracking_uri, "s2", tmp_path)  # the driver restarted
+    resumed.trial_started(TrialStart("t1", {"loss": "ce"}))
+    resumed.epoch("t1", 2, {"val/acc": 0.6})
+    resumed.trial_ended(TrialEnd("t1", "completed"))
+    resumed.close()
+    assert resumed.parent_run_id == first_parent and resumed.run_id("t1") == first_run
+    client = MlflowClient(tracking_uri)
+    assert list(_children(client, resumed)) == ["t1"]
+    exp = client.get_experiment_by_name("s2")
+    assert len(client.search_runs([exp.experiment_id])) == 2  # parent + one trial
+    assert _history(client, first_run, "val/acc") == [(1, 0.5), (2, 0.6)]
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def _closed_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_unreachable_server_warns_once_and_never_raises(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
+    uri = f"http://127.0.0.1:{_closed_port()}"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        sink = _sink(uri, "s3", tmp_path, retry_after_s=0)  # retries on every call: still one warning
+        sink.trial_started(TrialStart("t1", {"loss": "ce"}))
+        sink.epoch("t1", 1, {"val/acc": 0.5})
+        sink.trial_ended(TrialEnd("t1", "completed"))
+        sink.close()
+    messages = [str(w.message) for w in caught if "MLflow" in str(w.message)]
+    assert len(messages) == 1 and uri in messages[0] and "mlflow-sync" in messages[0]
+    assert not sink.available and sink.missed
+
+
+def test_logging_resumes_after_an_outage(tracking_uri, tmp_path, monkeypatch):
+    sink = _sink(tracking_uri, "s4", tmp_path, retry_after_s=0)
+    sink.trial_started(TrialStart("t1", {"loss": "ce"}))
+    store = sink._store
+    real_log = store.log
+    monkeypatch.setattr(store, "log", lambda *a, **k: (_ for _ in ()).throw(ConnectionError("down")))
+    with pytest.warns(UserWarning, match="failed"):
+        sink.epoch("t1", 1, {"val/acc": 0.5})
+    monkeypatch.setattr(store, "log", real_log)
+    with pytest.warns(UserWarning, match="reachable again"):
+        sink.epoch("t1", 2, {"val/acc": 0.6})
+    assert sink.available
+    assert _history(MlflowClient(tracking_uri), sink.run_id("t1"), "val/acc") == [(2, 0.6)]
+
+
+def test_sync_from_parquet_back_fills_and_is_idempotent(tracking_uri, tmp_path):
+    study_dir = tmp_path / "runs" / "s5"
+    parquet = ParquetSink(study_dir / "parquet", "s5")
+    mlflow_sink = _sink(tracking_uri, "s5", study_dir)
+    for sink in (parquet, mlflow_sink):
+        sink.trial_started(TrialStart("t1", {"loss": "ls", "loss_params.alpha": 0.1}))
+        sink.epoch("t1", 1, {"val/acc": 0.4})
+    # MLflow missed the rest (server down); Parquet has it all, plus a trial MLflow never saw.
+    parquet.epoch("t1", 2, {"val/acc": 0.5})
+    parquet.trial_ended(TrialEnd("t1", "completed", "", {"val/acc": 0.5, "test/acc": 0.45}))
+    parquet.trial_started(TrialStart("t2", {"loss": "ce"}, {"kind": "rerun", "source_trial": "t1"}))
+    parquet.epoch("t2", 1, {"val/acc": 0.3})
+    parquet.trial_ended(TrialEnd("t2", "stopped", "asha", {"val/acc": 0.3}))
+    parquet.close()
+
+    summary = sync_from_parquet(study_dir, tracking_uri)
+    assert summary.trials == 2 and summary.runs_created == 1
+    again = sync_from_parquet(study_dir, tracking_uri)
+    assert again.runs_created == 0 and again.metrics_logged == 0
+
+    client = MlflowClient(tracking_uri)
+    children = _children(client, mlflow_sink)
+    assert sorted(children) == ["t1", "t2"]
+    assert children["t1"].info.run_id == mlflow_sink.run_id("t1")  # the live run, not a new one
+    assert _history(client, children["t1"].info.run_id, "val/acc") == [(1, 0.4), (2, 0.5)]
+    assert _history(client, children["t1"].info.run_id, "test/acc") == [(2, 0.45)]
+    t2 = children["t2"]
+    assert t2.data.params == {"loss": "ce"} and t2.data.tags["kind"] == "rerun"
+    assert t2.data.tags["source_trial"] == "t1" and t2.data.tags["smoothstudy.status"] == "stopped"
+    assert t2.data.tags["mlflow.parentRunId"] == mlflow_sink.parent_run_id
+    assert _history(client, t2.info.run_id, "val/acc") == [(1, 0.3)]

@@ -1,0 +1,142 @@
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from analysis.results import read_epochs, read_samples, read_trials
+from study.sinks.base import TrialEnd, TrialStart
+from study.sinks.parquet import ParquetSink, write_samples
+
+CONFIGS = {
+    "t1": {"loss": "ce", "lr": 0.05, "batch_size": 64},
+    "t2": {"loss": "ls", "loss_params.alpha": 0.1, "lr": 0.01, "batch_size": 64},
+}
+
+
+def _run_trial(sink, trial_id, accs, nlls, status="completed", final=None, artifacts=None):
+    sink.trial_started(TrialStart(trial_id, CONFIGS[trial_id], tags={"kind": "search"}))
+    for epoch, (acc, nll) in enumerate(zip(accs, nlls), 1):
+        sink.epoch(trial_id, epoch, {"epoch": epoch, "val/acc": acc, "val/nll": nll, "train/loss": 2.0 / epoch})
+    sink.trial_ended(TrialEnd(trial_id, status, "asha" if status == "stopped" else "", final or {}, artifacts))
+
+
+@pytest.fixture
+def study(tmp_path):
+    study_dir = tmp_path / "runs" / "demo"
+    sink = ParquetSink(study_dir / "parquet", "demo")
+    _run_trial(sink, "t1", [0.5, 0.7, 0.6], [1.0, 0.8, 0.9], final={"val/acc": 0.6, "test/acc": 0.58})
+    _run_trial(sink, "t2", [0.4, 0.45], [1.2, 1.1], status="stopped")
+    sink.close()
+    return study_dir
+
+
+def test_one_row_per_trial_and_epoch_with_config_and_float_metrics(study):
+    epochs = read_epochs(study)
+    assert sorted(zip(epochs["trial_id"], epochs["epoch"])) == [("t1", 1), ("t1", 2), ("t1", 3), ("t2", 1), ("t2", 2)]
+    assert set(epochs["study"]) == {"demo"}
+    t2 = epochs[epochs["trial_id"] == "t2"]
+    assert list(t2["config/loss"]) == ["ls", "ls"]
+    assert list(t2["config/loss_params.alpha"]) == [0.1, 0.1]
+    assert epochs[epochs["trial_id"] == "t1"]["config/loss_params.alpha"].isna().all()
+    assert epochs["val/acc"].dtype == np.float64 and epochs["train/loss"].dtype == np.float64
+    assert "epoch" in epochs and "written_at" in epochs
+
+
+def test_trials_table_has_status_final_and_best_by_direction(study):
+    trials = read_trials(study).set_index("trial_id")
+    assert trials.loc["t1", "status"] == "completed" and trials.loc["t2", "status"] == "stopped"
+    assert trials.loc["t2", "reason"] == "asha"
+    assert trials.loc["t1", "epochs_run"] == 3 and trials.loc["t2", "epochs_run"] == 2
+    assert trials.loc["t1", "test/acc"] == 0.58 and trials.loc["t1", "val/acc"] == 0.6
+    assert trials.loc["t1", "best/val/acc"] == 0.7  # max over epochs, not the last
+    assert trials.loc["t1", "best/val/nll"] == 0.8  # min
+    assert "best/train/loss" not in trials  # only val/* get a best
+    assert trials.loc["t2", "config/loss_params.alpha"] == 0.1
+    assert trials.loc["t1", "tag/kind"] == "search"
+
+
+def test_replayed_epoch_keeps_the_latest(study):
+    sink = ParquetSink(study / "parquet", "demo")
+    sink.epoch("t1", 2, {"val/acc": 0.75, "val/nll": 0.7})  # a resumed trial reports epoch 2 again
+    sink.close()
+    epochs = read_epochs(study)
+    t1 = epochs[epochs["trial_id"] == "t1"].set_index("epoch")
+    assert len(t1) == 3
+    assert t1.loc[2, "val/acc"] == 0.75 and t1.loc[2, "config/loss"] == "ce"
+    assert len(list((study / "parquet" / "epochs").glob("part-t1-2-*.parquet"))) == 2
+    trials = read_trials(study).set_index("trial_id")
+    assert trials.loc["t1", "epochs_run"] == 3 and trials.loc["t1", "best/val/acc"] == 0.75
+
+
+def test_corrupt_part_file_is_named_and_skipped_and_temp_files_ignored(study):
+    epochs_dir = study / "parquet" / "epochs"
+    (epochs_dir / "part-t9-1-deadbeef.parquet").write_bytes(b"PAR1 not really")
+    (epochs_dir / ".part-t9-2-cafe.parquet.1234.tmp").write_bytes(b"half written")
+    with pytest.warns(UserWarning, match="part-t9-1-deadbeef.parquet"):
+        epochs = read_epochs(study)
+    assert len(epochs) == 5 and "t9" not in set(epochs["trial_id"])
+
+
+def test_writes_leave_no_temporary_files(study):
+    leftovers = [p for p in (study / "parquet").rglob("*") if p.name.startswith(".") or p.suffix == ".tmp"]
+    assert leftovers == []
+
+
+def test_restart_rebuilds_trials_and_keeps_earlier_ones(study):
+    sink = ParquetSink(study / "parquet", "demo")  # a resumed study's driver
+    assert set(sink.trials) == {"t1", "t2"}
+    sink.trial_started(TrialStart("t3", {"loss": "ce", "lr": 0.1, "batch_size": 32}))
+    sink.epoch("t3", 1, {"val/acc": 0.3, "val/nll": 1.5})
+    sink.close()
+    trials = read_trials(study).set_index("trial_id")
+    assert sorted(trials.index) == ["t1", "t2", "t3"]
+    assert trials.loc["t1", "status"] == "completed" and trials.loc["t1", "best/val/acc"] == 0.7
+    assert trials.loc["t1", "test/acc"] == 0.58
+    assert trials.loc["t3", "status"] == "running" and trials.loc["t3", "epochs_run"] == 1
+
+
+def test_restart_recovers_a_trial_known_only_from_epoch_files(study):
+    (study / "parquet" / "trials.parquet").unlink()  # the driver died before trials.parquet knew anything
+    sink = ParquetSink(study / "parquet", "demo")
+    sink.close()
+    trials = read_trials(study).set_index("trial_id")
+    assert trials.loc["t2", "config/loss"] == "ls" and trials.loc["t2", "epochs_run"] == 2
+    assert trials.loc["t1", "best/val/nll"] == 0.8
+
+
+def test_samples_round_trip_with_compact_types(tmp_path):
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(6, 4)).astype(np.float32)
+    per_sample = {"label": np.array([0, 1, 2, 3, 0, 1]), "pred": logits.argmax(1),
+                  "msp": rng.random(6), "score": rng.random(6), "logits": logits}
+    artifacts = tmp_path / "artifacts"
+    write_samples(artifacts / "samples.parquet", per_sample)
+    schema = pq.read_schema(artifacts / "samples.parquet")
+    assert schema.field("label").type == pa.int16() and schema.field("msp").type == pa.float32()
+    assert schema.field("logits").type == pa.list_(pa.float16(), 4)
+    sink = ParquetSink(tmp_path / "s" / "parquet", "s")
+    sink.trial_started(TrialStart("t1", {"loss": "ce"}))
+    sink.trial_ended(TrialEnd("t1", "completed", artifacts_dir=artifacts))
+    back = read_samples(tmp_path / "s", "t1")
+    np.testing.assert_array_equal(back["label"], per_sample["label"])
+    np.testing.assert_array_equal(back["pred"], per_sample["pred"])
+    assert back["logits"].shape == (6, 4) and back["logits"].dtype == np.float16
+    np.testing.assert_allclose(back["logits"], logits, rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(back["msp"], per_sample["msp"], rtol=1e-6)
+
+
+def test_labels_beyond_int16_use_int32_and_bad_shapes_are_refused(tmp_path):
+    write_samples(tmp_path / "a.parquet", {"label": np.array([0, 40000])})
+    assert pq.read_schema(tmp_path / "a.parquet").field("label").type == pa.int32()
+    with pytest.raises(ValueError, match="per_sample\\['x'\\]"):
+        write_samples(tmp_path / "b.parquet", {"x": np.zeros((2, 2, 2))})
+    with pytest.raises(ValueError, match="differ in length"):
+        write_samples(tmp_path / "c.parquet", {"label": np.zeros(2), "pred": np.zeros(3)})
+
+
+def test_readers_refuse_a_directory_without_results(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no Parquet results"):
+        read_epochs(tmp_path)
+    with pytest.raises(FileNotFoundError, match="trial 'x'"):
+        (tmp_path / "parquet").mkdir()
+        read_samples(tmp_path, "x")
