@@ -1,4 +1,4 @@
-"""The basic comparison: per method, its best trial by the study objective with hyperparameters and metrics."""
+"""The basic comparison: each method's best trial by the study objective, its hyperparameters, metrics."""
 
 from __future__ import annotations
 
@@ -49,8 +49,11 @@ def build_report(study_dir: Path | str, objective: str, mode: str) -> Report:
     if mode not in MODES:
         raise ValueError(f"mode={mode!r} is not allowed; allowed: {', '.join(MODES)}")
     trials = read_trials(study_dir)
-    study = str(trials["study"].dropna().iloc[0]) if "study" in trials and trials["study"].notna().any() \
+    study = (
+        str(trials["study"].dropna().iloc[0])
+        if "study" in trials and trials["study"].notna().any()
         else Path(study_dir).name
+    )
     counts = dict(Counter(trials["status"].fillna("unknown"))) if len(trials) else {}
     if trials.empty:
         return Report(study, objective, mode, [], counts)
@@ -63,17 +66,22 @@ def build_report(study_dir: Path | str, objective: str, mode: str) -> Report:
     methods = ranked[METHOD_COLUMN] if METHOD_COLUMN in ranked else pd.Series("?", index=ranked.index)
     for method, group in ranked.groupby(methods):
         best = group.sort_values(objective, ascending=(mode == "min"), kind="stable").iloc[0]
-        results.append(MethodResult(
-            method=str(method),
-            trial_id=str(best["trial_id"]),
-            objective=float(best[objective]),
-            status=str(best["status"]),
-            epochs_run=int(best["epochs_run"]) if pd.notna(best.get("epochs_run")) else 0,
-            hparams={c[len(CONFIG_PREFIX):]: _plain(best[c]) for c in searched if pd.notna(best[c])},
-            metrics={c: float(best[c]) for c in trials.columns
-                     if c.startswith(("val/", "test/")) and _is_number(best[c])},
-            trials=len(group),
-        ))
+        results.append(
+            MethodResult(
+                method=str(method),
+                trial_id=str(best["trial_id"]),
+                objective=float(best[objective]),
+                status=str(best["status"]),
+                epochs_run=int(best["epochs_run"]) if pd.notna(best.get("epochs_run")) else 0,
+                hparams={c[len(CONFIG_PREFIX) :]: _plain(best[c]) for c in searched if pd.notna(best[c])},
+                metrics={
+                    c: float(best[c])
+                    for c in trials.columns
+                    if c.startswith(("val/", "test/")) and _is_number(best[c])
+                },
+                trials=len(group),
+            )
+        )
     results.sort(key=lambda r: r.objective, reverse=(mode == "max"))
     return Report(study, objective, mode, results, counts)
 
@@ -106,21 +114,36 @@ def fmt(value: Any) -> str:
 
 
 def _hparams_text(hparams: dict[str, Any]) -> str:
-    return ", ".join(f"{k.removeprefix('loss_params.')}={fmt(v)}" for k, v in hparams.items()) or "—"
+    def short(v: Any) -> str:
+        return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+    return ", ".join(f"{k.removeprefix('loss_params.')}={short(v)}" for k, v in hparams.items()) or "—"
 
 
 def _table_rows(report: Report, metrics: list[str]) -> tuple[list[str], list[list[str]]]:
     header = ["rank", "method", "trial", report.objective, "hyperparameters", *metrics]
-    rows = [[str(i), r.method, r.trial_id, fmt(r.objective), _hparams_text(r.hparams),
-             *(fmt(r.metrics.get(m, float("nan"))) for m in metrics)]
-            for i, r in enumerate(report.results, 1)]
+    rows = [
+        [
+            str(i),
+            r.method,
+            r.trial_id,
+            fmt(r.objective),
+            _hparams_text(r.hparams),
+            *(fmt(r.metrics.get(m, float("nan"))) for m in metrics),
+        ]
+        for i, r in enumerate(report.results, 1)
+    ]
     return header, rows
 
 
 def _summary_metrics(report: Report) -> list[str]:
     keys = set(report.metric_keys)
-    return [f"{split}/{m}" for split in ("val", "test") for m in TABLE_METRICS
-            if f"{split}/{m}" in keys and f"{split}/{m}" != report.objective]
+    return [
+        f"{split}/{m}"
+        for split in ("val", "test")
+        for m in TABLE_METRICS
+        if f"{split}/{m}" in keys and f"{split}/{m}" != report.objective
+    ]
 
 
 def format_table(report: Report, metrics: list[str] | None = None) -> str:
@@ -136,8 +159,10 @@ def format_table(report: Report, metrics: list[str] | None = None) -> str:
         lines.append("  ".join(cells).rstrip())
     lines.insert(1, "  ".join("-" * w for w in widths))
     direction = "higher" if report.mode == "max" else "lower"
-    return f"{report.study}: best trial per method by {report.objective} ({direction} is better)\n" + \
-        "\n".join(lines)
+    return (
+        f"{report.study}: best trial per method by {report.objective} ({direction} is better)\n"
+        + "\n".join(lines)
+    )
 
 
 def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
@@ -150,19 +175,27 @@ def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
 def to_markdown(report: Report) -> str:
     direction = "higher" if report.mode == "max" else "lower"
     counts = ", ".join(f"{n} {s}" for s, n in sorted(report.status_counts.items())) or "none"
-    parts = [f"# Study `{report.study}`: comparison of methods", "",
-             f"Objective: `{report.objective}` ({direction} is better). Trials: {counts}. "
-             f"Each method's best trial among the completed and stopped ones.", ""]
+    parts = [
+        f"# Study `{report.study}`: comparison of methods",
+        "",
+        f"Objective: `{report.objective}` ({direction} is better). Trials: {counts}. "
+        f"Each method's best trial among the completed and stopped ones.",
+        "",
+    ]
     if not report.results:
         parts.append("No completed or stopped trial has the objective yet.")
         return "\n".join(parts) + "\n"
     parts += ["## Leaderboard", "", _markdown_table(*_table_rows(report, _summary_metrics(report))), ""]
     header = ["metric", *(r.method for r in report.results)]
-    rows = [[key, *(fmt(r.metrics.get(key, float("nan"))) for r in report.results)] for key in report.metric_keys]
+    rows = [
+        [key, *(fmt(r.metrics.get(key, float("nan"))) for r in report.results)] for key in report.metric_keys
+    ]
     parts += ["## All final metrics of each method's best trial", "", _markdown_table(header, rows), ""]
     header = ["method", "trial", "status", "epochs", "ranked trials", "hyperparameters"]
-    rows = [[r.method, r.trial_id, r.status, str(r.epochs_run), str(r.trials), _hparams_text(r.hparams)]
-            for r in report.results]
+    rows = [
+        [r.method, r.trial_id, r.status, str(r.epochs_run), str(r.trials), _hparams_text(r.hparams)]
+        for r in report.results
+    ]
     parts += ["## Best trials", "", _markdown_table(header, rows), ""]
     return "\n".join(parts)
 

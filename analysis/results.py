@@ -56,7 +56,9 @@ def samples_path(study_dir: Path | str, trial_id: str) -> Path:
 def _require_dir(study_dir: Path | str) -> Path:
     root = parquet_dir(study_dir)
     if not root.is_dir():
-        raise FileNotFoundError(f"no Parquet results at {root}: is {study_dir} a study directory (runs/<study>)?")
+        raise FileNotFoundError(
+            f"no Parquet results at {root}: is {study_dir} a study directory (runs/<study>)?"
+        )
     return root
 
 

@@ -1,4 +1,4 @@
-"""``smoothstudy`` command line. Bad input: one line on stderr naming the field, exit code 2."""
+"""smoothstudy: label-smoothing hyperparameter studies on Ray (bad input: one line on stderr, exit code 2)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ DEFAULT_STORAGE = "runs"
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="smoothstudy", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="smoothstudy", description=__doc__.split(" (")[0])
     sub = p.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run a study file on a local or remote Ray cluster")
@@ -42,6 +42,21 @@ def _parser() -> argparse.ArgumentParser:
     rr.add_argument("--seeds", type=int, default=1, help="number of new seeds per configuration")
     rr.add_argument("--epochs", type=int, help="override the number of epochs")
     rr.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    rr.add_argument("--parallel", action="store_true", help="run the reruns as Ray tasks on the study's cluster")
+    rr.add_argument("--address", help="Ray cluster for --parallel (default: RAY_ADDRESS or a local one)")
+
+    cmp_ = sub.add_parser("compare", help="compare methods across several studies (e.g. two datasets)")
+    cmp_.add_argument("study_dirs", type=Path, nargs="+")
+    cmp_.add_argument("--out", type=Path, default=Path("runs/compare"), help="output directory")
+
+    srv = sub.add_parser("mlflow-server", help="start an MLflow tracking server (SQLite or any SQLAlchemy URI)")
+    srv.add_argument("--port", type=int, default=5000)
+    srv.add_argument("--host", default="127.0.0.1", help="bind address (default: this machine only)")
+    srv.add_argument("--store", default="runs/mlflow-server", help="directory, or a SQLAlchemy URI (postgresql://…)")
+
+    sync = sub.add_parser("mlflow-sync", help="back-fill MLflow from a study's Parquet files (idempotent)")
+    sync.add_argument("study_dir", type=Path)
+    sync.add_argument("--mlflow-uri", help="tracking URI (default: the one the study used)")
 
     ui = sub.add_parser("ui", help="open the MLflow UI on a study's tracking store")
     ui.add_argument("study_dir", type=Path, nargs="?", default=Path(DEFAULT_STORAGE))
@@ -100,7 +115,34 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     from study.rerun import rerun
 
     rerun(_study_dir(args.study_dir), trial=args.trial, top=args.top, seeds=args.seeds, epochs=args.epochs,
-          device=args.device)
+          device=args.device, parallel=args.parallel, address=args.address)
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from study.compare import compare_studies
+
+    path = compare_studies([_study_dir(p) for p in args.study_dirs], args.out)
+    print(f"report: {path}")
+    return 0
+
+
+def cmd_mlflow_server(args: argparse.Namespace) -> int:
+    from study.mlflow_server import serve
+
+    return serve(host=args.host, port=args.port, store=args.store)
+
+
+def cmd_mlflow_sync(args: argparse.Namespace) -> int:
+    import json
+
+    from study.sinks.mlflow import sync_from_parquet
+
+    study = _study_dir(args.study_dir)
+    meta = json.loads(study.meta_file.read_text()) if study.meta_file.exists() else {}
+    uri = args.mlflow_uri or meta.get("mlflow_uri") or study.default_mlflow_uri
+    summary = sync_from_parquet(study.root, uri)
+    print(f"mlflow-sync {study.name} -> {uri}: {summary}")
     return 0
 
 
@@ -157,7 +199,8 @@ def _print_summary(study, mlflow_uri: str | None) -> None:
 
 
 COMMANDS = {"run": cmd_run, "resume": cmd_resume, "status": cmd_status, "report": cmd_report,
-            "rerun": cmd_rerun, "ui": cmd_ui, "list": cmd_list}
+            "rerun": cmd_rerun, "ui": cmd_ui, "list": cmd_list, "compare": cmd_compare,
+            "mlflow-server": cmd_mlflow_server, "mlflow-sync": cmd_mlflow_sync}
 
 if __name__ == "__main__":
     sys.exit(main())

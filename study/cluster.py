@@ -9,12 +9,16 @@ from study.errors import UsageError
 
 
 def connect(address: str | None, num_cpus: int | None = None) -> None:
+    # Tune warns on every forced experiment snapshot; the callback prints one concise line per trial instead.
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     import ray
 
     address = address or os.environ.get("RAY_ADDRESS") or None
     if ray.is_initialized():
         return
-    kwargs = {"include_dashboard": False, "log_to_driver": True, "configure_logging": False}
+    # Worker stdout (Tune's per-checkpoint INFO lines) stays in the session logs; trial errors still reach the
+    # driver through Tune's error reports.
+    kwargs = {"include_dashboard": False, "log_to_driver": False}
     if address:
         ray.init(address=address, **kwargs)
     else:

@@ -40,7 +40,8 @@ def select_trials(trials: pd.DataFrame, objective: str, mode: str, trial: str, t
 
 
 def rerun(study: StudyDir, trial: str = "best", top: int = 1, seeds: int = 1, epochs: int | None = None,
-          device: str = "auto", echo: Callable[[str], None] = print) -> list[dict[str, Any]]:
+          device: str = "auto", parallel: bool = False, address: str | None = None,
+          echo: Callable[[str], None] = print) -> list[dict[str, Any]]:
     from analysis.results import read_trials
     from study.runner import build_sinks
     from study.sinks.parquet import ParquetSink

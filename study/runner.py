@@ -106,7 +106,7 @@ def make_tuner(spec: StudySpec, study: StudyDir, mlflow_uri: str | None, restore
         name="ray",
         storage_path=str(study.root),
         callbacks=[SinkCallback(make_sinks, base, spec.training.epochs)],
-        checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=2),  # 1 forces a state snapshot per result
         failure_config=tune.FailureConfig(max_failures=spec.max_failures),
         verbose=0,
     )

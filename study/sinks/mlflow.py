@@ -53,8 +53,11 @@ def flatten_params(values: dict[str, Any], prefix: str = "") -> dict[str, str]:
 
 
 def numeric_metrics(metrics: dict[str, Any]) -> dict[str, float]:
-    return {k: float(v) for k, v in metrics.items()
-            if isinstance(v, Number) and not isinstance(v, bool) and k != "epoch"}
+    return {
+        k: float(v)
+        for k, v in metrics.items()
+        if isinstance(v, Number) and not isinstance(v, bool) and k != "epoch"
+    }
 
 
 class RunStore:
@@ -93,12 +96,15 @@ class RunStore:
         self._verified.add(run_id)
         return True
 
-    def parent(self, settings: dict[str, Any] | None = None, study_file: Path | None = None) -> tuple[str, bool]:
+    def parent(
+        self, settings: dict[str, Any] | None = None, study_file: Path | None = None
+    ) -> tuple[str, bool]:
         """The study's parent run id, created (with settings and study file) if the map has none."""
         if self._exists(self.map["parent"]):
             return self.map["parent"], False
-        run = self.client.create_run(self.experiment_id, run_name=self.study,
-                                     tags={STUDY_TAG: self.study, KIND_TAG: "study"})
+        run = self.client.create_run(
+            self.experiment_id, run_name=self.study, tags={STUDY_TAG: self.study, KIND_TAG: "study"}
+        )
         run_id = run.info.run_id
         if settings:
             self.log(run_id, params=flatten_params(settings))
@@ -113,26 +119,41 @@ class RunStore:
         if self._exists(run_id):
             return run_id, False
         parent, _ = self.parent()
-        tags = {PARENT_TAG: parent, STUDY_TAG: self.study, TRIAL_TAG: start.trial_id, KIND_TAG: "trial",
-                **{k: str(v)[:MAX_TAG_CHARS] for k, v in start.tags.items()}}
+        tags = {
+            PARENT_TAG: parent,
+            STUDY_TAG: self.study,
+            TRIAL_TAG: start.trial_id,
+            KIND_TAG: "trial",
+            **{k: str(v)[:MAX_TAG_CHARS] for k, v in start.tags.items()},
+        }
         run = self.client.create_run(self.experiment_id, run_name=start.trial_id, tags=tags)
         run_id = run.info.run_id
         self.log(run_id, params=flatten_params(start.config))
         self._remember(trial=(start.trial_id, run_id))
         return run_id, True
 
-    def log(self, run_id: str, metrics: dict[str, float] | None = None, step: int = 0,
-            params: dict[str, str] | None = None, tags: dict[str, str] | None = None) -> None:
+    def log(
+        self,
+        run_id: str,
+        metrics: dict[str, float] | None = None,
+        step: int = 0,
+        params: dict[str, str] | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> None:
         now = int(time.time() * 1000)
         entries = [Metric(k, v, now, step) for k, v in (metrics or {}).items()]
         params_ = [Param(k, v) for k, v in (params or {}).items()]
         tags_ = [RunTag(k, v[:MAX_TAG_CHARS]) for k, v in (tags or {}).items()]
         # MLflow's limits per request: 1000 metrics, 100 params, 100 tags.
         for i in range(0, max(len(entries), 1), MAX_BATCH):
-            self.client.log_batch(run_id, metrics=entries[i:i + MAX_BATCH], params=params_[:100] if i == 0 else [],
-                                  tags=tags_[:100] if i == 0 else [])
+            self.client.log_batch(
+                run_id,
+                metrics=entries[i : i + MAX_BATCH],
+                params=params_[:100] if i == 0 else [],
+                tags=tags_[:100] if i == 0 else [],
+            )
         for i in range(100, max(len(params_), len(tags_)), 100):
-            self.client.log_batch(run_id, params=params_[i:i + 100], tags=tags_[i:i + 100])
+            self.client.log_batch(run_id, params=params_[i : i + 100], tags=tags_[i : i + 100])
 
     def steps_logged(self, run_id: str, key: str) -> set[int]:
         return {m.step for m in self.client.get_metric_history(run_id, key)}
@@ -152,8 +173,16 @@ class MlflowSink:
     them) so that a server outage costs seconds, not minutes, of the driver's time.
     """
 
-    def __init__(self, tracking_uri: str, experiment: str, study_name: str, study_file: Path | None,
-                 settings: dict[str, Any], run_map_path: Path | str, retry_after_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        tracking_uri: str,
+        experiment: str,
+        study_name: str,
+        study_file: Path | None,
+        settings: dict[str, Any],
+        run_map_path: Path | str,
+        retry_after_s: float = 60.0,
+    ) -> None:
         if tracking_uri.startswith(("http://", "https://")):
             os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
             os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
@@ -179,7 +208,7 @@ class MlflowSink:
     def run_id(self, trial_id: str) -> str | None:
         return self._runs.get(trial_id)
 
-    # -- ResultSink ------------------------------------------------------------------------------------------
+    # -- ResultSink ---------------------------------------------------------------------------------
     def trial_started(self, start: TrialStart) -> None:
         self._starts[start.trial_id] = start
         self._runs.pop(start.trial_id, None)
@@ -195,10 +224,13 @@ class MlflowSink:
 
     def close(self) -> None:
         def finish() -> None:
-            self._store.client.set_terminated(self._store.parent()[0], RunStatus.to_string(RunStatus.FINISHED))
+            self._store.client.set_terminated(
+                self._store.parent()[0], RunStatus.to_string(RunStatus.FINISHED)
+            )
+
         self._guard(finish)
 
-    # -- internals ---------------------------------------------------------------------------------------------
+    # -- internals ----------------------------------------------------------------------------------
     def _connect(self) -> None:
         if self._store is None:
             self._store = RunStore(*self._args)
@@ -242,8 +274,11 @@ class MlflowSink:
                 self.missed = True
                 return
             self.available = True
-            warnings.warn(f"MLflow at {self.tracking_uri} is reachable again; logging resumes. Run "
-                          "`smoothstudy mlflow-sync` to back-fill what was missed.", stacklevel=3)
+            warnings.warn(
+                f"MLflow at {self.tracking_uri} is reachable again; logging resumes. Run "
+                "`smoothstudy mlflow-sync` to back-fill what was missed.",
+                stacklevel=3,
+            )
         try:
             action(*args)
         except Exception as err:  # noqa: BLE001 - any MLflow/network failure must not stop the study
@@ -276,11 +311,16 @@ class SyncSummary:
     trials: int = 0
 
 
-def sync_from_parquet(study_dir: Path | str, tracking_uri: str | None = None, experiment: str | None = None,
-                      run_map_path: Path | str | None = None) -> SyncSummary:
+def sync_from_parquet(
+    study_dir: Path | str,
+    tracking_uri: str | None = None,
+    experiment: str | None = None,
+    run_map_path: Path | str | None = None,
+) -> SyncSummary:
     """Back-fill MLflow from the study's Parquet files: runs that are missing, metric steps not logged yet,
     final metrics, tags and status. Idempotent; raises when MLflow cannot be reached (the user asked for it).
-    Defaults: the study's SQLite store, the experiment named after the study, ``<study_dir>/mlflow_runs.json``.
+    Defaults: the study's SQLite store, the experiment named after the study and the run map
+    ``<study_dir>/mlflow_runs.json``.
     """
     from analysis.results import CONFIG_PREFIX, TAG_PREFIX, read_epochs, read_trials
 
@@ -288,8 +328,12 @@ def sync_from_parquet(study_dir: Path | str, tracking_uri: str | None = None, ex
     trials, epochs = read_trials(study_dir), read_epochs(study_dir)
     known = trials["study"].dropna() if "study" in trials else []
     study = str(known.iloc[0]) if len(known) else study_dir.name
-    store = RunStore(tracking_uri or default_tracking_uri(study_dir), experiment or study, study,
-                     run_map_path or study_dir / RUN_MAP_FILE)
+    store = RunStore(
+        tracking_uri or default_tracking_uri(study_dir),
+        experiment or study,
+        study,
+        run_map_path or study_dir / RUN_MAP_FILE,
+    )
     summary = SyncSummary()
     summary.runs_created += store.parent()[1]
     by_trial = dict(tuple(epochs.groupby("trial_id"))) if len(epochs) else {}
@@ -307,12 +351,17 @@ def sync_from_parquet(study_dir: Path | str, tracking_uri: str | None = None, ex
     return summary
 
 
-def _sync_epochs(store: RunStore, run_id: str, rows, created: bool) -> tuple[int, dict[int, dict[str, float]]]:
-    """Log the epoch rows' metric values whose step the run lacks; returns the last epoch and what was logged."""
+def _sync_epochs(
+    store: RunStore, run_id: str, rows, created: bool
+) -> tuple[int, dict[int, dict[str, float]]]:
+    """Log the epoch rows' values whose step the run lacks; returns the last epoch and what was logged."""
     from analysis.results import CONFIG_PREFIX, EPOCH_KEY_COLUMNS
 
-    keys = [c for c in rows.columns if c not in EPOCH_KEY_COLUMNS and not c.startswith(CONFIG_PREFIX)
-            and rows[c].dtype.kind in "fiu"]
+    keys = [
+        c
+        for c in rows.columns
+        if c not in EPOCH_KEY_COLUMNS and not c.startswith(CONFIG_PREFIX) and rows[c].dtype.kind in "fiu"
+    ]
     per_step: dict[int, dict[str, float]] = {}
     for key in keys:
         done = set() if created else store.steps_logged(run_id, key)
@@ -324,15 +373,22 @@ def _sync_epochs(store: RunStore, run_id: str, rows, created: bool) -> tuple[int
     return int(rows["epoch"].max()), per_step
 
 
-def _sync_end(store: RunStore, run_id: str, row: dict[str, Any], step: int, just_logged: dict[str, float],
-              created: bool) -> int:
+def _sync_end(
+    store: RunStore, run_id: str, row: dict[str, Any], step: int, just_logged: dict[str, float], created: bool
+) -> int:
     """Final metrics not yet at ``step``, status and reason tags, and the run's end state."""
     from analysis.results import BEST_PREFIX, CONFIG_PREFIX, TAG_PREFIX
 
-    final = {k: float(v) for k, v in row.items()
-             if "/" in k and not k.startswith((CONFIG_PREFIX, TAG_PREFIX, BEST_PREFIX)) and isinstance(v, Number)}
-    missing = {k: v for k, v in final.items()
-               if k not in just_logged and (created or step not in store.steps_logged(run_id, k))}
+    final = {
+        k: float(v)
+        for k, v in row.items()
+        if "/" in k and not k.startswith((CONFIG_PREFIX, TAG_PREFIX, BEST_PREFIX)) and isinstance(v, Number)
+    }
+    missing = {
+        k: v
+        for k, v in final.items()
+        if k not in just_logged and (created or step not in store.steps_logged(run_id, k))
+    }
     status = str(row.get("status", "running"))
     store.log(run_id, missing, step=step, tags={STATUS_TAG: status, REASON_TAG: str(row.get("reason", ""))})
     if status != "running":
@@ -351,7 +407,9 @@ def _read_json(path: Path) -> dict[str, Any]:
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError) as err:
-        warnings.warn(f"ignoring unreadable MLflow run map {path} ({err}); new runs will be opened", stacklevel=3)
+        warnings.warn(
+            f"ignoring unreadable MLflow run map {path} ({err}); new runs will be opened", stacklevel=3
+        )
         return {}
 
 

@@ -89,7 +89,7 @@ def _compact_1d(arr: np.ndarray) -> np.ndarray:
 
 
 def config_columns(config: dict[str, Any]) -> dict[str, Any]:
-    """Flat config → ``config/<key>`` columns; nested dicts are flattened with ".", non-scalars become text."""
+    """Flat config → ``config/<key>`` columns; nested dicts flattened with ".", non-scalars made text."""
     out = {}
     for key, value in config.items():
         if isinstance(value, dict):
@@ -151,12 +151,22 @@ class ParquetSink:
         self.trials: dict[str, _TrialState] = {}
         self._restore()
 
-    # -- ResultSink ------------------------------------------------------------------------------------------
+    # -- ResultSink ---------------------------------------------------------------------------------
     def trial_started(self, start: TrialStart) -> None:
         state = self.trials.get(start.trial_id)
-        base = {"study": self.study, "trial_id": start.trial_id, "status": "running", "reason": "",
-                "started_at": _now(), "ended_at": None}
-        row = {**base, **config_columns(start.config), **{f"{TAG_PREFIX}{k}": str(v) for k, v in start.tags.items()}}
+        base = {
+            "study": self.study,
+            "trial_id": start.trial_id,
+            "status": "running",
+            "reason": "",
+            "started_at": _now(),
+            "ended_at": None,
+        }
+        row = {
+            **base,
+            **config_columns(start.config),
+            **{f"{TAG_PREFIX}{k}": str(v) for k, v in start.tags.items()},
+        }
         if state is None:
             self.trials[start.trial_id] = _TrialState(row)
         else:  # resumed: keep the epochs and best values seen before
@@ -171,8 +181,14 @@ class ParquetSink:
             )
         values = metric_values({k: v for k, v in metrics.items() if k != "epoch"})
         config = {k: v for k, v in state.row.items() if k.startswith(CONFIG_PREFIX)}
-        row = {"study": self.study, "trial_id": trial_id, "epoch": int(epoch), "written_at": _now(),
-               **config, **values}
+        row = {
+            "study": self.study,
+            "trial_id": trial_id,
+            "epoch": int(epoch),
+            "written_at": _now(),
+            **config,
+            **values,
+        }
         table = _table([row], list(row))
         name = f"part-{_safe(trial_id)}-{int(epoch)}-{uuid.uuid4().hex[:8]}.parquet"
         atomic_write_table(table, self.epochs_dir / name)
@@ -183,19 +199,24 @@ class ParquetSink:
         if state is None:
             state = self.trials[end.trial_id] = _TrialState({"study": self.study, "trial_id": end.trial_id})
         reserved = set(TRIAL_COLUMNS) | {"epochs_run"}
-        final = {k: v for k, v in metric_values(end.final_metrics).items()
-                 if k not in reserved and not k.startswith((CONFIG_PREFIX, TAG_PREFIX, BEST_PREFIX))}
+        final = {
+            k: v
+            for k, v in metric_values(end.final_metrics).items()
+            if k not in reserved and not k.startswith((CONFIG_PREFIX, TAG_PREFIX, BEST_PREFIX))
+        }
         state.row.update(final)
         state.row.update({"status": end.status, "reason": end.reason, "ended_at": _now()})
         if end.artifacts_dir is not None and (Path(end.artifacts_dir) / SAMPLES_FILE).is_file():
-            atomic_copy(Path(end.artifacts_dir) / SAMPLES_FILE,
-                        self.root / SAMPLES_DIR / f"trial={end.trial_id}.parquet")
+            atomic_copy(
+                Path(end.artifacts_dir) / SAMPLES_FILE,
+                self.root / SAMPLES_DIR / f"trial={end.trial_id}.parquet",
+            )
         self._write_trials()
 
     def close(self) -> None:
         self._write_trials()
 
-    # -- internals ---------------------------------------------------------------------------------------------
+    # -- internals ----------------------------------------------------------------------------------
     def _write_trials(self) -> None:
         rows = [self.trials[t].to_row() for t in sorted(self.trials)]
         if not rows:
@@ -216,21 +237,34 @@ class ParquetSink:
                         {k: v for k, v in row.items() if not k.startswith(BEST_PREFIX)}
                     )
             except (OSError, pa.ArrowException) as err:
-                warnings.warn(f"unreadable {path} ({err}); rebuilding the trial table from the epoch files",
-                              stacklevel=2)
+                warnings.warn(
+                    f"unreadable {path} ({err}); rebuilding the trial table from the epoch files",
+                    stacklevel=2,
+                )
         epochs = dedupe_epochs(concat_tables(read_epoch_tables(self.epochs_dir)))
         for record in epochs.to_dict("records"):
             trial_id = record["trial_id"]
             state = self.trials.get(trial_id)
             if state is None:  # the driver died before trials.parquet knew this trial
-                config = {k: v for k, v in record.items() if k.startswith(CONFIG_PREFIX) and not _is_missing(v)}
+                config = {
+                    k: v for k, v in record.items() if k.startswith(CONFIG_PREFIX) and not _is_missing(v)
+                }
                 state = self.trials[trial_id] = _TrialState(
-                    {"study": record.get("study", self.study), "trial_id": trial_id, "status": "running",
-                     "reason": "", **config}
+                    {
+                        "study": record.get("study", self.study),
+                        "trial_id": trial_id,
+                        "status": "running",
+                        "reason": "",
+                        **config,
+                    }
                 )
-            metrics = {k: v for k, v in record.items()
-                       if k not in ("study", "trial_id", "epoch", "written_at")
-                       and not k.startswith(CONFIG_PREFIX) and not _is_missing(v)}
+            metrics = {
+                k: v
+                for k, v in record.items()
+                if k not in ("study", "trial_id", "epoch", "written_at")
+                and not k.startswith(CONFIG_PREFIX)
+                and not _is_missing(v)
+            }
             state.observe(int(record["epoch"]), metrics)
 
 

@@ -10,7 +10,7 @@ from analysis.metrics.calibration import fit_temperature, nll
 from analysis.metrics.lognorm import select_lognorm_p
 from analysis.metrics.selective import aurc, coverage_at_risk, eaurc
 
-FAST = settings(max_examples=60, deadline=None)
+FAST = settings(max_examples=60, deadline=None, database=None)
 
 # integer scores keep every transform below strictly increasing *in floating point* (no merged values)
 samples = st.integers(1, 40).flatmap(
@@ -61,7 +61,7 @@ def test_eaurc_non_negative(sample, method, tie_rule):
     assert math.isnan(value) or value >= 0.0
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=25, deadline=None, database=None)
 @given(st.integers(0, 2**32 - 1), st.floats(-1e3, 1e3, allow_nan=False), st.integers(2, 8))
 def test_lognorm_choice_unchanged_by_constant_shift(seed, shift, k):
     # dyadic logits and shift (multiples of 2^-20, |z| < 2^10): z + shift is exact, so the shifted logits are
@@ -77,7 +77,7 @@ def test_lognorm_choice_unchanged_by_constant_shift(seed, shift, k):
     assert a.p == b.p
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, database=None)
 @given(st.integers(0, 2**32 - 1), st.integers(1, 60), st.integers(2, 6), st.floats(0.01, 30))
 def test_temperature_scaling_never_raises_nll(seed, n, k, scale):
     rng = np.random.default_rng(seed)

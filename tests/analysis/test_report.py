@@ -21,7 +21,12 @@ def study_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs") / "planted"
     sink = ParquetSink(root / "parquet", "planted")
     for trial_id, loss, params, lr, status, acc, nll, test_acc, test_ece in TRIALS:
-        config = {"loss": loss, "lr": lr, "batch_size": 64, **{f"loss_params.{k}": v for k, v in params.items()}}
+        config = {
+            "loss": loss,
+            "lr": lr,
+            "batch_size": 64,
+            **{f"loss_params.{k}": v for k, v in params.items()},
+        }
         sink.trial_started(TrialStart(trial_id, config))
         sink.epoch(trial_id, 1, {"val/acc": acc - 0.1, "val/nll": nll + 0.2})
         sink.epoch(trial_id, 2, {"val/acc": acc, "val/nll": nll})
@@ -37,18 +42,30 @@ def study_dir(tmp_path_factory):
 
 def test_best_trial_per_method_sorted_by_objective(study_dir):
     report = build_report(study_dir, "val/acc", "max")
-    assert [(r.method, r.trial_id) for r in report.results] == [("ls", "ls_1"), ("focal", "fl_1"), ("ce", "ce_2")]
+    assert [(r.method, r.trial_id) for r in report.results] == [
+        ("ls", "ls_1"),
+        ("focal", "fl_1"),
+        ("ce", "ce_2"),
+    ]
     best = report.results[0]
     assert best.objective == 0.86 and best.status == "completed" and best.epochs_run == 2
     assert best.hparams == {"loss_params.alpha": 0.1, "lr": 0.1}  # lr varies across the study; batch_size not
-    assert best.metrics["test/acc"] == 0.85 and best.metrics["test/ece"] == 0.02 and best.metrics["val/nll"] == 0.45
+    assert (
+        best.metrics["test/acc"] == 0.85
+        and best.metrics["test/ece"] == 0.02
+        and best.metrics["val/nll"] == 0.45
+    )
     assert best.trials == 2  # ls_1 and ls_2; the errored ls_3 is not ranked
     assert report.status_counts == {"completed": 3, "stopped": 2, "error": 1, "running": 1}
 
 
 def test_min_mode_ranks_the_lowest_first(study_dir):
     report = build_report(study_dir, "val/nll", "min")
-    assert [(r.trial_id, r.objective) for r in report.results] == [("ls_1", 0.45), ("fl_1", 0.50), ("ce_2", 0.55)]
+    assert [(r.trial_id, r.objective) for r in report.results] == [
+        ("ls_1", 0.45),
+        ("fl_1", 0.50),
+        ("ce_2", 0.55),
+    ]
 
 
 def test_table_and_markdown(study_dir, tmp_path):
@@ -57,7 +74,7 @@ def test_table_and_markdown(study_dir, tmp_path):
     lines = table.splitlines()
     assert "val/acc (higher is better)" in lines[0]
     assert lines[1].split()[:4] == ["rank", "method", "trial", "val/acc"]
-    assert lines[3].split()[:4] == ["1", "ls", "ls_1", "0.8600"] and "alpha=0.1000" in lines[3]
+    assert lines[3].split()[:4] == ["1", "ls", "ls_1", "0.8600"] and "alpha=0.1, lr=0.1" in lines[3]
     assert "test/acc" in lines[1] and "val/nll" in lines[1]
     assert len({len(line) for line in lines[1:3]}) == 1  # header and rule align
     path = write_report(report, tmp_path / "out")

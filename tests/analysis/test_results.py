@@ -7,11 +7,15 @@ from analysis.results import metric_mode, parquet_dir, read_epochs, read_trials
 
 
 def _part(directory, name, trial_id, epoch, written_at_ns, **metrics):
-    table = pa.table({
-        "study": ["s"], "trial_id": [trial_id], "epoch": pa.array([epoch], pa.int64()),
-        "written_at": pa.array([written_at_ns], pa.timestamp("ns", tz="UTC")),
-        **{k: pa.array([v], pa.float64()) for k, v in metrics.items()},
-    })
+    table = pa.table(
+        {
+            "study": ["s"],
+            "trial_id": [trial_id],
+            "epoch": pa.array([epoch], pa.int64()),
+            "written_at": pa.array([written_at_ns], pa.timestamp("ns", tz="UTC")),
+            **{k: pa.array([v], pa.float64()) for k, v in metrics.items()},
+        }
+    )
     pq.write_table(table, directory / f"part-{name}.parquet")
 
 
@@ -48,9 +52,17 @@ def test_study_dir_or_parquet_dir(tmp_path):
     assert parquet_dir(tmp_path / "runs" / "s" / "parquet") == tmp_path / "runs" / "s" / "parquet"
 
 
-@pytest.mark.parametrize("key, mode", [
-    ("val/acc", "max"), ("test/auroc", "max"), ("val/cov_at_5", "max"),
-    ("val/nll", "min"), ("val/ece", "min"), ("test/aurc_lognorm", "min"), ("train/loss", "min"),
-])
+@pytest.mark.parametrize(
+    "key, mode",
+    [
+        ("val/acc", "max"),
+        ("test/auroc", "max"),
+        ("val/cov_at_5", "max"),
+        ("val/nll", "min"),
+        ("val/ece", "min"),
+        ("test/aurc_lognorm", "min"),
+        ("train/loss", "min"),
+    ],
+)
 def test_metric_direction(key, mode):
     assert metric_mode(key) == mode

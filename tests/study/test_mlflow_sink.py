@@ -20,8 +20,15 @@ def tracking_uri(tmp_path_factory):
 
 
 def _sink(uri, study, tmp_path, **kw):
-    return MlflowSink(uri, study, study, kw.pop("study_file", None), kw.pop("settings", {}),
-                      tmp_path / "mlflow_runs.json", **kw)
+    return MlflowSink(
+        uri,
+        study,
+        study,
+        kw.pop("study_file", None),
+        kw.pop("settings", {}),
+        tmp_path / "mlflow_runs.json",
+        **kw,
+    )
 
 
 def _children(client, sink):
@@ -37,15 +44,22 @@ def _history(client, run_id, key):
 def test_parent_children_params_metrics_and_artifacts(tracking_uri, tmp_path):
     study_file = tmp_path / "study.yaml"
     study_file.write_text("name: s1\n")
-    sink = _sink(tracking_uri, "s1", tmp_path, study_file=study_file,
-                 settings={"epochs": 3, "asha": {"grace_period": 1}})
+    sink = _sink(
+        tracking_uri,
+        "s1",
+        tmp_path,
+        study_file=study_file,
+        settings={"epochs": 3, "asha": {"grace_period": 1}},
+    )
     artifacts = tmp_path / "artifacts"
     artifacts.mkdir()
     np.save(artifacts / "lspp_targets.npy", np.eye(3))
     (artifacts / "reliability.png").write_bytes(b"\x89PNG")
     (artifacts / "samples.parquet").write_bytes(b"parquet")
     for trial_id, alpha in [("t1", 0.1), ("t2", 0.2)]:
-        sink.trial_started(TrialStart(trial_id, {"loss": "ls", "loss_params.alpha": alpha}, {"kind": "search"}))
+        sink.trial_started(
+            TrialStart(trial_id, {"loss": "ls", "loss_params.alpha": alpha}, {"kind": "search"})
+        )
         for epoch in (1, 2):
             sink.epoch(trial_id, epoch, {"epoch": epoch, "val/acc": alpha + epoch / 10, "time/train_s": 1.5})
     sink.trial_ended(TrialEnd("t1", "completed", "", {"val/acc": 0.3, "test/acc": 0.9}, artifacts))
@@ -67,9 +81,14 @@ def test_parent_children_params_metrics_and_artifacts(tracking_uri, tmp_path):
     assert _history(client, t1.info.run_id, "val/acc") == [(1, pytest.approx(0.2)), (2, pytest.approx(0.3))]
     assert _history(client, t1.info.run_id, "test/acc") == [(2, 0.9)]
     assert "epoch" not in t1.data.metrics
-    assert sorted(a.path for a in client.list_artifacts(t1.info.run_id)) == ["lspp_targets.npy", "reliability.png"]
+    assert sorted(a.path for a in client.list_artifacts(t1.info.run_id)) == [
+        "lspp_targets.npy",
+        "reliability.png",
+    ]
     assert t1.info.status == "FINISHED"
-    assert t2.info.status == "FAILED" and t2.data.tags["smoothstudy.reason"].startswith("train/loss became nan")
+    assert t2.info.status == "FAILED" and t2.data.tags["smoothstudy.reason"].startswith(
+        "train/loss became nan"
+    )
 
 
 def test_resumed_sink_continues_the_same_runs(tracking_uri, tmp_path):
@@ -78,7 +97,9 @@ def test_resumed_sink_continues_the_same_runs(tracking_uri, tmp_path):
     sink.epoch("t1", 1, {"val/acc": 0.5})
     first_parent, first_run = sink.parent_run_id, sink.run_id("t1")
     saved = json.loads((tmp_path / "mlflow_runs.json").read_text())
-    assert saved[tracking_uri]["trials"] == {"t1": first_run} and saved[tracking_uri]["parent"] == first_parent
+    assert (
+        saved[tracking_uri]["trials"] == {"t1": first_run} and saved[tracking_uri]["parent"] == first_parent
+    )
 
     resumed = _sink(tracking_uri, "s2", tmp_path)  # the driver restarted
     resumed.trial_started(TrialStart("t1", {"loss": "ce"}))

@@ -16,8 +16,12 @@ CONFIGS = {
 def _run_trial(sink, trial_id, accs, nlls, status="completed", final=None, artifacts=None):
     sink.trial_started(TrialStart(trial_id, CONFIGS[trial_id], tags={"kind": "search"}))
     for epoch, (acc, nll) in enumerate(zip(accs, nlls), 1):
-        sink.epoch(trial_id, epoch, {"epoch": epoch, "val/acc": acc, "val/nll": nll, "train/loss": 2.0 / epoch})
-    sink.trial_ended(TrialEnd(trial_id, status, "asha" if status == "stopped" else "", final or {}, artifacts))
+        sink.epoch(
+            trial_id, epoch, {"epoch": epoch, "val/acc": acc, "val/nll": nll, "train/loss": 2.0 / epoch}
+        )
+    sink.trial_ended(
+        TrialEnd(trial_id, status, "asha" if status == "stopped" else "", final or {}, artifacts)
+    )
 
 
 @pytest.fixture
@@ -32,7 +36,13 @@ def study(tmp_path):
 
 def test_one_row_per_trial_and_epoch_with_config_and_float_metrics(study):
     epochs = read_epochs(study)
-    assert sorted(zip(epochs["trial_id"], epochs["epoch"])) == [("t1", 1), ("t1", 2), ("t1", 3), ("t2", 1), ("t2", 2)]
+    assert sorted(zip(epochs["trial_id"], epochs["epoch"])) == [
+        ("t1", 1),
+        ("t1", 2),
+        ("t1", 3),
+        ("t2", 1),
+        ("t2", 2),
+    ]
     assert set(epochs["study"]) == {"demo"}
     t2 = epochs[epochs["trial_id"] == "t2"]
     assert list(t2["config/loss"]) == ["ls", "ls"]
@@ -107,8 +117,13 @@ def test_restart_recovers_a_trial_known_only_from_epoch_files(study):
 def test_samples_round_trip_with_compact_types(tmp_path):
     rng = np.random.default_rng(0)
     logits = rng.normal(size=(6, 4)).astype(np.float32)
-    per_sample = {"label": np.array([0, 1, 2, 3, 0, 1]), "pred": logits.argmax(1),
-                  "msp": rng.random(6), "score": rng.random(6), "logits": logits}
+    per_sample = {
+        "label": np.array([0, 1, 2, 3, 0, 1]),
+        "pred": logits.argmax(1),
+        "msp": rng.random(6),
+        "score": rng.random(6),
+        "logits": logits,
+    }
     artifacts = tmp_path / "artifacts"
     write_samples(artifacts / "samples.parquet", per_sample)
     schema = pq.read_schema(artifacts / "samples.parquet")

@@ -26,7 +26,8 @@ class LabelSmoothingPP(SmoothingLoss):
         """The C rows of classes ``rows`` as (len(rows), K) distributions with 0 at the class itself."""
         probs = self.c_logits[rows].softmax(dim=1).to(dtype)  # over the K−1 other classes, in order
         cols, own = torch.arange(self.num_classes, device=rows.device), rows[:, None]
-        before, after = F.pad(probs, (0, 1)), F.pad(probs, (1, 0))  # column j holds class j if j < own, else j−1
+        # probs[:, j] is class j for j < own and class j + 1 after it: shift the tail right by one
+        before, after = F.pad(probs, (0, 1)), F.pad(probs, (1, 0))
         return torch.where(cols < own, before, torch.where(cols > own, after, 0.0))
 
     def per_sample(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,116 @@
+"""Benchmark: AURC, E-AURC, coverage at 5% risk and ECE together on 1M samples.
+
+Bound (issue 4): at most 0.5 s on the project's CPU for the four metrics together (one call of
+``selective_summary``, which sorts once, plus ``ece``). Theoretical minimum: one O(n log n) sort of the
+scores plus a few O(n) passes; the script times a bare ``np.argsort`` of the same scores as that reference.
+Two score sets: continuous scores (no ties) and a tie-heavy one (30% of the scores exactly 1.0, like
+saturated float32 MSPs), which takes the tie-averaging path. Also times the whole end-of-trial
+``final_metrics`` on a 10k-sample val/test split with features, the per-trial cost to compare with a trial.
+
+Usage: python benchmarks/bench_metrics.py [--n 1000000] [--runs 7] [--smoke-test]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from analysis.metrics.calibration import ece  # noqa: E402
+from analysis.metrics.evaluation import Outputs, final_metrics  # noqa: E402
+from analysis.metrics.selective import selective_summary  # noqa: E402
+
+BOUND_S = 0.5
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def time_runs(fn, runs: int) -> list[float]:
+    fn()  # warm-up
+    out = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def describe(name: str, times: list[float]) -> str:
+    med = statistics.median(times)
+    return f"{name:<44} median {med * 1e3:8.1f} ms   min {min(times) * 1e3:8.1f}   max {max(times) * 1e3:8.1f}"
+
+
+def selective_inputs(n: int, tie_share: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    conf = rng.beta(5, 1.5, n)
+    conf[rng.random(n) < tie_share] = 1.0
+    correct = rng.random(n) < conf
+    return conf, correct
+
+
+def four_metrics(conf: np.ndarray, correct: np.ndarray) -> dict[str, float]:
+    out = selective_summary(conf, correct, risk=0.05)
+    out["ece"] = ece(conf, correct)
+    return out
+
+
+def trial_outputs(n: int, k: int, d: int, seed: int) -> Outputs:
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, k, n)
+    z = rng.normal(size=(n, k))
+    z[np.arange(n), y] += rng.uniform(0, 4, n)
+    f = rng.normal(size=(n, d)) + np.eye(k, d)[y] * 2
+    return Outputs(torch.tensor(z * 2, dtype=torch.float32), torch.tensor(y), torch.tensor(f, dtype=torch.float32))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--trial-n", type=int, default=10_000, help="val/test size for the final_metrics timing")
+    parser.add_argument("--smoke-test", action="store_true", help="tiny sizes, seconds; checks it runs")
+    args = parser.parse_args(argv)
+    if args.smoke_test:
+        args.n, args.runs, args.trial_n = 20_000, 2, 500
+
+    print(f"cpu: {cpu_model()}  cores: {torch.get_num_threads()} torch threads / {len(__import__('os').sched_getaffinity(0))} available")
+    print(f"python {platform.python_version()}  torch {torch.__version__}  numpy {np.__version__}")
+    print(f"n = {args.n:,}  runs = {args.runs} (after one warm-up)  bound = {BOUND_S} s for the four metrics")
+
+    worst = 0.0
+    for label, tie_share in (("continuous scores", 0.0), ("30% ties at 1.0", 0.3)):
+        conf, correct = selective_inputs(args.n, tie_share)
+        times = time_runs(lambda conf=conf, correct=correct: four_metrics(conf, correct), args.runs)
+        worst = max(worst, statistics.median(times))
+        print(describe(f"AURC+E-AURC+cov@5+ECE, {label}", times))
+        print(describe(f"  reference: np.argsort alone, {label}", time_runs(lambda c=conf: np.argsort(-c), args.runs)))
+
+    val, test, train = (trial_outputs(args.trial_n, 10, 128, s) for s in (1, 2, 3))
+    shifted = trial_outputs(args.trial_n, 10, 128, 4)
+    runs = max(1, min(args.runs, 3))
+    times = time_runs(lambda: final_metrics(val, test, train=train, shifted_test=shifted), runs)
+    print(describe(f"final_metrics, val/test/train n={args.trial_n:,}, K=10, D=128", times))
+
+    verdict = "within" if worst <= BOUND_S else "OVER"
+    print(f"result: worst median {worst:.3f} s for the four metrics on {args.n:,} samples: {verdict} the {BOUND_S} s bound")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

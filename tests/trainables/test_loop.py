@@ -1,0 +1,149 @@
+"""The training loop on digits with the MLP: a few small epochs each, so the whole file runs in seconds."""
+
+import math
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from trainables.config import TrialConfig
+from trainables.loop import Trainer, TrainingDiverged, run_local
+from trainables.losses import LOSSES
+
+EPOCHS = 3
+
+
+def small_config(**overrides) -> TrialConfig:
+    values = dict(dataset="digits", model="mlp", subset=600, val_fraction=0.2, epochs=EPOCHS, batch_size=64,
+                  lr=0.1, device="cpu", representation=False, probe=False, seed=11)
+    values.update(overrides)
+    return TrialConfig(**values)
+
+
+def without_timings(metrics: dict) -> dict:
+    return {k: v for k, v in metrics.items() if not k.startswith("time/")}
+
+
+def assert_same_weights(a: torch.nn.Module, b: torch.nn.Module) -> None:
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys()
+    for key in sa:
+        assert torch.equal(sa[key], sb[key]), key
+
+
+@pytest.fixture(scope="module")
+def reference():
+    """One uninterrupted run: (trainer after the last epoch, epoch metrics)."""
+    trainer = Trainer(small_config())
+    history = [trainer.train_epoch() for _ in range(EPOCHS)]
+    return trainer, history
+
+
+def test_learns_digits(reference):
+    trainer, history = reference
+    assert [m["epoch"] for m in history] == [1, 2, 3] and trainer.done
+    for key in ("train/loss", "train/acc", "train/lr", "val/acc", "val/nll", "val/ece", "val/aurc"):
+        assert all(math.isfinite(m[key]) for m in history), key
+    losses = [m["train/loss"] for m in history]
+    assert losses[0] > losses[1] > losses[2]
+    assert losses[2] < 0.5 * losses[0]
+    assert history[-1]["val/acc"] > 0.8  # chance is 0.1
+    assert history[-1]["val/nll"] < history[0]["val/nll"]
+
+
+def test_cosine_schedule_reaches_zero(reference):
+    trainer, history = reference
+    steps = trainer.steps_per_epoch
+    assert steps == 480 // 64  # 600 images, 120 for validation, full batches only
+    # lr after epoch e of E: 0.1 · ½(1 + cos(π e / E))
+    expected = [0.1 * 0.5 * (1 + math.cos(math.pi * e / EPOCHS)) for e in (1, 2, 3)]
+    assert [m["train/lr"] for m in history] == pytest.approx(expected, abs=1e-12)
+
+
+def test_deterministic_on_cpu(reference):
+    ref_trainer, ref_history = reference
+    trainer = Trainer(small_config())
+    history = [trainer.train_epoch() for _ in range(EPOCHS)]
+    assert [without_timings(m) for m in history] == [without_timings(m) for m in ref_history]
+    assert_same_weights(trainer.model, ref_trainer.model)
+
+
+def test_resume_continues_exactly(reference, tmp_path):
+    ref_trainer, ref_history = reference
+    first = Trainer(small_config())
+    first.train_epoch()
+    path = tmp_path / "checkpoint.pt"
+    torch.save(first.state_dict(), path)
+    saved_rng = torch.get_rng_state()
+    del first
+
+    resumed = Trainer(small_config())
+    torch.manual_seed(999), np.random.seed(999), random.seed(999)  # the restore must undo these
+    resumed.load_state_dict(torch.load(path, weights_only=True))
+    assert resumed.epoch == 1 and not resumed.done
+    assert torch.equal(torch.get_rng_state(), saved_rng)
+    history = [resumed.train_epoch() for _ in range(EPOCHS - 1)]
+    assert [without_timings(m) for m in history] == [without_timings(m) for m in ref_history[1:]]
+    assert_same_weights(resumed.model, ref_trainer.model)
+    assert resumed.done
+
+
+def test_final_evaluation(reference):
+    trainer, _ = reference
+    final = trainer.final_evaluation()
+    for key in ("val/acc", "val/nll", "test/acc", "test/nll", "test/ece", "test/aurc"):
+        assert math.isfinite(final.metrics[key]), key
+    assert final.metrics["test/acc"] > 0.8
+    assert final.per_sample["label"].shape == (297,)  # digits' fixed test set, untouched by the split
+    assert final.class_names == tuple(str(i) for i in range(10))
+    assert final.matrices == {}  # CE learns no target matrix
+
+
+def test_run_local_reports_each_epoch():
+    seen = []
+    history, final = run_local(small_config(epochs=1, subset=200), on_epoch=seen.append)
+    assert seen == history and len(history) == 1 and "test/acc" in final.metrics
+
+
+def test_nan_learning_rate_diverges():
+    trainer = Trainer(small_config(subset=200))
+    trainer.scheduler.base_lrs = [float("nan")] * len(trainer.optimizer.param_groups)
+    for group in trainer.optimizer.param_groups:
+        group["lr"] = float("nan")
+    with pytest.raises(TrainingDiverged, match=r"train/loss became nan in epoch 1"):
+        trainer.train_epoch()
+
+
+def test_huge_learning_rate_diverges():
+    trainer = Trainer(small_config(subset=200, lr=1e9))
+    with pytest.raises(TrainingDiverged, match="train/loss became"):
+        for _ in range(EPOCHS):
+            trainer.train_epoch()
+
+
+def test_optimizer_and_step_schedule():
+    trainer = Trainer(small_config(subset=200, optimizer="adamw", lr=0.01, weight_decay=0.05, schedule="step",
+                                   step_size=2, step_gamma=0.5))
+    assert isinstance(trainer.optimizer, torch.optim.AdamW)
+    assert trainer.optimizer.param_groups[0]["weight_decay"] == 0.05
+    steps = trainer.steps_per_epoch
+    assert [trainer._lr_factor(s) for s in (0, 2 * steps - 1, 2 * steps, 4 * steps)] == [1.0, 1.0, 0.5, 0.25]
+    sgd = Trainer(small_config(subset=200, momentum=0.0))
+    assert isinstance(sgd.optimizer, torch.optim.SGD)
+    assert sgd.optimizer.param_groups[0]["nesterov"] is False  # Nesterov needs momentum
+
+
+@pytest.mark.skipif("lspp" not in LOSSES, reason="lspp is not registered")
+def test_learnable_loss_parameters_are_trained():
+    trainer = Trainer(small_config(subset=200, epochs=1, loss="lspp", loss_params={"alpha": 0.2}))
+    optimised = {id(p) for group in trainer.optimizer.param_groups for p in group["params"]}
+    loss_params = list(trainer.loss_fn.parameters())
+    assert loss_params and all(id(p) in optimised for p in loss_params)
+    before = [p.detach().clone() for p in loss_params]
+    trainer.train_epoch()
+    assert any(not torch.equal(b, p) for b, p in zip(before, loss_params))
+    matrix = trainer.final_evaluation().matrices["lspp_targets"]
+    assert matrix.shape == (10, 10)
+    np.testing.assert_allclose(matrix.sum(axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(np.diag(matrix), 0.0)
