@@ -3,6 +3,7 @@
 Layout under ``runs/<study>/parquet/``::
 
     epochs/part-<trial_id>-<epoch>-<uuid8>.parquet   one row per reported epoch (replays allowed)
+    epochs/part-<trial_id>-all-<uuid8>.parquet       a finished trial's rows, merged from its part files
     trials.parquet                                   one row per trial
     samples/trial=<trial_id>.parquet                 per-sample test outputs of one trial
 
@@ -65,10 +66,16 @@ def _require_dir(study_dir: Path | str) -> Path:
 def read_epoch_tables(epochs_dir: Path) -> list[pa.Table]:
     """Every readable part file; an unreadable one (a crash mid-write, a truncated copy) is named in a warning
     and skipped."""
+    return read_epoch_tables_from(sorted(epochs_dir.glob(PART_GLOB)))
+
+
+def read_epoch_tables_from(paths: list[Path]) -> list[pa.Table]:
     tables = []
-    for path in sorted(epochs_dir.glob(PART_GLOB)):
+    for path in paths:
         try:
-            tables.append(pq.read_table(path))
+            tables.append(pq.ParquetFile(path).read())  # a few times faster than pq.read_table per file
+        except FileNotFoundError:  # merged into a trial's compacted file since the listing
+            continue
         except (OSError, pa.ArrowException) as err:
             warnings.warn(f"skipping unreadable Parquet part file {path}: {err}", stacklevel=3)
     return tables
@@ -130,3 +137,26 @@ def table_to_arrays(table: pa.Table) -> dict[str, np.ndarray]:
         else:
             out[name] = column.to_numpy(zero_copy_only=False)
     return out
+
+
+RERUNS_DIR = "reruns"  # `smoothstudy rerun` writes the same layout under parquet/reruns/
+
+
+def reruns_dir(study_dir: Path | str) -> Path:
+    return parquet_dir(study_dir) / RERUNS_DIR
+
+
+def read_rerun_trials(study_dir: Path | str) -> pd.DataFrame:
+    """The reruns' trial table (``tag/source_trial`` names the search trial each one repeats); empty, with
+    the key columns, when the study has no reruns."""
+    path = reruns_dir(study_dir) / TRIALS_FILE
+    if not path.exists():
+        return pd.DataFrame(columns=["trial_id", "status", "reason", "epochs_run"])
+    return pq.read_table(path).to_pandas()
+
+
+def read_rerun_samples(study_dir: Path | str, trial_id: str) -> dict[str, np.ndarray]:
+    path = reruns_dir(study_dir) / SAMPLES_DIR / f"trial={trial_id}.parquet"
+    if not path.exists():
+        raise FileNotFoundError(f"no per-sample outputs for rerun {trial_id!r}: {path} does not exist")
+    return table_to_arrays(pq.read_table(path))

@@ -115,7 +115,9 @@ def make_tuner(spec: StudySpec, study: StudyDir, mlflow_uri: str | None, restore
     return tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(search_alg=build_searcher(spec, study), scheduler=build_scheduler(spec),
-                                    num_samples=spec.search.num_samples),
+                                    num_samples=spec.search.num_samples,
+                                    # a worker process per trial costs seconds of interpreter + torch start-up
+                                    reuse_actors=True),
         run_config=run_config,
     )
 
@@ -127,11 +129,13 @@ def run_study(study_file: Path, storage: Path, address: str | None = None, mlflo
         spec = smoke_version(spec)
     study = StudyDir.of(storage, spec.name)
     _check_data(spec)
-    prepare_study_dir(study, study_file, force)
+    if study.root.exists() and any(study.root.iterdir()) and not force:
+        prepare_study_dir(study, study_file, force)  # raises: the study exists
     from study.cluster import check_trial_resources, connect
 
     connect(address)
     check_trial_resources(spec.resources)
+    prepare_study_dir(study, study_file, force)
     study.meta_file.write_text(json.dumps({"mlflow_uri": mlflow_uri, "address": address, "smoke_test": smoke_test,
                                            "started": time.time()}, indent=1))
     echo(f"study {spec.name}: {spec.search.num_samples} trials of {', '.join(spec.methods)}; files in {study.root}")

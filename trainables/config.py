@@ -73,7 +73,9 @@ class TrialConfig:
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name}={getattr(self, name)!r} is not allowed; allowed: true or false")
         if not isinstance(self.loss_params, dict):
-            raise ValueError(f"loss_params={self.loss_params!r} is not allowed; allowed: a mapping name -> value")
+            raise ValueError(
+                f"loss_params={self.loss_params!r} is not allowed; allowed: a mapping name -> value"
+            )
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrialConfig:
@@ -123,7 +125,8 @@ def unflatten(flat: dict[str, Any]) -> dict[str, Any]:
 
 
 def _check_int(name: str, value: Any, low: int, high: int | None = None) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
+    is_int = isinstance(value, int) and not isinstance(value, bool)
+    if not is_int or value < low or (high is not None and value > high):
         allowed = f"an integer in [{low}, {high}]" if high is not None else f"an integer >= {low}"
         raise ValueError(f"{name}={value!r} is not allowed; allowed: {allowed}")
 

@@ -146,6 +146,9 @@ class Trainer:
         train_s = time.perf_counter() - start
         start = time.perf_counter()
         val = self.predict(self.val_data, features=False)
+        # the epoch's last steps can blow up the weights after their loss was recorded
+        if not torch.isfinite(val.logits).all():
+            raise TrainingDiverged(f"val logits became NaN or inf after epoch {self.epoch}")
         metrics = {f"val/{k}": v for k, v in epoch_metrics(val.logits, val.labels).items()}
         metrics.update({
             "epoch": self.epoch,

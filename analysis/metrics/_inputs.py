@@ -15,7 +15,10 @@ import numpy as np
 
 def to_numpy(x: Any) -> np.ndarray:
     if hasattr(x, "detach"):  # torch.Tensor, without importing torch here
-        x = x.detach().cpu().numpy()
+        x = x.detach().cpu()
+        if str(x.dtype) == "torch.bfloat16":  # NumPy has no bfloat16
+            x = x.float()
+        x = x.numpy()
     return np.asarray(x)
 
 
@@ -81,7 +84,11 @@ def as_labels(labels: Any, n: int, num_classes: int | None, name: str = "labels"
     if arr.shape[0] == 0:
         raise ValueError(f"{name} is empty; expected at least one sample")
     if not (np.issubdtype(arr.dtype, np.integer) or arr.dtype == bool):
-        if not np.issubdtype(arr.dtype, np.floating) or not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
+        if (
+            not np.issubdtype(arr.dtype, np.floating)
+            or not np.all(np.isfinite(arr))
+            or np.any(arr != np.round(arr))
+        ):
             raise ValueError(f"{name} must hold integer class indices")
     arr = arr.astype(np.int64)
     if (arr < 0).any() or (num_classes is not None and (arr >= num_classes).any()):

@@ -140,6 +140,8 @@ def fit_temperature(logits: Any, labels: Any, bounds: tuple[float, float] = (1e-
         options={"xatol": 1e-5},
     )
     temperature = math.exp(-float(res.x))
-    if _nll_at_inverse_temperature(z, z_true, 1.0 / temperature) < _nll_at_inverse_temperature(z, z_true, 1.0):
+    if _nll_at_inverse_temperature(z, z_true, 1.0 / temperature) < _nll_at_inverse_temperature(
+        z, z_true, 1.0
+    ):
         return temperature
     return 1.0

@@ -127,12 +127,14 @@ def final_metrics(
 
     temperature = fit_temperature(zv, yv)
     conf_ts, pred_ts = top_label(zt / temperature)
-    out.update({
-        "test/temperature": temperature,
-        "val/nll_ts": nll(zv / temperature, yv),
-        "test/nll_ts": nll(zt / temperature, yt),
-        "test/ece_ts": ece(conf_ts, pred_ts == yt),
-    })
+    out.update(
+        {
+            "test/temperature": temperature,
+            "val/nll_ts": nll(zv / temperature, yv),
+            "test/nll_ts": nll(zt / temperature, yt),
+            "test/ece_ts": ece(conf_ts, pred_ts == yt),
+        }
+    )
 
     choice = select_lognorm_p(zv, yv)
     out["test/lognorm_p"] = math.nan if choice.p is None else choice.p
@@ -145,7 +147,9 @@ def final_metrics(
         raise ValueError("transfer_train and transfer_test must be given together")
     if transfer_train is not None and transfer_test is not None:
         if transfer_train.features is None or transfer_test.features is None:
-            raise ValueError("transfer_train.features and transfer_test.features are required for the transfer probe")
+            raise ValueError(
+                "transfer_train.features and transfer_test.features are required for the transfer probe"
+            )
         out["transfer/probe_acc"] = linear_probe_accuracy(
             transfer_train.features, transfer_train.labels, transfer_test.features, transfer_test.labels
         )
@@ -180,7 +184,11 @@ def _shift_metrics(zt: np.ndarray, yt: np.ndarray, shifted: Outputs, p: float | 
     y = np.concatenate([yt, ys])
     conf, pred = top_label(z)
     correct = pred == y
-    out = {"acc": float(correct.mean()), "ece": ece(conf, correct), "acc_corrupted": float(correct[len(yt):].mean())}
+    out = {
+        "acc": float(correct.mean()),
+        "ece": ece(conf, correct),
+        "acc_corrupted": float(correct[len(yt) :].mean()),
+    }
     out.update(_selective(conf, correct))
     lognorm = _selective(chosen_score(z, p), correct, "_lognorm")
     out.update({k: v for k, v in lognorm.items() if not k.startswith("auroc")})
@@ -210,5 +218,7 @@ def risk_coverage_curves(test: Outputs, lognorm_p: float | None) -> dict[str, tu
     correct = z.argmax(axis=1) == y
     curves = {"MSP (raw)": risk_coverage_curve(compute_score("msp", z), correct)}
     if lognorm_p is not None and not math.isnan(lognorm_p):
-        curves[f"logit-normalised (p={lognorm_p:g})"] = risk_coverage_curve(chosen_score(z, lognorm_p), correct)
+        curves[f"logit-normalised (p={lognorm_p:g})"] = risk_coverage_curve(
+            chosen_score(z, lognorm_p), correct
+        )
     return {name: (c.coverage, c.risk) for name, c in curves.items()}

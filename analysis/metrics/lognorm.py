@@ -48,8 +48,10 @@ def select_lognorm_p(
         raise ValueError(f"grid={grid!r} is not allowed; allowed: a non-empty sequence of finite p >= 0")
     correct = z.argmax(axis=1) == y
     msp_aurc = aurc(compute_score("msp", z), correct, method=method, ties=ties)
-    grid_aurc = {float(p): aurc(compute_score("lognorm", z, p=float(p)), correct, method=method, ties=ties)
-                 for p in grid}
+    grid_aurc = {
+        float(p): aurc(compute_score("lognorm", z, p=float(p)), correct, method=method, ties=ties)
+        for p in grid
+    }
     best_p = min(grid_aurc, key=lambda p: (grid_aurc[p], p))
     if grid_aurc[best_p] < msp_aurc:
         return LognormChoice(best_p, grid_aurc[best_p], msp_aurc, grid_aurc)

@@ -81,7 +81,9 @@ def _lognorm(z: np.ndarray, p: float) -> np.ndarray:
     return np.where(m > 0, (top / safe_m) / np.maximum(norm_over_m, 1.0), 0.0)
 
 
-SCORES.register(ScoreInfo("msp", _msp, summary="maximum softmax probability", reference="Hendrycks & Gimpel 2017"))
+SCORES.register(
+    ScoreInfo("msp", _msp, summary="maximum softmax probability", reference="Hendrycks & Gimpel 2017")
+)
 SCORES.register(ScoreInfo("max_logit", _max_logit, summary="largest raw logit"))
 SCORES.register(ScoreInfo("neg_entropy", _neg_entropy, summary="minus the entropy of the softmax"))
 SCORES.register(

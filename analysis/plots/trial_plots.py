@@ -37,17 +37,33 @@ def plot_reliability(logits: Any, labels: Any, path: str | Path, bins: int = DEF
     fig = Figure(figsize=(4.5, 5.5))
     ax, ax_count = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     filled = diagram.count > 0
-    ax.bar(edges[:-1][filled], diagram.accuracy[filled], width=width[filled], align="edge",
-           edgecolor="black", label="accuracy")
-    ax.bar(edges[:-1][filled], (diagram.confidence - diagram.accuracy)[filled], width=width[filled],
-           bottom=diagram.accuracy[filled], align="edge", color="tab:red", alpha=0.3, label="gap")
+    ax.bar(
+        edges[:-1][filled],
+        diagram.accuracy[filled],
+        width=width[filled],
+        align="edge",
+        edgecolor="black",
+        label="accuracy",
+    )
+    ax.bar(
+        edges[:-1][filled],
+        (diagram.confidence - diagram.accuracy)[filled],
+        width=width[filled],
+        bottom=diagram.accuracy[filled],
+        align="edge",
+        color="tab:red",
+        alpha=0.3,
+        label="gap",
+    )
     ax.plot([0, 1], [0, 1], "k--", linewidth=1)
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.set_ylabel("accuracy")
     ax.set_title(f"reliability ({len(edges) - 1} bins), ECE = {diagram.ece:.4f}")
     ax.legend(loc="upper left")
-    ax_count.bar(edges[:-1], diagram.count / diagram.count.sum(), width=width, align="edge", edgecolor="black")
+    ax_count.bar(
+        edges[:-1], diagram.count / diagram.count.sum(), width=width, align="edge", edgecolor="black"
+    )
     ax_count.set_xlabel("top-label confidence")
     ax_count.set_ylabel("share")
     fig.tight_layout()

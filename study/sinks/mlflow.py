@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import time
 import uuid
 import warnings
@@ -24,6 +25,14 @@ from typing import Any
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunStatus, RunTag
 
+from analysis.results import (
+    BEST_PREFIX,
+    CONFIG_PREFIX,
+    EPOCH_KEY_COLUMNS,
+    TAG_PREFIX,
+    read_epochs,
+    read_trials,
+)
 from study.sinks.base import TrialEnd, TrialStart
 from study.sinks.parquet import SAMPLES_FILE
 
@@ -35,6 +44,8 @@ STUDY_TAG, TRIAL_TAG, KIND_TAG = "smoothstudy.study", "smoothstudy.trial_id", "s
 STATUS_TAG, REASON_TAG = "smoothstudy.status", "smoothstudy.reason"
 PARENT_TAG = "mlflow.parentRunId"
 FAILED_STATUSES = ("diverged", "error")
+VALID_NAME = re.compile(r"^[/\w.\- :]+$")  # MLflow's rule for metric, param and tag names
+_invalid_seen: set[str] = set()
 
 
 def default_tracking_uri(study_dir: Path | str) -> str:
@@ -53,11 +64,22 @@ def flatten_params(values: dict[str, Any], prefix: str = "") -> dict[str, str]:
 
 
 def numeric_metrics(metrics: dict[str, Any]) -> dict[str, float]:
-    return {
-        k: float(v)
-        for k, v in metrics.items()
-        if isinstance(v, Number) and not isinstance(v, bool) and k != "epoch"
-    }
+    """Numeric values under names MLflow accepts; ``epoch`` is the step, not a metric."""
+    out = {}
+    for key, value in metrics.items():
+        if key == "epoch" or isinstance(value, bool) or not isinstance(value, Number):
+            continue
+        if not VALID_NAME.match(key):
+            if key not in _invalid_seen:
+                _invalid_seen.add(key)
+                warnings.warn(
+                    f"metric {key!r} is not logged to MLflow (allowed in names: letters, digits, "
+                    "_ - . space : /); it is in Parquet",
+                    stacklevel=3,
+                )
+            continue
+        out[key] = float(value)
+    return out
 
 
 class RunStore:
@@ -144,6 +166,8 @@ class RunStore:
         entries = [Metric(k, v, now, step) for k, v in (metrics or {}).items()]
         params_ = [Param(k, v) for k, v in (params or {}).items()]
         tags_ = [RunTag(k, v[:MAX_TAG_CHARS]) for k, v in (tags or {}).items()]
+        if not (entries or params_ or tags_):
+            return
         # MLflow's limits per request: 1000 metrics, 100 params, 100 tags.
         for i in range(0, max(len(entries), 1), MAX_BATCH):
             self.client.log_batch(
@@ -322,8 +346,6 @@ def sync_from_parquet(
     Defaults: the study's SQLite store, the experiment named after the study and the run map
     ``<study_dir>/mlflow_runs.json``.
     """
-    from analysis.results import CONFIG_PREFIX, TAG_PREFIX, read_epochs, read_trials
-
     study_dir = Path(study_dir)
     trials, epochs = read_trials(study_dir), read_epochs(study_dir)
     known = trials["study"].dropna() if "study" in trials else []
@@ -355,12 +377,13 @@ def _sync_epochs(
     store: RunStore, run_id: str, rows, created: bool
 ) -> tuple[int, dict[int, dict[str, float]]]:
     """Log the epoch rows' values whose step the run lacks; returns the last epoch and what was logged."""
-    from analysis.results import CONFIG_PREFIX, EPOCH_KEY_COLUMNS
-
     keys = [
         c
         for c in rows.columns
-        if c not in EPOCH_KEY_COLUMNS and not c.startswith(CONFIG_PREFIX) and rows[c].dtype.kind in "fiu"
+        if c not in EPOCH_KEY_COLUMNS
+        and not c.startswith(CONFIG_PREFIX)
+        and rows[c].dtype.kind in "fiu"
+        and VALID_NAME.match(c)
     ]
     per_step: dict[int, dict[str, float]] = {}
     for key in keys:
@@ -377,12 +400,13 @@ def _sync_end(
     store: RunStore, run_id: str, row: dict[str, Any], step: int, just_logged: dict[str, float], created: bool
 ) -> int:
     """Final metrics not yet at ``step``, status and reason tags, and the run's end state."""
-    from analysis.results import BEST_PREFIX, CONFIG_PREFIX, TAG_PREFIX
-
     final = {
         k: float(v)
         for k, v in row.items()
-        if "/" in k and not k.startswith((CONFIG_PREFIX, TAG_PREFIX, BEST_PREFIX)) and isinstance(v, Number)
+        if "/" in k
+        and not k.startswith((CONFIG_PREFIX, TAG_PREFIX, BEST_PREFIX))
+        and VALID_NAME.match(k)
+        and isinstance(v, Number)
     }
     missing = {
         k: v

@@ -212,6 +212,7 @@ class ParquetSink:
                 self.root / SAMPLES_DIR / f"trial={end.trial_id}.parquet",
             )
         self._write_trials()
+        self._compact(end.trial_id)
 
     def close(self) -> None:
         self._write_trials()
@@ -225,6 +226,25 @@ class ParquetSink:
         ordered = [c for c in TRIAL_COLUMNS if c in columns] + ["epochs_run"]
         ordered += sorted(c for c in columns if c not in ordered)
         atomic_write_table(_table(rows, ordered), self.root / TRIALS_FILE)
+
+    def _compact(self, trial_id: str) -> None:
+        """Merge a finished trial's part files into one, so that reading a large study opens one file per
+        trial. The merged file is in place before the parts go; readers de-duplicate any overlap."""
+        parts = sorted(self.epochs_dir.glob(f"part-{_safe(trial_id)}-*.parquet"))
+        tables, merged_parts = [], []
+        for path in parts:
+            try:
+                tables.append(pq.ParquetFile(path).read())
+                merged_parts.append(path)
+            except (OSError, pa.ArrowException):  # left in place: the readers name it
+                continue
+        if len(merged_parts) < 2:
+            return
+        merged = pa.Table.from_pandas(dedupe_epochs(concat_tables(tables)), preserve_index=False)
+        name = f"part-{_safe(trial_id)}-all-{uuid.uuid4().hex[:8]}.parquet"
+        atomic_write_table(merged, self.epochs_dir / name)
+        for path in merged_parts:
+            path.unlink(missing_ok=True)
 
     def _restore(self) -> None:
         path = self.root / TRIALS_FILE

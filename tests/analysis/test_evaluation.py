@@ -45,15 +45,46 @@ def test_final_metrics_full():
     val, test, train = _outputs(400, 1), _outputs(400, 2), _outputs(600, 3)
     shifted = _outputs(400, 4, overconfident=0.5)
     tr_train, tr_test = _outputs(300, 5), _outputs(200, 6)
-    m = final_metrics(val, test, train=train, shifted_test=shifted, transfer_train=tr_train, transfer_test=tr_test)
+    m = final_metrics(
+        val, test, train=train, shifted_test=shifted, transfer_train=tr_train, transfer_test=tr_test
+    )
     expected = {
-        "val/acc", "test/acc", "test/nll", "test/brier", "test/ece", "test/ece_ts", "test/nll_ts", "val/nll_ts",
-        "test/temperature", "test/aurc", "test/eaurc", "test/cov_at_5", "test/auroc", "test/aurc_lognorm",
-        "test/eaurc_lognorm", "test/cov_at_5_lognorm", "test/auroc_lognorm", "test/lognorm_p",
-        "test/lognorm_fallback", "val/aurc_lognorm", "test/d_within", "test/d_total", "test/r2", "train/r2",
-        "test/centre_dist_spread", "test/probe_acc", "transfer/probe_acc", "shift/acc", "shift/acc_corrupted",
-        "shift/aurc", "shift/aurc_lognorm", "shift/eaurc", "shift/cov_at_5", "shift/ece",
-        "test/aurc_max_logit", "test/aurc_neg_entropy",
+        "val/acc",
+        "test/acc",
+        "test/nll",
+        "test/brier",
+        "test/ece",
+        "test/ece_ts",
+        "test/nll_ts",
+        "val/nll_ts",
+        "test/temperature",
+        "test/aurc",
+        "test/eaurc",
+        "test/cov_at_5",
+        "test/auroc",
+        "test/aurc_lognorm",
+        "test/eaurc_lognorm",
+        "test/cov_at_5_lognorm",
+        "test/auroc_lognorm",
+        "test/lognorm_p",
+        "test/lognorm_fallback",
+        "val/aurc_lognorm",
+        "test/d_within",
+        "test/d_total",
+        "test/r2",
+        "train/r2",
+        "test/centre_dist_spread",
+        "test/probe_acc",
+        "transfer/probe_acc",
+        "shift/acc",
+        "shift/acc_corrupted",
+        "shift/aurc",
+        "shift/aurc_lognorm",
+        "shift/eaurc",
+        "shift/cov_at_5",
+        "shift/ece",
+        "test/aurc_max_logit",
+        "test/aurc_neg_entropy",
     }
     assert expected <= set(m)
     assert all(type(v) is float for v in m.values())
@@ -94,7 +125,9 @@ def test_final_metrics_bad_input():
     with pytest.raises(ValueError, match="transfer_train and transfer_test"):
         final_metrics(val, test, transfer_train=_outputs(20, 3))
     with pytest.raises(ValueError, match="transfer_test.features"):
-        final_metrics(val, test, transfer_train=_outputs(20, 3), transfer_test=_outputs(20, 4, features=False))
+        final_metrics(
+            val, test, transfer_train=_outputs(20, 3), transfer_test=_outputs(20, 4, features=False)
+        )
     other_k = Outputs(torch.zeros(50, K + 1), torch.zeros(50, dtype=torch.long))
     with pytest.raises(ValueError, match="test.logits"):
         final_metrics(val, other_k)

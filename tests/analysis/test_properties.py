@@ -51,7 +51,9 @@ def test_aurc_and_coverage_invariant_to_increasing_transforms(sample, method, ti
     scores, correct = np.array(sample[0], float), np.array(sample[1])
     moved = TRANSFORMS[transform](scores)
     assert _same(aurc(scores, correct, method, tie_rule), aurc(moved, correct, method, tie_rule))
-    assert _same(coverage_at_risk(scores, correct, risk, tie_rule), coverage_at_risk(moved, correct, risk, tie_rule))
+    assert _same(
+        coverage_at_risk(scores, correct, risk, tie_rule), coverage_at_risk(moved, correct, risk, tie_rule)
+    )
 
 
 @FAST

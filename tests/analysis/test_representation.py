@@ -74,7 +74,9 @@ def test_centre_distance_absent_class_is_nan():
 
 def test_centre_distance_spread():
     simplex = np.eye(4)  # all centres equidistant
-    assert centre_distance_spread(centre_distance_matrix(simplex, [0, 1, 2, 3])) == pytest.approx(0.0, abs=1e-12)
+    assert centre_distance_spread(centre_distance_matrix(simplex, [0, 1, 2, 3])) == pytest.approx(
+        0.0, abs=1e-12
+    )
     x = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
     assert centre_distance_spread(centre_distance_matrix(x, [0, 1, 2])) > 0.1
 
@@ -106,12 +108,22 @@ def test_probe_is_seeded():
         (lambda: class_separation([[1.0, float("nan")]], [0]), "features"),
         (lambda: class_separation(np.ones((2, 2)), [0, -1]), "labels"),
         (lambda: centre_distance_matrix(np.ones((2, 2)), [0, 3], num_classes=2), "labels"),
-        (lambda: linear_probe_accuracy(np.ones((4, 2)), [0, 0, 0, 0], np.ones((2, 2)), [0, 1]), "train_labels"),
-        (lambda: linear_probe_accuracy(np.ones((4, 2)), [0, 1, 0, 1], np.ones((2, 3)), [0, 1]), "test_features"),
+        (
+            lambda: linear_probe_accuracy(np.ones((4, 2)), [0, 0, 0, 0], np.ones((2, 2)), [0, 1]),
+            "train_labels",
+        ),
+        (
+            lambda: linear_probe_accuracy(np.ones((4, 2)), [0, 1, 0, 1], np.ones((2, 3)), [0, 1]),
+            "test_features",
+        ),
         (lambda: linear_probe_accuracy(np.ones((4, 2)), [0, 1, 0, 1], np.ones((2, 2)), [0]), "test_labels"),
         (lambda: linear_probe_accuracy(np.ones((4, 2)), [0, 1, 0, 1], np.ones((2, 2)), [0, 1], c=0), "c="),
-        (lambda: linear_probe_accuracy(np.ones((4, 2)), [0, 1, 0, 1], np.ones((2, 2)), [0, 1], max_train=0),
-         "max_train"),
+        (
+            lambda: linear_probe_accuracy(
+                np.ones((4, 2)), [0, 1, 0, 1], np.ones((2, 2)), [0, 1], max_train=0
+            ),
+            "max_train",
+        ),
     ],
 )
 def test_bad_input_names_argument(call, name):

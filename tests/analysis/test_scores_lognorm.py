@@ -55,7 +55,9 @@ def test_shift_invariance_except_max_logit():
     rng = np.random.default_rng(0)
     z = rng.normal(size=(20, 6))
     for name, kw in (("msp", {}), ("neg_entropy", {}), ("lognorm", {"p": 4})):
-        np.testing.assert_allclose(compute_score(name, z + 7.0, **kw), compute_score(name, z, **kw), atol=1e-12)
+        np.testing.assert_allclose(
+            compute_score(name, z + 7.0, **kw), compute_score(name, z, **kw), atol=1e-12
+        )
 
 
 def test_score_bad_input():

@@ -95,7 +95,9 @@ def test_auroc_matches_sklearn_with_ties():
     rng = np.random.default_rng(0)
     scores = rng.integers(0, 20, size=500).astype(float)  # many ties
     correct = rng.random(500) < 0.7
-    assert misclassification_auroc(scores, correct) == pytest.approx(roc_auc_score(correct, scores), abs=1e-12)
+    assert misclassification_auroc(scores, correct) == pytest.approx(
+        roc_auc_score(correct, scores), abs=1e-12
+    )
 
 
 # ---- ties ----
@@ -114,8 +116,10 @@ def test_ties_average_is_mean_over_orders():
     for correct in ([True, True, False, False], [True, False, True, False]):
         curve = risk_coverage_curve(TIE_SCORES, correct, ties="average")
         np.testing.assert_allclose(curve.risk, [0, 0.25, 1 / 3, 1 / 2])
-    stable_mean = (aurc(TIE_SCORES, [True, True, False, False], ties="stable")
-                   + aurc(TIE_SCORES, [True, False, True, False], ties="stable")) / 2
+    stable_mean = (
+        aurc(TIE_SCORES, [True, True, False, False], ties="stable")
+        + aurc(TIE_SCORES, [True, False, True, False], ties="stable")
+    ) / 2
     assert aurc(TIE_SCORES, [True, False, True, False]) == pytest.approx(stable_mean)
     assert aurc(TIE_SCORES, [True, False, True, False]) == pytest.approx(5 / 24)
 

@@ -183,3 +183,14 @@ def test_sync_from_parquet_back_fills_and_is_idempotent(tracking_uri, tmp_path):
     assert t2.data.tags["source_trial"] == "t1" and t2.data.tags["smoothstudy.status"] == "stopped"
     assert t2.data.tags["mlflow.parentRunId"] == mlflow_sink.parent_run_id
     assert _history(client, t2.info.run_id, "val/acc") == [(1, 0.3)]
+
+
+def test_a_metric_name_mlflow_refuses_is_skipped_without_pausing_logging(tracking_uri, tmp_path):
+    sink = _sink(tracking_uri, "s6", tmp_path)
+    sink.trial_started(TrialStart("t1", {"loss": "ce"}))
+    with pytest.warns(UserWarning, match="'val/cov@5%' is not logged to MLflow"):
+        sink.epoch("t1", 1, {"val/acc": 0.5, "val/cov@5%": 0.9, "val/nll": float("nan")})
+    assert sink.available
+    client = MlflowClient(tracking_uri)
+    assert _history(client, sink.run_id("t1"), "val/acc") == [(1, 0.5)]
+    assert client.get_metric_history(sink.run_id("t1"), "val/cov@5%") == []

@@ -73,9 +73,17 @@ def test_replayed_epoch_keeps_the_latest(study):
     t1 = epochs[epochs["trial_id"] == "t1"].set_index("epoch")
     assert len(t1) == 3
     assert t1.loc[2, "val/acc"] == 0.75 and t1.loc[2, "config/loss"] == "ce"
-    assert len(list((study / "parquet" / "epochs").glob("part-t1-2-*.parquet"))) == 2
+    assert len(list((study / "parquet" / "epochs").glob("part-t1-*.parquet"))) == 2  # merged + the replay
     trials = read_trials(study).set_index("trial_id")
     assert trials.loc["t1", "epochs_run"] == 3 and trials.loc["t1", "best/val/acc"] == 0.75
+
+
+def test_a_finished_trial_is_merged_into_one_file(study):
+    files = sorted(p.name for p in (study / "parquet" / "epochs").iterdir())
+    assert [f.rsplit("-", 1)[0] for f in files] == ["part-t1-all", "part-t2-all"]
+    t1 = read_epochs(study).query("trial_id == 't1'")
+    assert list(t1["epoch"]) == [1, 2, 3] and list(t1["val/acc"]) == [0.5, 0.7, 0.6]
+    assert list(t1["config/lr"]) == [0.05] * 3
 
 
 def test_corrupt_part_file_is_named_and_skipped_and_temp_files_ignored(study):

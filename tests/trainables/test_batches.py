@@ -11,7 +11,8 @@ def numbered(n: int, size: int = 4) -> TensorDataset:
 
 
 def random_images(n: int, c: int, h: int, w: int, seed: int = 0) -> torch.Tensor:
-    return torch.randint(1, 256, (n, c, h, w), generator=torch.Generator().manual_seed(seed), dtype=torch.uint8)
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randint(1, 256, (n, c, h, w), generator=gen, dtype=torch.uint8)
 
 
 def test_every_index_once_per_epoch():

@@ -34,7 +34,8 @@ def write_cifar10(root: Path, per_batch: int = 2, n_test: int = 3) -> Path:
         first = (b - 1) * per_batch
         dump(folder / f"data_batch_{b}", {
             "batch_label": f"training batch {b} of 5", "labels": [(first + i) % 10 for i in range(per_batch)],
-            "data": cifar_rows(first, per_batch), "filenames": [f"img_{first + i}.png" for i in range(per_batch)],
+            "data": cifar_rows(first, per_batch),
+            "filenames": [f"img_{first + i}.png" for i in range(per_batch)],
         })
     dump(folder / "test_batch", {
         "batch_label": "testing batch 1 of 1", "labels": [9 - i for i in range(n_test)],
@@ -51,7 +52,8 @@ def write_cifar100(root: Path, n_train: int = 4, n_test: int = 2) -> Path:
     for name, n, first in (("train", n_train, 0), ("test", n_test, 50)):
         dump(folder / name, {
             "filenames": [f"{name}_{i}.png" for i in range(n)], "batch_label": f"{name} batch",
-            "fine_labels": [(first + 37 * i) % 100 for i in range(n)], "coarse_labels": [i % 20 for i in range(n)],
+            "fine_labels": [(first + 37 * i) % 100 for i in range(n)],
+            "coarse_labels": [i % 20 for i in range(n)],
             "data": cifar_rows(first, n),
         })
     dump(folder / "meta", {"fine_label_names": list(get_dataset_info("cifar100").class_names),

@@ -32,8 +32,17 @@ def assert_same_weights(a: torch.nn.Module, b: torch.nn.Module) -> None:
         assert torch.equal(sa[key], sb[key]), key
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """On a shared 2-core machine, two intra-op threads run ~15x slower than one when other work competes."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
-def reference():
+def reference(one_thread):
     """One uninterrupted run: (trainer after the last epoch, epoch metrics)."""
     trainer = Trainer(small_config())
     history = [trainer.train_epoch() for _ in range(EPOCHS)]
@@ -117,7 +126,7 @@ def test_nan_learning_rate_diverges():
 
 def test_huge_learning_rate_diverges():
     trainer = Trainer(small_config(subset=200, lr=1e9))
-    with pytest.raises(TrainingDiverged, match="train/loss became"):
+    with pytest.raises(TrainingDiverged, match="became NaN or inf|became nan|became inf"):
         for _ in range(EPOCHS):
             trainer.train_epoch()
 

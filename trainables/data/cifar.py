@@ -37,7 +37,7 @@ LAYOUTS = {
 
 
 def read_batch(path: Path, label_key: str) -> TensorDataset:
-    """One pickled batch: ``data`` uint8 (N, 3072) with rows R then G then B planes of 32×32, ``label_key``."""
+    """One pickled batch: ``data`` uint8 (N, 3072), each row the R, G, B planes of 32×32; ``label_key``."""
     with open(path, "rb") as f:
         entry = pickle.load(f, encoding="latin1")  # the files are Python 2 pickles
     if not isinstance(entry, dict) or "data" not in entry or label_key not in entry:
@@ -73,8 +73,8 @@ def load(directory: Path | None, download: bool, *, variant: str) -> RawData:
     if missing:
         raise FileNotFoundError(
             f"data_dir: {variant} not found: {folder} lacks {', '.join(missing)}; set download: true in the "
-            f"study's dataset section (needs internet) or extract the python version of {variant} into {root} "
-            f"(or set data_dir or {ENV_VAR})"
+            f"study's dataset section (needs internet) or extract the python version of {variant} into "
+            f"{root} (or set data_dir or {ENV_VAR})"
         )
     train = _concat([read_batch(folder / n, layout.label_key) for n in layout.train_files])
     return RawData(train, read_batch(folder / layout.test_file, layout.label_key))

@@ -5,7 +5,7 @@ Severities 1-5 follow the small-image (32 px) settings of CIFAR-10-C (Hendrycks 
 - ``gaussian_noise``: add N(0, sigma^2) on the [0, 1] scale, sigma = 0.04, 0.06, 0.08, 0.09, 0.10; clip.
 - ``gaussian_blur``: separable Gaussian filter per channel, sigma = 0.4, 0.6, 0.7, 0.8, 1.0 pixels, kernel
   radius ``round(4 sigma)``, borders reflected; deterministic.
-- ``blur_noise``: the blur, then the noise, at the same severity.
+- ``blur_noise`` (the default): the blur, then the noise, at the same severity.
 
 The result is rounded to the nearest integer. The same ``seed`` gives the same corrupted batch.
 """
@@ -70,11 +70,20 @@ CORRUPTIONS.register(CorruptionInfo("gaussian_blur", _blur, BLUR_SIGMA, "Gaussia
 CORRUPTIONS.register(CorruptionInfo("blur_noise", _blur_noise, BLUR_SIGMA, "Gaussian blur, then noise"))
 
 
-def corrupt(images: torch.Tensor, corruption: str, severity: int, seed: int = 0) -> torch.Tensor:
-    """A corrupted copy of ``images`` (uint8 (N, C, H, W)); the input is not modified."""
+DEFAULT_CORRUPTION = "blur_noise"
+
+
+def corrupt(
+    images: torch.Tensor, severity: int, seed: int = 0, corruption: str = DEFAULT_CORRUPTION
+) -> torch.Tensor:
+    """A corrupted copy of ``images`` (uint8 (N, C, H, W)) on the same device; the input is not modified."""
     info = CORRUPTIONS.get(corruption)
     if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.ndim != 4:
-        got = f"{images.dtype} {tuple(images.shape)}" if isinstance(images, torch.Tensor) else type(images).__name__
+        got = (
+            f"{images.dtype} {tuple(images.shape)}"
+            if isinstance(images, torch.Tensor)
+            else type(images).__name__
+        )
         raise ValueError(f"images must be a uint8 tensor (N, C, H, W); got {got}")
     if images.shape[0] == 0:
         raise ValueError("images is empty; expected at least one image")
@@ -85,4 +94,4 @@ def corrupt(images: torch.Tensor, corruption: str, severity: int, seed: int = 0)
     gen = torch.Generator().manual_seed(seed)
     x = images.detach().cpu().to(torch.float32) / 255.0
     out = info.fn(x, severity, gen).clamp_(0.0, 1.0)
-    return torch.round(out * 255.0).to(torch.uint8)
+    return torch.round(out * 255.0).to(torch.uint8).to(images.device)

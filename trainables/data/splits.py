@@ -20,10 +20,12 @@ def make_splits(raw: RawData, val_fraction: float, seed: int, subset: int | None
     """Shuffle the training set with ``seed``, keep ``subset`` images of it (all when None), then hold out
     ``val_fraction`` of those for validation. The same (seed, subset, val_fraction) always gives the same
     split, independent of the trial's training seed when the study fixes ``split_seed``."""
-    if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)) or not 0.0 < val_fraction < 1.0:
+    is_number = isinstance(val_fraction, (int, float)) and not isinstance(val_fraction, bool)
+    if not is_number or not 0.0 < val_fraction < 1.0:
         raise ValueError(f"val_fraction={val_fraction!r} is not allowed; allowed: a number in (0, 1)")
     n_all = len(raw.train)
-    if subset is not None and (isinstance(subset, bool) or not isinstance(subset, int) or not 1 < subset <= n_all):
+    is_int = isinstance(subset, int) and not isinstance(subset, bool)
+    if subset is not None and (not is_int or not 1 < subset <= n_all):
         raise ValueError(f"subset={subset!r} is not allowed; allowed: an integer in [2, {n_all}]")
     gen = torch.Generator().manual_seed(seed)
     order = torch.randperm(n_all, generator=gen)[: subset or n_all]

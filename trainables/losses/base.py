@@ -116,9 +116,9 @@ def log_target_and_rest(logits: torch.Tensor, targets: torch.Tensor) -> tuple[to
     ``1 - p_y`` is computed as the softmax mass of the non-target classes, never as a difference, so it
     neither cancels to 0 nor gives an infinite gradient when ``p_y`` rounds to 1.
     """
-    lse = logits.logsumexp(dim=1)
-    log_p_target = logits.gather(1, targets[:, None]).squeeze(1) - lse
-    log_rest = logits.masked_fill(target_mask(logits, targets), float("-inf")).logsumexp(dim=1) - lse
+    log_p = logits.log_softmax(dim=1)
+    log_p_target = log_p.gather(1, targets[:, None]).squeeze(1)
+    log_rest = log_p.masked_fill(target_mask(logits, targets), float("-inf")).logsumexp(dim=1)
     return log_p_target, log_rest
 
 

@@ -41,8 +41,8 @@ register_loss(
         name="lls",
         cls=LearnableLabelSmoothing,
         hparams=(
-            HParam("alpha", 0.1, 0.01, 0.9, grid=(0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.4),
-                   help="mass given to the learned class distribution (paper: 0.1); > 0 (reverse KL)"),
+            HParam("alpha", 0.1, 0.01, 0.9, grid=(0.05, 0.1, 0.2, 0.3, 0.4, 0.5),
+                   help="mass of the learned class distribution (paper: 0.1; appendix C grid); > 0 (reverse KL)"),
         ),
         reference="LLS: Regulating Neural Network Training via Learnable Label Smoothing (seed 003)",
         summary="learnable class-wise target distributions (Q-matrix), symmetric KL",

@@ -49,7 +49,7 @@ register_loss(
         name="lspp",
         cls=LabelSmoothingPP,
         hparams=(
-            HParam("alpha", 0.1, 0.0, 0.9, grid=(0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.4),
+            HParam("alpha", 0.1, 0.0, 0.9,
                    help="mass given to the learned non-target distribution (paper: 0.1 throughout)"),
         ),
         reference="Chhabra et al., Label Smoothing++ (seed 002); github.com/s-choh/LSPP",

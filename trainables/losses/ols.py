@@ -54,7 +54,7 @@ register_loss(
         name="ols",
         cls=OnlineLabelSmoothing,
         hparams=(
-            HParam("alpha", 0.5, 0.0, 1.0, grid=(0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5),
+            HParam("alpha", 0.5, 0.0, 1.0,
                    help="weight of the online soft-label term (paper: 0.5)"),
         ),
         reference="Zhang et al., Delving Deep into Label Smoothing, IEEE TIP 2021",

@@ -1,0 +1,250 @@
+"""The leaderboard over seeds and the significance of each method against the baselines (CE, LS).
+
+Per method, the best configuration is its completed search trial with the best final value of the study's
+first objective (the model that was evaluated on test). Its seeds are the completed reruns of that trial
+(``parquet/reruns``, tagged ``source_trial``); without reruns, the search trial itself is the one seed.
+
+Significance of ``method - baseline`` per metric: with >= 2 seeds both have in common (reruns pair on
+``config/seed``), the paired t-test over seeds; with one seed, a paired bootstrap over the test samples of
+the two models' per-sample outputs (metrics that cannot be computed from them, R² and probe accuracy, get no
+test). A metric missing on either side gives no test.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.special import log_softmax, softmax
+
+from analysis.metrics.calibration import ece
+from analysis.metrics.selective import coverage_at_risk, misclassification_auroc, selective_summary
+from analysis.stats import Comparison, Interval, bootstrap_indices, bootstrap_p_value, mean_ci, paired_test
+
+METHOD = "config/loss"
+SEED = "config/seed"
+SOURCE_TAG = "tag/source_trial"
+BASELINES = ("ce", "ls")
+RISK = 0.05
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    key: str
+    label: str
+    mode: str | None  # "max", "min", or None when neither direction is better (R²)
+
+
+LEADERBOARD_METRICS = (
+    MetricSpec("test/acc", "accuracy", "max"),
+    MetricSpec("test/nll", "NLL", "min"),
+    MetricSpec("test/ece", "ECE", "min"),
+    MetricSpec("test/ece_ts", "ECE after TS", "min"),
+    MetricSpec("test/aurc", "AURC (MSP)", "min"),
+    MetricSpec("test/aurc_lognorm", "AURC (lognorm)", "min"),
+    MetricSpec("test/cov_at_5", "coverage @5% risk", "max"),
+    MetricSpec("test/auroc", "AUROC", "max"),
+    MetricSpec("test/r2", "R²", None),
+    MetricSpec("test/probe_acc", "probe accuracy", "max"),
+)
+
+
+def best_trials(trials: pd.DataFrame, objective: str, mode: str, top: int = 1) -> pd.DataFrame:
+    """The ``top`` completed trials of each method with the best final ``objective``, best first."""
+    if mode not in ("max", "min"):
+        raise ValueError(f"mode={mode!r} is not allowed; allowed: max, min")
+    if trials.empty or objective not in trials or METHOD not in trials:
+        return trials.iloc[0:0]
+    done = trials[(trials["status"] == "completed") & trials[objective].notna()]
+    ordered = done.sort_values(objective, ascending=(mode == "min"), kind="stable")
+    return ordered.groupby(METHOD, sort=False).head(top)
+
+
+@dataclass
+class MethodSeeds:
+    method: str
+    trial_id: str  # the search trial holding the best configuration
+    objective: float
+    hparams: dict[str, Any]
+    source: str  # "reruns" or "search trial"
+    seeds: pd.DataFrame  # one row per seed: trial_id, config/seed and the metrics
+
+
+@dataclass
+class Leaderboard:
+    objective: str
+    mode: str
+    metrics: list[MetricSpec]
+    methods: list[MethodSeeds]  # best first by the objective
+    intervals: dict[tuple[str, str], Interval] = field(default_factory=dict)
+    best: dict[str, set[str]] = field(default_factory=dict)  # metric key -> methods with the best mean
+
+    def interval(self, method: str, key: str) -> Interval:
+        return self.intervals.get((method, key), Interval(math.nan, math.nan, 0))
+
+
+def build_leaderboard(
+    trials: pd.DataFrame,
+    reruns: pd.DataFrame,
+    objective: str,
+    mode: str,
+    metrics: tuple[MetricSpec, ...] = LEADERBOARD_METRICS,
+) -> Leaderboard:
+    chosen = best_trials(trials, objective, mode)
+    methods = []
+    for _, row in chosen.iterrows():
+        seeds = _rerun_rows(reruns, str(row["trial_id"]))
+        source = "reruns"
+        if seeds.empty:
+            seeds, source = row.to_frame().T.reset_index(drop=True), "search trial"
+        hparams = {
+            k.removeprefix("config/loss_params."): _plain(v)
+            for k, v in row.items()
+            if k.startswith("config/loss_params.") and _present(v)
+        }
+        methods.append(MethodSeeds(str(row[METHOD]), str(row["trial_id"]), float(row[objective]), hparams,
+                                   source, seeds))
+    present = [m for m in metrics if any(m.key in s.seeds for s in methods)]
+    board = Leaderboard(objective, mode, present, methods)
+    for m in methods:
+        for spec in present:
+            values = pd.to_numeric(m.seeds[spec.key], errors="coerce") if spec.key in m.seeds else []
+            board.intervals[(m.method, spec.key)] = mean_ci(np.asarray(values, dtype=np.float64))
+    for spec in present:
+        board.best[spec.key] = _best_methods(board, spec)
+    return board
+
+
+def _rerun_rows(reruns: pd.DataFrame, source_trial: str) -> pd.DataFrame:
+    if reruns.empty or SOURCE_TAG not in reruns:
+        return reruns.iloc[0:0]
+    rows = reruns[(reruns[SOURCE_TAG].astype(str) == source_trial) & (reruns["status"] == "completed")]
+    return rows.sort_values(SEED, kind="stable").reset_index(drop=True) if SEED in rows else rows
+
+
+def _best_methods(board: Leaderboard, spec: MetricSpec) -> set[str]:
+    if spec.mode is None:
+        return set()
+    means = {m.method: board.interval(m.method, spec.key).mean for m in board.methods}
+    finite = {k: v for k, v in means.items() if math.isfinite(v)}
+    if not finite:
+        return set()
+    target = max(finite.values()) if spec.mode == "max" else min(finite.values())
+    return {k for k, v in finite.items() if math.isclose(v, target, rel_tol=1e-12, abs_tol=1e-15)}
+
+
+# -- significance -------------------------------------------------------------------------------------
+def _nll_per_sample(c: dict[str, np.ndarray]) -> np.ndarray:
+    z = c["logits"].astype(np.float64)
+    return -log_softmax(z, axis=1)[np.arange(len(z)), c["label"].astype(np.int64)]
+
+
+SAMPLE_METRICS: dict[str, Callable[[dict[str, np.ndarray]], float]] = {
+    "test/acc": lambda c: float(c["correct"].mean()),
+    "test/nll": lambda c: float(c["nll"].mean()),
+    "test/ece": lambda c: ece(c["msp"], c["correct"]),
+    "test/ece_ts": lambda c: ece(c["msp_ts"], c["correct"]),
+    "test/aurc": lambda c: selective_summary(c["msp"], c["correct"], risk=RISK)["aurc"],
+    "test/aurc_lognorm": lambda c: selective_summary(c["lognorm"], c["correct"], risk=RISK)["aurc"],
+    "test/cov_at_5": lambda c: coverage_at_risk(c["msp"], c["correct"], RISK),
+    "test/auroc": lambda c: misclassification_auroc(c["msp"], c["correct"]),
+}
+
+
+def sample_columns(samples: dict[str, np.ndarray], temperature: float = 1.0) -> dict[str, np.ndarray]:
+    """The per-sample arrays the bootstrap metrics need, from a samples Parquet file's columns."""
+    label = samples["label"].astype(np.int64)
+    out = {"label": label, "correct": samples["pred"].astype(np.int64) == label,
+           "msp": samples["msp"].astype(np.float64), "lognorm": samples["lognorm"].astype(np.float64)}
+    if "logits" in samples:
+        z = samples["logits"].astype(np.float64)
+        out["logits"] = z
+        out["nll"] = _nll_per_sample({"logits": z, "label": label})
+        t = temperature if math.isfinite(temperature) and temperature > 0 else 1.0
+        out["msp_ts"] = softmax(z / t, axis=1).max(axis=1)
+    return out
+
+
+class BootstrapCache:
+    """Per-model bootstrap distributions of each metric on shared resample indices, computed once."""
+
+    def __init__(self, resamples: int = 500, seed: int = 0) -> None:
+        self.resamples = resamples
+        self.seed = seed
+        self._indices: dict[int, np.ndarray] = {}
+        self._values: dict[tuple[str, str], tuple[float, np.ndarray]] = {}
+
+    def values(self, model: str, columns: dict[str, np.ndarray], key: str) -> tuple[float, np.ndarray]:
+        if (model, key) not in self._values:
+            n = len(columns["label"])
+            idx = self._indices.setdefault(n, bootstrap_indices(n, self.resamples, self.seed))
+            fn = SAMPLE_METRICS[key]
+            observed = fn(columns)
+            dist = np.array([fn({k: v[i] for k, v in columns.items()}) for i in idx])
+            self._values[(model, key)] = (observed, dist)
+        return self._values[(model, key)]
+
+
+def significance(
+    board: Leaderboard,
+    baseline: str,
+    load_samples: Callable[[MethodSeeds], dict[str, np.ndarray] | None],
+    cache: BootstrapCache | None = None,
+) -> dict[tuple[str, str], Comparison]:
+    """``(method, metric) -> Comparison`` of each other method against ``baseline``; empty when the study
+    has no such method. ``load_samples`` returns a method's sample columns (see ``sample_columns``) or None."""
+    base = next((m for m in board.methods if m.method == baseline), None)
+    if base is None:
+        return {}
+    cache = cache or BootstrapCache()
+    out: dict[tuple[str, str], Comparison] = {}
+    base_samples: dict[str, np.ndarray] | None | bool = False  # False: not loaded yet
+    for m in board.methods:
+        if m.method == baseline:
+            continue
+        common = _common_seeds(m.seeds, base.seeds)
+        for spec in board.metrics:
+            if spec.key not in m.seeds or spec.key not in base.seeds:
+                continue
+            if len(common) >= 2:
+                a = _by_seed(m.seeds, spec.key).reindex(common)
+                b = _by_seed(base.seeds, spec.key).reindex(common)
+                out[(m.method, spec.key)] = paired_test(a.to_numpy(float), b.to_numpy(float), "t-test")
+                continue
+            if spec.key not in SAMPLE_METRICS:
+                continue
+            if base_samples is False:
+                base_samples = load_samples(base)
+            mine = load_samples(m)
+            if base_samples is None or mine is None or len(mine["label"]) != len(base_samples["label"]) \
+                    or not np.array_equal(mine["label"], base_samples["label"]):
+                continue
+            obs_a, dist_a = cache.values(m.trial_id, mine, spec.key)
+            obs_b, dist_b = cache.values(base.trial_id, base_samples, spec.key)
+            diff = obs_a - obs_b
+            out[(m.method, spec.key)] = Comparison(diff, bootstrap_p_value(diff, dist_a - dist_b),
+                                                   "paired bootstrap", cache.resamples)
+    return out
+
+
+def _common_seeds(a: pd.DataFrame, b: pd.DataFrame) -> list[Any]:
+    if SEED not in a or SEED not in b or len(a) < 2 or len(b) < 2:
+        return []
+    return sorted(set(a[SEED].dropna()) & set(b[SEED].dropna()))
+
+
+def _by_seed(rows: pd.DataFrame, key: str) -> pd.Series:
+    frame = rows.drop_duplicates(SEED, keep="last")
+    return pd.to_numeric(frame.set_index(SEED)[key], errors="coerce")
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
+def _present(value: Any) -> bool:
+    return value is not None and not (isinstance(value, float) and math.isnan(value))

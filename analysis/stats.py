@@ -1,0 +1,154 @@
+"""Statistics of the comparison report: confidence intervals over seeds, paired tests, a paired bootstrap
+over test samples, and Pareto fronts.
+
+- ``mean_ci``: mean and the two-sided Student-t interval ``mean ± t_{1-a/2, n-1} · s / sqrt(n)`` (sample
+  standard deviation ``s``, ``n - 1`` degrees of freedom); the half-width is NaN for ``n < 2``.
+- ``paired_test``: the paired t-test on the per-seed differences (``scipy.stats.ttest_rel``) for ``n >= 2``
+  pairs, or the Wilcoxon signed-rank test (exact for small ``n``); identical pairs give p = 1.
+- ``paired_bootstrap``: one seed per method; the test samples are resampled with replacement (the same
+  indices for both models, so the comparison stays paired) and the two-sided p-value is
+  ``min(1, 2 · min(#{d* <= 0}, #{d* >= 0}) + 1) / (B + 1))`` for the resampled differences ``d*``.
+- ``pareto_mask``: the points no other point dominates (at least as good in every objective, strictly
+  better in one); NaN rows are never on the front.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats as sps
+
+PAIRED_TESTS = ("t-test", "wilcoxon")
+DEFAULT_BOOTSTRAP = 1000
+
+
+@dataclass(frozen=True)
+class Interval:
+    mean: float
+    half_width: float  # NaN when n < 2
+    n: int
+
+    @property
+    def low(self) -> float:
+        return self.mean - self.half_width
+
+    @property
+    def high(self) -> float:
+        return self.mean + self.half_width
+
+
+def mean_ci(values: Sequence[float] | np.ndarray, level: float = 0.95) -> Interval:
+    """Mean and Student-t confidence interval of the finite values (NaNs are dropped)."""
+    if not 0 < level < 1:
+        raise ValueError(f"level={level!r} is not allowed; allowed: a float in (0, 1)")
+    x = np.asarray(values, dtype=np.float64)
+    x = x[np.isfinite(x)]
+    n = len(x)
+    if n == 0:
+        return Interval(math.nan, math.nan, 0)
+    if n == 1:
+        return Interval(float(x[0]), math.nan, 1)
+    sem = float(x.std(ddof=1)) / math.sqrt(n)
+    return Interval(float(x.mean()), float(sps.t.ppf(0.5 + level / 2, n - 1)) * sem, n)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """``method`` minus ``baseline``: the mean difference, the p-value and the test that gave it."""
+
+    diff: float
+    p_value: float
+    test: str
+    n: int  # pairs (seeds) or bootstrap resamples
+
+
+def paired_test(a: Sequence[float], b: Sequence[float], test: str = "t-test") -> Comparison:
+    """Two-sided paired test of ``a`` against ``b`` (same seeds, same order); pairs with a NaN are dropped."""
+    if test not in PAIRED_TESTS:
+        raise ValueError(f"test={test!r} is not allowed; allowed: {', '.join(PAIRED_TESTS)}")
+    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if x.shape != y.shape or x.ndim != 1:
+        raise ValueError(f"a and b must be 1-D of equal length; got shapes {x.shape} and {y.shape}")
+    keep = np.isfinite(x) & np.isfinite(y)
+    x, y = x[keep], y[keep]
+    n = len(x)
+    if n < 2:
+        return Comparison(float(np.mean(x - y)) if n else math.nan, math.nan, test, n)
+    d = x - y
+    if np.allclose(d, 0.0, rtol=0.0, atol=1e-15):
+        return Comparison(0.0, 1.0, test, n)
+    if test == "t-test":
+        if np.allclose(d, d[0], rtol=0.0, atol=1e-15):  # a constant non-zero shift: no variance, certain
+            return Comparison(float(d.mean()), 0.0, test, n)
+        p = float(sps.ttest_rel(x, y).pvalue)
+    else:
+        p = float(sps.wilcoxon(x, y).pvalue)
+    return Comparison(float(d.mean()), p, test, n)
+
+
+def bootstrap_indices(n: int, resamples: int = DEFAULT_BOOTSTRAP, seed: int = 0) -> np.ndarray:
+    """``(resamples, n)`` indices drawn with replacement; share them across models to keep tests paired."""
+    if n < 1:
+        raise ValueError(f"n={n} is not allowed; allowed: an integer >= 1")
+    if resamples < 1:
+        raise ValueError(f"resamples={resamples} is not allowed; allowed: an integer >= 1")
+    return np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+
+
+def bootstrap_p_value(observed: float, resampled: np.ndarray) -> float:
+    """Two-sided p-value of a zero difference given resampled differences (percentile bootstrap)."""
+    d = np.asarray(resampled, dtype=np.float64)
+    d = d[np.isfinite(d)]
+    if len(d) == 0 or not math.isfinite(observed):
+        return math.nan
+    if np.all(d == 0.0):
+        return 1.0
+    tail = min(int((d <= 0).sum()), int((d >= 0).sum()))
+    return float(min(1.0, 2.0 * (tail + 1) / (len(d) + 1)))
+
+
+def paired_bootstrap(
+    metric: Callable[[np.ndarray], float],
+    a: dict[str, np.ndarray],
+    b: dict[str, np.ndarray],
+    resamples: int = DEFAULT_BOOTSTRAP,
+    seed: int = 0,
+) -> Comparison:
+    """``metric(columns)`` of model ``a`` minus that of model ``b`` on the same test samples, resampled.
+
+    ``a`` and ``b`` map column names (``label``, ``logits`` …) to per-sample arrays of equal length; the
+    labels must agree sample by sample (the same test set in the same order)."""
+    n = len(a["label"])
+    if len(b["label"]) != n or not np.array_equal(a["label"], b["label"]):
+        raise ValueError("a and b are not the same test samples (their labels differ); a paired bootstrap "
+                         "needs both models' outputs on one test set in one order")
+    idx = bootstrap_indices(n, resamples, seed)
+    observed = metric(a) - metric(b)
+    diffs = np.array([metric(_take(a, i)) - metric(_take(b, i)) for i in idx])
+    return Comparison(float(observed), bootstrap_p_value(observed, diffs), "paired bootstrap", resamples)
+
+
+def _take(columns: dict[str, np.ndarray], index: np.ndarray) -> dict[str, np.ndarray]:
+    return {k: v[index] for k, v in columns.items()}
+
+
+def pareto_mask(points: np.ndarray | Sequence[Sequence[float]], modes: Sequence[str]) -> np.ndarray:
+    """Boolean mask of the non-dominated rows of ``points`` (N, M); ``modes[j]`` is "max" or "min"."""
+    p = np.asarray(points, dtype=np.float64)
+    if p.ndim != 2 or p.shape[1] != len(modes):
+        raise ValueError(f"points has shape {p.shape}; expected (N, {len(modes)}) to match modes")
+    for m in modes:
+        if m not in ("max", "min"):
+            raise ValueError(f"modes contains {m!r}; allowed: max, min")
+    signs = np.array([-1.0 if m == "max" else 1.0 for m in modes])
+    q = p * signs  # everything minimised
+    finite = np.all(np.isfinite(q), axis=1)
+    mask = finite.copy()
+    for i in np.flatnonzero(finite):
+        others = q[finite]
+        dominated = np.all(others <= q[i], axis=1) & np.any(others < q[i], axis=1)
+        mask[i] = not dominated.any()
+    return mask

@@ -1,0 +1,35 @@
+"""Shared fixtures. The smoke study runs once per test session (Ray, Optuna, ASHA, MLflow, Parquet for
+real) and every test that needs a finished study reads its output."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600, env: dict | None = None,
+            check: bool = True) -> subprocess.CompletedProcess:
+    """``python -m study ARGS`` in a subprocess (a real driver: Ray and MLflow state stay out of pytest)."""
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    proc = subprocess.run([sys.executable, "-m", "study", *args], cwd=cwd or ROOT, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"smoothstudy {' '.join(args)} exited {proc.returncode}\n"
+                             f"stdout:\n{proc.stdout[-4000:]}\nstderr:\n{proc.stderr[-4000:]}")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def smoke_study(tmp_path_factory) -> Path:
+    """runs/smoke of ``smoothstudy run studies/smoke.yaml``, shared by the whole session."""
+    storage = tmp_path_factory.mktemp("runs")
+    proc = run_cli("run", str(ROOT / "studies" / "smoke.yaml"), "--storage", str(storage))
+    study_dir = storage / "smoke"
+    (study_dir / "cli_output.txt").write_text(proc.stdout + "\n--- stderr ---\n" + proc.stderr)
+    return study_dir

@@ -1,0 +1,68 @@
+"""Bad input: one line naming the field, exit code 2, before Ray starts; nothing existing is overwritten."""
+
+from __future__ import annotations
+
+import yaml
+
+from tests.conftest import ROOT, run_cli
+
+SMOKE = yaml.safe_load((ROOT / "studies" / "smoke.yaml").read_text())
+
+
+def write_study(tmp_path, **changes):
+    data = {**SMOKE, **changes}
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def assert_usage_error(proc, needle, after_ray_start=False):
+    assert proc.returncode == 2, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    if after_ray_start:  # Ray's own start-up lines come first; ours is the one error line, last
+        lines = lines[-1:]
+        assert sum("error" in line.lower() for line in proc.stderr.splitlines()) == 1, proc.stderr
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("smoothstudy: error: ") and needle in lines[0]
+
+
+def test_bad_study_file_exits_2_before_ray(tmp_path):
+    study = write_study(tmp_path, methods={"ls": {"alpha": 2.0}})
+    proc = run_cli("run", str(study), "--storage", str(tmp_path / "runs"), check=False, timeout=60)
+    assert_usage_error(proc, "ls.alpha=2.0 is out of range; allowed: a float in [0, 0.9]")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_missing_data_directory(tmp_path):
+    study = write_study(tmp_path, data={"dataset": "fashion_mnist", "data_dir": str(tmp_path / "nowhere")})
+    proc = run_cli("run", str(study), "--storage", str(tmp_path / "runs"), check=False, timeout=60)
+    assert_usage_error(proc, "apt-get install dataset-fashion-mnist")
+
+
+def test_existing_study_is_not_overwritten(tmp_path):
+    runs = tmp_path / "runs"
+    (runs / "smoke").mkdir(parents=True)
+    precious = runs / "smoke" / "keep.txt"
+    precious.write_text("results")
+    proc = run_cli("run", str(ROOT / "studies" / "smoke.yaml"), "--storage", str(runs), check=False, timeout=60)
+    assert_usage_error(proc, "smoothstudy resume")
+    assert precious.read_text() == "results"
+
+
+def test_more_cpus_than_the_cluster_has(tmp_path):
+    study = write_study(tmp_path, resources={"cpu": 512})
+    proc = run_cli("run", str(study), "--storage", str(tmp_path / "runs"), check=False, timeout=120)
+    assert_usage_error(proc, "resources.cpu=512 is more than any node of the cluster has; allowed: at most",
+                       after_ray_start=True)
+    assert not (tmp_path / "runs" / "smoke").exists()  # nothing started, nothing left to block a fixed rerun
+
+
+def test_not_a_study_dir(tmp_path):
+    proc = run_cli("report", str(tmp_path), check=False, timeout=60)
+    assert_usage_error(proc, "not a study directory")
+
+
+def test_list_shows_registries():
+    proc = run_cli("list", timeout=60)
+    for name in ("ce", "ls", "maxsup", "lspp", "lls", "label_relaxation", "fashion_mnist", "mlp"):
+        assert name in proc.stdout

@@ -1,0 +1,78 @@
+"""The smoke study for real: Ray Tune + Optuna (TPE) + ASHA + MLflow on SQLite + Parquet, then report and
+rerun on its output."""
+
+from __future__ import annotations
+
+import pandas as pd
+import yaml
+from mlflow import MlflowClient
+
+from analysis.results import read_epochs, read_trials
+from tests.conftest import ROOT, run_cli
+
+SMOKE = yaml.safe_load((ROOT / "studies" / "smoke.yaml").read_text())
+EPOCHS = SMOKE["training"]["epochs"]
+TRIALS = SMOKE["search"]["num_samples"]
+
+
+def test_every_trial_ran_and_asha_stopped_some(smoke_study):
+    trials = read_trials(smoke_study)
+    assert len(trials) == TRIALS
+    assert set(trials["status"]) <= {"completed", "stopped"}
+    assert (trials["status"] == "stopped").sum() >= 1, "ASHA stopped no trial"
+    assert (trials["status"] == "completed").sum() >= 1
+    assert set(trials["config/loss"]) <= set(SMOKE["methods"])
+
+
+def test_parquet_rows_match_epochs_run_without_duplicates(smoke_study):
+    epochs = read_epochs(smoke_study)
+    trials = read_trials(smoke_study).set_index("trial_id")
+    assert not epochs.duplicated(["trial_id", "epoch"]).any()
+    for trial_id, rows in epochs.groupby("trial_id"):
+        expected = EPOCHS if trials.loc[trial_id, "status"] == "completed" else int(rows["epoch"].max())
+        assert sorted(rows["epoch"]) == list(range(1, expected + 1))
+        assert rows["val/acc"].notna().all()
+    completed = trials[trials["status"] == "completed"]
+    for column in ("test/acc", "test/ece", "test/aurc", "test/aurc_lognorm", "test/r2", "test/ece_ts"):
+        assert completed[column].notna().all(), column
+    samples = list((smoke_study / "parquet" / "samples").glob("*.parquet"))
+    assert len(samples) == len(completed)
+
+
+def test_one_mlflow_child_run_per_trial_with_epoch_metrics(smoke_study):
+    client = MlflowClient(f"sqlite:///{smoke_study / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("smoke")
+    runs = client.search_runs([experiment.experiment_id], max_results=1000)
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(parents) == 1
+    assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parents[0].info.run_id}
+    trials = read_trials(smoke_study).set_index("trial_id")
+    assert sorted(r.info.run_name for r in children) == sorted(trials.index)
+    for run in children:
+        history = client.get_metric_history(run.info.run_id, "val/acc")
+        steps = sorted(m.step for m in history)
+        assert steps == list(range(1, int(trials.loc[run.info.run_name, "epochs_run"]) + 1))
+        assert run.data.params["loss"] == trials.loc[run.info.run_name, "config/loss"]
+    artifacts = {a.path for a in client.list_artifacts(parents[0].info.run_id)}
+    assert "study.yaml" in artifacts
+
+
+def test_cli_summary_points_to_the_files(smoke_study):
+    out = (smoke_study / "cli_output.txt").read_text()
+    for needle in ("MLflow store:", "Parquet files:", "Report:", "smoothstudy ui", "best trial per method"):
+        assert needle in out
+
+
+def test_report_and_rerun_work_on_the_result(smoke_study):
+    proc = run_cli("report", str(smoke_study))
+    assert (smoke_study / "report" / "report.md").exists()
+    assert "ls" in proc.stdout
+    proc = run_cli("rerun", str(smoke_study), "--trial", "best", "--seeds", "1", "--epochs", "2", "--device", "cpu")
+    reruns = pd.read_parquet(smoke_study / "parquet" / "reruns" / "trials.parquet")
+    assert len(reruns) >= 1 and (reruns["status"] == "completed").all()
+    assert "test/acc" in proc.stdout
+    client = MlflowClient(f"sqlite:///{smoke_study / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("smoke")
+    tagged = client.search_runs([experiment.experiment_id], "tags.kind = 'rerun'")
+    assert len(tagged) == len(reruns)
