@@ -30,13 +30,16 @@ def smoke_version(spec: StudySpec) -> StudySpec:
     })
 
 
-def prepare_study_dir(study: StudyDir, study_file: Path, force: bool) -> None:
-    if study.root.exists() and any(study.root.iterdir()):
-        if not force:
-            raise UsageError(f"study {study.name!r} already exists at {study.root}; continue it with "
-                             f"'smoothstudy resume {study.root}' or start over with --force")
-        shutil.rmtree(study.root)
-    study.root.mkdir(parents=True, exist_ok=True)
+def refuse_existing(study: StudyDir, force: bool) -> None:
+    if study.root.exists() and any(study.root.iterdir()) and not force:
+        raise UsageError(f"study {study.name!r} already exists at {study.root}; continue it with "
+                         f"'smoothstudy resume {study.root}' or start over with --force")
+
+
+def prepare_study_dir(study: StudyDir, study_file: Path) -> None:
+    if study.root.exists():
+        shutil.rmtree(study.root)  # only reached with --force (refuse_existing ran first)
+    study.root.mkdir(parents=True)
     shutil.copyfile(study_file, study.study_file)
 
 
@@ -129,13 +132,12 @@ def run_study(study_file: Path, storage: Path, address: str | None = None, mlflo
         spec = smoke_version(spec)
     study = StudyDir.of(storage, spec.name)
     _check_data(spec)
-    if study.root.exists() and any(study.root.iterdir()) and not force:
-        prepare_study_dir(study, study_file, force)  # raises: the study exists
+    refuse_existing(study, force)
     from study.cluster import check_trial_resources, connect
 
     connect(address)
     check_trial_resources(spec.resources)
-    prepare_study_dir(study, study_file, force)
+    prepare_study_dir(study, study_file)
     study.meta_file.write_text(json.dumps({"mlflow_uri": mlflow_uri, "address": address, "smoke_test": smoke_test,
                                            "started": time.time()}, indent=1))
     echo(f"study {spec.name}: {spec.search.num_samples} trials of {', '.join(spec.methods)}; files in {study.root}")

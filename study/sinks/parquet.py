@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 from analysis.results import (
     BEST_PREFIX,
     CONFIG_PREFIX,
+    EPOCH_KEY_COLUMNS,
     EPOCHS_DIR,
     SAMPLES_DIR,
     TAG_PREFIX,
@@ -179,7 +180,7 @@ class ParquetSink:
             state = self.trials[trial_id] = _TrialState(
                 {"study": self.study, "trial_id": trial_id, "status": "running", "reason": ""}
             )
-        values = metric_values({k: v for k, v in metrics.items() if k != "epoch"})
+        values = metric_values({k: v for k, v in metrics.items() if k not in EPOCH_KEY_COLUMNS})
         config = {k: v for k, v in state.row.items() if k.startswith(CONFIG_PREFIX)}
         row = {
             "study": self.study,

@@ -16,9 +16,9 @@ CONFIGS = {
 def _run_trial(sink, trial_id, accs, nlls, status="completed", final=None, artifacts=None):
     sink.trial_started(TrialStart(trial_id, CONFIGS[trial_id], tags={"kind": "search"}))
     for epoch, (acc, nll) in enumerate(zip(accs, nlls), 1):
-        sink.epoch(
-            trial_id, epoch, {"epoch": epoch, "val/acc": acc, "val/nll": nll, "train/loss": 2.0 / epoch}
-        )
+        metrics = {"epoch": epoch, "val/acc": acc, "val/nll": nll, "train/loss": 2.0 / epoch}
+        # keys a raw Ray result carries must not clobber the row's own columns
+        sink.epoch(trial_id, epoch, {**metrics, "trial_id": "other", "done": False, "config": {"lr": 1}})
     sink.trial_ended(
         TrialEnd(trial_id, status, "asha" if status == "stopped" else "", final or {}, artifacts)
     )
