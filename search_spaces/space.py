@@ -3,7 +3,6 @@ hyperparameters, derived from what the loss declares (adding a method never touc
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 

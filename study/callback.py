@@ -14,10 +14,25 @@ from trainables.config import flatten, resolve_trial_config
 from trainables.tune_adapter import ARTIFACTS_DIR
 
 
+NODE_IP, NODE_ID = "sys/node_ip", "sys/node_id"  # text columns in Parquet: where the trial ran
+
+
 def result_metrics(result: dict[str, Any]) -> dict[str, float]:
     """The namespaced numeric metrics of a Tune result (``val/acc`` …), without Ray's bookkeeping."""
     return {k: float(v) for k, v in result.items()
             if "/" in k and isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def node_ids_by_ip() -> dict[str, str]:
+    """Alive Ray nodes by IP address; an IP shared by several nodes (one machine, one IP) maps to ""."""
+    import ray
+
+    found: dict[str, str] = {}
+    for node in ray.nodes():
+        if node.get("Alive"):
+            ip = node["NodeManagerAddress"]
+            found[ip] = "" if ip in found else node["NodeID"]
+    return found
 
 
 class SinkCallback(tune.Callback):
@@ -32,15 +47,30 @@ class SinkCallback(tune.Callback):
         self.echo = echo
         self.finished = 0
         self._sinks: list[ResultSink] | None = None
+        self._seen: dict[str, set[int]] = {}  # epochs already in the sinks, per trial
+        self._nodes: dict[str, str] = {}
 
     @property
     def sinks(self) -> list[ResultSink]:
         if self._sinks is None:
             self._sinks = self.make_sinks()
+            from study.sinks.parquet import ParquetSink
+
+            for sink in self._sinks:  # a resumed study: the epochs written before the driver stopped
+                if isinstance(sink, ParquetSink):
+                    self._seen = {t: set(state.epochs) for t, state in sink.trials.items()}
         return self._sinks
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_sinks": None}
+        return {**self.__dict__, "_sinks": None, "_seen": {}, "_nodes": {}}
+
+    def node_of(self, result: dict[str, Any]) -> dict[str, str]:
+        ip = result.get("node_ip")
+        if not ip:
+            return {}
+        if ip not in self._nodes:
+            self._nodes = node_ids_by_ip()
+        return {NODE_IP: ip, NODE_ID: self._nodes.get(ip, "")}
 
     def trial_config(self, trial: Any) -> dict[str, Any]:
         return flatten(resolve_trial_config(self.base, trial.config))
@@ -53,7 +83,11 @@ class SinkCallback(tune.Callback):
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict[str, Any], **info: Any) -> None:
         epoch = int(result.get("epoch", result.get("training_iteration", 0)))
         metrics = result_metrics(result)
-        if metrics:
+        seen = self.sinks and self._seen.setdefault(trial.trial_id, set())
+        # A trial restored from an older checkpoint re-runs epochs the sinks already hold: keep the first.
+        if metrics and epoch not in seen:
+            seen.add(epoch)
+            metrics.update(self.node_of(result))
             for sink in self.sinks:
                 sink.epoch(trial.trial_id, epoch, metrics)
 
@@ -66,13 +100,14 @@ class SinkCallback(tune.Callback):
             status, reason = "completed", ""
         else:
             status, reason = "stopped", f"asha: stopped after epoch {epochs_run} of {self.epochs}"
+        final = {**result_metrics(last), **self.node_of(last)}
         artifacts = None
         if status == "completed" and trial.checkpoint is not None:
             with trial.checkpoint.as_directory() as d:
                 artifacts = Path(d) / ARTIFACTS_DIR
-                self._end(TrialEnd(trial.trial_id, status, reason, result_metrics(last), artifacts), trial)
+                self._end(TrialEnd(trial.trial_id, status, reason, final, artifacts), trial)
             return
-        self._end(TrialEnd(trial.trial_id, status, reason, result_metrics(last), artifacts), trial)
+        self._end(TrialEnd(trial.trial_id, status, reason, final, artifacts), trial)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         message = str(getattr(trial, "error_message", None) or "trial raised an error").strip()

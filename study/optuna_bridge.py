@@ -61,17 +61,20 @@ class TruthfulOptunaSearch(OptunaSearch):
         if not _finite(value) or epoch is None:
             return
         ot_trial = self._ot_trials[trial_id]
-        if int(epoch) not in ot_trial.storage.get_trial(ot_trial._trial_id).intermediate_values:
-            ot_trial.report(float(value), int(epoch))  # a retried trial re-sends epochs: report each once
+        stored = ot_trial.storage.get_trial(ot_trial._trial_id)
+        # A retried or resumed trial re-sends epochs (and may already be finished in the Optuna database).
+        if stored.state == TrialState.RUNNING and int(epoch) not in stored.intermediate_values:
+            ot_trial.report(float(value), int(epoch))
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
         if trial_id in self._completed_trials or trial_id not in self._ot_trials:
             return
         state, values = trial_outcome(result, error, self._metrics, self.epochs)
         try:
-            # PRUNED without values: Optuna takes the last intermediate value as the trial's value.
-            self._ot_study.tell(self._ot_trials[trial_id], values, state=state)
-        except (ValueError, RuntimeError) as err:  # e.g. already finished by an earlier run of the driver
+            # PRUNED without values: Optuna takes the last intermediate value as the trial's value. A trial
+            # already told by a driver that died afterwards is left as it was.
+            self._ot_study.tell(self._ot_trials[trial_id], values, state=state, skip_if_finished=True)
+        except ValueError as err:
             logger.warning("optuna: could not record trial %s as %s: %s", trial_id, state.name, err)
         self._completed_trials.add(trial_id)
 

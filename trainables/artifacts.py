@@ -8,12 +8,12 @@ import numpy as np
 
 from trainables.loop import FinalEvaluation
 
-SAMPLES_FILE = "samples.parquet"
+SAMPLES_FILE = "samples.parquet"  # the name study.sinks.parquet looks for
 
 
 def write_trial_artifacts(final: FinalEvaluation, directory: Path) -> Path:
     from analysis.plots.matrices import save_matrix_heatmap
-    from study.sinks.parquet import write_samples
+    from analysis.results import write_samples
 
     directory.mkdir(parents=True, exist_ok=True)
     write_samples(directory / SAMPLES_FILE, final.per_sample)

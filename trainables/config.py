@@ -39,6 +39,9 @@ class TrialConfig:
     batch_size: int = 64
     eval_batch_size: int = 2048
     seed: int = 0
+    # >1: seeds seed, seed+1, ... of this configuration trained one epoch each in turn inside the trial
+    # (trainables.loop.SeedGroup); results are their means plus per-seed final metrics ``seed<i>/<key>``
+    seeds_per_trial: int = 1
     # hardware
     device: str = "auto"
     amp: bool = True  # bf16 autocast on CUDA; ignored on CPU
@@ -57,7 +60,7 @@ class TrialConfig:
             raise ValueError(f"schedule={self.schedule!r} is not allowed; allowed: {', '.join(SCHEDULES)}")
         if self.device not in DEVICES:
             raise ValueError(f"device={self.device!r} is not allowed; allowed: {', '.join(DEVICES)}")
-        for name in ("epochs", "batch_size", "eval_batch_size", "step_size", "probe_max_train"):
+        for name in ("epochs", "batch_size", "eval_batch_size", "step_size", "probe_max_train", "seeds_per_trial"):
             _check_int(name, getattr(self, name), low=1)
         _check_int("seed", self.seed, low=0)
         _check_int("split_seed", self.split_seed, low=0)

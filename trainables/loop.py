@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -85,6 +85,8 @@ class Trainer:
         self.gen = torch.Generator(device=self.device).manual_seed(cfg.seed)
         self.epoch = 0  # epochs completed
         self.amp = cfg.amp and self.device.type == "cuda"
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed batch shapes: pick the fastest conv kernels once
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
         cfg = self.config
@@ -250,6 +252,132 @@ class Trainer:
         random.setstate((3, tuple(state["python_rng"]), None))
 
 
+class SeedGroup:
+    """``seeds_per_trial`` seeds of one configuration in one trial (seeds ``seed``, ``seed+1``, …), trained one
+    epoch each in turn, so a trial of a few seconds pays Ray's per-trial cost once for all of them.
+
+    Each seed keeps its own torch RNG stream, so seed ``i`` trains exactly as a lone :class:`Trainer` with
+    ``seed + i`` would. Epoch metrics: the mean over seeds under the usual keys, except ``time/train_s`` and
+    ``time/eval_s`` (summed: the epoch's wall time) and ``time/images_per_s`` (all seeds' images over that
+    time). Final metrics: the mean under the usual keys plus each seed's under ``seed<i>/<key>``; the
+    per-sample outputs, curves and learned matrices are the first seed's. A diverging seed ends the trial.
+    """
+
+    def __init__(self, config: TrialConfig, device: torch.device | str | None = None) -> None:
+        self.config = config
+        self.trainers: list[Trainer] = []
+        self.rng_states: list[dict[str, torch.Tensor]] = []
+        for i in range(config.seeds_per_trial):
+            trainer = Trainer(replace(config, seed=config.seed + i, seeds_per_trial=1), device)
+            self.trainers.append(trainer)
+            self.rng_states.append(self._rng_state())
+        self.device = self.trainers[0].device
+
+    def _rng_state(self) -> dict[str, torch.Tensor]:
+        state = {"cpu": torch.get_rng_state()}
+        if self.device_type == "cuda":
+            state["cuda"] = torch.cuda.get_rng_state(self.trainers[0].device)
+        return state
+
+    @property
+    def device_type(self) -> str:
+        return self.trainers[0].device.type
+
+    def _run(self, i: int, fn):
+        torch.set_rng_state(self.rng_states[i]["cpu"])
+        if "cuda" in self.rng_states[i]:
+            torch.cuda.set_rng_state(self.rng_states[i]["cuda"], self.trainers[i].device)
+        try:
+            return fn(self.trainers[i])
+        finally:
+            self.rng_states[i] = self._rng_state()
+
+    @property
+    def epoch(self) -> int:
+        return self.trainers[0].epoch
+
+    @property
+    def done(self) -> bool:
+        return self.trainers[0].done
+
+    def train_epoch(self) -> dict[str, float]:
+        per_seed = []
+        for i, trainer in enumerate(self.trainers):
+            try:
+                per_seed.append(self._run(i, Trainer.train_epoch))
+            except TrainingDiverged as err:
+                raise TrainingDiverged(f"seed {trainer.config.seed}: {err}") from err
+        metrics = mean_metrics(per_seed)
+        train_s = sum(m["time/train_s"] for m in per_seed)
+        images = sum(m["time/images_per_s"] * m["time/train_s"] for m in per_seed)
+        metrics["time/train_s"] = train_s
+        metrics["time/eval_s"] = sum(m["time/eval_s"] for m in per_seed)
+        metrics["time/images_per_s"] = images / train_s if train_s > 0 else float("nan")
+        metrics["epoch"] = self.epoch
+        return metrics
+
+    def final_evaluation(self) -> FinalEvaluation:
+        finals = [self._run(i, Trainer.final_evaluation) for i in range(len(self.trainers))]
+        first = finals[0]
+        metrics = mean_metrics([f.metrics for f in finals])
+        for i, final in enumerate(finals):
+            metrics.update({f"seed{i}/{k}": v for k, v in final.metrics.items()})
+        return replace(first, metrics=metrics)
+
+    def state_dict(self) -> dict[str, Any]:
+        states = [{**t.state_dict(), "torch_rng": rng["cpu"]} for t, rng in zip(self.trainers, self.rng_states)]
+        return {"seeds": states}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if len(state["seeds"]) != len(self.trainers):
+            raise ValueError(f"checkpoint has {len(state['seeds'])} seeds, the config seeds_per_trial="
+                             f"{len(self.trainers)}; allowed: the same number")
+        for i, (trainer, seed_state) in enumerate(zip(self.trainers, state["seeds"])):
+            trainer.load_state_dict(seed_state)
+            self.rng_states[i] = self._rng_state()
+
+
+def mean_metrics(per_seed: list[dict[str, float]]) -> dict[str, float]:
+    """Key-wise mean of the numeric metrics the seeds share."""
+    keys = [k for k in per_seed[0] if all(k in m for m in per_seed)]
+    return {k: float(np.mean([m[k] for m in per_seed])) for k in keys
+            if isinstance(per_seed[0][k], (int, float)) and not isinstance(per_seed[0][k], bool)}
+
+
+def make_trainer(config: TrialConfig, device: torch.device | str | None = None) -> Trainer | SeedGroup:
+    """A :class:`Trainer`, or a :class:`SeedGroup` when ``config.seeds_per_trial`` > 1."""
+    return SeedGroup(config, device) if config.seeds_per_trial > 1 else Trainer(config, device)
+
+
+def reset_peak_memory(device: torch.device) -> None:
+    """Start a fresh peak: CUDA's allocator statistics, or on Linux the process's peak RSS (VmHWM)."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        return
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass  # not Linux, or not allowed: the peak then counts from the process start
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """Peak memory of this process since :func:`reset_peak_memory`: tensors allocated on a CUDA device, or the
+    resident set size on CPU (which includes the Python interpreter and the libraries)."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+
+
 def _numpy_rng_state() -> list:
     _, keys, pos, has_gauss, gauss = np.random.get_state()
     return [keys.tolist(), int(pos), int(has_gauss), float(gauss)]
@@ -258,7 +386,7 @@ def _numpy_rng_state() -> list:
 def run_local(config: TrialConfig, device: str | None = None, on_epoch=None) -> tuple[list[dict], FinalEvaluation]:
     """Train to the end without any orchestration (local reruns, tests). Returns epoch metrics and the final
     evaluation. ``on_epoch(metrics)`` is called after each epoch."""
-    trainer = Trainer(config, device)
+    trainer = make_trainer(config, device)
     history = []
     while not trainer.done:
         metrics = trainer.train_epoch()

@@ -29,6 +29,7 @@ from analysis.results import (
     SAMPLES_DIR,
     TAG_PREFIX,
     TRIALS_FILE,
+    atomic_write_table,
     concat_tables,
     dedupe_epochs,
     metric_mode,
@@ -40,16 +41,6 @@ SAMPLES_FILE = "samples.parquet"  # the name a trial gives its per-sample output
 TRIAL_COLUMNS = ("study", "trial_id", "status", "reason", "epochs_run", "started_at", "ended_at")
 
 
-def atomic_write_table(table: pa.Table, path: Path, **kwargs: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        pq.write_table(table, tmp, **kwargs)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def atomic_copy(src: Path, dst: Path) -> None:
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(f".{dst.name}.{uuid.uuid4().hex[:8]}.tmp")
@@ -58,35 +49,6 @@ def atomic_copy(src: Path, dst: Path) -> None:
         os.replace(tmp, dst)
     finally:
         tmp.unlink(missing_ok=True)
-
-
-def write_samples(path: Path | str, per_sample: dict[str, np.ndarray]) -> None:
-    """Per-sample outputs, compactly: integer 1-D arrays (``label``, ``pred``) as int16 when they fit, else
-    int32; float 1-D arrays (``msp``, ``score``) as float32; 2-D arrays (``logits``, N×K) as a
-    ``fixed_size_list<float16>[K]`` column (integers keep int32). zstd-compressed."""
-    columns = {}
-    for name, values in per_sample.items():
-        arr = np.asarray(values)
-        if arr.ndim == 1:
-            columns[name] = pa.array(_compact_1d(arr))
-        elif arr.ndim == 2:
-            item = arr.astype(np.float16 if arr.dtype.kind == "f" else np.int32)
-            columns[name] = pa.FixedSizeListArray.from_arrays(pa.array(item.reshape(-1)), arr.shape[1])
-        else:
-            raise ValueError(f"per_sample[{name!r}] has shape {arr.shape}; allowed: 1-D (N,) or 2-D (N, K)")
-    lengths = {len(c) for c in columns.values()}
-    if len(lengths) > 1:
-        raise ValueError(f"per_sample arrays differ in length: { {k: len(c) for k, c in columns.items()} }")
-    atomic_write_table(pa.table(columns), Path(path), compression="zstd")
-
-
-def _compact_1d(arr: np.ndarray) -> np.ndarray:
-    if arr.dtype.kind in "iub":
-        small = arr.size == 0 or (arr.min() >= np.iinfo(np.int16).min and arr.max() <= np.iinfo(np.int16).max)
-        return arr.astype(np.int16 if small else np.int32)
-    if arr.dtype.kind == "f":
-        return arr.astype(np.float32)
-    return arr
 
 
 def config_columns(config: dict[str, Any]) -> dict[str, Any]:

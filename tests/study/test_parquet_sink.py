@@ -3,9 +3,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from analysis.results import read_epochs, read_samples, read_trials
+from analysis.results import read_epochs, read_samples, read_trials, write_samples
 from study.sinks.base import TrialEnd, TrialStart
-from study.sinks.parquet import ParquetSink, write_samples
+from study.sinks.parquet import ParquetSink
 
 CONFIGS = {
     "t1": {"loss": "ce", "lr": 0.05, "batch_size": 64},
