@@ -87,8 +87,8 @@ def fmt_interval(iv: Interval) -> str:
 
 def fmt_p(p: float) -> str:
     if not math.isfinite(p):
-        return "—"
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
+        return "p=—"
+    return "p<0.001" if p < 0.001 else f"p={p:.3f}"
 
 
 def hparams_text(hparams: dict) -> str:
@@ -122,7 +122,7 @@ def significance_table(board: Leaderboard, tests: dict[tuple[str, str], Comparis
                 cells.append("—")
                 continue
             mark = " *" if math.isfinite(c.p_value) and c.p_value < ALPHA else ""
-            cells.append(f"{c.diff:+.4f} (p={fmt_p(c.p_value)}){mark}")
+            cells.append(f"{c.diff:+.4f} ({fmt_p(c.p_value)}){mark}")
         rows.append([m.method, *cells])
     return Table(header, rows)
 
@@ -236,6 +236,11 @@ def build_study_report(inputs: ReportInputs, img_dir: Path, prefix: str = "") ->
         blocks.append(leaderboard_table(board))
     else:
         blocks.append(Paragraph("No completed trial with the objective yet."))
+    unranked = sorted(set(trials.get(METHOD, pd.Series(dtype=str)).dropna().astype(str))
+                      - {m.method for m in board.methods})
+    if unranked:
+        blocks.append(Paragraph(f"Not on the leaderboard (no completed trial, e.g. every trial stopped early by "
+                                f"ASHA): {', '.join(unranked)}."))
     blocks.append(Heading("Significance against the baselines", 2))
     for base in BASELINES:
         t = tests[base]

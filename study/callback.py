@@ -13,7 +13,6 @@ from study.sinks.base import ResultSink, TrialEnd, TrialStart
 from trainables.config import flatten, resolve_trial_config
 from trainables.tune_adapter import ARTIFACTS_DIR
 
-
 NODE_IP, NODE_ID = "sys/node_ip", "sys/node_id"  # text columns in Parquet: where the trial ran
 
 
@@ -64,6 +63,16 @@ class SinkCallback(tune.Callback):
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_sinks": None, "_seen": {}, "_nodes": {}}
 
+    def _first_time(self, trial_id: str, epoch: int) -> bool:
+        """False for an epoch the sinks already hold: a trial restored from a checkpoint older than the last
+        result it reported (the driver died in between) runs that epoch again; the first values are kept."""
+        self.sinks  # noqa: B018 - building them loads what a resumed study wrote before
+        seen = self._seen.setdefault(trial_id, set())
+        if epoch in seen:
+            return False
+        seen.add(epoch)
+        return True
+
     def node_of(self, result: dict[str, Any]) -> dict[str, str]:
         ip = result.get("node_ip")
         if not ip:
@@ -83,10 +92,7 @@ class SinkCallback(tune.Callback):
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict[str, Any], **info: Any) -> None:
         epoch = int(result.get("epoch", result.get("training_iteration", 0)))
         metrics = result_metrics(result)
-        seen = self.sinks and self._seen.setdefault(trial.trial_id, set())
-        # A trial restored from an older checkpoint re-runs epochs the sinks already hold: keep the first.
-        if metrics and epoch not in seen:
-            seen.add(epoch)
+        if metrics and self._first_time(trial.trial_id, epoch):
             metrics.update(self.node_of(result))
             for sink in self.sinks:
                 sink.epoch(trial.trial_id, epoch, metrics)

@@ -7,6 +7,25 @@ import os
 from search_spaces.schema import Resources
 from study.errors import UsageError
 
+AUTH_MODE_ENV = "RAY_AUTH_MODE"
+
+
+def token_available() -> bool:
+    """A Ray auth token is where Ray looks for one: RAY_AUTH_TOKEN, the file RAY_AUTH_TOKEN_PATH or
+    ~/.ray/auth_token."""
+    if os.environ.get("RAY_AUTH_TOKEN"):
+        return True
+    path = os.environ.get("RAY_AUTH_TOKEN_PATH") or os.path.join(os.path.expanduser("~"), ".ray", "auth_token")
+    return os.path.isfile(path) and os.path.getsize(path) > 0
+
+
+def enable_token_auth(address: str | None) -> None:
+    """Ray 2.60 sends its token when joining a cluster by an explicit address only with RAY_AUTH_MODE=token
+    (``ray start --head`` turns token auth on by itself when a token exists). Send ours whenever we have one
+    and the user did not choose a mode; RAY_AUTH_MODE=disabled stays theirs to set."""
+    if address and address != "auto" and AUTH_MODE_ENV not in os.environ and token_available():
+        os.environ[AUTH_MODE_ENV] = "token"
+
 
 def connect(address: str | None, num_cpus: int | None = None) -> None:
     # Tune warns on every forced experiment snapshot; the callback prints one concise line per trial instead.
@@ -20,6 +39,7 @@ def connect(address: str | None, num_cpus: int | None = None) -> None:
     # driver through Tune's error reports.
     kwargs = {"include_dashboard": False, "log_to_driver": False}
     if address:
+        enable_token_auth(address)
         ray.init(address=address, **kwargs)
     else:
         ray.init(num_cpus=num_cpus, **kwargs)

@@ -54,8 +54,11 @@ class TruthfulOptunaSearch(OptunaSearch):
         return list(self.metric) if isinstance(self.metric, list) else [self.metric]
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
-        # Optuna keeps no intermediate values for multi-objective studies.
-        if isinstance(self.metric, list) or trial_id in self._completed_trials or trial_id not in self._ot_trials:
+        if trial_id not in self._completed_trials and trial_id in self._ot_trials:
+            self._report(trial_id, result)
+
+    def _report(self, trial_id: str, result: dict[str, Any]) -> None:
+        if isinstance(self.metric, list):  # Optuna keeps no intermediate values for multi-objective studies
             return
         value, epoch = result.get(self.metric), result.get("epoch")
         if not _finite(value) or epoch is None:
@@ -69,6 +72,8 @@ class TruthfulOptunaSearch(OptunaSearch):
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
         if trial_id in self._completed_trials or trial_id not in self._ot_trials:
             return
+        if result and not error:  # the result on which ASHA stopped the trial comes only here
+            self._report(trial_id, result)
         state, values = trial_outcome(result, error, self._metrics, self.epochs)
         try:
             # PRUNED without values: Optuna takes the last intermediate value as the trial's value. A trial

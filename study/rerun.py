@@ -1,9 +1,14 @@
-"""`smoothstudy rerun`: retrain chosen configurations of a study locally, with the very same training loop,
-new seeds, results to Parquet (``parquet/reruns/``) and MLflow runs tagged ``rerun``."""
+"""`smoothstudy rerun`: retrain chosen configurations of a study with the very same training loop and new
+seeds, results to Parquet (``parquet/reruns/``) and MLflow runs tagged ``rerun``.
+
+Locally (default) the reruns train one after the other in this process; with ``parallel=True`` each is a Ray
+task on the study's cluster (``address``, else ``RAY_ADDRESS``, else a local Ray) asking for the study's
+``resources``. Either way the driver alone writes the sinks, and a rerun uses as many torch threads as a
+search trial had CPUs, so on CPU the same seed gives the same numbers locally and on Ray.
+"""
 
 from __future__ import annotations
 
-import json
 import math
 import tempfile
 from collections.abc import Callable
@@ -19,10 +24,14 @@ from study.sinks.base import TrialEnd, TrialStart
 from trainables.config import TrialConfig, config_from_flat, flatten
 
 RERUN_SEED_OFFSET = 1000  # rerun seeds never coincide with the search's seed
+SHOWN = ("test/acc", "test/nll", "test/ece", "test/aurc")
 
 
 def select_trials(trials: pd.DataFrame, objective: str, mode: str, trial: str, top: int) -> pd.DataFrame:
-    """The trial with id ``trial``, or the ``top`` best completed trials of each method by ``objective``."""
+    """The trial with id ``trial``, or the ``top`` best completed trials of each method by the final
+    ``objective`` (the same rule the report's leaderboard uses)."""
+    from analysis.leaderboard import best_trials
+
     if trial != "best":
         chosen = trials[trials["trial_id"] == trial]
         if chosen.empty:
@@ -31,17 +40,31 @@ def select_trials(trials: pd.DataFrame, objective: str, mode: str, trial: str, t
         return chosen
     if top < 1:
         raise UsageError(f"top={top} is not allowed; allowed: an integer >= 1")
-    column = f"best/{objective}" if f"best/{objective}" in trials else objective
-    done = trials[(trials["status"] == "completed") & trials[column].notna()]
-    if done.empty:
+    chosen = best_trials(trials, objective, mode, top)
+    if chosen.empty:
         raise UsageError("no completed trial to rerun yet; see 'smoothstudy status'")
-    ordered = done.sort_values(column, ascending=(mode == "min"))
-    return ordered.groupby("config/loss", sort=False).head(top)
+    return chosen
+
+
+def rerun_configs(rows: pd.DataFrame, seeds: int, epochs: int | None, device: str) -> list[tuple[str, TrialConfig]]:
+    """``(source trial id, config)`` for every rerun: seeds ``seed + 1000 + i``, ``i < seeds``."""
+    out = []
+    for _, row in rows.iterrows():
+        flat = {k.removeprefix("config/"): v for k, v in row.items() if k.startswith("config/")}
+        source = config_from_flat(flat)
+        for i in range(seeds):
+            overrides: dict[str, Any] = {"seed": source.seed + RERUN_SEED_OFFSET + i, "device": device}
+            if epochs:
+                overrides["epochs"] = epochs
+            out.append((str(row["trial_id"]), TrialConfig.from_dict({**source.to_dict(), **overrides})))
+    return out
 
 
 def rerun(study: StudyDir, trial: str = "best", top: int = 1, seeds: int = 1, epochs: int | None = None,
           device: str = "auto", parallel: bool = False, address: str | None = None,
           echo: Callable[[str], None] = print) -> list[dict[str, Any]]:
+    """Retrains and records the chosen configurations; returns one dict per rerun (``trial_id``, ``status``,
+    ``source_trial`` and its final metrics)."""
     from analysis.results import read_trials
     from study.runner import build_sinks
     from study.sinks.parquet import ParquetSink
@@ -53,50 +76,87 @@ def rerun(study: StudyDir, trial: str = "best", top: int = 1, seeds: int = 1, ep
     spec = load_study_of(study)
     first = spec.objectives[0]
     rows = select_trials(read_trials(study.root), first.metric, first.mode, trial, top)
-    meta = json.loads(study.meta_file.read_text()) if study.meta_file.exists() else {}
-    mlflow_sink = build_sinks(spec, study, meta.get("mlflow_uri"), {"study": spec.model_dump(mode="json")})[1]
+    jobs = rerun_configs(rows, seeds, epochs, device)
+    from study.reporting import mlflow_uri_of
+
+    mlflow_sink = build_sinks(spec, study, mlflow_uri_of(study), {"study": spec.model_dump(mode="json")})[1]
     sinks = [ParquetSink(study.parquet / "reruns", spec.name), mlflow_sink]
-    results = []
-    for _, row in rows.iterrows():
-        flat = {k.removeprefix("config/"): v for k, v in row.items() if k.startswith("config/")}
-        source = config_from_flat(flat)
-        for i in range(seeds):
-            overrides: dict[str, Any] = {"seed": source.seed + RERUN_SEED_OFFSET + i, "device": device}
-            if epochs:
-                overrides["epochs"] = epochs
-            cfg = TrialConfig.from_dict({**source.to_dict(), **overrides})
-            results.append(_run_one(cfg, str(row["trial_id"]), sinks, echo))
-    for sink in sinks:
-        sink.close()
-    return results
+    threads = max(1, int(spec.resources.cpu))
+    try:
+        if parallel:
+            gpus = spec.resources.gpu if device != "cpu" else 0
+            return _run_on_ray(jobs, sinks, address, spec.resources.cpu, gpus, threads, echo)
+        return [_record(source, cfg, sinks, echo, *_train(cfg, threads)) for source, cfg in jobs]
+    finally:
+        for sink in sinks:
+            sink.close()
 
 
-def _run_one(cfg: TrialConfig, source_trial: str, sinks: list, echo: Callable[[str], None]) -> dict[str, Any]:
-    from trainables.artifacts import write_trial_artifacts
+def _train(cfg: TrialConfig, threads: int) -> tuple[list[dict[str, Any]], Any, str]:
+    """``(epoch metrics, final evaluation or None, reason it diverged)``; importable by Ray workers."""
+    import torch
+
     from trainables.loop import TrainingDiverged, run_local
 
-    run_id = f"rerun-{source_trial}-seed{cfg.seed}"
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    history: list[dict[str, Any]] = []
+    try:
+        _, final = run_local(cfg, on_epoch=history.append)
+    except TrainingDiverged as err:
+        return history, None, str(err)
+    finally:
+        torch.set_num_threads(before)
+    return history, final, ""
+
+
+def _run_on_ray(jobs: list[tuple[str, TrialConfig]], sinks: list, address: str | None, cpus: float,
+                gpus: float, threads: int, echo: Callable[[str], None]) -> list[dict[str, Any]]:
+    import ray
+
+    from study.cluster import connect
+
+    connect(address)
+    remote = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=1)(_train)
+    pending = {remote.remote(cfg, threads): (source, cfg) for source, cfg in jobs}
+    echo(f"{len(pending)} reruns submitted to Ray ({cpus:g} CPU, {gpus:g} GPU each)")
+    results: dict[str, dict[str, Any]] = {}
+    while pending:
+        done, _ = ray.wait(list(pending), num_returns=1)
+        source, cfg = pending.pop(done[0])
+        history, final, reason = ray.get(done[0])
+        out = _record(source, cfg, sinks, echo, history, final, reason)
+        results[out["trial_id"]] = out
+    order = [_run_id(source, cfg) for source, cfg in jobs]  # submission order, whatever finished first
+    return [results[r] for r in order]
+
+
+def _run_id(source_trial: str, cfg: TrialConfig) -> str:
+    return f"rerun-{source_trial}-seed{cfg.seed}"
+
+
+def _record(source_trial: str, cfg: TrialConfig, sinks: list, echo: Callable[[str], None],
+            history: list[dict[str, Any]], final: Any, reason: str) -> dict[str, Any]:
+    from trainables.artifacts import write_trial_artifacts
+
+    run_id = _run_id(source_trial, cfg)
     start = TrialStart(run_id, flatten(cfg.to_dict()), tags={"kind": "rerun", "source_trial": source_trial})
     for sink in sinks:
         sink.trial_started(start)
-
-    def on_epoch(metrics: dict[str, Any]) -> None:
+    for metrics in history:
         for sink in sinks:
             sink.epoch(run_id, int(metrics["epoch"]), {k: v for k, v in metrics.items() if "/" in k})
-
-    try:
-        history, final = run_local(cfg, on_epoch=on_epoch)
-    except TrainingDiverged as err:
+    if final is None:
         for sink in sinks:
-            sink.trial_ended(TrialEnd(run_id, "diverged", str(err)))
-        echo(f"{run_id}: diverged ({err})")
-        return {"trial_id": run_id, "status": "diverged"}
-    metrics = {**{k: v for k, v in history[-1].items() if "/" in k}, **final.metrics}
+            sink.trial_ended(TrialEnd(run_id, "diverged", reason))
+        echo(f"{run_id}: diverged ({reason})")
+        return {"trial_id": run_id, "status": "diverged", "source_trial": source_trial}
+    last = history[-1] if history else {}
+    metrics = {**{k: v for k, v in last.items() if "/" in k}, **final.metrics}
     with tempfile.TemporaryDirectory() as d:
         artifacts = write_trial_artifacts(final, Path(d) / "artifacts")
         for sink in sinks:
             sink.trial_ended(TrialEnd(run_id, "completed", "", metrics, artifacts))
-    shown = "  ".join(f"{k}={metrics[k]:.4f}" for k in ("test/acc", "test/nll", "test/ece", "test/aurc")
-                      if k in metrics and not math.isnan(metrics[k]))
+    shown = "  ".join(f"{k}={metrics[k]:.4f}" for k in SHOWN if k in metrics and not math.isnan(metrics[k]))
     echo(f"{run_id} ({cfg.loss} {cfg.loss_params}): {shown}")
-    return {"trial_id": run_id, "status": "completed", **metrics}
+    return {"trial_id": run_id, "status": "completed", "source_trial": source_trial, **metrics}

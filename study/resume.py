@@ -1,4 +1,9 @@
-"""`smoothstudy resume`: continue an interrupted study where it stopped."""
+"""`smoothstudy resume`: continue an interrupted study where it stopped.
+
+Ray restores its experiment state (trials, searcher, ASHA) and resumes unfinished trials from their last
+checkpoints; the Optuna study lives in ``optuna.db`` under its own name, so the sampler keeps its history; the
+MLflow sink reopens each trial's run from ``mlflow_runs.json``; Parquet keeps the epochs it already has.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,11 @@ from pathlib import Path
 
 from study.errors import UsageError
 from study.layout import StudyDir
-from study.runner import load_study_of, make_tuner
+from study.runner import load_study_of, make_tuner, ray_experiment_path, smoke_version
+
+
+def study_meta(study: StudyDir) -> dict:
+    return json.loads(study.meta_file.read_text()) if study.meta_file.exists() else {}
 
 
 def resume_study(path: Path, address: str | None = None, echo=print) -> StudyDir:
@@ -16,15 +25,19 @@ def resume_study(path: Path, address: str | None = None, echo=print) -> StudyDir
 
     study = StudyDir(path.expanduser().absolute())
     spec = load_study_of(study)
-    if not tune.Tuner.can_restore(str(study.ray)):
-        raise UsageError(f"study_dir={path}: no Ray experiment state to resume from; start it with 'smoothstudy run'")
-    meta = json.loads(study.meta_file.read_text()) if study.meta_file.exists() else {}
+    meta = study_meta(study)
+    if meta.get("smoke_test"):  # the trainable must get the settings the study ran with
+        spec = smoke_version(spec)
+    experiment = ray_experiment_path(study, meta.get("ray_storage"))
+    if not tune.Tuner.can_restore(experiment):
+        raise UsageError(f"study_dir={path}: no Ray experiment state at {experiment} to resume from; "
+                         "start the study with 'smoothstudy run'")
     from study.cluster import check_trial_resources, connect
 
     connect(address or meta.get("address"))
     check_trial_resources(spec.resources)
-    echo(f"resuming study {spec.name} from {study.root}")
+    echo(f"resuming study {spec.name} from {experiment}")
     start = time.perf_counter()
-    make_tuner(spec, study, meta.get("mlflow_uri"), restore=True).fit()
+    make_tuner(spec, study, meta.get("mlflow_uri"), restore=True, ray_storage=meta.get("ray_storage")).fit()
     echo(f"study {spec.name} finished in {time.perf_counter() - start:.1f} s")
     return study

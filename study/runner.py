@@ -15,6 +15,8 @@ from search_spaces.space import define_by_run
 from study.errors import UsageError
 from study.layout import StudyDir
 
+RAY_EXPERIMENT = "ray"  # the experiment directory under the storage path: runs/<study>/ray
+
 
 def smoke_version(spec: StudySpec) -> StudySpec:
     """The same study, cut to seconds: 2 epochs, at most 4 trials, at most 1000 training images."""
@@ -46,7 +48,8 @@ def prepare_study_dir(study: StudyDir, study_file: Path) -> None:
 def build_searcher(spec: StudySpec, study: StudyDir):
     import optuna
     from ray.tune.search import ConcurrencyLimiter
-    from ray.tune.search.optuna import OptunaSearch
+
+    from study.optuna_bridge import TruthfulOptunaSearch
 
     seed = spec.search.seed if spec.search.seed is not None else spec.seed
     objectives = spec.objectives
@@ -58,7 +61,8 @@ def build_searcher(spec: StudySpec, study: StudyDir):
     else:
         sampler = optuna.samplers.RandomSampler(seed=seed)
     multi = len(objectives) > 1
-    searcher = OptunaSearch(
+    searcher = TruthfulOptunaSearch(
+        epochs=spec.training.epochs,
         space=define_by_run(spec),
         metric=[o.metric for o in objectives] if multi else objectives[0].metric,
         mode=[o.mode for o in objectives] if multi else objectives[0].mode,
@@ -91,7 +95,20 @@ def build_sinks(spec: StudySpec, study: StudyDir, mlflow_uri: str | None, settin
     ]
 
 
-def make_tuner(spec: StudySpec, study: StudyDir, mlflow_uri: str | None, restore: bool = False):
+def ray_storage_path(study: StudyDir, ray_storage: str | None) -> str:
+    """Where Ray keeps the study's checkpoints and experiment state: ``runs/<study>/`` unless ``ray_storage``
+    names a directory every node sees or an object store URI (``s3://bucket/prefix``, via pyarrow)."""
+    if not ray_storage:
+        return str(study.root)
+    return f"{ray_storage.rstrip('/')}/{study.name}"
+
+
+def ray_experiment_path(study: StudyDir, ray_storage: str | None) -> str:
+    return f"{ray_storage_path(study, ray_storage)}/{RAY_EXPERIMENT}"
+
+
+def make_tuner(spec: StudySpec, study: StudyDir, mlflow_uri: str | None, restore: bool = False,
+               ray_storage: str | None = None):
     from ray import tune
 
     from study.callback import SinkCallback
@@ -106,15 +123,15 @@ def make_tuner(spec: StudySpec, study: StudyDir, mlflow_uri: str | None, restore
         {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu},
     )
     run_config = tune.RunConfig(
-        name="ray",
-        storage_path=str(study.root),
+        name=RAY_EXPERIMENT,
+        storage_path=ray_storage_path(study, ray_storage),
         callbacks=[SinkCallback(make_sinks, base, spec.training.epochs)],
         checkpoint_config=tune.CheckpointConfig(num_to_keep=2),  # 1 forces a state snapshot per result
         failure_config=tune.FailureConfig(max_failures=spec.max_failures),
         verbose=0,
     )
     if restore:
-        return tune.Tuner.restore(str(study.ray), trainable=trainable, resume_unfinished=True, resume_errored=True)
+        return tune.Tuner.restore(ray_experiment_path(study, ray_storage), trainable=trainable, resume_unfinished=True, resume_errored=True)
     return tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(search_alg=build_searcher(spec, study), scheduler=build_scheduler(spec),
@@ -126,7 +143,8 @@ def make_tuner(spec: StudySpec, study: StudyDir, mlflow_uri: str | None, restore
 
 
 def run_study(study_file: Path, storage: Path, address: str | None = None, mlflow_uri: str | None = None,
-              smoke_test: bool = False, force: bool = False, echo=print) -> StudyDir:
+              smoke_test: bool = False, force: bool = False, echo=print, ray_storage: str | None = None
+              ) -> StudyDir:
     spec = load_study(study_file)
     if smoke_test:
         spec = smoke_version(spec)
@@ -139,10 +157,10 @@ def run_study(study_file: Path, storage: Path, address: str | None = None, mlflo
     check_trial_resources(spec.resources)
     prepare_study_dir(study, study_file)
     study.meta_file.write_text(json.dumps({"mlflow_uri": mlflow_uri, "address": address, "smoke_test": smoke_test,
-                                           "started": time.time()}, indent=1))
+                                           "ray_storage": ray_storage, "started": time.time()}, indent=1))
     echo(f"study {spec.name}: {spec.search.num_samples} trials of {', '.join(spec.methods)}; files in {study.root}")
     start = time.perf_counter()
-    make_tuner(spec, study, mlflow_uri).fit()
+    make_tuner(spec, study, mlflow_uri, ray_storage=ray_storage).fit()
     echo(f"study {spec.name} finished in {time.perf_counter() - start:.1f} s")
     return study
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections import Counter
 
 from study.layout import StudyDir
-from study.runner import load_study_of
+from study.optuna_bridge import optuna_trial_states
+from study.resume import study_meta
+from study.runner import load_study_of, ray_experiment_path
 
 
 def study_status(study: StudyDir) -> dict:
@@ -27,9 +29,12 @@ def study_status(study: StudyDir) -> dict:
                     "loss": row.get("config/loss")}
     ended = sum(v for k, v in states.items() if k != "running")
     unfinished = ended < spec.search.num_samples
+    experiment = ray_experiment_path(study, study_meta(study).get("ray_storage"))
+    optuna_db = study.root / "optuna.db"
     return {
         "study": spec.name, "trials_asked": spec.search.num_samples, "states": dict(states), "best": best,
-        "resumable": bool(unfinished and tune.Tuner.can_restore(str(study.ray))), "finished": not unfinished,
+        "resumable": bool(unfinished and tune.Tuner.can_restore(experiment)), "finished": not unfinished,
+        "optuna": optuna_trial_states(study.optuna_uri, spec.name) if optuna_db.exists() else {},
     }
 
 
@@ -38,6 +43,8 @@ def print_status(study: StudyDir, echo=print) -> None:
     echo(f"study {s['study']}: {s['trials_asked']} trials asked for")
     for state, count in sorted(s["states"].items()):
         echo(f"  {state:<10} {count}")
+    if s["optuna"]:
+        echo("optuna sees: " + ", ".join(f"{n} {state}" for state, n in sorted(s["optuna"].items())))
     if s["best"]:
         b = s["best"]
         metric = next(k for k in b if "/" in k)

@@ -16,7 +16,7 @@ from ray import tune
 
 from trainables.artifacts import write_trial_artifacts
 from trainables.config import TrialConfig, resolve_trial_config
-from trainables.loop import Trainer, TrainingDiverged
+from trainables.loop import TrainingDiverged, make_trainer, peak_memory_mb, reset_peak_memory
 
 STATE_FILE = "state.pt"
 ARTIFACTS_DIR = "artifacts"
@@ -27,7 +27,8 @@ def train_trial(
 ) -> None:
     """Ray Tune function trainable. ``config`` is what the search sampled, ``base`` the study's fixed settings."""
     torch.set_num_threads(max(1, num_threads))  # one trial per CPU it was given: no oversubscription
-    trainer = Trainer(TrialConfig.from_dict(resolve_trial_config(base, config)))
+    trainer = make_trainer(TrialConfig.from_dict(resolve_trial_config(base, config)))
+    reset_peak_memory(trainer.device)
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as d:
@@ -44,6 +45,7 @@ def train_trial(
             if trainer.done:
                 final = trainer.final_evaluation()
                 metrics.update(final.metrics)
+                metrics["sys/peak_mem_mb"] = peak_memory_mb(trainer.device)
                 write_trial_artifacts(final, Path(d) / ARTIFACTS_DIR)
             torch.save(trainer.state_dict(), Path(d) / STATE_FILE)
             metrics["status"] = "completed" if trainer.done else "running"

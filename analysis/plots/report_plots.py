@@ -14,6 +14,7 @@ import pandas as pd
 from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from analysis.metrics.calibration import DEFAULT_BINS, reliability_diagram
 from analysis.metrics.selective import risk_coverage_curve
@@ -139,8 +140,11 @@ def plot_metric_vs_hparam(trials: pd.DataFrame, metrics: Sequence[tuple[str, str
             ax = axes[i, j]
             y = pd.to_numeric(group[key], errors="coerce")
             done = (group["status"] == "completed").to_numpy()
-            ax.scatter(x[done], y[done], color=colors[method], label="completed")
-            ax.scatter(x[~done], y[~done], facecolors="none", edgecolors=colors[method], label="stopped early")
+            if done.any():
+                ax.scatter(x[done], y[done], color=colors[method], label="completed")
+            if (~done).any():
+                ax.scatter(x[~done], y[~done], facecolors="none", edgecolors=colors[method],
+                           label="stopped early")
             for other in fixed:
                 best = pd.to_numeric(trials.loc[trials[METHOD] == other, key], errors="coerce")
                 best = best.max() if mode == "max" else best.min()
@@ -183,6 +187,7 @@ def plot_pareto(trials: pd.DataFrame, keys: Sequence[tuple[str, str]], path: str
         order = np.argsort(pts[two_d, 0])
         ax.step(pts[two_d, 0][order], pts[two_d, 1][order], where="post", color="black", linewidth=0.8,
                 alpha=0.6)
+        ax.tick_params(axis="x", labelrotation=30)
         ax.set_xlabel(kx + _direction(mx))
         ax.set_ylabel(ky + _direction(my))
         ax.grid(alpha=0.3)
@@ -218,6 +223,7 @@ def plot_learning_curves(epochs: pd.DataFrame, trials: pd.DataFrame, metric: str
             stopped_label = None
     for r in rungs:
         ax.axvline(r, color="grey", linestyle=":", linewidth=1)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch" + (" (dotted: ASHA rungs)" if rungs else ""))
     ax.set_ylabel(metric + _direction(mode))
     ax.set_title(f"Learning curves of all trials: {metric}")

@@ -82,6 +82,14 @@ def numeric_metrics(metrics: dict[str, Any]) -> dict[str, float]:
     return out
 
 
+def local_artifact_location(tracking_uri: str) -> str | None:
+    """Artifacts of a SQLite store go next to the database: MLflow's default is ``./mlruns`` of whatever
+    directory the driver happens to run in. Servers choose their own artifact root (None)."""
+    if not tracking_uri.startswith("sqlite:///"):
+        return None
+    return (Path(tracking_uri.removeprefix("sqlite:///")).absolute().parent / "mlartifacts").as_uri()
+
+
 class RunStore:
     """The raw MLflow operations of a study (they raise on failure) and the persisted run map."""
 
@@ -99,7 +107,8 @@ class RunStore:
     def _experiment(self, name: str) -> str:
         found = self.client.get_experiment_by_name(name)
         if found is None:
-            return self.client.create_experiment(name, tags={STUDY_TAG: self.study})
+            return self.client.create_experiment(name, tags={STUDY_TAG: self.study},
+                                                 artifact_location=local_artifact_location(self.uri))
         if found.lifecycle_stage == "deleted":
             self.client.restore_experiment(found.experiment_id)
         return found.experiment_id

@@ -56,6 +56,7 @@ def test_one_mlflow_child_run_per_trial_with_epoch_metrics(smoke_study):
         assert run.data.params["loss"] == trials.loc[run.info.run_name, "config/loss"]
     artifacts = {a.path for a in client.list_artifacts(parents[0].info.run_id)}
     assert "study.yaml" in artifacts
+    assert list((smoke_study / "mlartifacts").rglob("reliability.png")), "trial plots are not under the study"
 
 
 def test_cli_summary_points_to_the_files(smoke_study):

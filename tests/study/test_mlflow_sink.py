@@ -194,3 +194,13 @@ def test_a_metric_name_mlflow_refuses_is_skipped_without_pausing_logging(trackin
     client = MlflowClient(tracking_uri)
     assert _history(client, sink.run_id("t1"), "val/acc") == [(1, 0.5)]
     assert client.get_metric_history(sink.run_id("t1"), "val/cov@5%") == []
+
+
+def test_sqlite_artifacts_live_next_to_the_database(tmp_path, monkeypatch):
+    """MLflow's default artifact root is ./mlruns of the current directory; a study keeps its own."""
+    from study.sinks.mlflow import local_artifact_location
+
+    monkeypatch.chdir(tmp_path)
+    assert local_artifact_location(f"sqlite:///{tmp_path}/s/mlflow.db") == (tmp_path / "s" / "mlartifacts").as_uri()
+    assert local_artifact_location("sqlite:///rel/mlflow.db") == (tmp_path / "rel" / "mlartifacts").as_uri()
+    assert local_artifact_location("http://127.0.0.1:5000") is None

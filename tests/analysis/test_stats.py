@@ -1,0 +1,109 @@
+import math
+
+import numpy as np
+import pytest
+
+from analysis.stats import (
+    bootstrap_indices,
+    bootstrap_p_value,
+    mean_ci,
+    paired_bootstrap,
+    paired_test,
+    pareto_mask,
+)
+
+
+def test_mean_ci_by_hand():
+    # mean 0.852; deviations -2, 8, -12, -2, 8 (×1e-3) -> s² = 280e-6 / 4; t(0.975, 4) = 2.776445
+    iv = mean_ci([0.85, 0.86, 0.84, 0.85, 0.86])
+    assert iv.n == 5
+    assert iv.mean == pytest.approx(0.852)
+    assert iv.half_width == pytest.approx(2.776445 * math.sqrt(70e-6) / math.sqrt(5), rel=1e-5)
+    assert iv.low < iv.mean < iv.high
+
+
+def test_mean_ci_small_and_nan():
+    assert math.isnan(mean_ci([0.5]).half_width) and mean_ci([0.5]).mean == 0.5
+    assert mean_ci([]).n == 0 and math.isnan(mean_ci([]).mean)
+    assert mean_ci([1.0, float("nan"), 3.0]).mean == 2.0  # NaN dropped
+    # two values: t(0.975, 1) = 12.7062; s = sqrt(2); sem = 1
+    assert mean_ci([1.0, 3.0]).half_width == pytest.approx(12.7062, rel=1e-4)
+    with pytest.raises(ValueError, match="level"):
+        mean_ci([1, 2], level=1.5)
+
+
+def test_paired_t_test_by_hand():
+    # d = 1, 2, 3: t = 2 / (1/sqrt 3) = 2 sqrt 3, df 2; P(T > t) = (1 - t / sqrt(t² + 2)) / 2
+    t = 2 * math.sqrt(3)
+    expected = 1 - t / math.sqrt(t * t + 2)
+    c = paired_test([2.0, 4.0, 6.0], [1.0, 2.0, 3.0])
+    assert c.diff == pytest.approx(2.0)
+    assert c.p_value == pytest.approx(expected, rel=1e-6)
+    assert c.test == "t-test" and c.n == 3
+
+
+def test_paired_wilcoxon_exact_by_hand():
+    # three positive differences: the exact two-sided p-value is 2 · (1/2)³ = 0.25
+    c = paired_test([2.0, 4.0, 6.0], [1.0, 2.0, 3.5], test="wilcoxon")
+    assert c.p_value == pytest.approx(0.25)
+
+
+def test_paired_test_edge_cases():
+    assert paired_test([1.0, 2.0], [1.0, 2.0]).p_value == 1.0
+    assert paired_test([2.0, 3.0], [1.0, 2.0]).p_value == 0.0  # a constant shift, no variance
+    single = paired_test([2.0], [1.0])
+    assert single.diff == 1.0 and math.isnan(single.p_value)
+    assert paired_test([1.0, float("nan"), 3.0], [0.0, 5.0, 1.0]).n == 2
+    with pytest.raises(ValueError, match="test="):
+        paired_test([1, 2], [1, 2], test="anova")
+    with pytest.raises(ValueError, match="equal length"):
+        paired_test([1, 2], [1, 2, 3])
+
+
+def test_bootstrap_p_value_by_hand():
+    # one of four resampled differences is <= 0, three are >= 0: p = 2 (1 + 1) / (4 + 1)
+    assert bootstrap_p_value(1.0, np.array([-1.0, 1.0, 2.0, 3.0])) == pytest.approx(0.8)
+    assert bootstrap_p_value(0.0, np.zeros(10)) == 1.0
+    assert bootstrap_p_value(1.0, np.ones(999)) == pytest.approx(2 / 1000)
+
+
+def test_paired_bootstrap_planted_difference_and_none():
+    labels = np.arange(200) % 4
+    always = {"label": labels, "pred": labels.copy()}
+    half = {"label": labels, "pred": np.where(np.arange(200) % 2 == 0, labels, (labels + 1) % 4)}
+
+    def acc(c):
+        return float((c["pred"] == c["label"]).mean())
+
+    planted = paired_bootstrap(acc, always, half, resamples=300)
+    assert planted.diff == pytest.approx(0.5)
+    assert planted.p_value == pytest.approx(2 / 301)
+    assert planted.test == "paired bootstrap"
+    assert paired_bootstrap(acc, half, half, resamples=50).p_value == 1.0
+    with pytest.raises(ValueError, match="same test samples"):
+        paired_bootstrap(acc, always, {"label": labels[::-1], "pred": labels}, resamples=10)
+
+
+def test_bootstrap_indices_shape_and_reproducible():
+    a = bootstrap_indices(7, 5, seed=3)
+    assert a.shape == (5, 7) and a.min() >= 0 and a.max() < 7
+    assert np.array_equal(a, bootstrap_indices(7, 5, seed=3))
+    with pytest.raises(ValueError, match="resamples"):
+        bootstrap_indices(3, 0)
+
+
+def test_pareto_mask_planted():
+    points = [
+        [0.90, 0.10],  # front
+        [0.80, 0.05],  # front: lower second objective
+        [0.85, 0.20],  # dominated by the first
+        [0.90, 0.10],  # equal to the first: neither dominates, both on the front
+        [float("nan"), 0.0],  # never on the front
+        [0.70, 0.05],  # dominated by the second (equal AURC, lower accuracy)
+    ]
+    mask = pareto_mask(points, ["max", "min"])
+    assert mask.tolist() == [True, True, False, True, False, False]
+    with pytest.raises(ValueError, match="modes"):
+        pareto_mask(points, ["max", "down"])
+    with pytest.raises(ValueError, match="shape"):
+        pareto_mask(points, ["max"])

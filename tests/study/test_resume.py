@@ -1,0 +1,142 @@
+"""kill -9 of the driver mid-study, then `smoothstudy resume`: every trial ends, none twice, nothing lost."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import optuna
+import pyarrow.parquet as pq
+import pytest
+from mlflow import MlflowClient
+
+from analysis.results import read_trials
+from tests.conftest import ROOT, run_cli
+from tests.study.test_optuna_bridge import tiny_study
+
+TRIALS, EPOCHS = 5, 4
+
+
+def ray_env(prefix: str = "rt") -> dict[str, str]:
+    """A Ray temp dir of our own (short: Ray's socket paths must fit 107 bytes), so leftovers are findable."""
+    return {"RAY_TMPDIR": tempfile.mkdtemp(prefix=prefix, dir="/tmp"), "PYTHONUNBUFFERED": "1"}
+
+
+def kill_processes_under(marker: str) -> None:
+    """SIGKILL the processes whose command line names ``marker`` (our own Ray temp dir), by pid."""
+    for pid_dir in Path("/proc").iterdir():
+        if not pid_dir.name.isdigit() or int(pid_dir.name) == os.getpid():
+            continue
+        try:
+            if marker in (pid_dir / "cmdline").read_bytes().decode(errors="replace"):
+                os.kill(int(pid_dir.name), signal.SIGKILL)
+        except (OSError, ProcessLookupError):
+            continue
+
+
+def epoch_parts(study_dir: Path) -> list[Path]:
+    return sorted((study_dir / "parquet" / "epochs").glob("part-*.parquet"))
+
+
+def raw_epoch_rows(study_dir: Path) -> list[tuple[str, int]]:
+    """Every (trial_id, epoch) row in the part files, without the readers' de-duplication."""
+    rows = []
+    for part in epoch_parts(study_dir):
+        table = pq.read_table(part, columns=["trial_id", "epoch"])
+        rows += list(zip(table["trial_id"].to_pylist(), table["epoch"].to_pylist()))
+    return rows
+
+
+def assert_study_complete(study_dir: Path, trials_asked: int, epochs: int, mlflow_uri: str) -> None:
+    """Each trial ended (finished or stopped by ASHA), its epochs 1..k each once in Parquet, one MLflow run."""
+    trials = read_trials(study_dir)
+    assert len(trials) == trials_asked
+    assert set(trials["status"]) <= {"completed", "stopped"}, trials[["trial_id", "status", "reason"]]
+    rows = raw_epoch_rows(study_dir)
+    assert len(rows) == len(set(rows)), "duplicate epoch rows in Parquet"
+    for trial_id, status, epochs_run in zip(trials["trial_id"], trials["status"], trials["epochs_run"]):
+        got = sorted(e for t, e in rows if t == trial_id)
+        assert got == list(range(1, epochs_run + 1)), (trial_id, got)
+        assert (epochs_run == epochs) == (status == "completed")
+    client = MlflowClient(mlflow_uri)
+    experiment = client.get_experiment_by_name(study_dir.name)
+    runs = client.search_runs([experiment.experiment_id], max_results=1000)
+    kinds = [r.data.tags.get("smoothstudy.kind") for r in runs]
+    assert kinds.count("study") == 1
+    trial_ids = sorted(r.data.tags["smoothstudy.trial_id"] for r in runs if r.data.tags.get("smoothstudy.kind") == "trial")
+    assert trial_ids == sorted(trials["trial_id"]), "a trial with no or several MLflow runs"
+    for run in runs:
+        if run.data.tags.get("smoothstudy.kind") == "trial":
+            history = client.get_metric_history(run.info.run_id, "val/acc")
+            steps = [m.step for m in history]
+            assert sorted(steps) == sorted(set(steps)), (run.info.run_name, steps)  # no step logged twice
+
+
+def start_driver(study_file: str, storage: Path, env: dict[str, str], *extra: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "study", "run", study_file, "--storage", str(storage), *extra],
+                            cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+
+
+def wait_for(condition, timeout: float, what: str, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"driver exited ({proc.returncode}) before {what}:\n{proc.stdout.read()[-3000:]}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def ray_tmp():
+    env = ray_env()
+    yield env
+    kill_processes_under(env["RAY_TMPDIR"])
+
+
+def test_kill_driver_then_resume(tmp_path, ray_tmp):
+    study_file = tiny_study(tmp_path, "crash", search={"num_samples": TRIALS, "max_concurrent": 2,
+                                                       "n_startup_trials": 2})
+    storage = tmp_path / "runs"
+    study_dir = storage / "crash"
+    driver = start_driver(study_file, storage, ray_tmp)
+    try:
+        wait_for(lambda: len(epoch_parts(study_dir)) >= 4, 240, "4 epoch results", driver)
+    finally:
+        driver.send_signal(signal.SIGKILL)
+        driver.wait()
+    kill_processes_under(ray_tmp["RAY_TMPDIR"])  # Ray's own processes die with the driver; make sure
+    before = set(raw_epoch_rows(study_dir))
+    assert len(read_trials(study_dir)) < TRIALS or "running" in set(read_trials(study_dir)["status"])
+
+    status = run_cli("status", str(study_dir)).stdout
+    assert "can be resumed: smoothstudy resume" in status, status
+
+    started = time.time()
+    run_cli("resume", str(study_dir), env=ray_tmp)
+    first_new = min((p.stat().st_mtime for p in epoch_parts(study_dir)
+                     if p.stat().st_mtime >= started), default=None)
+    assert first_new is not None
+    print(f"resume: first new result {first_new - started:.1f} s after `smoothstudy resume` started")
+
+    assert before <= set(raw_epoch_rows(study_dir))
+    assert_study_complete(study_dir, TRIALS, EPOCHS, f"sqlite:///{study_dir / 'mlflow.db'}")
+    study = optuna.load_study(study_name="crash", storage=f"sqlite:///{study_dir / 'optuna.db'}")
+    ended = [t for t in study.trials if t.state.name in ("COMPLETE", "PRUNED")]
+    assert len(ended) == TRIALS
+    assert all(t.state.name == "FAIL" for t in study.trials if t not in ended)  # only orphans of the crash
+    status = run_cli("status", str(study_dir)).stdout
+    assert "finished: every trial has ended" in status and "optuna sees:" in status, status
+
+
+def test_resume_refuses_a_directory_without_ray_state(tmp_path):
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "study.yaml").write_text(Path(tiny_study(tmp_path, "s")).read_text())
+    proc = run_cli("resume", str(tmp_path / "s"), check=False)
+    assert proc.returncode == 2 and "no Ray experiment state" in proc.stderr
