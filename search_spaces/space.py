@@ -60,12 +60,15 @@ class DefineByRun:
     """The callable Optuna runs per trial (Ray's ``OptunaSearch(space=...)``); returns the fixed values.
     A class rather than a closure because Ray pickles the searcher into its experiment state."""
 
-    def __init__(self, methods: dict[str, list[ParamSearch]]) -> None:
+    def __init__(self, methods: dict[str, list[ParamSearch]], seed: int = 0) -> None:
         self.methods = methods
+        self.seed = seed
 
     def __call__(self, trial: Any) -> dict[str, Any]:
         loss = trial.suggest_categorical("loss", list(self.methods))
-        fixed: dict[str, Any] = {}
+        # Trial n trains with seed + n: a method sampled twice with the same hyperparameters (CE has none)
+        # gives a second seed of that configuration instead of a bit-identical copy.
+        fixed: dict[str, Any] = {"seed": self.seed + trial.number}
         for p in self.methods[loss]:
             if p.is_fixed:
                 fixed[p.key] = p.fixed
@@ -79,4 +82,4 @@ class DefineByRun:
 
 
 def define_by_run(spec: StudySpec) -> DefineByRun:
-    return DefineByRun(method_params(spec))
+    return DefineByRun(method_params(spec), spec.seed)

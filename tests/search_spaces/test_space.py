@@ -31,7 +31,7 @@ def test_conditional_space_per_method():
     rows = sample(spec, n=60)
     assert {r["loss"] for r in rows} == {"ce", "ls", "focal"}
     for r in rows:
-        keys = {k for k in r if k != "loss"}
+        keys = {k for k in r if k not in ("loss", "seed")}
         if r["loss"] == "ce":
             assert keys == set()
         elif r["loss"] == "ls":
@@ -66,6 +66,14 @@ def test_fixed_value_and_every_sample_builds_a_loss():
         if cfg["loss"] == "ls":
             assert cfg["loss_params"] == {"alpha": 0.3}
         build_loss(cfg["loss"], 10, **cfg["loss_params"])
+
+
+def test_each_trial_gets_its_own_seed():
+    spec = parse_study({"name": "t", "seed": 7, "data": {"dataset": "digits"}, "methods": {"ce": {}}})
+    rows = sample(spec, n=4)
+    assert [r["seed"] for r in rows] == [7, 8, 9, 10]
+    cfg = resolve_trial_config(spec.base_trial_config(), {"loss": "ce", "seed": rows[1]["seed"]})
+    assert cfg["seed"] == 8
 
 
 def test_space_pickles_for_ray_experiment_state():

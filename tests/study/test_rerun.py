@@ -47,16 +47,17 @@ def study_copy(smoke_study, tmp_path_factory):
     return StudyDir(root)
 
 
-def _best_ce(study: StudyDir) -> pd.Series:
-    trials = read_trials(study.root)
-    return select_trials(trials, "val/acc", "max", "best", 1).set_index("config/loss").loc["ce"]
+def _best_ce(study: StudyDir) -> pd.DataFrame:
+    best = select_trials(read_trials(study.root), "val/acc", "max", "best", 1)
+    return best[best["config/loss"] == "ce"]
 
 
 def test_rerun_configs_new_seeds(study_copy):
     row = _best_ce(study_copy)
-    jobs = rerun_configs(row.to_frame().T.assign(trial_id=row["trial_id"]), seeds=3, epochs=1, device="cpu")
-    assert [cfg.seed for _, cfg in jobs] == [int(row["config/seed"]) + RERUN_SEED_OFFSET + i for i in range(3)]
-    assert all(source == row["trial_id"] and cfg.epochs == 1 and cfg.loss == "ce" for source, cfg in jobs)
+    jobs = rerun_configs(row, seeds=3, epochs=1, device="cpu")
+    seed = int(row["config/seed"].iloc[0])
+    assert [cfg.seed for _, cfg in jobs] == [seed + RERUN_SEED_OFFSET + i for i in range(3)]
+    assert all(source == row["trial_id"].iloc[0] and cfg.epochs == 1 and cfg.loss == "ce" for source, cfg in jobs)
 
 
 def _numbers(result: dict) -> dict:
@@ -68,7 +69,7 @@ def _same(a: dict, b: dict) -> bool:
 
 
 def test_same_seed_same_numbers_locally_and_on_ray(study_copy):
-    source = str(_best_ce(study_copy)["trial_id"])
+    source = str(_best_ce(study_copy)["trial_id"].iloc[0])
     first = rerun(study_copy, trial=source, seeds=1, epochs=1, device="cpu", echo=lambda _: None)
     second = rerun(study_copy, trial=source, seeds=1, epochs=1, device="cpu", echo=lambda _: None)
     assert len(first) == len(second) == 1 and first[0]["status"] == "completed"
