@@ -131,8 +131,11 @@ def pareto_table(trials: pd.DataFrame, keys: list[tuple[str, str]]) -> tuple[pd.
     """Each method's own Pareto set over ``keys`` (final values of every completed or stopped trial), and
     whether the trial is on the front of all trials too."""
     cols = [k for k, _ in keys]
-    ranked = trials[trials["status"].isin(("completed", "stopped"))].dropna(subset=cols)
-    if ranked.empty or METHOD not in ranked:
+    ranked = trials[trials["status"].isin(("completed", "stopped"))]
+    if any(c not in ranked for c in cols) or METHOD not in ranked:  # e.g. every trial diverged before a report
+        return ranked.iloc[:0].assign(on_front=[], on_method_front=[]), Table(["method"], [])
+    ranked = ranked.dropna(subset=cols)
+    if ranked.empty:
         return ranked.assign(on_front=[], on_method_front=[]), Table(["method"], [])
     modes = [m for _, m in keys]
     ranked = ranked.assign(on_front=pareto_mask(ranked[cols].to_numpy(float), modes), on_method_front=False)

@@ -25,6 +25,9 @@ def enable_token_auth(address: str | None) -> None:
     and the user did not choose a mode; RAY_AUTH_MODE=disabled stays theirs to set."""
     if address and address != "auto" and AUTH_MODE_ENV not in os.environ and token_available():
         os.environ[AUTH_MODE_ENV] = "token"
+        from ray._raylet import Config
+
+        Config.initialize("")  # Ray reads its config once per process: make it see token mode (as Ray does)
 
 
 def connect(address: str | None, num_cpus: int | None = None) -> None:

@@ -47,17 +47,21 @@ def run_map_of(study: StudyDir) -> dict:
 
 
 def matrix_loader(study: StudyDir) -> Callable[[str, str], np.ndarray | None]:
-    """Reads a trial's learned target matrix (``<method>_targets.npy``) from its MLflow run's artifacts."""
+    """Reads a trial's learned target matrix ``<method>_targets.npy``: from the trial's final Ray checkpoint
+    under ``runs/<study>/ray`` when it is still there, else from its MLflow run's artifacts."""
 
     def load(trial_id: str, method: str) -> np.ndarray | None:
+        name = f"{method}_targets.npy"
+        local = sorted(study.ray.glob(f"*_{trial_id}_*/checkpoint_*/artifacts/{name}"))
+        if local:
+            return np.load(local[-1])
         from mlflow import MlflowClient
 
         run_id = run_map_of(study).get("trials", {}).get(trial_id)
         if run_id is None:
             return None
         with tempfile.TemporaryDirectory() as d:
-            path = MlflowClient(mlflow_uri_of(study)).download_artifacts(run_id, f"{method}_targets.npy", d)
-            return np.load(path)
+            return np.load(MlflowClient(mlflow_uri_of(study)).download_artifacts(run_id, name, d))
 
     return load
 

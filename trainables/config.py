@@ -39,7 +39,7 @@ class TrialConfig:
     batch_size: int = 64
     eval_batch_size: int = 2048
     seed: int = 0
-    # >1: seeds seed, seed+1, ... of this configuration trained one epoch each in turn inside the trial
+    # n > 1: seeds seed·n … seed·n+n−1 of this configuration trained one epoch each in turn inside the trial
     # (trainables.loop.SeedGroup); results are their means plus per-seed final metrics ``seed<i>/<key>``
     seeds_per_trial: int = 1
     # hardware

@@ -253,11 +253,12 @@ class Trainer:
 
 
 class SeedGroup:
-    """``seeds_per_trial`` seeds of one configuration in one trial (seeds ``seed``, ``seed+1``, …), trained one
-    epoch each in turn, so a trial of a few seconds pays Ray's per-trial cost once for all of them.
+    """``n = seeds_per_trial`` seeds of one configuration in one trial, trained one epoch each in turn, so a trial
+    of a few seconds pays Ray's per-trial cost once for all of them. Member ``i`` trains with seed
+    ``seed·n + i``: the blocks of trials with different seeds (trial k of a study has seed + k) never overlap.
 
-    Each seed keeps its own torch RNG stream, so seed ``i`` trains exactly as a lone :class:`Trainer` with
-    ``seed + i`` would. Epoch metrics: the mean over seeds under the usual keys, except ``time/train_s`` and
+    Each member keeps its own torch RNG stream, so member ``i`` trains exactly as a lone :class:`Trainer` with
+    its seed would. Epoch metrics: the mean over seeds under the usual keys, except ``time/train_s`` and
     ``time/eval_s`` (summed: the epoch's wall time) and ``time/images_per_s`` (all seeds' images over that
     time). Final metrics: the mean under the usual keys plus each seed's under ``seed<i>/<key>``; the
     per-sample outputs, curves and learned matrices are the first seed's. A diverging seed ends the trial.
@@ -267,8 +268,9 @@ class SeedGroup:
         self.config = config
         self.trainers: list[Trainer] = []
         self.rng_states: list[dict[str, torch.Tensor]] = []
-        for i in range(config.seeds_per_trial):
-            trainer = Trainer(replace(config, seed=config.seed + i, seeds_per_trial=1), device)
+        n = config.seeds_per_trial
+        for i in range(n):
+            trainer = Trainer(replace(config, seed=config.seed * n + i, seeds_per_trial=1), device)
             self.trainers.append(trainer)
             self.rng_states.append(self._rng_state())
         self.device = self.trainers[0].device

@@ -96,7 +96,7 @@ def test_store_accepts_sqlalchemy_uris_and_refuses_others(tmp_path):
         server_command("127.0.0.1", 0, tmp_path)
 
 
-def check_study_in_mlflow(client: MlflowClient, study_dir: Path) -> dict:
+def check_study_in_mlflow(client: MlflowClient, study_dir: Path, artifacts: bool = True) -> dict:
     """Parent run, one child per trial with its params, per-epoch metrics as in Parquet, and artifacts."""
     experiment = client.get_experiment_by_name(study_dir.name)
     runs = client.search_runs([experiment.experiment_id], max_results=1000)
@@ -115,7 +115,7 @@ def check_study_in_mlflow(client: MlflowClient, study_dir: Path) -> dict:
         history = sorted((m.step, m.value) for m in client.get_metric_history(run.info.run_id, "val/acc"))
         assert [s for s, _ in history] == list(mine["epoch"])
         assert [v for _, v in history] == pytest.approx(list(mine["val/acc"]))
-        if row["status"] == "completed":
+        if artifacts and row["status"] == "completed":
             assert client.list_artifacts(run.info.run_id), f"no artifacts for completed trial {trial_id}"
     return {"parent": parents[0], "children": children}
 

@@ -59,8 +59,10 @@ def test_searcher_records_the_truth():
         searcher.suggest(trial_id)
         for epoch, value in enumerate(values, 1):
             result = {"epoch": epoch, "training_iteration": epoch, "val/acc": value, **how}
-            searcher.on_trial_result(trial_id, result)
-        searcher.on_trial_result(trial_id, result)  # a retried trial re-sends its last epoch
+            # Tune hands the result on which ASHA stops a trial only to on_trial_complete
+            if not (trial_id == "stopped" and epoch == len(values)):
+                searcher.on_trial_result(trial_id, result)
+                searcher.on_trial_result(trial_id, result)  # a retried trial re-sends an epoch
         searcher.on_trial_complete(trial_id, result, error=how.get("error", False))
     trials = {t.number: t for t in searcher._ot_study.get_trials()}
     got = {tid: trials[searcher._ot_trials[tid].number] for tid in runs}

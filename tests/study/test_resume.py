@@ -100,6 +100,7 @@ def ray_tmp():
     kill_processes_under(env["RAY_TMPDIR"])
 
 
+@pytest.mark.slow  # about 2.5 min on 2 cores: two drivers, each starting Ray
 def test_kill_driver_then_resume(tmp_path, ray_tmp):
     study_file = tiny_study(tmp_path, "crash", search={"num_samples": TRIALS, "max_concurrent": 2,
                                                        "n_startup_trials": 2})

@@ -1,0 +1,45 @@
+"""The report on a real smoke-study output: every file written, every figure a valid PNG, the report logged to
+the study's MLflow parent run."""
+
+from __future__ import annotations
+
+from mlflow import MlflowClient
+
+from analysis.results import read_trials
+from study.layout import StudyDir
+from study.reporting import REPORT_ARTIFACT_DIR, asha_rungs, make_report, run_map_of
+from study.runner import load_study_of
+from tests.analysis.test_report_synthetic import assert_png
+
+
+def test_report_on_the_smoke_study(smoke_study, tmp_path):
+    study = StudyDir(smoke_study)
+    out = tmp_path / "report"
+    md_path = make_report(study, out, echo=None)
+    md = md_path.read_text()
+    page = (out / "report.html").read_text()
+    images = sorted((out / "img").glob("*.png"))
+    assert {p.name for p in images} >= {"pareto.png", "risk_coverage.png", "reliability.png",
+                                        "metric_vs_hparam.png", "learning_curves.png"}
+    for path in images:
+        assert_png(path)
+        assert f"img/{path.name}" in md
+    assert page.count("data:image/png;base64,") == len(images)
+    trials = read_trials(smoke_study)
+    for method in set(trials.loc[trials["status"] == "completed", "config/loss"]):
+        assert f"| {method} |" in md
+    assert f"Trials: {len(trials)} (" in md
+    for name in ("torch", "ray", "optuna", "mlflow", "python"):
+        assert f"| {name} |" in md
+
+    client = MlflowClient(study.default_mlflow_uri)
+    parent = run_map_of(study)["parent"]
+    logged = {a.path for a in client.list_artifacts(parent, REPORT_ARTIFACT_DIR)}
+    assert logged == {f"{REPORT_ARTIFACT_DIR}/report.md", f"{REPORT_ARTIFACT_DIR}/report.html"}
+
+
+def test_asha_rungs_of_the_smoke_study(smoke_study):
+    spec = load_study_of(StudyDir(smoke_study))
+    # grace period 1, reduction factor 2, 4 epochs: ASHA compares trials after epochs 1 and 2
+    assert (spec.asha.grace_period, spec.asha.reduction_factor, spec.training.epochs) == (1, 2, 4)
+    assert asha_rungs(spec) == [1, 2]

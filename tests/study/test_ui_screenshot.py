@@ -1,0 +1,77 @@
+"""The MLflow UI as a person sees it: headless Chromium (Debian's, driven by Selenium and chromium-driver)
+opens the server a study logged to, finds the study's experiment, its trial runs and a metric chart, and
+saves a screenshot. Needs `make ui-test-deps` (apt: chromium chromium-driver; pip: selenium)."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_cli
+from tests.study.test_mlflow_server import Server
+from tests.study.test_optuna_bridge import tiny_study
+from tests.study.test_resume import kill_processes_under, ray_env
+
+SCREENSHOT_DIR = Path(__file__).resolve().parents[2] / "runs" / "ui-screenshots"
+
+pytestmark = pytest.mark.slow
+
+
+def _browser():
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium missing: make ui-test-deps")
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (chromium and driver):
+        pytest.skip("Debian chromium / chromium-driver missing: make ui-test-deps")
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--window-size=1600,1000"):
+        options.add_argument(arg)
+    return webdriver.Chrome(service=Service(driver), options=options)
+
+
+def _wait_text(browser, text: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in browser.find_element("tag name", "body").text:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{text!r} not on the page {browser.current_url}")
+        time.sleep(0.5)
+
+
+def test_mlflow_ui_shows_study_runs_and_a_metric_chart(tmp_path):
+    from mlflow import MlflowClient
+
+    browser = _browser()
+    server = Server(tmp_path / "mlflow").start()
+    env = ray_env()
+    try:
+        study_file = tiny_study(tmp_path, "uistudy", search={"num_samples": 2, "max_concurrent": 2,
+                                                             "n_startup_trials": 1}, asha={"enabled": False})
+        run_cli("run", study_file, "--storage", str(tmp_path / "runs"), "--mlflow-uri", server.uri, env=env)
+        client = MlflowClient(server.uri)
+        experiment = client.get_experiment_by_name("uistudy")
+        trial = client.search_runs([experiment.experiment_id], filter_string="tags.`smoothstudy.kind` = 'trial'")[0]
+
+        browser.get(server.uri)
+        _wait_text(browser, "uistudy")  # the experiment is listed
+        browser.get(f"{server.uri}/#/experiments/{experiment.experiment_id}")
+        _wait_text(browser, trial.info.run_name)  # its trial runs
+        browser.get(f"{server.uri}/#/metric?runs=[\"{trial.info.run_id}\"]&metric=\"val/acc\""
+                    f"&experiments=[\"{experiment.experiment_id}\"]")
+        _wait_text(browser, "val/acc")
+        deadline = time.monotonic() + 60
+        while not browser.find_elements("css selector", "svg .plot, canvas, .js-plotly-plot, svg path"):
+            assert time.monotonic() < deadline, "no chart drawn"
+            time.sleep(0.5)
+        SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+        shot = SCREENSHOT_DIR / "mlflow_metric_val_acc.png"
+        assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+    finally:
+        browser.quit()
+        server.stop()
+        kill_processes_under(env["RAY_TMPDIR"])
