@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 FASHION_MNIST_DIR ?= /usr/share/datasets/fashion-mnist
 PYTEST_ARGS ?=
 
-.PHONY: setup data demo test lint clean-runs
+.PHONY: setup data demo test test-slow ui-test-deps lint clean-runs
 
 setup: $(STAMP)
 
@@ -32,6 +32,21 @@ demo: setup data
 
 test: setup data
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# The slow tests (two-node cluster, faults, resume after a killed driver, the MLflow UI in a browser).
+test-slow: setup data ui-test-deps
+	$(PY) -m pytest -q -m slow $(PYTEST_ARGS)
+
+# Debian's Chromium + ChromeDriver (no browser download is possible here) and Selenium to drive them.
+ui-test-deps: setup
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then \
+	  echo "Chromium: $$(command -v chromium)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get install -y -q chromium chromium-driver >/dev/null || (apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null); \
+	else \
+	  echo "Chromium missing: run 'sudo apt-get install chromium chromium-driver'"; exit 1; \
+	fi
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev,ui]'
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -18,6 +18,7 @@ from analysis.facts import StudyFacts, study_facts
 from analysis.leaderboard import (
     BASELINES,
     METHOD,
+    SOURCE_TAG,
     BootstrapCache,
     Leaderboard,
     MethodSeeds,
@@ -34,7 +35,7 @@ from analysis.results import (
     read_samples,
     read_trials,
 )
-from analysis.stats import Comparison, Interval, pareto_mask
+from analysis.stats import WELCH, Comparison, Interval, mean_ci, pareto_mask
 
 DEFAULT_PARETO = (("val/acc", "max"), ("val/aurc", "min"), ("val/ece", "min"))
 HPARAM_METRICS = ("val/acc", "val/ece", "val/aurc")
@@ -110,10 +111,11 @@ def leaderboard_table(board: Leaderboard) -> Table:
 
 
 def significance_table(board: Leaderboard, tests: dict[tuple[str, str], Comparison]) -> Table:
-    header = ["method", *(m.label for m in board.metrics)]
+    header = ["method", "test", *(m.label for m in board.metrics)]
     rows = []
     for m in board.methods:
-        if not any(k[0] == m.method for k in tests):
+        used = sorted({c.test for k, c in tests.items() if k[0] == m.method})
+        if not used:
             continue
         cells = []
         for spec in board.metrics:
@@ -123,8 +125,37 @@ def significance_table(board: Leaderboard, tests: dict[tuple[str, str], Comparis
                 continue
             mark = " *" if math.isfinite(c.p_value) and c.p_value < ALPHA else ""
             cells.append(f"{c.diff:+.4f} ({fmt_p(c.p_value)}){mark}")
-        rows.append([m.method, *cells])
-    return Table(header, rows)
+        rows.append([m.method, ", ".join(used), *cells])
+    return Table(header, rows, numeric_from=2)
+
+
+RERUN_COLUMNS = ("test/acc", "test/nll", "test/ece", "test/aurc")
+
+
+def reruns_table(trials: pd.DataFrame, reruns: pd.DataFrame, objective: str, mode: str) -> Table | None:
+    """Every rerun configuration (``--top K`` reruns K per method), best first by its search objective:
+    mean ± 95% CI over its completed seeds. None when the study has no completed rerun."""
+    if reruns.empty or SOURCE_TAG not in reruns or "status" not in reruns:
+        return None
+    done = reruns[reruns["status"] == "completed"]
+    if done.empty:
+        return None
+    source = trials.drop_duplicates("trial_id", keep="last") if "trial_id" in trials else trials.iloc[:0]
+    source = source.set_index(source["trial_id"].astype(str)) if "trial_id" in source else source
+    keys = [k for k in (objective, *RERUN_COLUMNS) if k in done]
+    rows = []
+    for trial_id, group in done.groupby(done[SOURCE_TAG].astype(str)):
+        row = source.loc[trial_id] if trial_id in source.index else pd.Series(dtype=object)
+        hp = {c.removeprefix("config/loss_params."): row[c] for c in row.index
+              if c.startswith("config/loss_params.") and pd.notna(row[c])}
+        method = row.get(METHOD, group[METHOD].iloc[0] if METHOD in group else "?")
+        searched = float(row[objective]) if objective in row and pd.notna(row[objective]) else math.nan
+        rows.append((searched, [str(method), trial_id, hparams_text(hp), fmt_value(searched), str(len(group)),
+                                *(fmt_interval(mean_ci(pd.to_numeric(group[k], errors="coerce"))) for k in keys)]))
+    rows.sort(key=lambda r: (r[1][0], -r[0] if mode == "max" else r[0]))
+    header = ["method", "source trial", "hyperparameters", f"{objective} (search)", "seeds",
+              *(f"{k} (reruns)" if k == objective else k for k in keys)]
+    return Table(header, [r for _, r in rows], numeric_from=3)
 
 
 def pareto_table(trials: pd.DataFrame, keys: list[tuple[str, str]]) -> tuple[pd.DataFrame, Table]:
@@ -244,6 +275,13 @@ def build_study_report(inputs: ReportInputs, img_dir: Path, prefix: str = "") ->
     if unranked:
         blocks.append(Paragraph(f"Not on the leaderboard (no completed trial, e.g. every trial stopped early by "
                                 f"ASHA): {', '.join(unranked)}."))
+    rerun_table = reruns_table(trials, reruns, objective, mode)
+    if rerun_table is not None:
+        blocks += [Heading("Reruns", 2),
+                   Paragraph("Every configuration retrained by `smoothstudy rerun` (with `--top K`, the K best of "
+                             "each method), mean ± 95% CI over its seeds; the leaderboard uses the reruns of "
+                             "each method's best search trial."),
+                   rerun_table]
     blocks.append(Heading("Significance against the baselines", 2))
     for base in BASELINES:
         t = tests[base]
@@ -267,9 +305,12 @@ def build_study_report(inputs: ReportInputs, img_dir: Path, prefix: str = "") ->
                   "ASHA stopped them)."),
         ptable,
     ]
-    image(rp.plot_pareto(trials[trials["status"].isin(("completed", "stopped"))], pareto_keys,
-                         img_dir / f"{prefix}pareto.png"),
-          "Pareto front over all trials; black rings: trials on the front of all objectives.")
+    finished = trials[trials["status"].isin(("completed", "stopped"))]
+    image(rp.plot_pareto(finished, list(DEFAULT_PARETO), img_dir / f"{prefix}pareto.png"),
+          "Accuracy / AURC / ECE Pareto front over all trials; black rings: trials on the front of all three.")
+    if {k for k, _ in pareto_keys} != {k for k, _ in DEFAULT_PARETO}:
+        image(rp.plot_pareto(finished, pareto_keys, img_dir / f"{prefix}pareto_objectives.png"),
+              "Pareto front of the study's objectives over all trials; black rings: trials on the front.")
     blocks.append(Heading("Figures", 2))
     samples = _best_samples(inputs, board)
     if samples:
@@ -295,6 +336,9 @@ def _test_text(used: list[str], tests: dict[tuple[str, str], Comparison]) -> str
         ns = sorted({c.n for c in tests.values() if c.test == name})
         if name == "t-test":
             parts.append(f"paired t-test over seeds (n = {', '.join(map(str, ns))} seeds)")
+        elif name == WELCH:
+            parts.append(f"Welch t-test over seeds, unpaired because the two methods' reruns share fewer than 2 "
+                         f"seeds (n = {', '.join(map(str, ns))} seeds in the smaller group)")
         else:
             parts.append(f"paired bootstrap over test samples ({', '.join(map(str, ns))} resamples; one seed "
                          "per method)")

@@ -5,9 +5,10 @@ first objective (the model that was evaluated on test). Its seeds are the comple
 (``parquet/reruns``, tagged ``source_trial``); without reruns, the search trial itself is the one seed.
 
 Significance of ``method - baseline`` per metric: with >= 2 seeds both have in common (reruns pair on
-``config/seed``), the paired t-test over seeds; with one seed, a paired bootstrap over the test samples of
-the two models' per-sample outputs (metrics that cannot be computed from them, R² and probe accuracy, get no
-test). A metric missing on either side gives no test.
+``config/seed``), the paired t-test over those seeds; with >= 2 seeds each but fewer than 2 in common
+(reruns of trials with different seeds), Welch's unpaired t-test over all of them; with one seed, a paired
+bootstrap over the test samples of the two models' per-sample outputs (metrics that cannot be computed from
+them, R² and probe accuracy, get no test). A metric missing on either side gives no test.
 """
 
 from __future__ import annotations
@@ -23,7 +24,15 @@ from scipy.special import log_softmax, softmax
 
 from analysis.metrics.calibration import ece
 from analysis.metrics.selective import coverage_at_risk, misclassification_auroc, selective_summary
-from analysis.stats import Comparison, Interval, bootstrap_indices, bootstrap_p_value, mean_ci, paired_test
+from analysis.stats import (
+    Comparison,
+    Interval,
+    bootstrap_indices,
+    bootstrap_p_value,
+    mean_ci,
+    paired_test,
+    welch_test,
+)
 
 METHOD = "config/loss"
 SEED = "config/seed"
@@ -215,6 +224,9 @@ def significance(
                 b = _by_seed(base.seeds, spec.key).reindex(common)
                 out[(m.method, spec.key)] = paired_test(a.to_numpy(float), b.to_numpy(float), "t-test")
                 continue
+            if len(m.seeds) >= 2 and len(base.seeds) >= 2:
+                out[(m.method, spec.key)] = welch_test(_values(m.seeds, spec.key), _values(base.seeds, spec.key))
+                continue
             if spec.key not in SAMPLE_METRICS:
                 continue
             if base_samples is False:
@@ -235,6 +247,10 @@ def _common_seeds(a: pd.DataFrame, b: pd.DataFrame) -> list[Any]:
     if SEED not in a or SEED not in b or len(a) < 2 or len(b) < 2:
         return []
     return sorted(set(a[SEED].dropna()) & set(b[SEED].dropna()))
+
+
+def _values(rows: pd.DataFrame, key: str) -> np.ndarray:
+    return pd.to_numeric(rows[key], errors="coerce").to_numpy(np.float64)
 
 
 def _by_seed(rows: pd.DataFrame, key: str) -> pd.Series:

@@ -5,9 +5,11 @@ over test samples, and Pareto fronts.
   standard deviation ``s``, ``n - 1`` degrees of freedom); the half-width is NaN for ``n < 2``.
 - ``paired_test``: the paired t-test on the per-seed differences (``scipy.stats.ttest_rel``) for ``n >= 2``
   pairs, or the Wilcoxon signed-rank test (exact for small ``n``); identical pairs give p = 1.
+- ``welch_test``: Welch's unpaired t-test (``scipy.stats.ttest_ind(equal_var=False)``), for two methods
+  whose seeds differ, so that no seed pairs them.
 - ``paired_bootstrap``: one seed per method; the test samples are resampled with replacement (the same
   indices for both models, so the comparison stays paired) and the two-sided p-value is
-  ``min(1, 2 · min(#{d* <= 0}, #{d* >= 0}) + 1) / (B + 1))`` for the resampled differences ``d*``.
+  ``min(1, 2 · (min(#{d* <= 0}, #{d* >= 0}) + 1) / (B + 1))`` for the resampled differences ``d*``.
 - ``pareto_mask``: the points no other point dominates (at least as good in every objective, strictly
   better in one); NaN rows are never on the front.
 """
@@ -87,6 +89,24 @@ def paired_test(a: Sequence[float], b: Sequence[float], test: str = "t-test") ->
     else:
         p = float(sps.wilcoxon(x, y).pvalue)
     return Comparison(float(d.mean()), p, test, n)
+
+
+WELCH = "Welch t-test"
+
+
+def welch_test(a: Sequence[float], b: Sequence[float]) -> Comparison:
+    """Two-sided Welch t-test of mean(``a``) against mean(``b``); NaNs dropped, ``n`` = the smaller sample."""
+    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    x, y = x[np.isfinite(x)], y[np.isfinite(y)]
+    n = min(len(x), len(y))
+    if n == 0:
+        return Comparison(math.nan, math.nan, WELCH, 0)
+    diff = float(x.mean() - y.mean())
+    if n < 2:
+        return Comparison(diff, math.nan, WELCH, n)
+    if np.ptp(x) == 0 and np.ptp(y) == 0:  # no variance on either side: the difference is certain
+        return Comparison(diff, 1.0 if diff == 0 else 0.0, WELCH, n)
+    return Comparison(diff, float(sps.ttest_ind(x, y, equal_var=False).pvalue), WELCH, n)
 
 
 def bootstrap_indices(n: int, resamples: int = DEFAULT_BOOTSTRAP, seed: int = 0) -> np.ndarray:

@@ -23,6 +23,7 @@ import argparse
 import multiprocessing as mp
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -66,7 +67,12 @@ def pack(config: dict, k: int, threads: int, epochs: int) -> dict:
     for p in procs:
         p.start()
     sampler = GpuSampler() if config["device"] == "cuda" else None
-    barrier.wait(timeout=1800)
+    try:
+        barrier.wait(timeout=1800)
+    except threading.BrokenBarrierError:
+        for p in procs:
+            p.join()
+        raise RuntimeError(f"a packed trial failed: {results.get(timeout=60).get('error')}") from None
     if sampler:
         sampler.__enter__()
     rows = [results.get(timeout=3600) for _ in range(k)]

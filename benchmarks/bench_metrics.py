@@ -5,9 +5,11 @@ Bound (issue 4): at most 0.5 s on the project's CPU for the four metrics togethe
 scores plus a few O(n) passes; the script times a bare ``np.argsort`` of the same scores as that reference.
 Two score sets: continuous scores (no ties) and a tie-heavy one (30% of the scores exactly 1.0, like
 saturated float32 MSPs), which takes the tie-averaging path. Also times the whole end-of-trial
-``final_metrics`` on a 10k-sample val/test split with features, the per-trial cost to compare with a trial.
+``final_metrics`` on 10k-sample splits with 1024-wide features (the quick study's MLP), a shifted test copy
+and both probes (same data and transfer): the metric part of a trial's final evaluation, forward passes
+excluded (``bench_trainable.py`` measures a trial's whole final evaluation against its time).
 
-Usage: python benchmarks/bench_metrics.py [--n 1000000] [--runs 7] [--smoke-test]
+Usage: python benchmarks/bench_metrics.py [--n 1000000] [--runs 7] [--trial-d 1024] [--smoke-test]
 """
 
 from __future__ import annotations
@@ -91,10 +93,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--trial-n", type=int, default=10_000, help="val/test size for the final_metrics timing"
     )
+    parser.add_argument(
+        "--trial-d", type=int, default=1024, help="feature width (the quick study's MLP has 1024)"
+    )
     parser.add_argument("--smoke-test", action="store_true", help="tiny sizes, seconds; checks it runs")
     args = parser.parse_args(argv)
     if args.smoke_test:
-        args.n, args.runs, args.trial_n = 20_000, 2, 500
+        args.n, args.runs, args.trial_n, args.trial_d = 20_000, 2, 500, 64
 
     cores = len(os.sched_getaffinity(0))
     print(f"cpu: {cpu_model()}  cores available: {cores}  torch threads: {torch.get_num_threads()}")
@@ -113,11 +118,22 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
 
-    val, test, train = (trial_outputs(args.trial_n, 10, 128, s) for s in (1, 2, 3))
-    shifted = trial_outputs(args.trial_n, 10, 128, 4)
+    val, test, train, shifted, transfer_train, transfer_test = (
+        trial_outputs(args.trial_n, 10, args.trial_d, s) for s in range(1, 7)
+    )
     runs = max(1, min(args.runs, 3))
-    times = time_runs(lambda: final_metrics(val, test, train=train, shifted_test=shifted), runs)
-    print(describe(f"final_metrics, val/test/train n={args.trial_n:,}, K=10, D=128", times))
+    times = time_runs(
+        lambda: final_metrics(
+            val,
+            test,
+            train=train,
+            shifted_test=shifted,
+            transfer_train=transfer_train,
+            transfer_test=transfer_test,
+        ),
+        runs,
+    )
+    print(describe(f"final_metrics (+shift, 2 probes), n={args.trial_n:,}, K=10, D={args.trial_d}", times))
 
     verdict = "within" if worst <= BOUND_S else "OVER"
     print(f"result: worst median {worst:.3f} s for the four metrics on {args.n:,} samples: {verdict} bound")

@@ -60,6 +60,7 @@ class TrainingSection(_Strict):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     amp: bool = True
     compile: bool = False
+    seeds_per_trial: int = Field(1, gt=0)  # >1: several seeds of a configuration in one trial (short trials)
 
 
 class EvaluationSection(_Strict):

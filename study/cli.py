@@ -20,6 +20,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("study_file", type=Path)
     run.add_argument("--address", help="Ray cluster to join (auto, HOST:PORT); default: RAY_ADDRESS or a local one")
     run.add_argument("--storage", type=Path, default=Path(DEFAULT_STORAGE), help="where runs/<study>/ goes")
+    run.add_argument("--ray-storage", help="where Ray keeps trial checkpoints: a directory every node sees or "
+                     "s3://bucket/prefix (default: runs/<study>/)")
     run.add_argument("--mlflow-uri", help="MLflow tracking URI (default: sqlite under runs/<study>/)")
     run.add_argument("--smoke-test", action="store_true", help="the same study cut to seconds")
     run.add_argument("--force", action="store_true", help="replace an existing study of the same name")
@@ -82,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from study.runner import run_study
 
-    study = run_study(args.study_file, args.storage, args.address, args.mlflow_uri, args.smoke_test, args.force)
+    study = run_study(args.study_file, args.storage, args.address, args.mlflow_uri, args.smoke_test, args.force,
+                      ray_storage=args.ray_storage)
     _print_summary(study, args.mlflow_uri)
     return 0
 

@@ -95,6 +95,23 @@ def build_sinks(spec: StudySpec, study: StudyDir, mlflow_uri: str | None, settin
     ]
 
 
+RAY_STORAGE_SCHEMES = ("file", "s3", "gs", "gcs", "hdfs", "abfs", "abfss", "az")
+
+
+def check_ray_storage(ray_storage: str | None) -> str | None:
+    """``--ray-storage``: a directory every node sees (made absolute) or a URI pyarrow can open; refused with
+    one line before anything runs."""
+    if not ray_storage:
+        return None
+    if "://" not in ray_storage:
+        return str(Path(ray_storage).expanduser().absolute())
+    scheme = ray_storage.split("://", 1)[0]
+    if scheme not in RAY_STORAGE_SCHEMES:
+        raise UsageError(f"ray-storage={ray_storage}: unknown scheme {scheme!r}; allowed: a directory every node "
+                         f"sees or {', '.join(s + '://…' for s in RAY_STORAGE_SCHEMES)}")
+    return ray_storage
+
+
 def ray_storage_path(study: StudyDir, ray_storage: str | None) -> str:
     """Where Ray keeps the study's checkpoints and experiment state: ``runs/<study>/`` unless ``ray_storage``
     names a directory every node sees or an object store URI (``s3://bucket/prefix``, via pyarrow)."""
@@ -149,6 +166,7 @@ def run_study(study_file: Path, storage: Path, address: str | None = None, mlflo
     if smoke_test:
         spec = smoke_version(spec)
     study = StudyDir.of(storage, spec.name)
+    ray_storage = check_ray_storage(ray_storage)
     _check_data(spec)
     refuse_existing(study, force)
     from study.cluster import check_trial_resources, connect

@@ -63,7 +63,10 @@ def accuracy(logits: Any, labels: Any) -> float:
 
 def nll(logits: Any, labels: Any) -> float:
     """Mean negative log-likelihood (natural log) of the true labels."""
-    z, y = _logits_labels(logits, labels)
+    return _mean_nll(*_logits_labels(logits, labels))
+
+
+def _mean_nll(z: np.ndarray, y: np.ndarray) -> float:
     return float(-log_softmax(z, axis=1)[np.arange(len(y)), y].mean())
 
 
@@ -140,8 +143,7 @@ def fit_temperature(logits: Any, labels: Any, bounds: tuple[float, float] = (1e-
         options={"xatol": 1e-5},
     )
     temperature = math.exp(-float(res.x))
-    if _nll_at_inverse_temperature(z, z_true, 1.0 / temperature) < _nll_at_inverse_temperature(
-        z, z_true, 1.0
-    ):
+    # compared exactly as the scaled NLL is reported, nll(z / T), so rounding cannot make it exceed nll(z)
+    if _mean_nll(z / temperature, y) < _mean_nll(z, y):
         return temperature
     return 1.0

@@ -9,9 +9,10 @@ Keys of :func:`final_metrics` (present when the inputs they need are given):
 
 - ``val/…`` and ``test/…``: ``acc nll brier ece aurc eaurc cov_at_5 auroc``;
   ``test/aurc_max_logit``, ``test/aurc_neg_entropy``.
-- temperature scaling: ``test/temperature``, ``val/nll_ts``, ``test/nll_ts``, ``test/ece_ts``.
-- logit normalisation: ``test/lognorm_p``, ``test/lognorm_fallback``, ``val/aurc_lognorm``,
-  ``test/aurc_lognorm``, ``test/eaurc_lognorm``, ``test/cov_at_5_lognorm``, ``test/auroc_lognorm``.
+- temperature scaling (fitted on val): ``test/temperature``, ``val/nll_ts``, ``val/ece_ts``, ``test/nll_ts``,
+  ``test/ece_ts``.
+- logit normalisation (``p`` chosen on val): ``test/lognorm_p``, ``test/lognorm_fallback``, and for ``val``
+  and ``test``: ``aurc_lognorm eaurc_lognorm cov_at_5_lognorm auroc_lognorm``.
 - features: ``test/d_within``, ``test/d_total``, ``test/r2``, ``test/centre_dist_spread`` (and ``train/…``
   for the first three when ``train`` has features); ``test/probe_acc`` (probe fit on train features);
   ``transfer/probe_acc`` (fit on ``transfer_train``, scored on ``transfer_test``).
@@ -43,6 +44,8 @@ from analysis.metrics.selective import misclassification_auroc, risk_coverage_cu
 
 RISK = 0.05
 RISK_KEY = "cov_at_5"
+F16_MAX = float(np.finfo(np.float16).max)
+F16_MIN = -F16_MAX
 
 
 @dataclass
@@ -126,20 +129,17 @@ def final_metrics(
         out[f"test/aurc_{score}"] = selective_summary(compute_score(score, zt), correct_t, risk=RISK)["aurc"]
 
     temperature = fit_temperature(zv, yv)
-    conf_ts, pred_ts = top_label(zt / temperature)
-    out.update(
-        {
-            "test/temperature": temperature,
-            "val/nll_ts": nll(zv / temperature, yv),
-            "test/nll_ts": nll(zt / temperature, yt),
-            "test/ece_ts": ece(conf_ts, pred_ts == yt),
-        }
-    )
+    out["test/temperature"] = temperature
+    for name, z, y in (("val", zv, yv), ("test", zt, yt)):
+        conf_ts, pred_ts = top_label(z / temperature)
+        out[f"{name}/nll_ts"] = nll(z / temperature, y)
+        out[f"{name}/ece_ts"] = ece(conf_ts, pred_ts == y)
 
     choice = select_lognorm_p(zv, yv)
     out["test/lognorm_p"] = math.nan if choice.p is None else choice.p
     out["test/lognorm_fallback"] = float(choice.fallback)
-    out["val/aurc_lognorm"] = choice.val_aurc
+    correct_v = zv.argmax(axis=1) == yv
+    out.update(_prefixed("val", _selective(chosen_score(zv, choice.p), correct_v, "_lognorm")))
     out.update(_prefixed("test", _selective(chosen_score(zt, choice.p), correct_t, "_lognorm")))
 
     out.update(_representation(test, train))
@@ -199,7 +199,8 @@ def per_sample_outputs(test: Outputs, lognorm_p: float | None) -> dict[str, np.n
     """Per-sample columns of the test split, for Parquet.
 
     ``label``/``pred`` int64, ``msp`` and ``lognorm`` float64 (the chosen score; MSP when ``lognorm_p`` is
-    None or NaN, i.e. the fallback), ``logits`` float16 (N, K).
+    None or NaN, i.e. the fallback), ``logits`` float16 (N, K), clipped to float16's finite range so that
+    readers of the column (plots, bootstrap) never meet inf.
     """
     z, y = _arrays(test, "test")
     conf, pred = top_label(z)
@@ -208,7 +209,7 @@ def per_sample_outputs(test: Outputs, lognorm_p: float | None) -> dict[str, np.n
         "pred": pred.astype(np.int64),
         "msp": conf,
         "lognorm": chosen_score(z, lognorm_p),
-        "logits": z.astype(np.float16),
+        "logits": np.clip(z, F16_MIN, F16_MAX).astype(np.float16),
     }
 
 

@@ -66,31 +66,40 @@ def _inputs(scores: Any, correct: Any) -> tuple[np.ndarray, np.ndarray]:
     return s, ok
 
 
-def _cumulative_errors(s: np.ndarray, ok: np.ndarray, ties: str) -> np.ndarray:
+def _cumulative_errors(s: np.ndarray, ok: np.ndarray, ties: str) -> tuple[np.ndarray, np.ndarray | float]:
+    """Expected errors among the first i accepted, as an exact (numerator, denominator) pair of integers
+    held in float64 (exact below 2**53, i.e. N up to ~9e7), so the risk is one correctly rounded division:
+    a risk that equals e.g. 1/10 exactly compares equal to the float 0.1."""
     check_choice(ties, "ties", TIES)
     # averaging makes the order inside a tie group irrelevant, so the faster unstable sort will do
     order = np.argsort(-s, kind="stable" if ties == "stable" else "quicksort")
     cum = np.cumsum(~ok[order], dtype=np.float64)
     if ties == "stable":
-        return cum
+        return cum, 1.0
     sorted_s = s[order]
     ends = np.flatnonzero(sorted_s[1:] != sorted_s[:-1])
     if len(ends) == len(s) - 1:  # no ties
-        return cum
+        return cum, 1.0
     ends = np.append(ends, len(s) - 1)
     starts = np.concatenate(([0], ends[:-1] + 1))
+    sizes = (ends - starts + 1).astype(np.float64)
     before = np.where(starts > 0, cum[starts - 1], 0.0)
-    per_sample = (cum[ends] - before) / (ends - starts + 1)
     group = np.repeat(np.arange(len(ends)), ends - starts + 1)
     position = np.arange(len(s)) - starts[group] + 1
-    return before[group] + position * per_sample[group]
+    # before + position * errors / size, over the common denominator size
+    numerator = (before * sizes)[group] + position * (cum[ends] - before)[group]
+    return numerator, sizes[group]
 
 
 def risk_coverage_curve(scores: Any, correct: Any, ties: str = "average") -> RiskCoverage:
     s, ok = _inputs(scores, correct)
-    cum = _cumulative_errors(s, ok, ties)
+    numerator, denominator = _cumulative_errors(s, ok, ties)
     accepted = np.arange(1, len(s) + 1, dtype=np.float64)
-    return RiskCoverage(coverage=accepted / len(s), risk=cum / accepted, cum_errors=cum)
+    return RiskCoverage(
+        coverage=accepted / len(s),
+        risk=numerator / (denominator * accepted),
+        cum_errors=numerator / denominator,
+    )
 
 
 def _area(risk: np.ndarray, method: str) -> float:

@@ -140,13 +140,15 @@ def plot_metric_vs_hparam(trials: pd.DataFrame, metrics: Sequence[tuple[str, str
             ax = axes[i, j]
             y = pd.to_numeric(group[key], errors="coerce")
             done = (group["status"] == "completed").to_numpy()
+            stopped = (group["status"] == "stopped").to_numpy()
             if done.any():
                 ax.scatter(x[done], y[done], color=colors[method], label="completed")
-            if (~done).any():
-                ax.scatter(x[~done], y[~done], facecolors="none", edgecolors=colors[method],
+            if stopped.any():
+                ax.scatter(x[stopped], y[stopped], facecolors="none", edgecolors=colors[method],
                            label="stopped early")
             for other in fixed:
-                best = pd.to_numeric(trials.loc[trials[METHOD] == other, key], errors="coerce")
+                finished = (trials[METHOD] == other) & trials["status"].isin(("completed", "stopped"))
+                best = pd.to_numeric(trials.loc[finished, key], errors="coerce")
                 best = best.max() if mode == "max" else best.min()
                 if math.isfinite(best):
                     ax.axhline(best, color=colors[other], linestyle="--", linewidth=1, label=f"{other} (best)")

@@ -43,6 +43,8 @@ MAX_TAG_CHARS = 5000
 STUDY_TAG, TRIAL_TAG, KIND_TAG = "smoothstudy.study", "smoothstudy.trial_id", "smoothstudy.kind"
 STATUS_TAG, REASON_TAG = "smoothstudy.status", "smoothstudy.reason"
 PARENT_TAG = "mlflow.parentRunId"
+# MLflow 3's UI opens an experiment without this tag on its GenAI overview; with it, on the runs table.
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 FAILED_STATUSES = ("diverged", "error")
 VALID_NAME = re.compile(r"^[/\w.\- :]+$")  # MLflow's rule for metric, param and tag names
 _invalid_seen: set[str] = set()
@@ -107,7 +109,7 @@ class RunStore:
     def _experiment(self, name: str) -> str:
         found = self.client.get_experiment_by_name(name)
         if found is None:
-            return self.client.create_experiment(name, tags={STUDY_TAG: self.study},
+            return self.client.create_experiment(name, tags={STUDY_TAG: self.study, **EXPERIMENT_KIND},
                                                  artifact_location=local_artifact_location(self.uri))
         if found.lifecycle_stage == "deleted":
             self.client.restore_experiment(found.experiment_id)

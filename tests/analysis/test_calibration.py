@@ -84,6 +84,29 @@ def test_ece_every_edge_and_one():
     assert diagram.ece == pytest.approx((2 * 0.875 + 0.5 + 0.25 + 0.0) / 5)
 
 
+def test_ece_default_bins_interior_edges_fall_into_lower_bin():
+    # 15 bins: c = m/15 (the float nearest to it) is the upper edge of bin m, so each bin gets one sample
+    conf = np.arange(1, 16) / 15
+    correct = np.arange(1, 16) % 2 == 0
+    diagram = reliability_diagram(conf, correct)
+    np.testing.assert_array_equal(diagram.count, np.ones(15, dtype=np.int64))
+    np.testing.assert_array_equal(diagram.confidence, conf)
+    assert diagram.ece == pytest.approx(np.abs(correct - conf).mean())
+    # just above an edge moves to the next bin; 0.0 joins the first bin
+    moved = reliability_diagram([np.nextafter(1 / 15, 1.0), 0.0], [True, True])
+    np.testing.assert_array_equal(moved.count[:2], [1, 1])
+
+
+def test_all_wrong():
+    logits = [[0.0, LOG3], [LOG3, 0.0]]  # confidences 0.75, both wrong
+    labels = [0, 1]
+    assert accuracy(logits, labels) == 0.0
+    assert nll(logits, labels) == pytest.approx(math.log(4))
+    assert brier(logits, labels) == pytest.approx(0.75**2 + 0.75**2)
+    assert ece_from_logits(logits, labels) == pytest.approx(0.75)
+    assert ece([0.2, 1.0], [False, False]) == pytest.approx(0.6)
+
+
 def test_confidence_one_all_correct_is_calibrated():
     assert ece([1.0, 1.0, 1.0], [True, True, True]) == 0.0
     assert ece([1.0, 1.0], [True, False]) == pytest.approx(0.5)
@@ -143,6 +166,14 @@ def test_temperature_matches_grid_search():
     grid = np.exp(np.linspace(np.log(0.05), np.log(5), 801))
     best = grid[np.argmin([nll(z / t, y) for t in grid])]
     assert fit_temperature(z, y) == pytest.approx(best, rel=0.01)
+
+
+def test_temperature_never_raises_nll_near_calibration():
+    # fitted T close to 1: the improvement is tiny, the comparison must still hold exactly as reported
+    for seed in range(60):
+        z, y = _calibrated_sample(int(np.random.default_rng(seed).integers(5, 300)), 4, 1.0, seed)
+        t = fit_temperature(z, y)
+        assert nll(z / t, y) <= nll(z, y)
 
 
 def test_temperature_bad_bounds():

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from analysis.metrics.calibration import accuracy, ece_from_logits, nll
+from analysis.metrics.calibration import accuracy, ece_from_logits, fit_temperature, nll
 from analysis.metrics.evaluation import (
     Outputs,
     epoch_metrics,
@@ -12,6 +12,7 @@ from analysis.metrics.evaluation import (
     per_sample_outputs,
     risk_coverage_curves,
 )
+from analysis.metrics.lognorm import chosen_score, select_lognorm_p
 from analysis.metrics.selective import aurc
 
 K = 5
@@ -69,6 +70,9 @@ def test_final_metrics_full():
         "test/lognorm_p",
         "test/lognorm_fallback",
         "val/aurc_lognorm",
+        "val/eaurc_lognorm",
+        "val/cov_at_5_lognorm",
+        "val/ece_ts",
         "test/d_within",
         "test/d_total",
         "test/r2",
@@ -103,6 +107,33 @@ def test_final_metrics_full():
         assert math.isnan(m["test/lognorm_p"]) and m["test/aurc_lognorm"] == m["test/aurc"]
     else:
         assert m["test/lognorm_p"] in range(10) and m["val/aurc_lognorm"] < m["val/aurc"]
+
+
+def _ls_like(n, seed):
+    """Some samples carry a second large logit, so logit normalisation can beat MSP."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, K, n)
+    z = rng.normal(size=(n, K))
+    z[np.arange(n), y] += rng.uniform(0, 3, n)
+    z += rng.uniform(0, 4, (n, 1)) * np.eye(K)[(y + 1) % K] * (rng.random((n, 1)) < 0.3)
+    return Outputs(torch.tensor(z, dtype=torch.float32), torch.tensor(y))
+
+
+def test_post_hoc_choices_are_made_on_val_and_applied_to_test():
+    val, test = _ls_like(300, 9), _ls_like(300, 109)
+    p_val, p_test = select_lognorm_p(val.logits, val.labels).p, select_lognorm_p(test.logits, test.labels).p
+    assert p_val is not None and p_val != p_test  # the test can tell which split chose p
+    m = final_metrics(val, test)
+    assert m["test/lognorm_p"] == p_val and m["test/lognorm_fallback"] == 0.0
+    z = test.logits.double()
+    correct = z.argmax(1) == test.labels
+    assert m["test/aurc_lognorm"] == pytest.approx(aurc(chosen_score(z, p_val), correct), abs=1e-15)
+    assert m["val/aurc_lognorm"] < m["val/aurc"]
+    t = fit_temperature(val.logits, val.labels)
+    assert t != fit_temperature(test.logits, test.labels)
+    assert m["test/temperature"] == t
+    assert m["val/nll_ts"] <= m["val/nll"]
+    assert m["val/ece_ts"] == pytest.approx(ece_from_logits(val.logits.double() / t, val.labels))
 
 
 def test_final_metrics_minimal_without_features():
@@ -158,6 +189,12 @@ def test_per_sample_outputs():
     fallback = per_sample_outputs(test, None)
     np.testing.assert_array_equal(fallback["lognorm"], fallback["msp"])
     np.testing.assert_array_equal(per_sample_outputs(test, math.nan)["lognorm"], fallback["msp"])
+
+
+def test_per_sample_logits_stay_finite_in_float16():
+    z = torch.tensor([[1e6, 0.0, -1e6, 0.0, 0.0]])
+    logits = per_sample_outputs(Outputs(z, torch.tensor([0])), None)["logits"]
+    assert np.isfinite(logits).all() and logits[0, 0] == np.finfo(np.float16).max
 
 
 def test_risk_coverage_curves():

@@ -1,14 +1,15 @@
 """Property tests (hypothesis) for the selective-classification, logit-normalisation and scaling metrics."""
 
 import math
+from fractions import Fraction
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from analysis.metrics.calibration import fit_temperature, nll
 from analysis.metrics.lognorm import select_lognorm_p
-from analysis.metrics.selective import aurc, coverage_at_risk, eaurc
+from analysis.metrics.selective import aurc, coverage_at_risk, eaurc, risk_coverage_curve
 
 FAST = settings(max_examples=60, deadline=None, database=None)
 
@@ -54,6 +55,61 @@ def test_aurc_and_coverage_invariant_to_increasing_transforms(sample, method, ti
     assert _same(
         coverage_at_risk(scores, correct, risk, tie_rule), coverage_at_risk(moved, correct, risk, tie_rule)
     )
+
+
+float_samples = st.integers(1, 40).flatmap(
+    lambda n: st.tuples(
+        st.lists(st.floats(-100, 100, allow_nan=False), min_size=n, max_size=n),
+        st.lists(st.booleans(), min_size=n, max_size=n),
+    )
+)
+
+
+@FAST
+@given(float_samples, methods, ties, st.sampled_from(sorted(TRANSFORMS)), st.sampled_from([0.05, 0.2, 0.5]))
+def test_invariance_for_float_scores(sample, method, tie_rule, transform, risk):
+    scores, correct = np.array(sample[0], float), np.array(sample[1])
+    moved = TRANSFORMS[transform](scores)
+    # only where the transform stays strictly increasing in floating point (no values merged)
+    assume(
+        np.array_equal(np.sign(np.subtract.outer(scores, scores)), np.sign(np.subtract.outer(moved, moved)))
+    )
+    assert _same(aurc(scores, correct, method, tie_rule), aurc(moved, correct, method, tie_rule))
+    assert _same(
+        coverage_at_risk(scores, correct, risk, tie_rule), coverage_at_risk(moved, correct, risk, tie_rule)
+    )
+
+
+def _exact_average_risks(scores, correct):
+    order = sorted(range(len(scores)), key=lambda i: -scores[i])
+    risks, errors, i = [], 0, 0
+    while i < len(order):
+        group = [j for j in order[i:] if scores[j] == scores[order[i]]]
+        wrong = sum(not correct[j] for j in group)
+        for position in range(1, len(group) + 1):
+            risks.append((errors + Fraction(position * wrong, len(group))) / (i + position))
+        errors, i = errors + wrong, i + len(group)
+    return risks
+
+
+@FAST
+@given(
+    st.integers(1, 60).flatmap(
+        lambda n: st.tuples(
+            st.lists(st.integers(0, 4), min_size=n, max_size=n),
+            st.lists(st.booleans(), min_size=n, max_size=n),
+        )
+    )
+)
+def test_average_tie_risks_are_correctly_rounded(sample):
+    # so a risk that is exactly e.g. 2/5 compares equal to the float 0.4 in coverage at risk
+    scores, correct = sample
+    exact = _exact_average_risks(scores, correct)
+    np.testing.assert_array_equal(risk_coverage_curve(scores, correct).risk, [float(r) for r in exact])
+    for risk in ("0.05", "0.1", "0.2", "0.3", "0.4", "0.5"):
+        within = [k + 1 for k, r in enumerate(exact) if r <= Fraction(risk)]
+        expected = within[-1] / len(scores) if within else math.nan
+        assert _same(coverage_at_risk(scores, correct, float(risk)), expected)
 
 
 @FAST

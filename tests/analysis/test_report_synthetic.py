@@ -64,9 +64,11 @@ def _samples(n_wrong: int, n: int = 120, seed: int = 0) -> dict[str, np.ndarray]
     return {"label": label, "pred": pred, "msp": p.max(axis=1), "lognorm": p.max(axis=1), "logits": logits}
 
 
-def make_synthetic_study(root: Path, name: str = "planted", reruns: bool = True) -> Path:
-    """A study directory with search trials, optional reruns (5 seeds of each method's best trial) and
-    per-sample outputs of the best trials (ls_a always right, ce_a and lr_a wrong on the same 40 of 120)."""
+def make_synthetic_study(root: Path, name: str = "planted", reruns: bool = True,
+                         shared_seeds: bool = True) -> Path:
+    """A study directory with search trials, optional reruns (5 seeds of each method's best trial; the same
+    seeds for every method unless ``shared_seeds`` is False) and per-sample outputs of the best trials (ls_a
+    always right, ce_a and lr_a wrong on the same 40 of 120)."""
     study = root / name
     sink = ParquetSink(study / "parquet", name)
     for trial, method, alpha, status, acc, aurc, ece in SEARCH:
@@ -81,11 +83,12 @@ def make_synthetic_study(root: Path, name: str = "planted", reruns: bool = True)
         write_samples(samples_path(study, trial), _samples(wrong))
     if reruns:
         rr = ParquetSink(study / "parquet" / "reruns", name)
-        for source, accs in RERUN_ACC.items():
+        for k, (source, accs) in enumerate(RERUN_ACC.items()):
             method = next(s[1] for s in SEARCH if s[0] == source)
             for i, (acc, ece) in enumerate(zip(accs, RERUN_ECE[source])):
-                run = f"rerun-{source}-seed{1000 + i}"
-                rr.trial_started(TrialStart(run, {"loss": method, "seed": 1000 + i},
+                seed = 1000 + i + (0 if shared_seeds else 100 * k)
+                run = f"rerun-{source}-seed{seed}"
+                rr.trial_started(TrialStart(run, {"loss": method, "seed": seed},
                                             tags={"kind": "rerun", "source_trial": source}))
                 rr.trial_ended(TrialEnd(run, "completed", "", {"test/acc": float(acc), "test/ece": ece}))
         # noise the leaderboard must ignore: a diverged rerun of the best and a rerun of a non-best trial
@@ -142,6 +145,20 @@ def test_significance_planted_difference_and_null(planted):
     assert rep.tests["ls"][("ce", "test/acc")].diff == pytest.approx(-0.05)
 
 
+def test_reruns_without_common_seeds_use_welch(tmp_path):
+    study = make_synthetic_study(tmp_path, "distinct", shared_seeds=False)
+    files = write_study_report(ReportInputs(study, [("val/acc", "max")]), tmp_path / "out")
+    rep = build_study_report(ReportInputs(study, [("val/acc", "max")]), tmp_path / "img")
+    planted_diff = rep.tests["ce"][("ls", "test/acc")]
+    assert planted_diff.test == "Welch t-test" and planted_diff.n == 5
+    assert planted_diff.diff == pytest.approx(0.05)
+    assert planted_diff.p_value < 1e-3
+    null = rep.tests["ce"][("label_relaxation", "test/acc")]
+    assert null.diff == pytest.approx(0.0, abs=1e-12) and null.p_value == pytest.approx(1.0)
+    md = files.markdown.read_text()
+    assert "Welch t-test over seeds" in md and "| ls | Welch t-test |" in md
+
+
 def test_one_seed_uses_paired_bootstrap_over_samples(one_seed):
     rep = build_study_report(ReportInputs(one_seed, [("val/acc", "max")], resamples=200), one_seed / "img")
     assert all(m.source == "search trial" and len(m.seeds) == 1 for m in rep.board.methods)
@@ -166,6 +183,10 @@ def test_multi_objective_pareto_uses_the_study_objectives(planted):
     assert set(rep.pareto.loc[rep.pareto["on_method_front"], "trial_id"]) == {"ce_a", "ce_b", "ls_a", "ls_c",
                                                                                 "lr_a"}
     assert set(rep.pareto.loc[rep.pareto["on_front"], "trial_id"]) == {"ls_a", "lr_a"}
+    names = {p.name for p in rep.images}
+    assert {"pareto.png", "pareto_objectives.png"} <= names  # accuracy/AURC/ECE always, the objectives too
+    for path in rep.images:
+        assert_png(path)
 
 
 def test_written_report_is_complete_and_self_contained(planted, tmp_path):
@@ -180,5 +201,15 @@ def test_written_report_is_complete_and_self_contained(planted, tmp_path):
     assert page.count("data:image/png;base64,") == len(files.images)
     assert "src='img/" not in page and "http" not in page
     assert "**0.9020 ± " in md  # ls has the best mean accuracy: 0.852 + 0.05
-    assert "paired t-test over seeds (n = 5 seeds)" in md
+    assert "paired t-test over seeds (n = 5 seeds)" in md and "| ls | t-test |" in md
     assert "Study facts" in md and "stopped early by ASHA | 2" in md
+
+
+def test_reruns_section_lists_every_rerun_configuration(planted, tmp_path):
+    md = write_study_report(ReportInputs(planted, [("val/acc", "max")]), tmp_path / "out").markdown.read_text()
+    section = md.split("## Reruns", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and "source trial" not in line]
+    assert [r.split(" | ")[1] for r in rows] == ["ce_a", "lr_a", "ls_a", "ls_b"]  # by method, then best first
+    by_trial = {r.split(" | ")[1]: r for r in rows}
+    assert " | 5 | " in by_trial["ls_a"] and "0.9020 ± " in by_trial["ls_a"]  # the diverged rerun is left out
+    assert " | 1 | " in by_trial["ls_b"] and "0.9900" in by_trial["ls_b"]

@@ -119,6 +119,18 @@ def test_restricted_grid():
     assert select_lognorm_p(z, y, grid=(0.0,)).p is None  # p=0 is not scale-free and loses to MSP here
 
 
+def test_equal_grid_aurc_picks_smallest_p():
+    # two classes: centred logits are [a, -a], so every p >= 1 gives the same constant score (all tied);
+    # errors carry the largest margins, so MSP (and p = 0, which ranks like it) does worse than a constant
+    margins = np.array([4.0, 3.0, 0.5, 0.4, 0.3, 0.2])
+    z = np.stack([margins, np.zeros(6)], axis=1)
+    y = np.array([1, 1, 0, 0, 0, 0])
+    choice = select_lognorm_p(z, y)
+    assert len({choice.grid_aurc[p] for p in DEFAULT_P_GRID if p >= 1}) == 1
+    assert choice.p == 1.0
+    assert select_lognorm_p(z, y, grid=(5.0, 3.0)).p == 3.0
+
+
 def test_chosen_score_fallback_accepts_none_and_nan():
     z = [[0.0, 1.0], [2.0, 0.0]]
     np.testing.assert_array_equal(chosen_score(z, None), compute_score("msp", z))

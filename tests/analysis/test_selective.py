@@ -140,6 +140,27 @@ def test_all_tied_scores_give_constant_risk():
     np.testing.assert_allclose(curve.risk, np.full(4, 0.25))
 
 
+def test_eaurc_with_ties_hand_computed():
+    # averaged risks [0, 1/4, 1/3, 1/2] -> AURC 5/24; perfect ranking [0, 0, 1/3, 1/2] -> 7/48
+    assert eaurc(TIE_SCORES, [True, False, True, False]) == pytest.approx(5 / 24 - 7 / 48)
+
+
+def test_risk_at_coverage_with_ties_averages():
+    assert risk_at_coverage(TIE_SCORES, [True, False, True, False], 0.5) == 0.25
+    assert risk_at_coverage(TIE_SCORES, [True, False, True, False], 0.5, ties="stable") == 0.5
+
+
+def test_coverage_at_risk_tied_risk_exactly_on_threshold():
+    # three singletons (correct), then five tied samples holding four errors: 0.8 expected errors each;
+    # at 6 accepted the risk is 2.4 / 6 = 0.4 exactly, which must count as <= 0.4 (no rounding above it)
+    scores = [5.0, 1.0, 2.0, 1.0, 1.0, 4.0, 1.0, 1.0]
+    correct = [True, False, True, False, False, True, False, True]
+    curve = risk_coverage_curve(scores, correct)
+    assert curve.risk[5] == 0.4
+    assert coverage_at_risk(scores, correct, risk=0.4) == 0.75
+    assert selective_summary(scores, correct, risk=0.4)["cov_at_risk"] == 0.75
+
+
 # ---- degenerate sets ----
 def test_all_correct():
     scores, correct = [0.3, 0.2, 0.9], [True, True, True]
@@ -164,6 +185,9 @@ def test_single_sample():
     assert aurc([0.7], [True]) == 0.0
     assert aurc([0.7], [False]) == 0.5  # trapezoid from (0, 0) to (1, 1)
     assert math.isnan(aurc([0.7], [False], method="tu"))
+    assert eaurc([0.7], [False]) == 0.0
+    assert math.isnan(eaurc([0.7], [True], method="tu"))
+    assert math.isnan(misclassification_auroc([0.7], [True]))
     assert coverage_at_risk([0.7], [True]) == 1.0
     assert math.isnan(coverage_at_risk([0.7], [False]))
     assert risk_at_coverage([0.7], [False], 0.01) == 1.0

@@ -2,6 +2,7 @@ import math
 
 import numpy as np
 import pytest
+from scipy import stats as sps
 
 from analysis.stats import (
     bootstrap_indices,
@@ -10,6 +11,7 @@ from analysis.stats import (
     paired_bootstrap,
     paired_test,
     pareto_mask,
+    welch_test,
 )
 
 
@@ -107,3 +109,14 @@ def test_pareto_mask_planted():
         pareto_mask(points, ["max", "down"])
     with pytest.raises(ValueError, match="shape"):
         pareto_mask(points, ["max"])
+
+
+def test_welch_test_by_hand():
+    # means 2 and 1, variances 1 and 1 (n = 3 each): t = 1 / sqrt(2/3), df = 4
+    c = welch_test([1.0, 2.0, 3.0], [0.0, 1.0, 2.0])
+    assert c.diff == pytest.approx(1.0) and c.test == "Welch t-test" and c.n == 3
+    assert c.p_value == pytest.approx(2 * sps.t.sf(1 / math.sqrt(2 / 3), 4), rel=1e-9)
+    assert welch_test([1.0, 1.0], [1.0, 1.0]).p_value == 1.0
+    assert welch_test([2.0, 2.0], [1.0, 1.0]).p_value == 0.0
+    assert math.isnan(welch_test([2.0], [1.0, 1.5]).p_value)
+    assert welch_test([1.0, float("nan"), 3.0], [0.0, 1.0]).diff == pytest.approx(1.5)

@@ -3,7 +3,6 @@ import pytest
 from benchmarks.bench_gpu_packing import main
 
 
-@pytest.mark.slow  # spawns 3 training processes: ~30 s idle, over a minute under load
 def test_smoke_mode_packs_one_and_two_trials_on_cpu(capsys):
     result = main(["--smoke-test"])
     rows = result["small_cnn"]

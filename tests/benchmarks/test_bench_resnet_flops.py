@@ -11,7 +11,6 @@ def test_flops_of_a_linear_layer_by_hand():
     assert train == 2 * forward  # backward: the weight gradient only (the input needs none)
 
 
-@pytest.mark.slow  # ResNet-18 steps on CPU: ~30 s on an idle 2-core machine, two minutes under load
 def test_smoke_mode_on_cpu(capsys):
     result = main(["--smoke-test", "--device", "cpu"])
     # timm resnet18 at 28×28: forward ≈ 1.8 GFLOP·(28/224)² ≈ 30 MMAC ≈ 60 MFLOP; training ≈ 3× forward

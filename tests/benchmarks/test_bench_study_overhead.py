@@ -1,9 +1,6 @@
-import pytest
-
 from benchmarks.bench_study_overhead import main
 
 
-@pytest.mark.slow  # a two-trial Ray Tune study: ~50 s idle, minutes on a loaded 2-core machine
 def test_smoke_mode_runs_a_short_study(capsys):
     result = main(["--smoke-test"])
     [run] = result["runs"]

@@ -5,7 +5,6 @@ import pytest
 from benchmarks.bench_trainable import main
 
 
-@pytest.mark.slow  # starts Ray and runs a one-trial study: ~40 s on an idle 2-core machine, more under load
 def test_smoke_mode_runs_a_trial_through_tune_and_the_bare_loop(capsys):
     result = main(["--smoke-test"])
     [run] = result["runs"]

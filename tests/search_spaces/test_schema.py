@@ -43,6 +43,7 @@ def test_shipped_studies_load():
         ("methods", {"ls": {"beta": 0.1}}, "ls.beta is not a hyperparameter of ls; allowed: alpha"),
         ("methods", {"ce": {"alpha": 0.1}}, "ce.alpha is not a hyperparameter of ce; allowed: none"),
         ("training.epochs", 0, "training.epochs: Input should be greater than 0"),
+        ("training.seeds_per_trial", 0, "training.seeds_per_trial: Input should be greater than 0"),
         ("training.batch_size", -4, "training.batch_size: Input should be greater than 0"),
         ("training.optimizer", "lion", "training.optimizer='lion': Input should be 'sgd' or 'adamw'"),
         ("data.val_fraction", 1.5, "data.val_fraction: Input should be less than 1"),

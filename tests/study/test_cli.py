@@ -66,3 +66,21 @@ def test_list_shows_registries():
     proc = run_cli("list", timeout=60)
     for name in ("ce", "ls", "maxsup", "lspp", "lls", "label_relaxation", "fashion_mnist", "mlp"):
         assert name in proc.stdout
+
+
+def test_unknown_ray_storage_scheme(tmp_path):
+    proc = run_cli("run", str(ROOT / "studies" / "smoke.yaml"), "--storage", str(tmp_path / "runs"),
+                   "--ray-storage", "ftp://host/x", check=False, timeout=60)
+    assert_usage_error(proc, "ray-storage=ftp://host/x: unknown scheme 'ftp'; allowed: a directory every node sees or")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_ray_storage_paths(tmp_path, monkeypatch):
+    from study.layout import StudyDir
+    from study.runner import check_ray_storage, ray_experiment_path
+
+    monkeypatch.chdir(tmp_path)
+    study = StudyDir(tmp_path / "runs" / "s1")
+    assert check_ray_storage(None) is None and ray_experiment_path(study, None) == f"{study.root}/ray"
+    assert check_ray_storage("shared") == str(tmp_path / "shared")  # absolute: every node resolves it alike
+    assert ray_experiment_path(study, "s3://bucket/studies/") == "s3://bucket/studies/s1/ray"

@@ -98,7 +98,8 @@ def test_study_runs_on_both_nodes(tmp_path, cluster):
     env = {k: v for k, v in cluster.env.items() if k != "RAY_AUTH_MODE"}  # the CLI turns token mode on itself
     env.pop("RAY_ADDRESS", None)
     proc = subprocess.run([sys.executable, "-m", "study", "run", study_file, "--storage",
-                           str(tmp_path / "runs"), "--address", cluster.address],
+                           str(tmp_path / "runs"), "--address", cluster.address,
+                           "--ray-storage", str(tmp_path / "shared")],
                           cwd=Path(__file__).resolve().parents[2], env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     study_dir = tmp_path / "runs" / "spread"
@@ -108,5 +109,8 @@ def test_study_runs_on_both_nodes(tmp_path, cluster):
     assert len(node_ids) == 2 and all(len(n) == 56 for n in node_ids), node_ids  # hex ids of two nodes
     assert WORKER_IP in set(trials[NODE_IP])
     assert set(epochs[NODE_ID]) == node_ids  # each epoch row says where it ran too
+    checkpoints = list((tmp_path / "shared" / "spread" / "ray").glob("*/checkpoint_*"))
+    assert len({c.parent for c in checkpoints}) == 4  # every trial's checkpoints on the storage all nodes see
+    assert not (study_dir / "ray").exists()
     status = run_cli("status", str(study_dir)).stdout
     assert "finished" in status

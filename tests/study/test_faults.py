@@ -99,16 +99,21 @@ def test_worker_killed_mid_epoch_is_retried_from_its_checkpoint(tmp_path, ray_tm
     assert set(read_trials(study_dir)["status"]) == {"completed"}
 
 
+EPOCHS_OUTAGE = 12
+
+
 @pytest.mark.slow  # about 2 min
 def test_mlflow_server_outage_then_sync(tmp_path, ray_tmp):
     server = Server(tmp_path / "mlflow").start()
     study_file = tiny_study(tmp_path, "outage", asha={"enabled": False},
-                            training={"optimizer": "sgd", "lr": 0.05, "epochs": 4, "batch_size": 16, "device": "cpu"},
-                            search={"num_samples": 3, "max_concurrent": 2, "n_startup_trials": 1})
+                            training={"optimizer": "sgd", "lr": 0.05, "epochs": EPOCHS_OUTAGE, "batch_size": 16,
+                                      "device": "cpu"},
+                            # one trial at a time: after the first epoch, most of the study is still to come
+                            search={"num_samples": 3, "max_concurrent": 1, "n_startup_trials": 1})
     study_dir = tmp_path / "runs" / "outage"
     driver = start_driver(study_file, tmp_path / "runs", ray_tmp, "--mlflow-uri", server.uri)
     try:
-        wait_for(lambda: len(epoch_parts(study_dir)) >= 2, 240, "2 epoch results", driver)
+        wait_for(lambda: len(epoch_parts(study_dir)) >= 1, 240, "the first epoch result", driver)
         server.stop()
         out, _ = driver.communicate(timeout=400)
     finally:
@@ -120,7 +125,7 @@ def test_mlflow_server_outage_then_sync(tmp_path, ray_tmp):
     assert "smoothstudy mlflow-sync" in out
     trials = read_trials(study_dir)
     assert len(trials) == 3 and set(trials["status"]) == {"completed"}  # trials went on; Parquet complete
-    assert set(trials["epochs_run"]) == {4}
+    assert set(trials["epochs_run"]) == {EPOCHS_OUTAGE}
 
     server = Server(tmp_path / "mlflow", port=server.port).start()  # back, same port and store
     try:

@@ -49,9 +49,13 @@ class Server:
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 90) -> Server:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "study", "mlflow-server", "--port", str(self.port), "--store", str(self.store)],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        # The server's output goes to a file: an unread pipe fills up and then blocks the server mid-request.
+        self.store.mkdir(parents=True, exist_ok=True)
+        self.log = self.store / f"server-{self.port}.log"
+        with open(self.log, "a") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "study", "mlflow-server", "--port", str(self.port), "--store", str(self.store)],
+                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, text=True, start_new_session=True)
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -62,7 +66,7 @@ class Server:
                 pass
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.stop()
-                raise AssertionError(f"MLflow server did not come up:\n{self.proc.stdout.read()[-3000:]}")
+                raise AssertionError(f"MLflow server did not come up:\n{self.log.read_text()[-3000:]}")
             time.sleep(0.5)
 
     def stop(self) -> None:

@@ -68,6 +68,8 @@ def test_parent_children_params_metrics_and_artifacts(tracking_uri, tmp_path):
     assert sink.available
 
     client = MlflowClient(tracking_uri)
+    # the UI opens the experiment on its runs table, not on the GenAI overview
+    assert client.get_experiment_by_name("s1").tags["mlflow.experimentKind"] == "custom_model_development"
     parent = client.get_run(sink.parent_run_id)
     assert parent.info.run_name == "s1" and parent.info.status == "FINISHED"
     assert parent.data.params == {"epochs": "3", "asha.grace_period": "1"}

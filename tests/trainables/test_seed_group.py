@@ -119,3 +119,28 @@ def test_compile_on_cpu_trains_like_eager():
     for a, b in zip(eager_history, history):
         assert b["train/loss"] == pytest.approx(a["train/loss"], rel=1e-3)
     assert compiled.final_evaluation().metrics["test/acc"] == pytest.approx(eager_final.metrics["test/acc"], abs=0.02)
+
+
+def test_study_file_seeds_per_trial_reaches_the_tune_adapter(monkeypatch):
+    """``training.seeds_per_trial`` in a study file makes one Tune trial train that many seeds; each report
+    carries their means and the last one every seed's own final metrics."""
+    from pathlib import Path
+
+    import yaml
+
+    from search_spaces.schema import parse_study
+    from trainables import tune_adapter
+
+    study = yaml.safe_load((Path(__file__).resolve().parents[2] / "studies" / "smoke.yaml").read_text())
+    study["training"].update(seeds_per_trial=2, epochs=1)
+    study["evaluation"] = {"representation": False, "probe": False}
+    base = parse_study(study).base_trial_config()
+    assert base["seeds_per_trial"] == 2
+    reports = []
+    monkeypatch.setattr(tune_adapter.tune, "get_checkpoint", lambda: None)
+    monkeypatch.setattr(tune_adapter.tune, "report", lambda metrics, checkpoint=None: reports.append(metrics))
+    tune_adapter.train_trial({"loss": "ce"}, base=base)
+    assert len(reports) == 1 and reports[0]["status"] == "completed"
+    final = reports[0]
+    seeds = [final["seed0/test/acc"], final["seed1/test/acc"]]
+    assert final["test/acc"] == pytest.approx(sum(seeds) / 2)

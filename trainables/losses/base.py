@@ -79,6 +79,8 @@ class SmoothingLoss(nn.Module):
             )
         if targets.ndim != 1 or targets.shape[0] != logits.shape[0]:
             raise ValueError(f"targets has shape {tuple(targets.shape)}; expected ({logits.shape[0]},)")
+        if targets.dtype.is_floating_point or targets.dtype.is_complex or targets.dtype == torch.bool:
+            raise ValueError(f"targets has dtype {targets.dtype}; expected integer class indices")
         # Checked on CPU only: on CUDA reading min/max would sync the device every step, and an index out of
         # range there fails in the gather/cross-entropy kernels anyway.
         if targets.device.type == "cpu" and targets.numel() and (

@@ -8,25 +8,28 @@ from trainables.registry import HParam
 
 
 class ZipfLabelSmoothing(SmoothingLoss):
-    """CE + λ·KL(zipf ‖ softmax of the non-target logits), zipf_r ∝ r^(−power) at the logits' rank r.
+    """CE + λ·KL(zipf ‖ softmax of the non-target logits).
 
-    Ranks come from the sorted non-target logits (largest = rank 1); sorting the logits themselves and
-    pairing the r-th largest with zipf_r gives the same value and gradient as ranking detached logits.
+    As in the official code, zipf_k ∝ rank_k^(−power) with rank_k = 1 + #{j : z_j > z_k} the rank of the
+    detached logit among all K classes (ties share the lower rank); the target's entry is then dropped and
+    the rest renormalised.
     """
 
     def __init__(self, num_classes: int, reduction: str = "mean", weight: float = 1.0, power: float = 1.0):
         super().__init__(num_classes, reduction)
         self.weight, self.power = weight, power
-        ranks = torch.arange(1, num_classes, dtype=torch.float64)
-        zipf = ranks.pow(-power) / ranks.pow(-power).sum()
-        self.register_buffer("zipf", zipf.float(), persistent=False)
-        self.zipf_neg_entropy = float((zipf * zipf.log()).sum())
+        ranks = torch.arange(1, num_classes + 1, dtype=torch.float64)
+        self.register_buffer("rank_weights", ranks.pow(-power).float(), persistent=False)
 
     def per_sample(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        others = logits.masked_fill(target_mask(logits, targets), float("-inf"))
-        ranked = others.sort(dim=1, descending=True).values[:, :-1]  # the target (−inf) sorts last
-        # KL(zipf‖q) = Σ w log w − Σ_r w_r·(z_(r) − logsumexp_{k≠y} z_k)
-        kl = self.zipf_neg_entropy + others.logsumexp(dim=1) - ranked @ self.zipf.to(logits.dtype)
+        mask = target_mask(logits, targets)
+        z = logits.detach().contiguous()
+        greater = z.shape[1] - torch.searchsorted(z.sort(dim=1).values, z, right=True)
+        zipf = self.rank_weights.to(logits.dtype)[greater].masked_fill(mask, 0.0)
+        zipf = zipf / zipf.sum(dim=1, keepdim=True)
+        # KL(zipf‖q) = Σ w log w − Σ_k w_k·(z_k − logsumexp_{j≠y} z_j), w_y = 0
+        others = logits.masked_fill(mask, float("-inf")).logsumexp(dim=1)
+        kl = torch.xlogy(zipf, zipf).sum(dim=1) + others - (zipf * logits).sum(dim=1)
         return F.cross_entropy(logits, targets, reduction="none") + self.weight * kl
 
 
@@ -36,7 +39,7 @@ register_loss(
         cls=ZipfLabelSmoothing,
         hparams=(
             HParam("weight", 1.0, 0.01, 10.0, log=True, help="weight of the Zipf KL term"),
-            HParam("power", 1.0, 0.1, 3.0, search=False, help="Zipf exponent: zipf_r ∝ r^-power"),
+            HParam("power", 1.0, 0.1, 3.0, search=False, help="Zipf exponent: zipf_k ∝ rank_k^-power"),
         ),
         reference="Liang et al., Efficient One Pass Self-distillation with Zipf's Label Smoothing, ECCV 2022",
         summary="Zipf-distributed non-target soft labels from the model's own ranking",

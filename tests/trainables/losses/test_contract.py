@@ -71,14 +71,17 @@ def _extreme_cases(num_classes: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
     ]
 
 
-@pytest.mark.parametrize("num_classes", [2, 1000])
+@pytest.mark.parametrize("bf16", [False, True])
+@pytest.mark.parametrize("num_classes", [2, 10, 1000])
 @pytest.mark.parametrize("name", METHODS)
-def test_finite_values_and_gradients_on_extreme_logits(name, num_classes):
+def test_finite_values_and_gradients_on_extreme_logits(name, num_classes, bf16):
     loss = build_loss(name, num_classes, reduction="none")
     for logits, targets in _extreme_cases(num_classes):
-        logits = logits.clone().requires_grad_()
-        values = loss(logits, targets)
+        logits = logits.to(torch.bfloat16 if bf16 else torch.float32).requires_grad_()
+        with torch.autocast(device_type="cpu", dtype=torch.bfloat16, enabled=bf16):
+            values = loss(logits, targets)
         values.sum().backward()
+        assert values.dtype == torch.float32
         assert torch.isfinite(values).all(), (name, values)
         assert torch.isfinite(logits.grad).all(), name
         for p in loss.parameters():
@@ -137,6 +140,8 @@ def test_bad_targets_and_shapes_are_rejected(name):
         loss(torch.zeros(2, 3), torch.tensor([0, 3]))
     with pytest.raises(ValueError, match="targets"):
         loss(torch.zeros(2, 3), torch.tensor([-1, 0]))
+    with pytest.raises(ValueError, match="targets has dtype"):
+        loss(torch.zeros(2, 3), torch.tensor([0.0, 1.5]))
     with pytest.raises(ValueError, match="logits"):
         loss(torch.zeros(2, 4), torch.tensor([0, 1]))
     with pytest.raises(ValueError, match="reduction"):
