@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.document import Block, Heading, Image, Paragraph, Table, to_html, to_markdown
-from analysis.facts import StudyFacts, study_facts
+from analysis.facts import STUDY, StudyFacts, study_facts
 from analysis.leaderboard import (
     BASELINES,
     METHOD,
@@ -53,6 +53,7 @@ class ReportInputs:
     class_names: list[str] = field(default_factory=list)
     load_matrix: Callable[[str, str], np.ndarray | None] | None = None  # (trial_id, method) -> K×K
     resamples: int = 500  # bootstrap resamples when there is one seed per method
+    environment: dict = field(default_factory=dict)  # versions, driver, cluster recorded at the study's start
 
 
 @dataclass
@@ -197,10 +198,21 @@ def facts_blocks(f: StudyFacts) -> list[Block]:
         ["wall time of the search", _duration(f.wall_time_s)],
         ["summed trial time", _duration(f.trial_time_s)],
     ]
-    env = [[k, v] for k, v in {**f.versions, **f.machine}.items()]
-    return [Heading("Study facts", 2), Table(["fact", "value"], rows),
-            Paragraph("Software and machine of the process that wrote this report:"),
+    env = [[k, str(v)] for k, v in f.versions.items()]
+    env += [[f"driver {k}" if f.environment_of == STUDY else k, str(v)] for k, v in f.machine.items()]
+    env += [[f"Ray cluster {k}", fmt_count(v)] for k, v in f.cluster.items()]
+    if f.environment_of == STUDY:
+        where = ("Software and machine of the study, recorded when it started: package versions and the driver "
+                 "process's machine, and the Ray cluster the trials ran on:")
+    else:
+        where = ("This study did not record its software and machine (it predates that record): these are of the "
+                 "process that wrote this report, not necessarily the study's:")
+    return [Heading("Study facts", 2), Table(["fact", "value"], rows), Paragraph(where),
             Table(["component", "version / value"], env, numeric_from=2)]
+
+
+def fmt_count(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _duration(seconds: float) -> str:
@@ -245,7 +257,7 @@ def build_study_report(inputs: ReportInputs, img_dir: Path, prefix: str = "") ->
     board = build_leaderboard(trials, reruns, objective, mode)
     cache = BootstrapCache(inputs.resamples)
     tests = {b: significance(board, b, lambda m: _load_columns(inputs, m), cache) for b in BASELINES}
-    facts = study_facts(trials, reruns)
+    facts = study_facts(trials, reruns, inputs.environment)
     blocks: list[Block] = []
     images: list[Path] = []
 

@@ -1,16 +1,23 @@
-"""Study facts for the report: trials by outcome, compute used, software versions and the machine."""
+"""Study facts for the report: trials by outcome, compute used, software versions and the machine.
+
+Versions, machine and cluster are the ones the study recorded when it started (``study.json``); a study from
+before that was recorded gets those of the process writing the report, labelled as such."""
 
 from __future__ import annotations
 
 import importlib.metadata
 import os
 import platform
+import shutil
+import subprocess
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
 FAILED = ("error", "diverged")
-PACKAGES = ("torch", "ray", "optuna", "mlflow", "numpy", "pandas", "pyarrow", "scipy", "matplotlib")
+PACKAGES = ("torch", "ray", "optuna", "mlflow", "pyarrow", "timm", "numpy", "pandas", "scipy", "matplotlib")
+STUDY, REPORT_WRITER = "study", "report writer"  # where the versions and machine facts come from
 
 
 @dataclass
@@ -26,10 +33,14 @@ class StudyFacts:
     reruns: int = 0
     rerun_epochs: int = 0
     versions: dict[str, str] = field(default_factory=dict)
-    machine: dict[str, str] = field(default_factory=dict)
+    machine: dict[str, str] = field(default_factory=dict)  # the study's driver, or the report writer's
+    cluster: dict[str, Any] = field(default_factory=dict)  # the Ray cluster the study ran on (when recorded)
+    environment_of: str = REPORT_WRITER  # STUDY or REPORT_WRITER
 
 
-def study_facts(trials: pd.DataFrame, reruns: pd.DataFrame | None = None) -> StudyFacts:
+def study_facts(trials: pd.DataFrame, reruns: pd.DataFrame | None = None,
+                environment: dict[str, Any] | None = None) -> StudyFacts:
+    """``environment``: what the study recorded at its start (``versions``, ``driver``, ``cluster``)."""
     status = trials["status"].fillna("unknown") if "status" in trials else pd.Series(dtype=str)
     epochs = int(pd.to_numeric(trials.get("epochs_run", pd.Series(dtype=float)), errors="coerce").fillna(0).sum())
     wall = trial_time = float("nan")
@@ -51,9 +62,15 @@ def study_facts(trials: pd.DataFrame, reruns: pd.DataFrame | None = None) -> Stu
         trial_time_s=trial_time,
         reruns=len(reruns),
         rerun_epochs=rerun_epochs,
-        versions=versions(),
-        machine=machine(),
+        **_environment_facts(environment or {}),
     )
+
+
+def _environment_facts(environment: dict[str, Any]) -> dict[str, Any]:
+    if environment.get("versions") or environment.get("driver"):
+        return {"versions": dict(environment.get("versions") or {}), "machine": dict(environment.get("driver") or {}),
+                "cluster": dict(environment.get("cluster") or {}), "environment_of": STUDY}
+    return {"versions": versions(), "machine": machine(), "environment_of": REPORT_WRITER}
 
 
 def versions() -> dict[str, str]:
@@ -67,15 +84,34 @@ def versions() -> dict[str, str]:
 
 
 def machine() -> dict[str, str]:
-    out = {"platform": platform.platform(), "cpu": _cpu_model(), "cores": str(os.cpu_count() or "?")}
+    out = {"host": platform.node() or "unknown", "platform": platform.platform(), "cpu": _cpu_model(),
+           "cores": str(os.cpu_count() or "?")}
+    gpus = _gpu_names()
+    if gpus:
+        out["gpu"] = gpus
+    return out
+
+
+def _gpu_names() -> str:
+    """From nvidia-smi when there is one: a study's driver shares the GPUs with its trials, and asking torch
+    would start CUDA in it. Else torch; empty without GPUs."""
+    if shutil.which("nvidia-smi"):
+        try:
+            proc = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
+                                  text=True, timeout=20)
+            names = [line.strip() for line in proc.stdout.splitlines() if line.strip()]
+            if proc.returncode == 0 and names:
+                return ", ".join(names)
+        except (OSError, subprocess.SubprocessError):
+            pass
     try:
         import torch
 
         if torch.cuda.is_available():
-            out["gpu"] = ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
+            return ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
     except Exception:  # noqa: BLE001 - a broken CUDA setup must not stop the report
         pass
-    return out
+    return ""
 
 
 def _cpu_model() -> str:

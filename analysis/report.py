@@ -1,4 +1,6 @@
-"""The basic comparison: each method's best trial by the study objective, its hyperparameters, metrics."""
+"""The basic comparison: each method's best completed trial by the study objective, its hyperparameters and
+metrics. Completed only, as in the full report's leaderboard and in ``rerun``: a trial ASHA stopped has its
+value from a shorter training, so ranking it beside finished trials would not be a fair comparison."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import pandas as pd
 from analysis.results import CONFIG_PREFIX, read_trials
 
 MODES = ("max", "min")
-RANKED_STATUSES = ("completed", "stopped")
+RANKED_STATUSES = ("completed",)
 METHOD_COLUMN = f"{CONFIG_PREFIX}loss"
 HPARAM_PREFIX = f"{CONFIG_PREFIX}loss_params."
 TABLE_METRICS = ("acc", "nll", "ece", "aurc")  # the terminal table's columns, val and test, where present
@@ -38,6 +40,7 @@ class Report:
     mode: str
     results: list[MethodResult]  # best method first
     status_counts: dict[str, int] = field(default_factory=dict)
+    unranked: list[str] = field(default_factory=list)  # methods with trials but no completed one
 
     @property
     def metric_keys(self) -> list[str]:
@@ -83,7 +86,8 @@ def build_report(study_dir: Path | str, objective: str, mode: str) -> Report:
             )
         )
     results.sort(key=lambda r: r.objective, reverse=(mode == "max"))
-    return Report(study, objective, mode, results, counts)
+    tried = set(trials[METHOD_COLUMN].dropna().astype(str)) if METHOD_COLUMN in trials else set()
+    return Report(study, objective, mode, results, counts, sorted(tried - {r.method for r in results}))
 
 
 def _searched_columns(trials: pd.DataFrame) -> list[str]:
@@ -149,7 +153,7 @@ def _summary_metrics(report: Report) -> list[str]:
 def format_table(report: Report, metrics: list[str] | None = None) -> str:
     """Plain aligned text for the terminal: one line per method, best first."""
     if not report.results:
-        return f"{report.study}: no completed or stopped trial with {report.objective} yet"
+        return f"{report.study}: no completed trial with {report.objective} yet"
     header, rows = _table_rows(report, metrics if metrics is not None else _summary_metrics(report))
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     numeric = {0, 3, *range(5, len(header))}
@@ -160,9 +164,13 @@ def format_table(report: Report, metrics: list[str] | None = None) -> str:
     lines.insert(1, "  ".join("-" * w for w in widths))
     direction = "higher" if report.mode == "max" else "lower"
     return (
-        f"{report.study}: best trial per method by {report.objective} ({direction} is better)\n"
-        + "\n".join(lines)
+        f"{report.study}: best completed trial per method by {report.objective} ({direction} is better)\n"
+        + "\n".join(lines) + ("\n" + _unranked_text(report) if report.unranked else "")
     )
+
+
+def _unranked_text(report: Report) -> str:
+    return f"Not ranked (no completed trial, e.g. every trial stopped early by ASHA): {', '.join(report.unranked)}."
 
 
 def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
@@ -179,11 +187,12 @@ def to_markdown(report: Report) -> str:
         f"# Study `{report.study}`: comparison of methods",
         "",
         f"Objective: `{report.objective}` ({direction} is better). Trials: {counts}. "
-        f"Each method's best trial among the completed and stopped ones.",
+        "Each method's best completed trial (a trial ASHA stopped early has its value from a shorter "
+        "training, so it is not ranked)." + (" " + _unranked_text(report) if report.unranked else ""),
         "",
     ]
     if not report.results:
-        parts.append("No completed or stopped trial has the objective yet.")
+        parts.append("No completed trial has the objective yet.")
         return "\n".join(parts) + "\n"
     parts += ["## Leaderboard", "", _markdown_table(*_table_rows(report, _summary_metrics(report))), ""]
     header = ["metric", *(r.method for r in report.results)]

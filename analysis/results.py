@@ -123,7 +123,7 @@ def read_trials(study_dir: Path | str) -> pd.DataFrame:
 
 def read_samples(study_dir: Path | str, trial_id: str) -> dict[str, np.ndarray]:
     """The per-sample test outputs of one trial as written by ``write_samples``: 1-D arrays (``label``,
-    ``pred``, ``msp``, ``score`` …) and 2-D ones (``logits``: N×K float16)."""
+    ``pred``, ``msp``, ``lognorm`` …) and 2-D ones (``logits``: N×K float16)."""
     path = samples_path(_require_dir(study_dir), trial_id)
     if not path.exists():
         raise FileNotFoundError(f"no per-sample outputs for trial {trial_id!r}: {path} does not exist")
@@ -177,8 +177,12 @@ def atomic_write_table(table: pa.Table, path: Path, **kwargs: Any) -> None:
 
 def write_samples(path: Path | str, per_sample: dict[str, np.ndarray]) -> None:
     """Per-sample outputs, compactly: integer 1-D arrays (``label``, ``pred``) as int16 when they fit, else
-    int32; float 1-D arrays (``msp``, ``score``) as float32; 2-D arrays (``logits``, N×K) as a
-    ``fixed_size_list<float16>[K]`` column (integers keep int32). zstd-compressed."""
+    int32; float 1-D arrays (the scores ``msp``, ``lognorm``) as float64; 2-D arrays (``logits``, N×K) as a
+    ``fixed_size_list<float16>[K]`` column (integers keep int32). zstd-compressed.
+
+    Scores keep float64 because saturated MSPs (1 − 1e-9 …) collapse into ties in float32, and AURC, coverage
+    at risk and AUROC recomputed from the file (the leaderboard's bootstrap) would then differ from the
+    reported ``test/…`` values."""
     columns = {}
     for name, values in per_sample.items():
         arr = np.asarray(values)
@@ -200,5 +204,5 @@ def _compact_1d(arr: np.ndarray) -> np.ndarray:
         small = arr.size == 0 or (arr.min() >= np.iinfo(np.int16).min and arr.max() <= np.iinfo(np.int16).max)
         return arr.astype(np.int16 if small else np.int32)
     if arr.dtype.kind == "f":
-        return arr.astype(np.float32)
+        return arr.astype(np.float64)
     return arr

@@ -7,7 +7,7 @@ Two score sets: continuous scores (no ties) and a tie-heavy one (30% of the scor
 saturated float32 MSPs), which takes the tie-averaging path. Also times the whole end-of-trial
 ``final_metrics`` on 10k-sample splits with 1024-wide features (the quick study's MLP), a shifted test copy
 and both probes (same data and transfer): the metric part of a trial's final evaluation, forward passes
-excluded (``bench_trainable.py`` measures a trial's whole final evaluation against its time).
+excluded (``bench_final_eval.py`` measures a quick-study trial's whole final evaluation against its time).
 
 Usage: python benchmarks/bench_metrics.py [--n 1000000] [--runs 7] [--trial-d 1024] [--smoke-test]
 """

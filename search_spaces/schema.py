@@ -18,6 +18,10 @@ from trainables.models import get_model_info
 from trainables.registry import HParam
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+# Search trial n trains with seed + n, so trial seeds stay below seed + MAX_NUM_SAMPLES (plus a few re-asks
+# after a resume); reruns start far above that (study/rerun.py).
+MAX_NUM_SAMPLES = 100_000
+SAMPLERS = ("tpe", "random", "nsga2", "grid")  # grid: every configuration of finite grids, each once
 
 
 class StudyFileError(ValueError):
@@ -82,9 +86,9 @@ class Range(_Strict):
 
 
 class SearchSection(_Strict):
-    num_samples: int = Field(8, gt=0)
+    num_samples: int = Field(8, gt=0, le=MAX_NUM_SAMPLES)
     max_concurrent: int = Field(2, gt=0)
-    sampler: Literal["tpe", "random", "nsga2"] = "tpe"
+    sampler: Literal[SAMPLERS] = "tpe"  # type: ignore[valid-type]
     seed: int | None = None
     n_startup_trials: int = Field(4, ge=0)
 
@@ -149,8 +153,17 @@ class StudySpec(_Strict):
                 parse_param_spec(declared[pname], spec, owner=name)
         return {k: dict(p or {}) for k, p in v.items()}
 
+    @field_validator("objective")
+    @classmethod
+    def _some_objective(cls, v: Objective | list[Objective]) -> Objective | list[Objective]:
+        if isinstance(v, list) and not v:
+            raise ValueError("an empty list; allowed: one {metric, mode} or a list of one or more")
+        return v
+
     @model_validator(mode="after")
     def _consistent(self) -> StudySpec:
+        if self.search.sampler == "grid":
+            _check_finite_grid(self.methods)
         if self.asha.max_t is not None and self.asha.max_t > self.training.epochs:
             raise ValueError(f"max_t={self.asha.max_t} exceeds training.epochs={self.training.epochs}")
         if self.evaluation.transfer_dataset and self.evaluation.transfer_dataset not in list_datasets():
@@ -194,6 +207,21 @@ def parse_param_spec(h: HParam, spec: Any, owner: str) -> Range:
     if r.low is not None and r.high is not None and r.low >= r.high:
         raise ValueError(f"{field_name}: low={r.low} must be below high={r.high}")
     return r
+
+
+def _check_finite_grid(methods: dict[str, dict[str, Any]]) -> None:
+    """``sampler: grid`` enumerates every configuration, so each searched hyperparameter needs finite values
+    (the same resolution as search_spaces/space.py's ``method_params``)."""
+    for loss, given in methods.items():
+        for h in get_loss_info(loss).hparams:
+            if h.name in given:
+                r = parse_param_spec(h, given[h.name], owner=loss)
+                finite = r.value is not None or r.grid is not None
+            else:
+                finite = not h.search or bool(h.choices) or h.kind == "bool"
+            if not finite:
+                raise ValueError(f"search.sampler=grid cannot enumerate methods.{loss}.{h.name} (a range); allowed "
+                                 "for it: grid: [values], grid: paper or value: x")
 
 
 def _one_line(err: ValidationError) -> str:

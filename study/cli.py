@@ -37,15 +37,20 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("study_dir", type=Path)
     rep.add_argument("--out", type=Path, help="output directory (default: runs/<study>/report)")
 
-    rr = sub.add_parser("rerun", help="retrain a study's best configurations locally, without Ray")
+    rr = sub.add_parser("rerun", help="retrain a study's best configurations with new seeds shared by every "
+                        "method (locally, or on Ray with --parallel)")
     rr.add_argument("study_dir", type=Path)
     rr.add_argument("--trial", default="best", help="'best' (per method with --top) or a trial id")
     rr.add_argument("--top", type=int, default=1, help="best K configurations of each method")
-    rr.add_argument("--seeds", type=int, default=1, help="number of new seeds per configuration")
+    rr.add_argument("--seeds", type=int, default=1,
+                    help="new seeds per configuration; the i-th is the same for every configuration")
     rr.add_argument("--epochs", type=int, help="override the number of epochs")
     rr.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    rr.add_argument("--parallel", action="store_true", help="run the reruns as Ray tasks on the study's cluster")
-    rr.add_argument("--address", help="Ray cluster for --parallel (default: RAY_ADDRESS or a local one)")
+    rr.add_argument("--parallel", action="store_true",
+                    help="run the reruns as Ray tasks: on --address, else RAY_ADDRESS, else the cluster the study "
+                         "joined (the address recorded in study.json; a local Ray when that one is unreachable), "
+                         "else a local Ray (a study that started its own Ray recorded none)")
+    rr.add_argument("--address", help="Ray cluster for --parallel (default: see --parallel)")
 
     cmp_ = sub.add_parser("compare", help="compare methods across several studies (e.g. two datasets)")
     cmp_.add_argument("study_dirs", type=Path, nargs="+")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 
 from search_spaces.schema import Resources
 from study.errors import UsageError
@@ -46,6 +47,32 @@ def connect(address: str | None, num_cpus: int | None = None) -> None:
         ray.init(address=address, **kwargs)
     else:
         ray.init(num_cpus=num_cpus, **kwargs)
+
+
+def reachable(address: str, timeout_s: float = 3.0) -> bool:
+    """Whether anything answers at the HOST:PORT of a Ray address (``ray.init`` would retry an absent head for
+    minutes). Addresses without a port (``auto``) count as reachable: ``ray.init`` fails fast on those."""
+    host, sep, port = address.split("://", 1)[-1].rstrip("/").rpartition(":")
+    if not sep or not port.isdigit():
+        return True
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+def cluster_summary() -> dict[str, float | int | str]:
+    """Alive nodes and the cluster's CPUs, GPUs and accelerator types, once connected."""
+    import ray
+
+    total = ray.cluster_resources()
+    out: dict[str, float | int | str] = {"nodes": sum(1 for n in ray.nodes() if n.get("Alive")),
+                                         "cpus": total.get("CPU", 0.0), "gpus": total.get("GPU", 0.0)}
+    kinds = sorted(k.removeprefix("accelerator_type:") for k in total if k.startswith("accelerator_type:"))
+    if kinds:
+        out["accelerators"] = ", ".join(kinds)
+    return out
 
 
 def check_trial_resources(resources: Resources) -> None:

@@ -13,6 +13,7 @@ import numpy as np
 
 from search_spaces.schema import StudySpec
 from study.layout import StudyDir
+from study.resume import study_meta
 from study.runner import load_study_of
 
 REPORT_ARTIFACT_DIR = "report"
@@ -31,8 +32,7 @@ def asha_rungs(spec: StudySpec) -> list[int]:
 
 
 def mlflow_uri_of(study: StudyDir) -> str:
-    meta = json.loads(study.meta_file.read_text()) if study.meta_file.exists() else {}
-    return meta.get("mlflow_uri") or study.default_mlflow_uri
+    return study_meta(study).get("mlflow_uri") or study.default_mlflow_uri
 
 
 def run_map_of(study: StudyDir) -> dict:
@@ -77,7 +77,7 @@ def report_inputs(study: StudyDir, spec: StudySpec | None = None):
         names = []
     return ReportInputs(study_dir=study.root, objectives=[(o.metric, o.mode) for o in spec.objectives],
                         name=spec.name, rungs=asha_rungs(spec), class_names=names,
-                        load_matrix=matrix_loader(study))
+                        load_matrix=matrix_loader(study), environment=study_meta(study).get("environment") or {})
 
 
 def log_report(study: StudyDir, files: list[Path]) -> bool:

@@ -1,15 +1,20 @@
 """`smoothstudy rerun`: retrain chosen configurations of a study with the very same training loop and new
 seeds, results to Parquet (``parquet/reruns/``) and MLflow runs tagged ``rerun``.
 
+The i-th rerun of every configuration trains with seed ``study seed + RERUN_SEED_OFFSET + i``, whatever its
+method: reruns of different methods share their seeds, so the report pairs them seed by seed.
+
 Locally (default) the reruns train one after the other in this process; with ``parallel=True`` each is a Ray
-task on the study's cluster (``address``, else ``RAY_ADDRESS``, else a local Ray) asking for the study's
-``resources``. Either way the driver alone writes the sinks, and a rerun uses as many torch threads as a
+task asking for the study's ``resources`` on the cluster named by ``address``, else ``RAY_ADDRESS``, else the
+cluster address the study recorded when it joined one (a local Ray is used when that one is unreachable),
+else a local Ray. Either way the driver alone writes the sinks, and a rerun uses as many torch threads as a
 search trial had CPUs, so on CPU the same seed gives the same numbers locally and on Ray.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -17,13 +22,15 @@ from typing import Any
 
 import pandas as pd
 
+from search_spaces.schema import MAX_NUM_SAMPLES
 from study.errors import UsageError
 from study.layout import StudyDir
 from study.runner import load_study_of
 from study.sinks.base import TrialEnd, TrialStart
 from trainables.config import TrialConfig, config_from_flat, flatten
 
-RERUN_SEED_OFFSET = 1000  # rerun seeds never coincide with the search's seed
+# Above every search trial's seed (trial n: study seed + n, n < num_samples <= MAX_NUM_SAMPLES, plus re-asks).
+RERUN_SEED_OFFSET = 10 * MAX_NUM_SAMPLES
 SHOWN = ("test/acc", "test/nll", "test/ece", "test/aurc")
 
 
@@ -46,14 +53,20 @@ def select_trials(trials: pd.DataFrame, objective: str, mode: str, trial: str, t
     return chosen
 
 
-def rerun_configs(rows: pd.DataFrame, seeds: int, epochs: int | None, device: str) -> list[tuple[str, TrialConfig]]:
-    """``(source trial id, config)`` for every rerun: seeds ``seed + 1000 + i``, ``i < seeds``."""
+def rerun_seeds(study_seed: int, seeds: int) -> list[int]:
+    """The seeds of a configuration's reruns: the same list for every configuration of the study."""
+    return [study_seed + RERUN_SEED_OFFSET + i for i in range(seeds)]
+
+
+def rerun_configs(rows: pd.DataFrame, seeds: int, epochs: int | None, device: str, study_seed: int
+                  ) -> list[tuple[str, TrialConfig]]:
+    """``(source trial id, config)`` for every rerun of every row, with the seeds of ``rerun_seeds``."""
     out = []
     for _, row in rows.iterrows():
         flat = {k.removeprefix("config/"): v for k, v in row.items() if k.startswith("config/")}
         source = config_from_flat(flat)
-        for i in range(seeds):
-            overrides: dict[str, Any] = {"seed": source.seed + RERUN_SEED_OFFSET + i, "device": device}
+        for seed in rerun_seeds(study_seed, seeds):
+            overrides: dict[str, Any] = {"seed": seed, "device": device}
             if epochs:
                 overrides["epochs"] = epochs
             out.append((str(row["trial_id"]), TrialConfig.from_dict({**source.to_dict(), **overrides})))
@@ -76,7 +89,7 @@ def rerun(study: StudyDir, trial: str = "best", top: int = 1, seeds: int = 1, ep
     spec = load_study_of(study)
     first = spec.objectives[0]
     rows = select_trials(read_trials(study.root), first.metric, first.mode, trial, top)
-    jobs = rerun_configs(rows, seeds, epochs, device)
+    jobs = rerun_configs(rows, seeds, epochs, device, spec.seed)
     from study.reporting import mlflow_uri_of
 
     mlflow_sink = build_sinks(spec, study, mlflow_uri_of(study), {"study": spec.model_dump(mode="json")})[1]
@@ -85,7 +98,8 @@ def rerun(study: StudyDir, trial: str = "best", top: int = 1, seeds: int = 1, ep
     try:
         if parallel:
             gpus = spec.resources.gpu if device != "cpu" else 0
-            return _run_on_ray(jobs, sinks, address, spec.resources.cpu, gpus, threads, echo)
+            connect_for_reruns(study, address, echo)
+            return _run_on_ray(jobs, sinks, spec.resources.cpu, gpus, threads, echo)
         return [_record(source, cfg, sinks, echo, *_train(cfg, threads)) for source, cfg in jobs]
     finally:
         for sink in sinks:
@@ -110,13 +124,33 @@ def _train(cfg: TrialConfig, threads: int) -> tuple[list[dict[str, Any]], Any, s
     return history, final, ""
 
 
-def _run_on_ray(jobs: list[tuple[str, TrialConfig]], sinks: list, address: str | None, cpus: float,
-                gpus: float, threads: int, echo: Callable[[str], None]) -> list[dict[str, Any]]:
+def connect_for_reruns(study: StudyDir, address: str | None, echo: Callable[[str], None]) -> None:
+    """Joins ``address``, else ``RAY_ADDRESS``, else the cluster the study recorded (only an address it was
+    given: a Ray the study started itself ended with it), else starts a local Ray; a recorded cluster that is
+    unreachable now falls back to a local Ray with a note."""
+    from study.cluster import connect, reachable
+    from study.resume import study_meta
+
+    if address or os.environ.get("RAY_ADDRESS"):
+        connect(address)
+        return
+    recorded = study_meta(study).get("address")
+    if recorded:
+        try:
+            if reachable(recorded):
+                connect(recorded)
+                echo(f"reruns on the study's cluster {recorded}")
+                return
+        except ConnectionError:
+            pass
+        echo(f"the study's cluster {recorded} is unreachable; reruns on a local Ray instead (--address picks one)")
+    connect(None)
+
+
+def _run_on_ray(jobs: list[tuple[str, TrialConfig]], sinks: list, cpus: float, gpus: float, threads: int,
+                echo: Callable[[str], None]) -> list[dict[str, Any]]:
     import ray
 
-    from study.cluster import connect
-
-    connect(address)
     remote = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=1)(_train)
     pending = {remote.remote(cfg, threads): (source, cfg) for source, cfg in jobs}
     echo(f"{len(pending)} reruns submitted to Ray ({cpus:g} CPU, {gpus:g} GPU each)")

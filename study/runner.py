@@ -4,6 +4,7 @@ results streamed to Parquet and MLflow from the driver."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from functools import partial
@@ -49,7 +50,7 @@ def build_searcher(spec: StudySpec, study: StudyDir):
     import optuna
     from ray.tune.search import ConcurrencyLimiter
 
-    from study.optuna_bridge import TruthfulOptunaSearch
+    from study.optuna_bridge import ConditionalGridSampler, TruthfulOptunaSearch
 
     seed = spec.search.seed if spec.search.seed is not None else spec.seed
     objectives = spec.objectives
@@ -58,6 +59,8 @@ def build_searcher(spec: StudySpec, study: StudyDir):
                                              multivariate=True, group=True)
     elif spec.search.sampler == "nsga2":
         sampler = optuna.samplers.NSGAIISampler(seed=seed)
+    elif spec.search.sampler == "grid":
+        sampler = ConditionalGridSampler(seed=seed)
     else:
         sampler = optuna.samplers.RandomSampler(seed=seed)
     multi = len(objectives) > 1
@@ -174,13 +177,26 @@ def run_study(study_file: Path, storage: Path, address: str | None = None, mlflo
     connect(address)
     check_trial_resources(spec.resources)
     prepare_study_dir(study, study_file)
-    study.meta_file.write_text(json.dumps({"mlflow_uri": mlflow_uri, "address": address, "smoke_test": smoke_test,
-                                           "ray_storage": ray_storage, "started": time.time()}, indent=1))
+    # "address": the cluster the study joined (None: a Ray it started, gone when it ends); resume and
+    # `rerun --parallel` go back to it.
+    joined = address or os.environ.get("RAY_ADDRESS") or None
+    study.meta_file.write_text(json.dumps({"mlflow_uri": mlflow_uri, "address": joined, "smoke_test": smoke_test,
+                                           "ray_storage": ray_storage, "started": time.time(),
+                                           "environment": study_environment()}, indent=1))
     echo(f"study {spec.name}: {spec.search.num_samples} trials of {', '.join(spec.methods)}; files in {study.root}")
     start = time.perf_counter()
     make_tuner(spec, study, mlflow_uri, ray_storage=ray_storage).fit()
     echo(f"study {spec.name} finished in {time.perf_counter() - start:.1f} s")
     return study
+
+
+def study_environment() -> dict[str, Any]:
+    """What the study ran with, for the report's facts: package versions and the driver's machine (as
+    ``analysis.facts`` gathers them for the report writer) and the Ray cluster it is connected to."""
+    from analysis.facts import machine, versions
+    from study.cluster import cluster_summary
+
+    return {"versions": versions(), "driver": machine(), "cluster": cluster_summary()}
 
 
 def _check_data(spec: StudySpec) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import yaml
 
@@ -9,11 +11,23 @@ from search_spaces.schema import load_study
 from search_spaces.space import method_params
 from study.runner import smoke_version
 from tests.conftest import ROOT
+from trainables.data import get_dataset_info
 from trainables.losses import get_loss_info, list_losses
 
 STUDIES = ROOT / "studies"
 PRESETS = sorted(STUDIES.glob("*.yaml"))
-PAPER_WORDS = ("Label Relaxation", "Xia", "seed 00", "paper", "Lienen")
+LR_PAPER = ("Lienen & Hüllermeier", "From Label Smoothing to Label Relaxation", "seed 004")
+# What each preset's header must name: the paper (authors, title, seed file) and the table or figures it follows;
+# presets tied to no single table must say so and name the seed papers of their methods.
+SOURCES = {
+    "lr_table1_fmnist": (*LR_PAPER, "Table 1", "Fashion-MNIST", "Deviations from the paper"),
+    "lr_table1_fmnist_ece": (*LR_PAPER, "Table 1", "Fashion-MNIST", "Deviations from the paper"),
+    "xia_selective": ("Xia et al.", "Understanding Why Label Smoothing Degrades Selective Classification",
+                      "seed 001", "Figs. 15-17", "Appendix", "Deviations"),
+    "quick": ("Label Relaxation paper", "seed 004", "Sec. 5"),
+    "all_methods": ("No single paper table", "seed 000", "seed 002", "seed 003", "seed 004"),
+    "gpu_resnet": ("Not tied to one paper's table", "seed 000", "seed 002", "seed 003", "seed 004"),
+}
 
 
 def test_the_issue_presets_exist():
@@ -32,9 +46,10 @@ def test_preset_loads_and_its_smoke_version_too(path):
 
 @pytest.mark.parametrize("path", [p for p in PRESETS if p.stem not in ("smoke",)], ids=lambda p: p.name)
 def test_preset_comment_names_its_source(path):
-    header = [line for line in path.read_text().splitlines() if line.startswith("#")]
-    assert len(header) >= 3, "a preset starts with a comment naming the paper and table it follows"
-    assert any(word in " ".join(header) for word in PAPER_WORDS)
+    assert path.stem in SOURCES, f"{path.name}: add the paper and table its header must name to SOURCES"
+    header = " ".join(line.lstrip("# ") for line in path.read_text().splitlines() if line.startswith("#"))
+    missing = [s for s in SOURCES[path.stem] if s not in header]
+    assert not missing, f"{path.name}: the header comment does not name {missing}"
 
 
 def _choices(spec, method: str, name: str) -> tuple:
@@ -58,6 +73,21 @@ def test_label_relaxation_table1_setting(stem, metric, mode):
     assert _choices(spec, "confidence_penalty", "beta") == (0.1, 0.3, 0.5, 1, 2, 4, 8)
     assert _choices(spec, "focal", "gamma") == (0.1, 0.2, 0.5, 1, 2, 3.5, 5)
     assert not spec.asha.enabled
+    # "data augmentation by randomly horizontally flipping and shifting the input images in width and height"
+    info = get_dataset_info("fashion_mnist")
+    assert spec.data.augment and info.hflip and info.crop_padding > 0  # random crop of a padded image = shift
+    # "dividing the learning rate by a constant factor (ranging from 0.1 to sqrt(0.1))"
+    assert t.schedule == "step" and 0.1 <= t.step_gamma <= math.sqrt(0.1) + 1e-12 and t.step_size < t.epochs
+    assert t.weight_decay == 0.0  # "we tried to exclude other techniques (such as extensive weight decay …)"
+
+
+@pytest.mark.parametrize("stem", ["lr_table1_fmnist", "lr_table1_fmnist_ece"])
+def test_table1_grid_is_enumerated_once(stem):
+    """`sampler: grid` trains each of the paper's 1 + 4 x 7 configurations exactly once."""
+    spec = load_study(STUDIES / f"{stem}.yaml")
+    grid_size = sum(math.prod(len(p.choices) for p in params if not p.is_fixed)
+                    for params in method_params(spec).values())
+    assert spec.search.sampler == "grid" and grid_size == 29 and spec.search.num_samples == grid_size
 
 
 def test_table1_files_differ_only_in_the_selection_objective():
@@ -70,6 +100,20 @@ def test_xia_selective_grid():
     spec = load_study(STUDIES / "xia_selective.yaml")
     assert set(spec.methods) == {"ce", "ls"}
     assert _choices(spec, "ls", "alpha") == (0.1, 0.2, 0.3)
+
+
+def test_xia_selective_training_follows_the_papers_cifar100_recipe():
+    """Xia et al., Appendix B, "DenseNet - CIFAR100": 5000 training images for validation, batches of 64,
+    300 epochs of SGD from 0.1 with Nesterov momentum 0.9 and 1e-4 weight decay, the rate divided by ten after
+    150 epochs, random crop with 4-pixel padding and horizontal flips, no model selection."""
+    spec = load_study(STUDIES / "xia_selective.yaml")
+    t, info = spec.training, get_dataset_info("cifar100")
+    assert spec.data.dataset == "cifar100" and round(50_000 * spec.data.val_fraction) == 5000
+    assert (t.optimizer, t.lr, t.momentum, t.nesterov, t.weight_decay) == ("sgd", 0.1, 0.9, True, 1e-4)
+    assert (t.batch_size, t.epochs) == (64, 300)
+    assert (t.schedule, t.step_size, t.step_gamma) == ("step", 150, 0.1)
+    assert spec.data.augment and info.hflip and info.crop_padding == 4
+    assert not spec.asha.enabled  # every alpha trains to its last epoch, which is the model evaluated
 
 
 def test_all_methods_covers_every_registered_method():

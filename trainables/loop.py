@@ -14,7 +14,7 @@ import torch
 from analysis.metrics.evaluation import (
     Outputs,
     epoch_metrics,
-    final_metrics,
+    final_results,
     per_sample_outputs,
     risk_coverage_curves,
 )
@@ -48,7 +48,8 @@ def seed_everything(seed: int) -> None:
 class FinalEvaluation:
     metrics: dict[str, float]
     per_sample: dict[str, np.ndarray]
-    matrices: dict[str, np.ndarray] = field(default_factory=dict)  # e.g. {"lspp_C": K×K}
+    # K×K, saved as .npy + heatmap: "<loss>_targets" (LS++ C, LLS Q), "centre_distances" (representation)
+    matrices: dict[str, np.ndarray] = field(default_factory=dict)
     class_names: tuple[str, ...] = ()
     curves: dict[str, Any] = field(default_factory=dict)
 
@@ -201,10 +202,12 @@ class Trainer:
         transfer_train = transfer_test = None
         if cfg.transfer_dataset and cfg.probe:
             transfer_train, transfer_test = self._transfer_outputs(cfg.transfer_dataset)
-        metrics = final_metrics(val, test, train=train, shifted_test=shifted,
-                                transfer_train=transfer_train, transfer_test=transfer_test)
+        metrics, matrices = final_results(val, test, train=train, shifted_test=shifted,
+                                          transfer_train=transfer_train, transfer_test=transfer_test,
+                                          representation=cfg.representation)
         matrix = self.loss_fn.target_matrix()
-        matrices = {f"{cfg.loss}_targets": matrix.detach().float().cpu().numpy()} if matrix is not None else {}
+        if matrix is not None:
+            matrices[f"{cfg.loss}_targets"] = matrix.detach().float().cpu().numpy()
         p = metrics.get("test/lognorm_p")
         return FinalEvaluation(
             metrics=metrics,
@@ -215,15 +218,22 @@ class Trainer:
         )
 
     def _transfer_outputs(self, name: str) -> tuple[Outputs, Outputs]:
+        """Features of the transfer dataset. ``data_dir`` names the main dataset's files, so the transfer
+        dataset is found where its registry entry says (its environment variable, e.g.
+        ``SMOOTHSTUDY_FASHION_MNIST_DIR``, else its default directory) unless it is the main dataset itself;
+        ``download`` applies to both."""
+        cfg = self.config
         info = get_dataset_info(name)
         if (info.in_chans, info.image_size) != (self.info.in_chans, self.info.image_size):
             raise ValueError(
                 f"transfer_dataset={name!r} has {info.in_chans}×{info.image_size}² images, the model takes "
                 f"{self.info.in_chans}×{self.info.image_size}²; pick a dataset of the same image shape"
             )
-        raw = load_dataset(name)
-        n = min(len(raw.train), self.config.probe_max_train)
-        return (self.predict(raw.train.subset(torch.arange(n)).to(self.device)),
+        raw = load_dataset(name, cfg.data_dir if name == cfg.dataset else None, cfg.download)
+        # a seeded sample, not the first images: a training set stored sorted by label would give few classes
+        gen = torch.Generator().manual_seed(cfg.split_seed)
+        keep = torch.randperm(len(raw.train), generator=gen)[: cfg.probe_max_train]
+        return (self.predict(raw.train.subset(keep).to(self.device)),
                 self.predict(raw.test.to(self.device)))
 
     def state_dict(self) -> dict[str, Any]:
@@ -261,7 +271,10 @@ class SeedGroup:
     its seed would. Epoch metrics: the mean over seeds under the usual keys, except ``time/train_s`` and
     ``time/eval_s`` (summed: the epoch's wall time) and ``time/images_per_s`` (all seeds' images over that
     time). Final metrics: the mean under the usual keys plus each seed's under ``seed<i>/<key>``; the
-    per-sample outputs, curves and learned matrices are the first seed's. A diverging seed ends the trial.
+    per-sample outputs, curves and learned matrices are the first seed's, and so are the choices each seed
+    makes on its own validation split (:data:`PER_SEED_CHOICES`: a mean of them is no setting any seed used,
+    and NaN when one seed kept MSP), which also makes them match the per-sample columns they produced.
+    A diverging seed ends the trial.
     """
 
     def __init__(self, config: TrialConfig, device: torch.device | str | None = None) -> None:
@@ -322,6 +335,7 @@ class SeedGroup:
         finals = [self._run(i, Trainer.final_evaluation) for i in range(len(self.trainers))]
         first = finals[0]
         metrics = mean_metrics([f.metrics for f in finals])
+        metrics.update({k: v for k, v in first.metrics.items() if k in PER_SEED_CHOICES})
         for i, final in enumerate(finals):
             metrics.update({f"seed{i}/{k}": v for k, v in final.metrics.items()})
         return replace(first, metrics=metrics)
@@ -337,6 +351,10 @@ class SeedGroup:
         for i, (trainer, seed_state) in enumerate(zip(self.trainers, state["seeds"])):
             trainer.load_state_dict(seed_state)
             self.rng_states[i] = self._rng_state()
+
+
+# Fitted or selected per seed on its validation split: a seed group reports the first seed's, not the mean.
+PER_SEED_CHOICES = frozenset({"test/temperature", "test/lognorm_p", "test/lognorm_fallback"})
 
 
 def mean_metrics(per_seed: list[dict[str, float]]) -> dict[str, float]:

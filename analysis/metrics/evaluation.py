@@ -13,9 +13,10 @@ Keys of :func:`final_metrics` (present when the inputs they need are given):
   ``test/ece_ts``.
 - logit normalisation (``p`` chosen on val): ``test/lognorm_p``, ``test/lognorm_fallback``, and for ``val``
   and ``test``: ``aurc_lognorm eaurc_lognorm cov_at_5_lognorm auroc_lognorm``.
-- features: ``test/d_within``, ``test/d_total``, ``test/r2``, ``test/centre_dist_spread`` (and ``train/…``
-  for the first three when ``train`` has features); ``test/probe_acc`` (probe fit on train features);
-  ``transfer/probe_acc`` (fit on ``transfer_train``, scored on ``transfer_test``).
+- features, unless ``representation=False``: ``test/d_within``, ``test/d_total``, ``test/r2``,
+  ``test/centre_dist_spread`` (and ``train/…`` for the first three when ``train`` has features);
+- probes (whatever ``representation`` is): ``test/probe_acc`` (fit on train features, scored on test
+  features); ``transfer/probe_acc`` (fit on ``transfer_train``, scored on ``transfer_test``).
 - shift (test merged with its corrupted copy): ``shift/acc shift/ece shift/aurc shift/eaurc shift/cov_at_5
   shift/auroc shift/aurc_lognorm shift/eaurc_lognorm shift/cov_at_5_lognorm``; ``shift/acc_corrupted`` is
   the accuracy on the corrupted copy alone.
@@ -116,8 +117,26 @@ def final_metrics(
     shifted_test: Outputs | None = None,
     transfer_train: Outputs | None = None,
     transfer_test: Outputs | None = None,
+    representation: bool = True,
 ) -> dict[str, float]:
     """Full evaluation at the end of a trial; keys are namespaced (see the module docstring)."""
+    return final_results(val, test, train=train, shifted_test=shifted_test, transfer_train=transfer_train,
+                         transfer_test=transfer_test, representation=representation)[0]
+
+
+def final_results(
+    val: Outputs,
+    test: Outputs,
+    *,
+    train: Outputs | None = None,
+    shifted_test: Outputs | None = None,
+    transfer_train: Outputs | None = None,
+    transfer_test: Outputs | None = None,
+    representation: bool = True,
+) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """:func:`final_metrics` and the K×K matrices computed on the way: ``centre_distances`` (the LLS paper's
+    L1-normalised cosine distances between the test features' class centres; NaN rows/columns for classes
+    absent from test) when ``representation`` and ``test`` has features."""
     zv, yv = _arrays(val, "val")
     zt, yt = _arrays(test, "test")
     if zv.shape[1] != zt.shape[1]:
@@ -142,7 +161,12 @@ def final_metrics(
     out.update(_prefixed("val", _selective(chosen_score(zv, choice.p), correct_v, "_lognorm")))
     out.update(_prefixed("test", _selective(chosen_score(zt, choice.p), correct_t, "_lognorm")))
 
-    out.update(_representation(test, train))
+    matrices: dict[str, np.ndarray] = {}
+    if representation:
+        rep, matrices = _representation(test, train)
+        out.update(rep)
+    if train is not None and train.features is not None and test.features is not None:
+        out["test/probe_acc"] = linear_probe_accuracy(train.features, train.labels, test.features, test.labels)
     if (transfer_train is None) != (transfer_test is None):
         raise ValueError("transfer_train and transfer_test must be given together")
     if transfer_train is not None and transfer_test is not None:
@@ -155,10 +179,10 @@ def final_metrics(
         )
     if shifted_test is not None:
         out.update(_shift_metrics(zt, yt, shifted_test, choice.p))
-    return out
+    return out, matrices
 
 
-def _representation(test: Outputs, train: Outputs | None) -> dict[str, float]:
+def _representation(test: Outputs, train: Outputs | None) -> tuple[dict[str, float], dict[str, np.ndarray]]:
     out: dict[str, float] = {}
     splits = {"test": test} if train is None else {"test": test, "train": train}
     for name, split in splits.items():
@@ -166,14 +190,11 @@ def _representation(test: Outputs, train: Outputs | None) -> dict[str, float]:
             continue
         sep = class_separation(split.features, split.labels)
         out.update({f"{name}/d_within": sep.d_within, f"{name}/d_total": sep.d_total, f"{name}/r2": sep.r2})
-    if test.features is not None:
-        matrix = centre_distance_matrix(test.features, test.labels, num_classes=test.logits.shape[1])
-        out["test/centre_dist_spread"] = centre_distance_spread(matrix)
-        if train is not None and train.features is not None:
-            out["test/probe_acc"] = linear_probe_accuracy(
-                train.features, train.labels, test.features, test.labels
-            )
-    return out
+    if test.features is None:
+        return out, {}
+    matrix = centre_distance_matrix(test.features, test.labels, num_classes=test.logits.shape[1])
+    out["test/centre_dist_spread"] = centre_distance_spread(matrix)
+    return out, {"centre_distances": matrix}
 
 
 def _shift_metrics(zt: np.ndarray, yt: np.ndarray, shifted: Outputs, p: float | None) -> dict[str, float]:

@@ -1,4 +1,5 @@
-"""Heatmaps of learned K×K soft-label matrices (LS++ C, LLS Q, OLS S) with class names on both axes."""
+"""Heatmaps of K×K class matrices with class names on both axes: learned soft-label matrices (LS++ C, LLS Q,
+OLS S) and the class-centre distances of the features."""
 
 from __future__ import annotations
 
@@ -14,10 +15,14 @@ from matplotlib.figure import Figure  # noqa: E402
 
 MAX_LABELS = 50  # beyond this, every n-th class name is written so the labels stay legible
 MAX_ANNOTATED = 12  # write the values into the cells up to this many classes
+TARGET_AXES = ("class receiving the probability", "true class")  # (x, y) axis labels of a soft-label matrix
 
 
-def matrix_heatmap_figure(matrix: np.ndarray, class_names: list[str], title: str) -> Figure:
-    """A figure with row = true class, column = class receiving the mass."""
+def matrix_heatmap_figure(
+    matrix: np.ndarray, class_names: list[str], title: str, axis_labels: tuple[str, str] = TARGET_AXES
+) -> Figure:
+    """A figure with rows and columns labelled ``axis_labels`` = (x, y); by default row = true class,
+    column = class receiving the mass."""
     matrix = np.asarray(matrix, dtype=float)
     if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
         raise ValueError(f"matrix has shape {matrix.shape}; expected a square (K, K) array")
@@ -31,8 +36,8 @@ def matrix_heatmap_figure(matrix: np.ndarray, class_names: list[str], title: str
     ticks = np.arange(0, k, math.ceil(k / MAX_LABELS))
     ax.set_xticks(ticks, [class_names[i] for i in ticks], rotation=90)
     ax.set_yticks(ticks, [class_names[i] for i in ticks])
-    ax.set_xlabel("class receiving the probability")
-    ax.set_ylabel("true class")
+    ax.set_xlabel(axis_labels[0])
+    ax.set_ylabel(axis_labels[1])
     ax.set_title(title)
     if k <= MAX_ANNOTATED:
         middle = (np.nanmin(matrix) + np.nanmax(matrix)) / 2
@@ -43,9 +48,12 @@ def matrix_heatmap_figure(matrix: np.ndarray, class_names: list[str], title: str
     return fig
 
 
-def save_matrix_heatmap(matrix: np.ndarray, class_names: list[str], path: str | Path, title: str) -> Path:
+def save_matrix_heatmap(
+    matrix: np.ndarray, class_names: list[str], path: str | Path, title: str,
+    axis_labels: tuple[str, str] = TARGET_AXES,
+) -> Path:
     """Write the heatmap as PNG to ``path`` (parent folders are created) and return the path."""
-    fig = matrix_heatmap_figure(matrix, class_names, title)
+    fig = matrix_heatmap_figure(matrix, class_names, title, axis_labels)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:

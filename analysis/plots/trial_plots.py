@@ -31,7 +31,15 @@ def plot_reliability(logits: Any, labels: Any, path: str | Path, bins: int = DEF
     z = as_logits(logits)
     y = as_labels(labels, z.shape[0], z.shape[1])
     conf, pred = top_label(z)
-    diagram = reliability_diagram(conf, pred == y, bins)
+    return plot_confidence_reliability(conf, pred == y, path, bins)
+
+
+def plot_confidence_reliability(
+    confidences: Any, correct: Any, path: str | Path, bins: int = DEFAULT_BINS
+) -> Path:
+    """:func:`plot_reliability` from top-label confidences and whether each prediction was right; given the
+    float64 confidences the metrics used, the ECE in the title is the reported one."""
+    diagram = reliability_diagram(confidences, correct, bins)
     edges = diagram.edges
     width = np.diff(edges)
     fig = Figure(figsize=(4.5, 5.5))

@@ -9,10 +9,12 @@ from analysis.metrics.evaluation import (
     Outputs,
     epoch_metrics,
     final_metrics,
+    final_results,
     per_sample_outputs,
     risk_coverage_curves,
 )
 from analysis.metrics.lognorm import chosen_score, select_lognorm_p
+from analysis.metrics.representation import centre_distance_matrix, centre_distance_spread
 from analysis.metrics.selective import aurc
 
 K = 5
@@ -141,6 +143,36 @@ def test_final_metrics_minimal_without_features():
     assert not any(k.startswith(("transfer/", "shift/", "train/")) for k in m)
     assert "test/r2" not in m and "test/probe_acc" not in m
     assert "test/aurc" in m and "test/temperature" in m
+
+
+REPRESENTATION_KEYS = {"test/d_within", "test/d_total", "test/r2", "train/d_within", "train/d_total", "train/r2",
+                       "test/centre_dist_spread"}
+
+
+def test_representation_off_reports_only_the_probes():
+    val, test, train = _outputs(200, 1), _outputs(200, 2), _outputs(300, 3)
+    tr_train, tr_test = _outputs(150, 5), _outputs(100, 6)
+    full, matrices = final_results(val, test, train=train, transfer_train=tr_train, transfer_test=tr_test)
+    probes_only, no_matrices = final_results(val, test, train=train, transfer_train=tr_train,
+                                             transfer_test=tr_test, representation=False)
+    assert REPRESENTATION_KEYS <= set(full) and not REPRESENTATION_KEYS & set(probes_only)
+    assert set(full) - set(probes_only) == REPRESENTATION_KEYS
+    assert probes_only["test/probe_acc"] == full["test/probe_acc"]
+    assert probes_only["transfer/probe_acc"] == full["transfer/probe_acc"]
+    assert no_matrices == {} and set(matrices) == {"centre_distances"}
+    assert final_metrics(val, test, train=train, representation=False) == {
+        k: v for k, v in probes_only.items() if not k.startswith("transfer/")
+    }
+
+
+def test_centre_distance_matrix_comes_with_the_metrics():
+    test = _outputs(300, 2)
+    metrics, matrices = final_results(_outputs(200, 1), test)
+    matrix = matrices["centre_distances"]
+    np.testing.assert_array_equal(matrix, centre_distance_matrix(test.features, test.labels, K))
+    np.testing.assert_allclose(matrix.sum(axis=1), 1.0)  # rows L1-normalised
+    assert metrics["test/centre_dist_spread"] == centre_distance_spread(matrix)
+    assert final_results(_outputs(100, 1, features=False), _outputs(100, 2, features=False))[1] == {}
 
 
 def test_final_metrics_fallback_reports_nan_p():

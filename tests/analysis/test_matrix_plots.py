@@ -43,3 +43,13 @@ def test_many_classes_keep_a_legible_subset_of_names():
 def test_bad_input_names_the_argument(matrix, names, field):
     with pytest.raises(ValueError, match=field):
         matrix_heatmap_figure(matrix, names, "x")
+
+
+def test_axis_labels_default_to_a_target_matrix_and_can_be_named():
+    fig = matrix_heatmap_figure(MATRIX, NAMES, "C")
+    ax = fig.axes[0]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("class receiving the probability", "true class")
+    plt.close(fig)
+    fig = matrix_heatmap_figure(MATRIX, NAMES, "centre distances", axis_labels=("class", "class"))
+    assert (fig.axes[0].get_xlabel(), fig.axes[0].get_ylabel()) == ("class", "class")
+    plt.close(fig)

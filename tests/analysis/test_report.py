@@ -40,13 +40,15 @@ def study_dir(tmp_path_factory):
     return root
 
 
-def test_best_trial_per_method_sorted_by_objective(study_dir):
+def test_best_completed_trial_per_method_sorted_by_objective(study_dir):
     report = build_report(study_dir, "val/acc", "max")
+    # completed trials only, as the full report's leaderboard and `rerun` rank: focal's only finished trial
+    # was stopped by ASHA (a shorter training), so focal is listed as not ranked
     assert [(r.method, r.trial_id) for r in report.results] == [
         ("ls", "ls_1"),
-        ("focal", "fl_1"),
         ("ce", "ce_2"),
     ]
+    assert report.unranked == ["focal"]
     best = report.results[0]
     assert best.objective == 0.86 and best.status == "completed" and best.epochs_run == 2
     assert best.hparams == {"loss_params.alpha": 0.1, "lr": 0.1}  # lr varies across the study; batch_size not
@@ -55,7 +57,7 @@ def test_best_trial_per_method_sorted_by_objective(study_dir):
         and best.metrics["test/ece"] == 0.02
         and best.metrics["val/nll"] == 0.45
     )
-    assert best.trials == 2  # ls_1 and ls_2; the errored ls_3 is not ranked
+    assert best.trials == 1  # ls_1; the stopped ls_2 and the errored ls_3 are not ranked
     assert report.status_counts == {"completed": 3, "stopped": 2, "error": 1, "running": 1}
 
 
@@ -63,7 +65,6 @@ def test_min_mode_ranks_the_lowest_first(study_dir):
     report = build_report(study_dir, "val/nll", "min")
     assert [(r.trial_id, r.objective) for r in report.results] == [
         ("ls_1", 0.45),
-        ("fl_1", 0.50),
         ("ce_2", 0.55),
     ]
 
@@ -80,8 +81,32 @@ def test_table_and_markdown(study_dir, tmp_path):
     path = write_report(report, tmp_path / "out")
     text = path.read_text()
     assert path.name == "report.md" and "| 1 | ls | ls_1 | 0.8600 |" in text
-    assert text.index("| ls |") < text.index("| focal |") < text.index("| ce |")
+    assert text.index("| ls |") < text.index("| ce |") and "| focal |" not in text
     assert "1 error" in text and "1 running" in text
+    assert "best completed trial" in text and "Not ranked (no completed trial" in text and "focal." in text
+    assert lines[-1].startswith("Not ranked") and lines[-1].endswith("focal.")
+
+
+def test_terminal_table_and_leaderboard_rank_the_same_trials(study_dir):
+    """The table printed after a study, report.md's leaderboard and `rerun --trial best` all rank completed
+    trials only."""
+    from analysis.leaderboard import best_trials
+    from analysis.results import read_trials
+
+    report = build_report(study_dir, "val/acc", "max")
+    board = best_trials(read_trials(study_dir), "val/acc", "max")
+    assert [r.trial_id for r in report.results] == list(board["trial_id"])
+
+
+def test_no_completed_trial_yet(tmp_path):
+    sink = ParquetSink(tmp_path / "parquet", "early")
+    sink.trial_started(TrialStart("s", {"loss": "ls"}))
+    sink.epoch("s", 1, {"val/acc": 0.5})
+    sink.trial_ended(TrialEnd("s", "stopped", "asha", {"val/acc": 0.5}))
+    sink.close()
+    report = build_report(tmp_path, "val/acc", "max")
+    assert report.results == [] and report.unranked == ["ls"]
+    assert format_table(report) == "early: no completed trial with val/acc yet"
 
 
 def test_bad_arguments_are_named(study_dir):

@@ -3,6 +3,9 @@ the study's MLflow parent run."""
 
 from __future__ import annotations
 
+import json
+import platform
+
 from mlflow import MlflowClient
 
 from analysis.results import read_trials
@@ -29,8 +32,15 @@ def test_report_on_the_smoke_study(smoke_study, tmp_path):
     for method in set(trials.loc[trials["status"] == "completed", "config/loss"]):
         assert f"| {method} |" in md
     assert f"Trials: {len(trials)} (" in md
-    for name in ("torch", "ray", "optuna", "mlflow", "python"):
+    for name in ("torch", "ray", "optuna", "mlflow", "python", "pyarrow", "timm"):
         assert f"| {name} |" in md
+    # the facts are the study's, recorded by `smoothstudy run` when it started
+    environment = json.loads(study.meta_file.read_text())["environment"]
+    assert environment["versions"]["python"] == platform.python_version()
+    assert environment["driver"]["host"] == platform.node() and int(environment["driver"]["cores"]) >= 1
+    assert environment["cluster"]["nodes"] == 1 and environment["cluster"]["cpus"] >= 1
+    assert "recorded when it started" in md and f"| driver host | {platform.node()} |" in md
+    assert "| Ray cluster cpus |" in md
 
     client = MlflowClient(study.default_mlflow_uri)
     parent = run_map_of(study)["parent"]

@@ -4,6 +4,7 @@ null difference, the Pareto sets, and every figure a valid PNG."""
 from __future__ import annotations
 
 import math
+import platform
 from pathlib import Path
 
 import matplotlib.image
@@ -213,3 +214,29 @@ def test_reruns_section_lists_every_rerun_configuration(planted, tmp_path):
     by_trial = {r.split(" | ")[1]: r for r in rows}
     assert " | 5 | " in by_trial["ls_a"] and "0.9020 ± " in by_trial["ls_a"]  # the diverged rerun is left out
     assert " | 1 | " in by_trial["ls_b"] and "0.9900" in by_trial["ls_b"]
+
+
+RECORDED = {"versions": {"python": "3.99.0", "torch": "9.9.9", "ray": "8.8.8"},
+            "driver": {"host": "trainer-7", "cpu": "Z80 @ 4 MHz", "cores": "64", "gpu": "NVIDIA H100"},
+            "cluster": {"nodes": 3, "cpus": 96.0, "gpus": 8.0, "accelerators": "H100"}}
+
+
+def test_study_facts_are_the_studys_recorded_environment(planted, tmp_path):
+    inputs = ReportInputs(planted, [("val/acc", "max")], environment=RECORDED)
+    facts = build_study_report(inputs, tmp_path / "img").facts
+    assert facts.environment_of == "study" and facts.versions == RECORDED["versions"]
+    assert facts.machine == RECORDED["driver"] and facts.cluster == RECORDED["cluster"]
+    md = write_study_report(inputs, tmp_path / "out").markdown.read_text()
+    assert "recorded when it started" in md
+    for row in ("| torch | 9.9.9 |", "| driver host | trainer-7 |", "| driver gpu | NVIDIA H100 |",
+                "| Ray cluster nodes | 3 |", "| Ray cluster cpus | 96 |", "| Ray cluster gpus | 8 |"):
+        assert row in md, row
+
+
+def test_study_facts_of_an_unrecorded_study_are_labelled_as_the_report_writers(planted, tmp_path):
+    facts = build_study_report(ReportInputs(planted, [("val/acc", "max")]), tmp_path / "img").facts
+    assert facts.environment_of == "report writer" and facts.cluster == {}
+    assert facts.machine["host"] == platform.node() and facts.versions["python"] == platform.python_version()
+    md = write_study_report(ReportInputs(planted, [("val/acc", "max")]), tmp_path / "out").markdown.read_text()
+    assert "did not record its software and machine" in md and f"| host | {platform.node()} |" in md
+    assert "Ray cluster" not in md

@@ -66,3 +66,40 @@ def test_study_dir_or_parquet_dir(tmp_path):
 )
 def test_metric_direction(key, mode):
     assert metric_mode(key) == mode
+
+
+def _saturated(n, seed):
+    """Outputs of an overconfident model: margins over ~19 put an MSP within float32's rounding of 1."""
+    import numpy as np
+    import torch
+
+    from analysis.metrics.evaluation import Outputs
+
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 10, n)
+    wrong = rng.random(n) < 0.2
+    pred = np.where(wrong, (y + 1) % 10, y)
+    z = rng.normal(size=(n, 10))
+    z[np.arange(n), pred] += np.where(wrong, rng.uniform(5, 22, n), rng.uniform(10, 30, n))
+    return Outputs(torch.tensor(z, dtype=torch.float32), torch.tensor(y))
+
+
+def test_metrics_recomputed_from_the_samples_file_equal_the_reported_ones(tmp_path):
+    import numpy as np
+
+    from analysis.leaderboard import SAMPLE_METRICS, sample_columns
+    from analysis.metrics.evaluation import final_metrics, per_sample_outputs
+    from analysis.results import table_to_arrays, write_samples
+
+    val, test = _saturated(500, 1), _saturated(1000, 2)
+    metrics = final_metrics(val, test)
+    samples = per_sample_outputs(test, metrics["test/lognorm_p"])
+    lossy = sample_columns({**samples, "msp": samples["msp"].astype(np.float32)})
+    assert SAMPLE_METRICS["test/aurc"](lossy) != metrics["test/aurc"]  # what float32 storage would report
+    write_samples(tmp_path / "samples.parquet", samples)
+    back = table_to_arrays(pq.read_table(tmp_path / "samples.parquet"))
+    assert back["msp"].dtype == np.float64 and back["lognorm"].dtype == np.float64
+    assert back["logits"].dtype == np.float16
+    columns = sample_columns(back)
+    for key in ("test/aurc", "test/aurc_lognorm", "test/cov_at_5", "test/auroc", "test/ece", "test/acc"):
+        assert SAMPLE_METRICS[key](columns) == metrics[key], key

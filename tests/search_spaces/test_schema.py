@@ -48,6 +48,10 @@ def test_shipped_studies_load():
         ("training.optimizer", "lion", "training.optimizer='lion': Input should be 'sgd' or 'adamw'"),
         ("data.val_fraction", 1.5, "data.val_fraction: Input should be less than 1"),
         ("objective.metric", "test/acc", "must be a per-epoch metric; allowed: val/<name> or train/<name>"),
+        ("objective", [], "objective: an empty list; allowed: one {metric, mode} or a list of one or more"),
+        ("search.sampler", "grid", "search.sampler=grid cannot enumerate methods.ls.alpha (a range); allowed"),
+        ("search.sampler", "cmaes", "search.sampler='cmaes': Input should be 'tpe', 'random', 'nsga2' or 'grid'"),
+        ("search.num_samples", 10**6, "search.num_samples: Input should be less than or equal to 100000"),
         ("name", "bad name!", "name: String should match pattern"),
     ],
 )
@@ -57,6 +61,15 @@ def test_bad_input_names_the_field(path, value, expected):
     message = str(err.value)
     assert expected in message
     assert "\n" not in message
+
+
+def test_grid_sampler_takes_finite_grids():
+    methods = {"ce": {}, "ls": {"alpha": {"grid": [0.1, 0.2]}}, "focal": {"gamma": {"grid": "paper"}},
+               "confidence_penalty": {"beta": 0.5}}
+    spec = parse_study({**with_("search.sampler", "grid"), "methods": methods})
+    assert spec.search.sampler == "grid"
+    with pytest.raises(StudyFileError, match="cannot enumerate methods.mbls.weight"):  # unmentioned: a range
+        parse_study({**with_("search.sampler", "grid"), "methods": {**methods, "mbls": {}}})
 
 
 def test_paper_grid_requires_a_declared_grid():

@@ -3,7 +3,9 @@ with --address and its trials run on both nodes, as the node ids recorded in Par
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -14,7 +16,7 @@ import pytest
 
 from analysis.results import read_epochs, read_trials
 from study.callback import NODE_ID, NODE_IP
-from study.cluster import enable_token_auth, token_available
+from study.cluster import enable_token_auth, reachable, token_available
 from tests.conftest import run_cli
 from tests.study.test_mlflow_server import free_port
 from tests.study.test_optuna_bridge import tiny_study
@@ -89,6 +91,16 @@ def test_token_auth_is_sent_when_joining_by_address(monkeypatch, tmp_path):
     assert os.environ["RAY_AUTH_MODE"] == "disabled"  # the user's choice stands
 
 
+def test_reachable_probes_the_head_port():
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        assert reachable(f"127.0.0.1:{port}") and reachable(f"ray://127.0.0.1:{port}")
+    assert not reachable(f"127.0.0.1:{port}", timeout_s=1.0)  # closed now: nobody answers
+    assert reachable("auto")  # no port to probe: ray.init finds out (quickly)
+
+
 @pytest.mark.slow  # about 1.5 min: a cluster start and a study
 def test_study_runs_on_both_nodes(tmp_path, cluster):
     print(f"two-node cluster started in {cluster.start_s:.1f} s")
@@ -114,3 +126,6 @@ def test_study_runs_on_both_nodes(tmp_path, cluster):
     assert not (study_dir / "ray").exists()
     status = run_cli("status", str(study_dir)).stdout
     assert "finished" in status
+    meta = json.loads((study_dir / "study.json").read_text())
+    assert meta["address"] == cluster.address  # `rerun --parallel` and `resume` go back to it
+    assert meta["environment"]["cluster"] == {"nodes": 2, "cpus": 2.0, "gpus": 0.0}

@@ -61,7 +61,8 @@ def test_one_mlflow_child_run_per_trial_with_epoch_metrics(smoke_study):
 
 def test_cli_summary_points_to_the_files(smoke_study):
     out = (smoke_study / "cli_output.txt").read_text()
-    for needle in ("MLflow store:", "Parquet files:", "Report:", "smoothstudy ui", "best trial per method"):
+    for needle in ("MLflow store:", "Parquet files:", "Report:", "smoothstudy ui",
+                   "best completed trial per method"):
         assert needle in out
 
 

@@ -10,7 +10,10 @@ import yaml
 from optuna.trial import TrialState
 
 from analysis.results import read_epochs, read_trials
+from search_spaces.schema import load_study
+from study.layout import StudyDir
 from study.optuna_bridge import TruthfulOptunaSearch, optuna_trial_states, trial_outcome
+from study.runner import build_searcher
 from tests.conftest import ROOT, run_cli
 
 
@@ -86,6 +89,31 @@ def test_orphaned_running_trials_become_fail():
     assert searcher.fail_orphans() == [orphan.number]
     states = {t.number: t.state for t in searcher._ot_study.get_trials()}
     assert states == {0: TrialState.RUNNING, orphan.number: TrialState.FAIL}
+
+
+def test_grid_sampler_enumerates_the_conditional_grid_once(tmp_path):
+    """`sampler: grid` on the Label Relaxation Table 1 preset: 2 trials at a time (some stopped by ASHA,
+    some errored), every one of the 29 configurations exactly once, then repeats without an error (Optuna's
+    own stop at the end of a grid raises under ask-and-tell)."""
+    spec = load_study(ROOT / "studies" / "lr_table1_fmnist.yaml")
+    limiter = build_searcher(spec, StudyDir(tmp_path))
+    live: list[str] = []
+    configs = []
+    for i in range(31):
+        config = limiter.suggest(f"t{i}")
+        if config is None:  # the limiter holds max_concurrent trials: finish the oldest
+            done = live.pop(0)
+            epochs = 50 if int(done[1:]) % 3 else 10
+            limiter.on_trial_complete(done, {"epoch": epochs, "val/acc": 0.5}, error=int(done[1:]) % 7 == 0)
+            config = limiter.suggest(f"t{i}")
+        live.append(f"t{i}")
+        configs.append(config)
+    for done in live:
+        limiter.on_trial_complete(done, {"epoch": 50, "val/acc": 0.5})
+    keys = [yaml.safe_dump({k: v for k, v in c.items() if k != "seed"}) for c in configs]
+    assert len(set(keys[:29])) == 29 and set(keys[29:]) <= set(keys[:29])
+    assert {c["loss"] for c in configs[:29]} == set(spec.methods)
+    assert [c["seed"] for c in configs] == list(range(31))
 
 
 def test_epochs_is_validated():

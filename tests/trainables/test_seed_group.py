@@ -7,7 +7,16 @@ import pytest
 import torch
 
 from trainables.config import TrialConfig
-from trainables.loop import SeedGroup, Trainer, make_trainer, peak_memory_mb, reset_peak_memory, run_local
+from trainables.loop import (
+    PER_SEED_CHOICES,
+    FinalEvaluation,
+    SeedGroup,
+    Trainer,
+    make_trainer,
+    peak_memory_mb,
+    reset_peak_memory,
+    run_local,
+)
 
 EPOCHS = 2
 
@@ -70,10 +79,29 @@ def test_final_metrics_mean_plus_each_seed(lone_runs, group_run):
     assert final.metrics["seed0/test/acc"] == first["test/acc"]
     assert final.metrics["seed1/test/acc"] == second["test/acc"]
     assert final.metrics["test/acc"] == pytest.approx((first["test/acc"] + second["test/acc"]) / 2)
+    for key in PER_SEED_CHOICES:  # chosen on each seed's validation split: the first seed's, not a mean
+        assert final.metrics[key] == pytest.approx(first[key], nan_ok=True), key
+        assert final.metrics[f"seed1/{key}"] == pytest.approx(second[key], nan_ok=True), key
     assert set(final.metrics) == set(first) | {f"seed{i}/{k}" for i in (0, 1) for k in first}
     assert final.per_sample.keys() == first_final.per_sample.keys()
     for key, values in first_final.per_sample.items():  # the first seed's per-sample outputs
         assert np.array_equal(final.per_sample[key], values), key
+
+
+def test_per_seed_choices_are_the_first_seeds_even_when_another_fell_back(monkeypatch):
+    choices = {10: {"test/temperature": 1.5, "test/lognorm_p": 2.0, "test/lognorm_fallback": 0.0},
+               11: {"test/temperature": 2.5, "test/lognorm_p": math.nan, "test/lognorm_fallback": 1.0}}
+
+    def fake_final_evaluation(trainer):
+        seed = trainer.config.seed
+        return FinalEvaluation(metrics={"test/acc": seed / 100, **choices[seed]}, per_sample={})
+
+    monkeypatch.setattr(Trainer, "final_evaluation", fake_final_evaluation)
+    metrics = SeedGroup(small_config(seeds_per_trial=2)).final_evaluation().metrics
+    assert metrics["test/acc"] == pytest.approx(0.105)
+    assert {k: metrics[k] for k in PER_SEED_CHOICES} == choices[10]  # no NaN from seed 11's fallback
+    assert math.isnan(metrics["seed1/test/lognorm_p"]) and metrics["seed1/test/lognorm_fallback"] == 1.0
+    assert metrics["seed1/test/temperature"] == 2.5
 
 
 def test_group_resumes_exactly(group_run):

