@@ -144,7 +144,7 @@ def tune_rates(root: Path, trials: int, reports: int, checkpoint_mb: float, conc
     callbacks = [SinkCallback(lambda: make_sinks("both", root), base={}, epochs=reports, echo=lambda line: None)]
     tuner = tune.Tuner(
         tune.with_resources(reporter, {"cpu": 1}),
-        param_space={"reports": reports, "checkpoint_mb": checkpoint_mb},
+        param_space={"loss": "ce", "reports": reports, "checkpoint_mb": checkpoint_mb},  # the callback reads "loss"
         tune_config=tune.TuneConfig(num_samples=trials, max_concurrent_trials=concurrency),
         run_config=tune.RunConfig(name="reporting", storage_path=str(root / "ray"), verbose=0,
                                   callbacks=callbacks if with_callback else [],

@@ -47,16 +47,15 @@ def _features_labels(features: Any, labels: Any, name: str = "features") -> tupl
 
 
 def _unit_rows(x: np.ndarray) -> np.ndarray:
-    norm = np.linalg.norm(x, axis=1, keepdims=True)
+    norm = np.sqrt(np.einsum("ij,ij->i", x, x))[:, None]
     return x / np.where(norm > 0, norm, 1.0)
 
 
 def _class_means(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(classes present, their mean rows)."""
     classes, inverse, counts = np.unique(y, return_inverse=True, return_counts=True)
-    sums = np.zeros((len(classes), x.shape[1]))
-    np.add.at(sums, inverse, x)
-    return classes, sums / counts[:, None]
+    members = (inverse[None, :] == np.arange(len(classes))[:, None]).astype(x.dtype)
+    return classes, (members @ x) / counts[:, None]
 
 
 def class_separation(features: Any, labels: Any) -> Separation:

@@ -26,3 +26,11 @@ def test_driven_sinks_store_every_result(tmp_path):
     assert set(EPOCH_KEYS) <= set(epochs.columns)
     trials = read_trials(tmp_path)
     assert len(trials) == 3 and set(trials["status"]) == {"completed"}
+
+
+def test_smoke_mode_with_a_real_tune_run(capsys):
+    result = main(["--smoke-test", "--tune", "--checkpoint-mb", "0.1"])
+    for label in ("tune, no sinks", "tune + sinks"):
+        assert result[label]["results_per_s"]["median"] > 0
+    assert result["trial_s_per_report"] == result["tune + sinks"]["trial_report_s"]["median"] > 0
+    assert result["driver_s_per_result"] >= 1 / result["tune + sinks"]["results_per_s"]["median"]

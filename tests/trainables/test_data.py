@@ -163,3 +163,11 @@ def test_split_bad_subset(value):
 def test_split_val_fraction_leaving_no_training_images():
     with pytest.raises(ValueError, match="val_fraction=0.9 leaves no training images out of 2"):
         make_splits(numbered_raw(), 0.9, seed=0, subset=2)
+
+
+def test_labels_outside_the_classes_are_refused_at_load(tmp_path, monkeypatch):
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    directory = write_fashion_dir(tmp_path / "fm")
+    write_idx(directory / "t10k-labels-idx1-ubyte", np.array([0, 1, 12, 3], dtype=np.uint8))
+    with pytest.raises(ValueError, match=r"fashion_mnist test labels must lie in \[0, 10\); found 0\.\.12"):
+        load_dataset("fashion_mnist", data_dir=str(directory))

@@ -83,5 +83,13 @@ def get_dataset_info(name: str) -> DatasetInfo:
 
 
 def load_dataset(name: str, data_dir: str | Path | None = None, download: bool = False) -> RawData:
+    """The dataset's splits, with every label checked to lie in [0, num_classes) once here, so the losses
+    need not check targets on a GPU (which would sync the device every step)."""
     info = get_dataset_info(name)
-    return info.load(info.resolve_dir(data_dir), download)
+    raw = info.load(info.resolve_dir(data_dir), download)
+    for split, part in (("train", raw.train), ("test", raw.test)):
+        labels = part.labels
+        if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= info.num_classes):
+            raise ValueError(f"{name} {split} labels must lie in [0, {info.num_classes}); "
+                             f"found {int(labels.min())}..{int(labels.max())}")
+    return raw

@@ -56,8 +56,11 @@ def _blur(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Tensor:
     flat = x.reshape(n * c, 1, h, w)
     # reflect padding needs the pad smaller than the side; replicate covers tiny images
     mode = "reflect" if radius < min(h, w) else "replicate"
-    flat = F.conv2d(F.pad(flat, (radius, radius, 0, 0), mode=mode), kernel.view(1, 1, 1, -1))
-    flat = F.conv2d(F.pad(flat, (0, 0, radius, radius), mode=mode), kernel.view(1, 1, -1, 1))
+    # a weighted sum of shifted copies: a single-channel conv2d with a 1-D kernel is ~20x slower on a CPU
+    rows = F.pad(flat, (radius, radius, 0, 0), mode=mode)
+    flat = sum(k * rows[..., i:i + w] for i, k in enumerate(kernel.tolist()))
+    cols = F.pad(flat, (0, 0, radius, radius), mode=mode)
+    flat = sum(k * cols[..., i:i + h, :] for i, k in enumerate(kernel.tolist()))
     return flat.reshape(n, c, h, w)
 
 

@@ -81,8 +81,8 @@ class SmoothingLoss(nn.Module):
             raise ValueError(f"targets has shape {tuple(targets.shape)}; expected ({logits.shape[0]},)")
         if targets.dtype.is_floating_point or targets.dtype.is_complex or targets.dtype == torch.bool:
             raise ValueError(f"targets has dtype {targets.dtype}; expected integer class indices")
-        # Checked on CPU only: on CUDA reading min/max would sync the device every step, and an index out of
-        # range there fails in the gather/cross-entropy kernels anyway.
+        # Checked on CPU only: on CUDA reading min/max would sync the device every step; the training loop's
+        # labels are checked once when the dataset is loaded (trainables.data.load_dataset).
         if targets.device.type == "cpu" and targets.numel() and (
             int(targets.min()) < 0 or int(targets.max()) >= self.num_classes
         ):

@@ -21,14 +21,16 @@ class LabelSmoothingPP(SmoothingLoss):
         super().__init__(num_classes, reduction)
         self.alpha = alpha
         self.c_logits = nn.Parameter(torch.zeros(num_classes, num_classes - 1))
+        # placement[y, j]: the column of C's row y that holds class j (j < y: j; j > y: j − 1; j = y: the 0 pad)
+        cols = torch.arange(num_classes)
+        placement = torch.where(cols[None, :] < cols[:, None], cols, cols - 1)
+        placement.fill_diagonal_(num_classes - 1)
+        self.register_buffer("placement", placement, persistent=False)
 
     def _spread(self, rows: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         """The C rows of classes ``rows`` as (len(rows), K) distributions with 0 at the class itself."""
-        probs = self.c_logits[rows].softmax(dim=1).to(dtype)  # over the K−1 other classes, in order
-        cols, own = torch.arange(self.num_classes, device=rows.device), rows[:, None]
-        # probs[:, j] is class j for j < own and class j + 1 after it: shift the tail right by one
-        before, after = F.pad(probs, (0, 1)), F.pad(probs, (1, 0))
-        return torch.where(cols < own, before, torch.where(cols > own, after, 0.0))
+        probs = F.pad(self.c_logits[rows].softmax(dim=1).to(dtype), (0, 1))  # K−1 other classes, then a 0
+        return probs.gather(1, self.placement[rows])
 
     def per_sample(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         p = logits.softmax(dim=1)

@@ -7,6 +7,17 @@ from trainables.losses.base import LossInfo, SmoothingLoss, register_loss, targe
 from trainables.registry import HParam
 
 
+def _count_greater(z: torch.Tensor) -> torch.Tensor:
+    """#{j : z_j > z_k} per entry (0-based rank, ties sharing the lower one) from one sort: in descending
+    order each entry's count is the position where its run of equal values starts."""
+    ordered, order = z.sort(dim=1, descending=True)
+    starts = torch.ones_like(ordered, dtype=torch.bool)
+    starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    positions = torch.arange(z.shape[1], device=z.device).expand_as(order)
+    run_start = torch.where(starts, positions, 0).cummax(dim=1).values
+    return torch.empty_like(order).scatter_(1, order, run_start)
+
+
 class ZipfLabelSmoothing(SmoothingLoss):
     """CE + λ·KL(zipf ‖ softmax of the non-target logits).
 
@@ -23,8 +34,7 @@ class ZipfLabelSmoothing(SmoothingLoss):
 
     def per_sample(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         mask = target_mask(logits, targets)
-        z = logits.detach().contiguous()
-        greater = z.shape[1] - torch.searchsorted(z.sort(dim=1).values, z, right=True)
+        greater = _count_greater(logits.detach())
         zipf = self.rank_weights.to(logits.dtype)[greater].masked_fill(mask, 0.0)
         zipf = zipf / zipf.sum(dim=1, keepdim=True)
         # KL(zipf‖q) = Σ w log w − Σ_k w_k·(z_k − logsumexp_{j≠y} z_j), w_y = 0
