@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-FAILED = ("error", "diverged")
+FAILED = ("error", "diverged", "lost")  # lost: dropped by a driver crash (see study.callback)
 PACKAGES = ("torch", "ray", "optuna", "mlflow", "pyarrow", "timm", "numpy", "pandas", "scipy", "matplotlib")
 STUDY, REPORT_WRITER = "study", "report writer"  # where the versions and machine facts come from
 
@@ -25,7 +25,7 @@ class StudyFacts:
     trials: int
     completed: int
     stopped: int  # by ASHA
-    failed: int  # error or diverged
+    failed: int  # error, diverged or lost
     running: int
     trial_epochs: int
     wall_time_s: float  # first trial start to last trial end

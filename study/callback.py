@@ -72,14 +72,18 @@ class SinkCallback(tune.Callback):
             if getattr(self, "_build_error", None) is not None:
                 err, self._build_error = self._build_error, None
                 raise err
+            self._load_seen()
         if self._sinks is None:
             self._sinks = self.make_sinks()
-            from study.sinks.parquet import ParquetSink
-
-            for sink in self._sinks:  # a resumed study: the epochs written before the driver stopped
-                if isinstance(sink, ParquetSink):
-                    self._seen = {t: set(state.epochs) for t, state in sink.trials.items()}
+            self._load_seen()
         return self._sinks
+
+    def _load_seen(self) -> None:
+        from study.sinks.parquet import ParquetSink
+
+        for sink in self._sinks or []:  # a resumed study: the epochs written before the driver stopped
+            if isinstance(sink, ParquetSink):
+                self._seen = {t: set(state.epochs) for t, state in sink.trials.items()}
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_sinks": None, "_building": None, "_build_error": None, "_seen": {}, "_nodes": {}}
@@ -154,10 +158,25 @@ class SinkCallback(tune.Callback):
                   + "".join(f"  {k}={_fmt(v)}" for k, v in shown.items()))
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
-        if self._building is not None:
-            self._building.join()
+        self._end_lost_trials({t.trial_id for t in trials})
         for sink in self._sinks or []:
             sink.close()
+
+
+    def _end_lost_trials(self, known: set[str]) -> None:
+        """A driver killed between a trial's first result and Ray's next experiment snapshot leaves that trial
+        out of the state ``resume`` restores: it never ends, and the searcher asks for another in its place.
+        Its rows stay, marked ``lost``, so the study's ended trials are the number it asked for."""
+        from study.sinks.parquet import ParquetSink
+
+        running = set().union(*(s.running_trials() for s in self.sinks if isinstance(s, ParquetSink)))
+        for trial_id in sorted(running - known):
+            end = TrialEnd(trial_id, "lost", LOST_REASON, {})
+            for sink in self.sinks:
+                sink.trial_ended(end)
+
+
+LOST_REASON = "lost: the driver died before Ray recorded this trial; the search ran another in its place"
 
 
 def _fmt(v: Any) -> str:

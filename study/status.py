@@ -27,7 +27,7 @@ def study_status(study: StudyDir) -> dict:
             row = epochs.loc[idx]
             best = {"trial_id": row["trial_id"], "epoch": int(row["epoch"]), first.metric: float(row[first.metric]),
                     "loss": row.get("config/loss")}
-    ended = sum(v for k, v in states.items() if k != "running")
+    ended = sum(v for k, v in states.items() if k not in ("running", "lost"))  # lost ones were replaced
     unfinished = ended < spec.search.num_samples
     experiment = ray_experiment_path(study, study_meta(study).get("ray_storage"))
     optuna_db = study.root / "optuna.db"

@@ -109,19 +109,10 @@ def _prefixed(prefix: str, metrics: dict[str, float]) -> dict[str, float]:
     return {f"{prefix}/{k}": float(v) for k, v in metrics.items()}
 
 
-def final_metrics(
-    val: Outputs,
-    test: Outputs,
-    *,
-    train: Outputs | None = None,
-    shifted_test: Outputs | None = None,
-    transfer_train: Outputs | None = None,
-    transfer_test: Outputs | None = None,
-    representation: bool = True,
-) -> dict[str, float]:
-    """Full evaluation at the end of a trial; keys are namespaced (see the module docstring)."""
-    return final_results(val, test, train=train, shifted_test=shifted_test, transfer_train=transfer_train,
-                         transfer_test=transfer_test, representation=representation)[0]
+def final_metrics(val: Outputs, test: Outputs, **options: Any) -> dict[str, float]:
+    """Full evaluation at the end of a trial; keys are namespaced (see the module docstring). ``options``:
+    those of :func:`final_results`."""
+    return final_results(val, test, **options)[0]
 
 
 def final_results(

@@ -89,7 +89,8 @@ def plot_reliability_methods(samples: Mapping[str, Mapping[str, np.ndarray]], pa
         ax.bar(d.edges[:-1][filled], d.accuracy[filled], width=width[filled], align="edge",
                edgecolor="black", linewidth=0.5, label="accuracy")
         ax.bar(d.edges[:-1][filled], (d.confidence - d.accuracy)[filled], bottom=d.accuracy[filled],
-               width=width[filled], align="edge", color="tab:red", alpha=0.35, label="gap to confidence")
+               width=width[filled], align="edge", facecolor="none", edgecolor="tab:red", hatch="////",
+               linewidth=0.8, label="gap to confidence")  # hatched: readable over the bar when underconfident
         ax.plot([0, 1], [0, 1], "k--", linewidth=1)
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1)

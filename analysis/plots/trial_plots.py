@@ -59,8 +59,9 @@ def plot_confidence_reliability(
         width=width[filled],
         bottom=diagram.accuracy[filled],
         align="edge",
-        color="tab:red",
-        alpha=0.3,
+        facecolor="none",
+        edgecolor="tab:red",
+        hatch="////",
         label="gap",
     )
     ax.plot([0, 1], [0, 1], "k--", linewidth=1)

@@ -46,6 +46,7 @@ PARENT_TAG = "mlflow.parentRunId"
 # MLflow 3's UI opens an experiment without this tag on its GenAI overview; with it, on the runs table.
 EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 FAILED_STATUSES = ("diverged", "error")
+KILLED_STATUSES = ("lost",)
 VALID_NAME = re.compile(r"^[/\w.\- :]+$")  # MLflow's rule for metric, param and tag names
 _invalid_seen: set[str] = set()
 
@@ -294,7 +295,8 @@ class MlflowSink:
         self._store.log(run_id, final, step=step, tags={STATUS_TAG: end.status, REASON_TAG: end.reason})
         if end.artifacts_dir is not None:
             log_artifacts(self._store.client, run_id, Path(end.artifacts_dir))
-        status = RunStatus.FAILED if end.status in FAILED_STATUSES else RunStatus.FINISHED
+        status = (RunStatus.FAILED if end.status in FAILED_STATUSES
+                  else RunStatus.KILLED if end.status in KILLED_STATUSES else RunStatus.FINISHED)
         self._store.client.set_terminated(run_id, RunStatus.to_string(status))
 
     def _guard(self, action, *args) -> None:

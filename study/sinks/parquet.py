@@ -177,6 +177,10 @@ class ParquetSink:
         self._write_trials()
         self._compact(end.trial_id)
 
+    def running_trials(self) -> set[str]:
+        """Trials that started or reported but never ended (as far as this study's files know)."""
+        return {t for t, state in self.trials.items() if state.row.get("status") == "running"}
+
     def close(self) -> None:
         self._write_trials()
 

@@ -167,7 +167,8 @@ def test_same_seed_same_numbers_as_a_ray_task(study_copy, local_rerun):
             "--parallel")
     on_ray = read_rerun_trials(study_copy.root).set_index("trial_id").loc[first[0]["trial_id"]]
     assert on_ray["tag/source_trial"] == source and on_ray["status"] == "completed"
-    assert _same(_numbers(first[0]), {k: float(on_ray[k]) for k in _numbers(first[0])})
+    local, remote = _numbers(first[0]), {k: float(on_ray[k]) for k in _numbers(first[0])}
+    assert _same(local, remote), {k: (v, remote[k]) for k, v in local.items() if not _same({k: v}, {k: remote[k]})}
 
 
 @pytest.mark.parametrize("given, env, recorded, up, joined, note", [

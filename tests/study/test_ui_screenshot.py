@@ -35,10 +35,18 @@ def _browser():
     return webdriver.Chrome(service=Service(driver), options=options)
 
 
-def _wait_text(browser, text: str, timeout: float = 60) -> None:
+def _page_has(browser, text: str, attribute: str | None) -> bool:
+    if attribute is None:
+        return text in browser.find_element("tag name", "body").text
+    return bool(browser.find_elements("css selector", f"[{attribute}*='{text}']"))
+
+
+def _wait_text(browser, text: str, timeout: float = 60, attribute: str | None = None) -> None:
     deadline = time.monotonic() + timeout
-    while text not in browser.find_element("tag name", "body").text:
+    while not _page_has(browser, text, attribute):
         if time.monotonic() > deadline:
+            SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+            browser.save_screenshot(str(SCREENSHOT_DIR / "failed.png"))
             raise AssertionError(f"{text!r} not on the page {browser.current_url}")
         time.sleep(0.5)
 
@@ -59,16 +67,24 @@ def test_mlflow_ui_shows_study_runs_and_a_metric_chart(tmp_path):
 
         browser.get(server.uri)
         _wait_text(browser, "uistudy")  # the experiment is listed
-        browser.get(f"{server.uri}/#/experiments/{experiment.experiment_id}")
-        _wait_text(browser, trial.info.run_name)  # its trial runs
-        browser.get(f"{server.uri}/#/metric?runs=[\"{trial.info.run_id}\"]&metric=\"val/acc\""
-                    f"&experiments=[\"{experiment.experiment_id}\"]")
+        SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+        browser.get(f"{server.uri}/#/experiments/{experiment.experiment_id}/runs")
+        _wait_text(browser, "uistudy")  # the study's parent run heads the runs table
+        browser.save_screenshot(str(SCREENSHOT_DIR / "mlflow_runs.png"))
+        browser.get(f"{server.uri}/#/experiments/{experiment.experiment_id}/runs/{trial.info.run_id}")
+        _wait_text(browser, trial.info.run_name)  # a trial's run, with its params and metrics
         _wait_text(browser, "val/acc")
+        browser.save_screenshot(str(SCREENSHOT_DIR / "mlflow_trial_run.png"))
+        # the run's "Model metrics" tab: a chart per metric, val/acc among them
+        browser.find_element("xpath", "//*[normalize-space(text())='Model metrics']").click()
+        _wait_text(browser, "Search metric charts", attribute="placeholder")
+        browser.find_element("css selector", "input[placeholder*='Search metric charts']").send_keys("val/acc")
+        _wait_text(browser, f"{trial.info.run_name} (val/acc)")  # the chart's legend
         deadline = time.monotonic() + 60
         while not browser.find_elements("css selector", "svg .plot, canvas, .js-plotly-plot, svg path"):
             assert time.monotonic() < deadline, "no chart drawn"
             time.sleep(0.5)
-        SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+        time.sleep(2)  # let the charts finish drawing before the picture
         shot = SCREENSHOT_DIR / "mlflow_metric_val_acc.png"
         assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
     finally:

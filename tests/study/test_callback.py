@@ -1,0 +1,63 @@
+"""The Tune callback on the driver, driven with stand-in trials: sinks opened in a thread at setup, and
+trials a killed driver left out of Ray's saved state ended as ``lost`` when the resumed study ends."""
+
+from types import SimpleNamespace
+
+from mlflow import MlflowClient
+
+from analysis.results import read_epochs, read_trials
+from study.callback import LOST_REASON, SinkCallback
+from study.sinks.mlflow import MlflowSink
+from study.sinks.parquet import ParquetSink
+
+
+def _callback(tmp_path, uri):
+    def make_sinks():
+        return [ParquetSink(tmp_path / "parquet", "s"),
+                MlflowSink(uri, "s", "s", None, {}, tmp_path / "mlflow_runs.json")]
+
+    return SinkCallback(make_sinks, base={"epochs": 2}, epochs=2, echo=lambda line: None)
+
+
+def _trial(trial_id):
+    return SimpleNamespace(trial_id=trial_id, config={"loss": "ce"}, last_result=None, checkpoint=None)
+
+
+def test_sinks_open_in_a_thread_at_setup_and_record_results(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    callback = _callback(tmp_path, uri)
+    callback.setup()
+    assert callback._building is not None
+    trial = _trial("a")
+    callback.on_trial_start(0, [], trial)
+    assert callback._building is None and len(callback.sinks) == 2
+    callback.on_trial_result(0, [], trial, {"epoch": 1, "val/acc": 0.5})
+    callback.on_trial_result(0, [], trial, {"epoch": 1, "val/acc": 0.9})  # a repeat after a restore: ignored
+    epochs = read_epochs(tmp_path)
+    assert list(epochs["val/acc"]) == [0.5]
+
+
+def test_trials_missing_from_the_restored_state_end_as_lost(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    first = _callback(tmp_path, uri)  # the driver that gets killed: "b" reported, then no snapshot had it
+    for trial_id in ("a", "b"):
+        first.on_trial_start(0, [], _trial(trial_id))
+        first.on_trial_result(0, [], _trial(trial_id), {"epoch": 1, "val/acc": 0.5})
+
+    resumed = _callback(tmp_path, uri)  # `smoothstudy resume`: Ray restored "a" only and added "c"
+    a, c = _trial("a"), _trial("c")
+    for trial in (a, c):
+        resumed.on_trial_start(0, [], trial)
+        resumed.on_trial_result(0, [], trial, {"epoch": 2 if trial is a else 1, "val/acc": 0.6})
+        resumed.on_trial_result(0, [], trial, {"epoch": 2, "val/acc": 0.7})
+        trial.last_result = {"epoch": 2, "val/acc": 0.7}
+        resumed.on_trial_complete(0, [], trial)
+    resumed.on_experiment_end([a, c])
+
+    trials = read_trials(tmp_path).set_index("trial_id")
+    assert trials["status"].to_dict() == {"a": "completed", "b": "lost", "c": "completed"}
+    assert trials.loc["b", "reason"] == LOST_REASON
+    runs = {r.data.tags["smoothstudy.trial_id"]: r for r in MlflowClient(uri).search_runs(
+        [MlflowClient(uri).get_experiment_by_name("s").experiment_id],
+        filter_string="tags.`smoothstudy.kind` = 'trial'")}
+    assert runs["b"].info.status == "KILLED" and runs["a"].info.status == "FINISHED"
