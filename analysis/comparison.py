@@ -84,7 +84,12 @@ def fmt_value(x: float) -> str:
 def fmt_interval(iv: Interval) -> str:
     if iv.n == 0:
         return "—"
-    return fmt_value(iv.mean) if iv.n < 2 else f"{fmt_value(iv.mean)} ± {fmt_value(iv.half_width)}"
+    if iv.n < 2:
+        return fmt_value(iv.mean)
+    fixed = iv.mean != 0 and 0.001 <= abs(iv.mean) < 1000
+    # the half-width to the mean's own decimals, so a column reads alike ("0.0298 ± 0.0004")
+    half = f"{iv.half_width:.4f}" if fixed and math.isfinite(iv.half_width) else fmt_value(iv.half_width)
+    return f"{fmt_value(iv.mean)} ± {half}"
 
 
 def fmt_p(p: float) -> str:

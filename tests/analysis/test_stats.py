@@ -120,3 +120,12 @@ def test_welch_test_by_hand():
     assert welch_test([2.0, 2.0], [1.0, 1.0]).p_value == 0.0
     assert math.isnan(welch_test([2.0], [1.0, 1.5]).p_value)
     assert welch_test([1.0, float("nan"), 3.0], [0.0, 1.0]).diff == pytest.approx(1.5)
+
+
+def test_interval_half_width_has_the_means_decimals():
+    from analysis.comparison import fmt_interval
+    from analysis.stats import Interval
+
+    assert fmt_interval(Interval(mean=0.02981, half_width=0.0003679, n=3)) == "0.0298 ± 0.0004"
+    assert fmt_interval(Interval(mean=0.8553, half_width=0.0009405, n=3)) == "0.8553 ± 0.0009"
+    assert fmt_interval(Interval(mean=0.8553, half_width=0.0, n=1)) == "0.8553"
