@@ -136,7 +136,10 @@ def test_kill_driver_then_resume(tmp_path, ray_tmp):
     assert_study_complete(study_dir, TRIALS, EPOCHS, f"sqlite:///{study_dir / 'mlflow.db'}")
     study = optuna.load_study(study_name="crash", storage=f"sqlite:///{study_dir / 'optuna.db'}")
     ended = [t for t in study.trials if t.state.name in ("COMPLETE", "PRUNED")]
-    assert len(ended) == TRIALS
+    # A lost trial may have ended in Optuna already (ASHA stopped it and the searcher heard of it before the
+    # kill): its PRUNED value is true and stays; it is the only way Optuna can hold more than TRIALS ended.
+    lost = int((read_trials(study_dir)["status"] == "lost").sum())
+    assert TRIALS <= len(ended) <= TRIALS + lost
     assert all(t.state.name == "FAIL" for t in study.trials if t not in ended)  # only orphans of the crash
     status = run_cli("status", str(study_dir)).stdout
     assert "finished: every trial has ended" in status and "optuna sees:" in status, status
