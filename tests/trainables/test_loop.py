@@ -211,3 +211,25 @@ def test_transfer_dataset_is_read_from_its_own_directory(monkeypatch, tmp_path):
         monkeypatch.undo()
     monkeypatch.setenv("SMOOTHSTUDY_FASHION_MNIST_DIR", str(tmp_path / "fmnist"))
     assert get_dataset_info("fashion_mnist").resolve_dir(None) == tmp_path / "fmnist"  # what None leads to
+
+
+@pytest.mark.parametrize("loss, params", [
+    ("ols", {"alpha": 0.5}),  # S matrix updated at each epoch's end
+    ("lspp", {"alpha": 0.3}),  # learnable C in the optimizer
+    ("maxsup", {"alpha": 0.1, "alpha_end": 0.3, "schedule": "ramp"}),  # α follows the epoch
+])
+def test_stateful_losses_resume_exactly(loss, params, tmp_path):
+    """Loss state (matrices, schedules, learnable targets and their optimizer state) survives a checkpoint."""
+    cfg = small_config(loss=loss, loss_params=params)
+    straight = Trainer(cfg)
+    reference = [without_timings(straight.train_epoch()) for _ in range(EPOCHS)]
+
+    first = Trainer(cfg)
+    first.train_epoch()
+    torch.save(first.state_dict(), tmp_path / "checkpoint.pt")
+    resumed = Trainer(cfg)
+    resumed.load_state_dict(torch.load(tmp_path / "checkpoint.pt", weights_only=True))
+    history = [without_timings(resumed.train_epoch()) for _ in range(EPOCHS - 1)]
+    assert history == reference[1:]
+    for key, value in straight.loss_fn.state_dict().items():
+        assert torch.equal(value, resumed.loss_fn.state_dict()[key]), key
