@@ -163,7 +163,7 @@ class StudySpec(_Strict):
     @model_validator(mode="after")
     def _consistent(self) -> StudySpec:
         if self.search.sampler == "grid":
-            _check_finite_grid(self.methods)
+            _check_finite_grid(self)
         if self.asha.max_t is not None and self.asha.max_t > self.training.epochs:
             raise ValueError(f"max_t={self.asha.max_t} exceeds training.epochs={self.training.epochs}")
         if self.evaluation.transfer_dataset and self.evaluation.transfer_dataset not in list_datasets():
@@ -209,19 +209,15 @@ def parse_param_spec(h: HParam, spec: Any, owner: str) -> Range:
     return r
 
 
-def _check_finite_grid(methods: dict[str, dict[str, Any]]) -> None:
-    """``sampler: grid`` enumerates every configuration, so each searched hyperparameter needs finite values
-    (the same resolution as search_spaces/space.py's ``method_params``)."""
-    for loss, given in methods.items():
-        for h in get_loss_info(loss).hparams:
-            if h.name in given:
-                r = parse_param_spec(h, given[h.name], owner=loss)
-                finite = r.value is not None or r.grid is not None
-            else:
-                finite = not h.search or bool(h.choices) or h.kind == "bool"
-            if not finite:
-                raise ValueError(f"search.sampler=grid cannot enumerate methods.{loss}.{h.name} (a range); allowed "
-                                 "for it: grid: [values], grid: paper or value: x")
+def _check_finite_grid(spec: StudySpec) -> None:
+    """``sampler: grid`` enumerates every configuration, so each searched hyperparameter needs finite values."""
+    from search_spaces.space import method_params  # builds on this module
+
+    for loss, params in method_params(spec).items():
+        for p in params:
+            if not (p.is_fixed or p.choices):
+                raise ValueError(f"search.sampler=grid cannot enumerate methods.{loss}.{p.hparam.name} (a range); "
+                                 "allowed for it: grid: [values], grid: paper or value: x")
 
 
 def _one_line(err: ValidationError) -> str:

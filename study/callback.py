@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -47,46 +47,32 @@ class SinkCallback(tune.Callback):
         self.echo = echo
         self.finished = 0
         self._sinks: list[ResultSink] | None = None
-        self._building: threading.Thread | None = None
+        self._opening: Future | None = None  # make_sinks() running in a thread since setup()
         self._seen: dict[str, set[int]] = {}  # epochs already in the sinks, per trial
         self._nodes: dict[str, str] = {}
 
     def setup(self, **info: Any) -> None:
         """Open the sinks (MLflow's database, the parent run) in a thread while Ray starts the first trials'
         worker processes: done on the first trial's start instead, it delayed every first trial by ~1.5 s."""
-        if self._sinks is None and self._building is None:
-            self._building = threading.Thread(target=self._build, name="smoothstudy-sinks", daemon=True)
-            self._building.start()
-
-    def _build(self) -> None:
-        try:
-            self._sinks = self.make_sinks()
-        except BaseException as err:  # re-raised by the first use, on the driver's thread
-            self._build_error = err
+        if self._sinks is None and self._opening is None:
+            pool = ThreadPoolExecutor(1, thread_name_prefix="smoothstudy-sinks")
+            self._opening = pool.submit(self.make_sinks)
+            pool.shutdown(wait=False)
 
     @property
     def sinks(self) -> list[ResultSink]:
-        if self._building is not None:
-            self._building.join()
-            self._building = None
-            if getattr(self, "_build_error", None) is not None:
-                err, self._build_error = self._build_error, None
-                raise err
-            self._load_seen()
         if self._sinks is None:
-            self._sinks = self.make_sinks()
-            self._load_seen()
+            opening, self._opening = self._opening, None
+            self._sinks = opening.result() if opening is not None else self.make_sinks()  # re-raises its error
+            from study.sinks.parquet import ParquetSink
+
+            for sink in self._sinks:  # a resumed study: the epochs written before the driver stopped
+                if isinstance(sink, ParquetSink):
+                    self._seen = {t: set(state.epochs) for t, state in sink.trials.items()}
         return self._sinks
 
-    def _load_seen(self) -> None:
-        from study.sinks.parquet import ParquetSink
-
-        for sink in self._sinks or []:  # a resumed study: the epochs written before the driver stopped
-            if isinstance(sink, ParquetSink):
-                self._seen = {t: set(state.epochs) for t, state in sink.trials.items()}
-
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_sinks": None, "_building": None, "_build_error": None, "_seen": {}, "_nodes": {}}
+        return {**self.__dict__, "_sinks": None, "_opening": None, "_seen": {}, "_nodes": {}}
 
     def _first_time(self, trial_id: str, epoch: int) -> bool:
         """False for an epoch the sinks already hold: a trial restored from a checkpoint older than the last
@@ -161,7 +147,6 @@ class SinkCallback(tune.Callback):
         self._end_lost_trials({t.trial_id for t in trials})
         for sink in self._sinks or []:
             sink.close()
-
 
     def _end_lost_trials(self, known: set[str]) -> None:
         """A driver killed between a trial's first result and Ray's next experiment snapshot leaves that trial

@@ -31,14 +31,16 @@ def enable_token_auth(address: str | None) -> None:
         Config.initialize("")  # Ray reads its config once per process: make it see token mode (as Ray does)
 
 
-def connect(address: str | None, num_cpus: int | None = None) -> None:
+def connect(address: str | None, num_cpus: int | None = None) -> str | None:
+    """Join ``address``, else ``RAY_ADDRESS``, else start a local Ray; returns the address joined (None for a
+    local Ray this process started, which ends with it)."""
     # Tune warns on every forced experiment snapshot; the callback prints one concise line per trial instead.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     import ray
 
     address = address or os.environ.get("RAY_ADDRESS") or None
     if ray.is_initialized():
-        return
+        return address
     # Worker stdout (Tune's per-checkpoint INFO lines) stays in the session logs; trial errors still reach the
     # driver through Tune's error reports.
     kwargs = {"include_dashboard": False, "log_to_driver": False}
@@ -47,6 +49,7 @@ def connect(address: str | None, num_cpus: int | None = None) -> None:
         ray.init(address=address, **kwargs)
     else:
         ray.init(num_cpus=num_cpus, **kwargs)
+    return address
 
 
 def reachable(address: str, timeout_s: float = 3.0) -> bool:

@@ -4,7 +4,6 @@ results streamed to Parquet and MLflow from the driver."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from functools import partial
@@ -174,12 +173,9 @@ def run_study(study_file: Path, storage: Path, address: str | None = None, mlflo
     refuse_existing(study, force)
     from study.cluster import check_trial_resources, connect
 
-    connect(address)
+    joined = connect(address)  # recorded: resume and `rerun --parallel` go back to it
     check_trial_resources(spec.resources)
     prepare_study_dir(study, study_file)
-    # "address": the cluster the study joined (None: a Ray it started, gone when it ends); resume and
-    # `rerun --parallel` go back to it.
-    joined = address or os.environ.get("RAY_ADDRESS") or None
     study.meta_file.write_text(json.dumps({"mlflow_uri": mlflow_uri, "address": joined, "smoke_test": smoke_test,
                                            "ray_storage": ray_storage, "started": time.time(),
                                            "environment": study_environment()}, indent=1))

@@ -3,6 +3,7 @@ trials a killed driver left out of Ray's saved state ended as ``lost`` when the 
 
 from types import SimpleNamespace
 
+import pytest
 from mlflow import MlflowClient
 
 from analysis.results import read_epochs, read_trials
@@ -27,10 +28,10 @@ def test_sinks_open_in_a_thread_at_setup_and_record_results(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     callback = _callback(tmp_path, uri)
     callback.setup()
-    assert callback._building is not None
+    assert callback._opening is not None  # opening in the background, not on the first trial's start
     trial = _trial("a")
     callback.on_trial_start(0, [], trial)
-    assert callback._building is None and len(callback.sinks) == 2
+    assert callback._opening is None and len(callback.sinks) == 2
     callback.on_trial_result(0, [], trial, {"epoch": 1, "val/acc": 0.5})
     callback.on_trial_result(0, [], trial, {"epoch": 1, "val/acc": 0.9})  # a repeat after a restore: ignored
     epochs = read_epochs(tmp_path)
@@ -61,3 +62,13 @@ def test_trials_missing_from_the_restored_state_end_as_lost(tmp_path):
         [MlflowClient(uri).get_experiment_by_name("s").experiment_id],
         filter_string="tags.`smoothstudy.kind` = 'trial'")}
     assert runs["b"].info.status == "KILLED" and runs["a"].info.status == "FINISHED"
+
+
+def test_an_error_opening_the_sinks_reaches_the_driver(tmp_path):
+    def broken():
+        raise RuntimeError("no store")
+
+    callback = SinkCallback(broken, base={}, epochs=1, echo=lambda line: None)
+    callback.setup()
+    with pytest.raises(RuntimeError, match="no store"):
+        callback.on_trial_start(0, [], _trial("a"))
