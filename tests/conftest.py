@@ -4,13 +4,29 @@ real) and every test that needs a finished study reads its output."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+_own_cache: list[str] = []
+
+
+def pytest_configure(config):
+    """Studies run by the tests copy their empty MLflow and Optuna databases from a cache of this session's
+    own (study.sqlite_cache), not the user's."""
+    if "SMOOTHSTUDY_CACHE_DIR" not in os.environ:
+        _own_cache.append(tempfile.mkdtemp(prefix="smoothstudy-test-cache-"))
+        os.environ["SMOOTHSTUDY_CACHE_DIR"] = _own_cache[0]
+
+
+def pytest_unconfigure(config):
+    for folder in _own_cache:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600, env: dict | None = None,

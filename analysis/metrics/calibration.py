@@ -24,8 +24,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.optimize import minimize_scalar
-from scipy.special import log_softmax, logsumexp, softmax
 
 from analysis.metrics._inputs import (
     as_confidences,
@@ -34,6 +32,7 @@ from analysis.metrics._inputs import (
     as_logits,
     check_positive_int,
 )
+from analysis.metrics._numeric import log_softmax, logsumexp, minimize_unimodal, softmax
 from analysis.metrics.scores import compute_score
 
 DEFAULT_BINS = 15
@@ -136,13 +135,9 @@ def fit_temperature(logits: Any, labels: Any, bounds: tuple[float, float] = (1e-
         raise ValueError(f"bounds={bounds!r} is not allowed; allowed: 0 < low <= 1 <= high, finite")
     z, y = _logits_labels(logits, labels)
     z_true = z[np.arange(len(y)), y]
-    res = minimize_scalar(
-        lambda u: _nll_at_inverse_temperature(z, z_true, math.exp(u)),
-        bounds=(-math.log(hi), -math.log(lo)),
-        method="bounded",
-        options={"xatol": 1e-5},
-    )
-    temperature = math.exp(-float(res.x))
+    u = minimize_unimodal(lambda u: _nll_at_inverse_temperature(z, z_true, math.exp(u)),
+                          -math.log(hi), -math.log(lo), xatol=1e-5)
+    temperature = math.exp(-u)
     # compared exactly as the scaled NLL is reported, nll(z / T), so rounding cannot make it exceed nll(z)
     if _mean_nll(z / temperature, y) < _mean_nll(z, y):
         return temperature

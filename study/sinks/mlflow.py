@@ -35,6 +35,7 @@ from analysis.results import (
 )
 from study.sinks.base import TrialEnd, TrialStart
 from study.sinks.parquet import SAMPLES_FILE
+from study.sqlite_cache import new_mlflow_database
 
 RUN_MAP_FILE = "mlflow_runs.json"
 MAX_BATCH = 1000  # metrics per log_batch request (MLflow's limit)
@@ -98,6 +99,7 @@ class RunStore:
 
     def __init__(self, tracking_uri: str, experiment: str, study_name: str, run_map_path: Path | str) -> None:
         self.uri = tracking_uri
+        new_mlflow_database(tracking_uri, local_artifact_location(tracking_uri))
         self.client = MlflowClient(tracking_uri)
         self.study = study_name
         self.run_map_path = Path(run_map_path)
