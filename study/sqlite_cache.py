@@ -88,10 +88,15 @@ def new_mlflow_database(uri: str, artifact_root: str | None) -> None:
     if not copy_empty_database(uri, mlflow_key(), _create_mlflow) or artifact_root is None:
         return
     now = int(time.time() * 1000)
-    with sqlite3.connect(sqlite_file(uri)) as db:
-        db.execute("UPDATE experiments SET artifact_location = ?, creation_time = ?, last_update_time = ? "
-                   "WHERE experiment_id = 0", (f"{artifact_root.rstrip('/')}/0", now, now))
-    db.close()
+    db = sqlite3.connect(sqlite_file(uri))
+    try:
+        with db:
+            db.execute("UPDATE experiments SET artifact_location = ?, creation_time = ?, last_update_time = ? "
+                       "WHERE experiment_id = 0", (f"{artifact_root.rstrip('/')}/0", now, now))
+    except sqlite3.Error:
+        pass  # another MLflow schema: Default keeps the template's location; the study's experiment is unaffected
+    finally:
+        db.close()
 
 
 def new_optuna_database(uri: str) -> None:

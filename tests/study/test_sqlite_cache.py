@@ -78,3 +78,15 @@ def test_copied_optuna_storage_works(tmp_path, cache):
         study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
         assert len(optuna.load_study(study_name=name, storage=uri).trials) == 2
     assert len(list(cache.glob("optuna-*.db"))) == 1
+
+
+def test_an_unexpected_mlflow_schema_is_copied_without_error(tmp_path, cache):
+    from study.sqlite_cache import mlflow_key
+
+    cache.mkdir()
+    with sqlite3.connect(cache / f"{mlflow_key()}.db") as db:
+        db.execute("CREATE TABLE other (x)")  # no experiments table: the Default fix-up cannot apply
+    db.close()
+    target = tmp_path / "mlflow.db"
+    new_mlflow_database(f"sqlite:///{target}", (tmp_path / "mlartifacts").as_uri())
+    assert target.exists()
