@@ -47,7 +47,7 @@ def trial_times(root: Path) -> dict[str, float]:
             last = json.loads(lines[-1])
             value = float(last.get("time_total_s", math.nan))
             if math.isfinite(value):
-                times[str(last.get("trial_id", path.parent.name))] = value
+                times[str(last["trial_id"])] = value
     return times
 
 

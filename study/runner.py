@@ -23,19 +23,18 @@ RAY_EXPERIMENT = "ray"  # the experiment directory under the storage path: runs/
 DRIVER_MODULES = ("ray.tune", "optuna", "ray.tune.search.optuna", "mlflow", "pyarrow.parquet")
 
 
-def preload_driver_modules() -> threading.Thread:
+def _import_driver_modules() -> None:
+    for name in DRIVER_MODULES:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001, S112 - reported by the import that needs it
+            continue
+
+
+def preload_driver_modules() -> None:
     """Import ``DRIVER_MODULES`` in a thread while the main thread checks the data and joins Ray (zlib, SQLite
     and sockets release the GIL). A module that fails here fails again, with its error, where it is used."""
-    def load() -> None:
-        for name in DRIVER_MODULES:
-            try:
-                importlib.import_module(name)
-            except Exception:  # noqa: BLE001, S112 - reported by the import that needs it
-                continue
-
-    thread = threading.Thread(target=load, name="smoothstudy-preload", daemon=True)
-    thread.start()
-    return thread
+    threading.Thread(target=_import_driver_modules, name="smoothstudy-preload", daemon=True).start()
 
 
 def smoke_version(spec: StudySpec) -> StudySpec:

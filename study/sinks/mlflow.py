@@ -35,7 +35,7 @@ from analysis.results import (
 )
 from study.sinks.base import TrialEnd, TrialStart
 from study.sinks.parquet import SAMPLES_FILE
-from study.sqlite_cache import new_mlflow_database
+from study.sqlite_cache import new_mlflow_database, sqlite_file
 
 RUN_MAP_FILE = "mlflow_runs.json"
 MAX_BATCH = 1000  # metrics per log_batch request (MLflow's limit)
@@ -89,9 +89,8 @@ def numeric_metrics(metrics: dict[str, Any]) -> dict[str, float]:
 def local_artifact_location(tracking_uri: str) -> str | None:
     """Artifacts of a SQLite store go next to the database: MLflow's default is ``./mlruns`` of whatever
     directory the driver happens to run in. Servers choose their own artifact root (None)."""
-    if not tracking_uri.startswith("sqlite:///"):
-        return None
-    return (Path(tracking_uri.removeprefix("sqlite:///")).absolute().parent / "mlartifacts").as_uri()
+    db = sqlite_file(tracking_uri)
+    return None if db is None else (db.absolute().parent / "mlartifacts").as_uri()
 
 
 class RunStore:

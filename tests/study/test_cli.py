@@ -84,3 +84,13 @@ def test_ray_storage_paths(tmp_path, monkeypatch):
     assert check_ray_storage(None) is None and ray_experiment_path(study, None) == f"{study.root}/ray"
     assert check_ray_storage("shared") == str(tmp_path / "shared")  # absolute: every node resolves it alike
     assert ray_experiment_path(study, "s3://bucket/studies/") == "s3://bucket/studies/s1/ray"
+
+
+def test_every_preloaded_driver_module_exists():
+    """The preload thread swallows import errors (the real import reports them), so a misspelt name here would
+    silently preload nothing."""
+    import importlib.util
+
+    from study.runner import DRIVER_MODULES
+
+    assert [m for m in DRIVER_MODULES if importlib.util.find_spec(m) is None] == []
