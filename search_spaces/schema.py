@@ -5,8 +5,8 @@ Every error is one line that names the field and the allowed values (``StudyFile
 
 from __future__ import annotations
 
-from pathlib import Path
 import reprlib
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
