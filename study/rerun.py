@@ -129,7 +129,7 @@ def connect_for_reruns(study: StudyDir, address: str | None, echo: Callable[[str
     given: a Ray the study started itself ended with it), else starts a local Ray; a recorded cluster that is
     unreachable now falls back to a local Ray with a note."""
     from study.cluster import connect, reachable
-    from study.resume import study_meta
+    from study.progress import study_meta
 
     if address or os.environ.get("RAY_ADDRESS"):
         connect(address)
