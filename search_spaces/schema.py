@@ -239,7 +239,7 @@ def _check_finite_grid(spec: StudySpec) -> None:
 
 def _one_line(err: ValidationError) -> str:
     e = err.errors()[0]
-    loc = ".".join(str(x) for x in e["loc"]) or "study"
+    loc = ".".join(str(x) for x in e["loc"] if not str(x)[:1].isupper()) or "study"  # no union member names
     msg = e["msg"].removeprefix("Value error, ")
     if e["type"] == "extra_forbidden":
         return f"{loc}: unknown key; see the README's study-file reference for the allowed keys"

@@ -162,6 +162,9 @@ def cmd_ui(args: argparse.Namespace) -> int:
     from study.preflight import check_port
 
     check_port(args.host, args.port)
+    if not is_loopback(args.host):
+        print(f"warning: the MLflow UI listens on {args.host}: anyone who can reach port {args.port} can read and "
+              "change every run (no authentication); bind 127.0.0.1 and use an SSH tunnel instead", file=sys.stderr)
     root = args.study_dir.expanduser().absolute()
     db = root / "mlflow.db"
     if not db.exists():
@@ -171,9 +174,6 @@ def cmd_ui(args: argparse.Namespace) -> int:
             raise UsageError(f"study_dir={root}: give one study directory; studies with an MLflow store: {names}")
         db = candidates[0]
     uri = StudyDir(db.parent).default_mlflow_uri
-    if not is_loopback(args.host):
-        print(f"warning: the MLflow UI listens on {args.host}: anyone who can reach port {args.port} can read and "
-              "change every run (no authentication); bind 127.0.0.1 and use an SSH tunnel instead", file=sys.stderr)
     print(f"MLflow UI at http://{args.host}:{args.port}  (store: {uri}); Ctrl-C stops it", flush=True)
     os.execvp(sys.executable, [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
                                "--host", args.host, "--port", str(args.port)])

@@ -78,7 +78,7 @@ def rerun(study: StudyDir, trial: str = "best", top: int = 1, seeds: int = 1, ep
           echo: Callable[[str], None] = print) -> list[dict[str, Any]]:
     """Retrains and records the chosen configurations; returns one dict per rerun (``trial_id``, ``status``,
     ``source_trial`` and its final metrics)."""
-    from analysis.results import read_trials
+    from study.progress import read_results
     from study.runner import build_sinks
     from study.sinks.parquet import ParquetSink
 
@@ -88,7 +88,7 @@ def rerun(study: StudyDir, trial: str = "best", top: int = 1, seeds: int = 1, ep
         raise UsageError(f"epochs={epochs} is not allowed; allowed: an integer >= 1")
     spec = load_study_of(study)
     first = spec.objectives[0]
-    rows = select_trials(read_trials(study.root), first.metric, first.mode, trial, top)
+    rows = select_trials(read_results(study, "trials"), first.metric, first.mode, trial, top)
     jobs = rerun_configs(rows, seeds, epochs, device, spec.seed)
     from study.reporting import mlflow_uri_of
 
