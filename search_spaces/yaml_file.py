@@ -26,10 +26,11 @@ class _StudyLoader(_FAST):  # data only: no Python object tags
                 continue
             key = self.construct_object(key_node, deep=True)
             try:
-                first = seen.setdefault(key, key_node.start_mark.line + 1)
+                first = seen.get(key)
             except TypeError:  # an unhashable key: the base class refuses it with its own message
                 continue
-            if first != key_node.start_mark.line + 1:
+            seen[key] = key_node.start_mark.line + 1
+            if first is not None:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"key {_short(key)} given twice (first on line {first}); the last would silently win",
                     key_node.start_mark)

@@ -259,3 +259,29 @@ def test_expected_failures_are_one_bounded_line_and_bugs_are_not():
     assert len(expected_failure(ValueError("v" * 10**6 + "\nsecond line"))) == MAX_MESSAGE_CHARS
     assert expected_failure(KeyError("bug")) is None
     assert expected_failure(TypeError("bug")) is None
+
+
+# -- with a finished study (the session's smoke study) ------------------------------------------------------
+def test_a_finished_study_is_one_force_may_replace(smoke_study, tmp_path):
+    import shutil
+
+    from study.layout import StudyDir
+    from study.replace import foreign_entries, is_study
+
+    copy = tmp_path / "smoke"
+    shutil.copytree(smoke_study, copy, ignore=shutil.ignore_patterns("cli_output.txt"))  # written by conftest
+    assert foreign_entries(StudyDir(copy)) == [] and is_study(StudyDir(copy))
+
+
+def test_report_out_naming_an_existing_file(smoke_study, tmp_path):
+    out = tmp_path / "report.md"
+    out.write_text("mine")
+    refused(cli("report", smoke_study, "--out", out, timeout=120), f"out={out}: an existing file, not a directory")
+    assert out.read_text() == "mine" and snapshot(tmp_path) == {"report.md": b"mine"}
+
+
+def test_compare_writes_nothing_when_one_study_is_broken(smoke_study, tmp_path):
+    broken = bare_study(tmp_path)
+    out = tmp_path / "cmp"
+    refused(cli("compare", smoke_study, broken, "--out", out, timeout=120), str(broken), "no results yet")
+    assert not out.exists() and not list(tmp_path.glob(".smoothstudy-*"))
