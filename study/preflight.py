@@ -119,7 +119,7 @@ def check_local_resources(resources: Resources, address: str | None) -> None:
     before Ray starts. A cluster to join is checked once joined (``cluster.check_trial_resources``)."""
     if address or os.environ.get("RAY_ADDRESS"):
         return
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cpus = os.cpu_count() or 1  # at least what Ray counts (it may count fewer under a cgroup quota)
     if resources.cpu > cpus:
         raise UsageError(f"resources.cpu={resources.cpu:g} is more than this machine's {cpus} CPUs (a local Ray); "
                          f"allowed: at most {cpus}, or --address a larger cluster")

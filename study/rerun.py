@@ -31,6 +31,7 @@ from trainables.config import TrialConfig, config_from_flat, flatten
 
 # Above every search trial's seed (trial n: study seed + n, n < num_samples <= MAX_NUM_SAMPLES, plus re-asks).
 RERUN_SEED_OFFSET = 10 * MAX_NUM_SAMPLES
+MAX_RERUNS = 1000  # --top and --seeds each: more is a typo, not a plan
 SHOWN = ("test/acc", "test/nll", "test/ece", "test/aurc")
 
 
@@ -82,8 +83,10 @@ def rerun(study: StudyDir, trial: str = "best", top: int = 1, seeds: int = 1, ep
     from study.runner import build_sinks
     from study.sinks.parquet import ParquetSink
 
-    if seeds < 1:
-        raise UsageError(f"seeds={seeds} is not allowed; allowed: an integer >= 1")
+    if not 1 <= seeds <= MAX_RERUNS:
+        raise UsageError(f"seeds={seeds} is not allowed; allowed: an integer in [1, {MAX_RERUNS}]")
+    if not 1 <= top <= MAX_RERUNS:
+        raise UsageError(f"top={top} is not allowed; allowed: an integer in [1, {MAX_RERUNS}]")
     if epochs is not None and epochs < 1:
         raise UsageError(f"epochs={epochs} is not allowed; allowed: an integer >= 1")
     spec = load_study_of(study)

@@ -193,6 +193,12 @@ def test_a_folder_with_only_the_study_file(tmp_path, command):
     assert snapshot(tmp_path) == before
 
 
+@pytest.mark.parametrize(("option", "value"), [("--seeds", 10**12), ("--top", 10**6)])
+def test_rerun_counts_are_bounded(tmp_path, option, value):
+    root = bare_study(tmp_path)
+    refused(cli("rerun", root, option, value), f"{option[2:]}={value} is not allowed; allowed: an integer in [1, 1000]")
+
+
 def test_garbage_databases_are_named(tmp_path):
     root = bare_study(tmp_path, mlflow_uri=None)
     (root / "optuna.db").write_bytes(b"not a database" * 100)
