@@ -29,7 +29,7 @@ MLFLOW_SCHEMES = (*MLFLOW_SQL_SCHEMES, "file", "http", "https", "databricks")
 def check_run(spec: StudySpec, study: StudyDir, address: str | None, mlflow_uri: str | None,
               ray_storage: str | None) -> None:
     """Everything ``run`` can check before Ray starts and before it writes anything."""
-    check_writable_dir(study.root, "storage")
+    check_writable_dir(study.root.parent, "storage")
     check_mlflow_uri(mlflow_uri)
     check_ray_storage_reachable(ray_storage)
     check_local_resources(spec.resources, address)
