@@ -258,10 +258,15 @@ def test_ui_on_every_interface_warns(tmp_path):
 def test_expected_failures_are_one_bounded_line_and_bugs_are_not():
     import sqlite3
 
+    from mlflow.exceptions import MlflowException
+    from sqlalchemy.exc import OperationalError
+
     from study.errors import MAX_MESSAGE_CHARS, expected_failure
 
     assert expected_failure(FileNotFoundError(2, "No such file or directory", "/x/y")) == "/x/y: No such file or directory"
     assert expected_failure(sqlite3.DatabaseError("file is not a database")) == "file is not a database"
+    assert expected_failure(MlflowException("no such run\ndetails")) == "no such run"
+    assert expected_failure(OperationalError("SELECT 1", {}, sqlite3.DatabaseError("locked"))).endswith("locked")
     assert len(expected_failure(ValueError("v" * 10**6 + "\nsecond line"))) == MAX_MESSAGE_CHARS
     assert expected_failure(KeyError("bug")) is None
     assert expected_failure(TypeError("bug")) is None
