@@ -5,14 +5,16 @@ Every error is one line that names the field and the allowed values (``StudyFile
 
 from __future__ import annotations
 
+import reprlib
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from trainables.config import OPTIMIZERS, SCHEDULES, TrialConfig
-from trainables.data import list_datasets
+from analysis.metrics.epoch_keys import epoch_metric_keys
+from search_spaces.yaml_file import read_study_yaml
+from trainables.config import MAX_EPOCHS, MAX_INT, OPTIMIZERS, SCHEDULES, TrialConfig
+from trainables.data import get_dataset_info, list_datasets
 from trainables.losses import get_loss_info, list_losses
 from trainables.models import get_model_info
 from trainables.registry import HParam
@@ -31,6 +33,13 @@ class StudyFileError(ValueError):
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    @field_validator("*")
+    @classmethod
+    def _bounded_int(cls, v: Any) -> Any:
+        if isinstance(v, int) and not isinstance(v, bool) and abs(v) > MAX_INT:
+            raise ValueError(f"{_bounded(v)} is too large; allowed: an integer of at most {MAX_INT}")
+        return v
+
 
 class DataSection(_Strict):
     dataset: str = "fashion_mnist"
@@ -45,8 +54,15 @@ class DataSection(_Strict):
     @classmethod
     def _known_dataset(cls, v: str) -> str:
         if v not in list_datasets():
-            raise ValueError(f"unknown dataset {v!r}; allowed: {', '.join(list_datasets())}")
+            raise ValueError(f"unknown dataset {_bounded(v)}; allowed: {', '.join(list_datasets())}")
         return v
+
+    @model_validator(mode="after")
+    def _directory_used(self) -> DataSection:
+        if self.data_dir and not get_dataset_info(self.dataset).reads_directory:
+            raise ValueError(f"data_dir={_bounded(self.data_dir)}: {self.dataset} ships with its Python package and "
+                             "reads no directory; allowed: no data_dir for it")
+        return self
 
 
 class TrainingSection(_Strict):
@@ -58,7 +74,7 @@ class TrainingSection(_Strict):
     schedule: Literal[SCHEDULES] = "cosine"  # type: ignore[valid-type]
     step_size: int = Field(30, gt=0)
     step_gamma: float = Field(0.1, gt=0, le=1)
-    epochs: int = Field(10, gt=0)
+    epochs: int = Field(10, gt=0, le=MAX_EPOCHS)
     batch_size: int = Field(64, gt=0)
     eval_batch_size: int = Field(2048, gt=0)
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -107,8 +123,9 @@ class Objective(_Strict):
     @field_validator("metric")
     @classmethod
     def _namespaced(cls, v: str) -> str:
-        if not v.startswith(("val/", "train/")):
-            raise ValueError(f"objective metric {v!r} must be a per-epoch metric; allowed: val/<name> or train/<name>")
+        if v not in epoch_metric_keys():
+            raise ValueError(f"objective metric {_bounded(v)} is not one a trial reports every epoch; "
+                             f"allowed: {', '.join(epoch_metric_keys())}")
         return v
 
 
@@ -222,28 +239,31 @@ def _check_finite_grid(spec: StudySpec) -> None:
 
 def _one_line(err: ValidationError) -> str:
     e = err.errors()[0]
-    loc = ".".join(str(x) for x in e["loc"]) or "study"
+    loc = ".".join(str(x) for x in e["loc"] if not str(x)[:1].isupper()) or "study"  # no union member names
     msg = e["msg"].removeprefix("Value error, ")
     if e["type"] == "extra_forbidden":
         return f"{loc}: unknown key; see the README's study-file reference for the allowed keys"
     if e["type"] == "literal_error":
-        return f"{loc}={e.get('input')!r}: {msg}"
-    return f"{loc}: {msg}" + (f" (got {e['input']!r})" if "input" in e and not isinstance(e["input"], dict) else "")
+        return f"{loc}={_bounded(e.get('input'))}: {msg}"
+    return f"{loc}: {msg}" + (f" (got {_bounded(e['input'])})" if "input" in e and not isinstance(e["input"], dict)
+                              else "")
+
+
+def _bounded(value: Any) -> str:
+    """A repr short enough for a one-line message, whatever the study file put there."""
+    short = reprlib.Repr()
+    short.maxstring = short.maxother = 80
+    short.maxlevel, short.maxlist, short.maxdict = 2, 6, 6
+    return short.repr(value)
 
 
 def load_study(path: str | Path) -> StudySpec:
     """Read and validate a study file; raises ``StudyFileError`` with one line naming the field."""
     path = Path(path)
     try:
-        text = path.read_text()
-    except OSError as err:
-        raise StudyFileError(f"study file {path}: cannot read it ({err.strerror})") from None
-    try:
-        data = yaml.safe_load(text)  # data only: no tags that construct Python objects
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise StudyFileError(f"study file {path}{where}: not valid YAML ({getattr(err, 'problem', err)})") from None
+        data = read_study_yaml(path)
+    except ValueError as err:
+        raise StudyFileError(str(err)) from None
     if not isinstance(data, dict):
         raise StudyFileError(f"study file {path}: expected a mapping of settings at the top level")
     return parse_study(data)

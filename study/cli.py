@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from study.errors import UsageError
+from study.errors import UsageError, expected_failure
 
 DEFAULT_STORAGE = "runs"
 
@@ -78,11 +78,11 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args) or 0
-    except UsageError as err:
-        print(f"smoothstudy: error: {err}", file=sys.stderr)
-        return 2
-    except ValueError as err:  # StudyFileError and registry lookups: bad input, found before work starts
-        print(f"smoothstudy: error: {str(err).splitlines()[0]}", file=sys.stderr)
+    except Exception as err:
+        line = expected_failure(err)  # None: a bug, which keeps its traceback
+        if line is None:
+            raise
+        print(f"smoothstudy: error: {line}", file=sys.stderr)
         return 2
 
 
@@ -142,13 +142,15 @@ def cmd_mlflow_server(args: argparse.Namespace) -> int:
 
 
 def cmd_mlflow_sync(args: argparse.Namespace) -> int:
-    import json
-
+    from study.preflight import check_mlflow_uri
+    from study.progress import check_sqlite_file, study_meta
     from study.sinks.mlflow import sync_from_parquet
 
     study = _study_dir(args.study_dir)
-    meta = json.loads(study.meta_file.read_text()) if study.meta_file.exists() else {}
-    uri = args.mlflow_uri or meta.get("mlflow_uri") or study.default_mlflow_uri
+    uri = args.mlflow_uri or study_meta(study).get("mlflow_uri") or study.default_mlflow_uri
+    check_mlflow_uri(uri)
+    if uri == study.default_mlflow_uri:
+        check_sqlite_file(study.mlflow_db)
     summary = sync_from_parquet(study.root, uri)
     print(f"mlflow-sync {study.name} -> {uri}: {summary}")
     return 0
@@ -156,7 +158,13 @@ def cmd_mlflow_sync(args: argparse.Namespace) -> int:
 
 def cmd_ui(args: argparse.Namespace) -> int:
     from study.layout import StudyDir
+    from study.mlflow_server import is_loopback
+    from study.preflight import check_port
 
+    check_port(args.host, args.port)
+    if not is_loopback(args.host):
+        print(f"warning: the MLflow UI listens on {args.host}: anyone who can reach port {args.port} can read and "
+              "change every run (no authentication); bind 127.0.0.1 and use an SSH tunnel instead", file=sys.stderr)
     root = args.study_dir.expanduser().absolute()
     db = root / "mlflow.db"
     if not db.exists():

@@ -9,6 +9,7 @@ from search_spaces.schema import Resources
 from study.errors import UsageError
 
 AUTH_MODE_ENV = "RAY_AUTH_MODE"
+ADDRESS_TIMEOUT_S = 5.0  # ray.init retries an absent head for minutes
 
 
 def token_available() -> bool:
@@ -45,6 +46,9 @@ def connect(address: str | None, num_cpus: int | None = None) -> str | None:
     # driver through Tune's error reports.
     kwargs = {"include_dashboard": False, "log_to_driver": False}
     if address:
+        if not reachable(address, ADDRESS_TIMEOUT_S):
+            raise UsageError(f"address={address}: no Ray cluster answers there within {ADDRESS_TIMEOUT_S:g} s; "
+                             "start one with 'ray start --head' or leave --address (and RAY_ADDRESS) out")
         enable_token_auth(address)
         ray.init(address=address, **kwargs)
     else:

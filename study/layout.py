@@ -43,8 +43,12 @@ class StudyDir:
         return f"sqlite:///{self.mlflow_db}"
 
     @property
+    def optuna_db(self) -> Path:
+        return self.root / "optuna.db"
+
+    @property
     def optuna_uri(self) -> str:
-        return f"sqlite:///{self.root / 'optuna.db'}"
+        return f"sqlite:///{self.optuna_db}"
 
     @property
     def run_map(self) -> Path:
@@ -53,3 +57,13 @@ class StudyDir:
     @property
     def report_dir(self) -> Path:
         return self.root / "report"
+
+    @property
+    def own_names(self) -> frozenset[str]:
+        """Every name the tool writes directly under ``root``; ``--force`` deletes a folder holding only these."""
+        databases = (self.mlflow_db.name, self.optuna_db.name)
+        return frozenset({
+            self.study_file.name, self.meta_file.name, self.parquet.name, self.ray.name, self.run_map.name,
+            self.report_dir.name, "mlartifacts",  # the SQLite store's artifact root (sinks.mlflow)
+            *databases, *(db + suffix for db in databases for suffix in ("-journal", "-wal", "-shm")),
+        })

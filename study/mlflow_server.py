@@ -58,7 +58,10 @@ def server_command(host: str, port: int, store: str | Path, artifacts: str | Pat
 def serve(host: str = "127.0.0.1", port: int = 5000, store: str | Path = "runs/mlflow-server",
           artifacts: str | Path | None = None, echo=print) -> int:
     """Runs the server in the foreground until it exits or Ctrl-C; returns its exit code."""
+    from study.preflight import check_port
+
     command = server_command(host, port, store, artifacts)
+    check_port(host, port)
     backend = command[command.index("--backend-store-uri") + 1]
     if not is_loopback(host):
         echo(f"warning: the MLflow server listens on {host}: anyone who can reach port {port} can read and "

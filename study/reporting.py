@@ -13,7 +13,7 @@ import numpy as np
 
 from search_spaces.schema import StudySpec
 from study.layout import StudyDir
-from study.resume import study_meta
+from study.progress import study_meta
 from study.runner import load_study_of
 
 REPORT_ARTIFACT_DIR = "report"
@@ -101,11 +101,16 @@ def log_report(study: StudyDir, files: list[Path]) -> bool:
 def make_report(study: StudyDir, out: Path | None = None, echo: Callable[[str], None] | None = print) -> Path:
     from analysis.comparison import write_study_report
     from analysis.report import build_report, format_table
+    from study.progress import read_results
+    from study.staging import staged
 
     spec = load_study_of(study)
     first = spec.objectives[0]
+    for what in ("trials", "rerun_trials", "epochs"):  # every input loads before anything is written
+        read_results(study, what)
     if echo:
         echo(format_table(build_report(study.root, objective=first.metric, mode=first.mode)))
-    files = write_study_report(report_inputs(study, spec), out or study.report_dir)
-    log_report(study, [files.markdown, files.html])
-    return files.markdown
+    with staged(out or study.report_dir) as stage:
+        files = write_study_report(report_inputs(study, spec), stage.scratch)
+    log_report(study, [stage.final(files.markdown), stage.final(files.html)])
+    return stage.final(files.markdown)

@@ -31,6 +31,7 @@ from trainables.config import TrialConfig, config_from_flat, flatten
 
 # Above every search trial's seed (trial n: study seed + n, n < num_samples <= MAX_NUM_SAMPLES, plus re-asks).
 RERUN_SEED_OFFSET = 10 * MAX_NUM_SAMPLES
+MAX_RERUNS = 1000  # --top and --seeds each: more is a typo, not a plan
 SHOWN = ("test/acc", "test/nll", "test/ece", "test/aurc")
 
 
@@ -78,17 +79,19 @@ def rerun(study: StudyDir, trial: str = "best", top: int = 1, seeds: int = 1, ep
           echo: Callable[[str], None] = print) -> list[dict[str, Any]]:
     """Retrains and records the chosen configurations; returns one dict per rerun (``trial_id``, ``status``,
     ``source_trial`` and its final metrics)."""
-    from analysis.results import read_trials
+    from study.progress import read_results
     from study.runner import build_sinks
     from study.sinks.parquet import ParquetSink
 
-    if seeds < 1:
-        raise UsageError(f"seeds={seeds} is not allowed; allowed: an integer >= 1")
+    if not 1 <= seeds <= MAX_RERUNS:
+        raise UsageError(f"seeds={seeds} is not allowed; allowed: an integer in [1, {MAX_RERUNS}]")
+    if not 1 <= top <= MAX_RERUNS:
+        raise UsageError(f"top={top} is not allowed; allowed: an integer in [1, {MAX_RERUNS}]")
     if epochs is not None and epochs < 1:
         raise UsageError(f"epochs={epochs} is not allowed; allowed: an integer >= 1")
     spec = load_study_of(study)
     first = spec.objectives[0]
-    rows = select_trials(read_trials(study.root), first.metric, first.mode, trial, top)
+    rows = select_trials(read_results(study, "trials"), first.metric, first.mode, trial, top)
     jobs = rerun_configs(rows, seeds, epochs, device, spec.seed)
     from study.reporting import mlflow_uri_of
 
@@ -129,7 +132,7 @@ def connect_for_reruns(study: StudyDir, address: str | None, echo: Callable[[str
     given: a Ray the study started itself ended with it), else starts a local Ray; a recorded cluster that is
     unreachable now falls back to a local Ray with a note."""
     from study.cluster import connect, reachable
-    from study.resume import study_meta
+    from study.progress import study_meta
 
     if address or os.environ.get("RAY_ADDRESS"):
         connect(address)

@@ -7,27 +7,24 @@ MLflow sink reopens each trial's run from ``mlflow_runs.json``; Parquet keeps th
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 from study.errors import UsageError
 from study.layout import StudyDir
-from study.runner import load_study_of, make_tuner, ray_experiment_path, smoke_version
-
-
-def study_meta(study: StudyDir) -> dict:
-    return json.loads(study.meta_file.read_text()) if study.meta_file.exists() else {}
+from study.progress import is_finished, run_spec, study_meta
+from study.runner import make_tuner, ray_experiment_path
 
 
 def resume_study(path: Path, address: str | None = None, echo=print) -> StudyDir:
     from ray import tune
 
     study = StudyDir(path.expanduser().absolute())
-    spec = load_study_of(study)
+    spec = run_spec(study)  # the trainable must get the settings the study ran with
     meta = study_meta(study)
-    if meta.get("smoke_test"):  # the trainable must get the settings the study ran with
-        spec = smoke_version(spec)
+    if is_finished(study, spec):
+        raise UsageError(f"study_dir={path}: every trial of study {spec.name} has ended; nothing to resume "
+                         "(see 'smoothstudy status', or start over with 'smoothstudy run --force')")
     experiment = ray_experiment_path(study, meta.get("ray_storage"))
     if not tune.Tuner.can_restore(experiment):
         raise UsageError(f"study_dir={path}: no Ray experiment state at {experiment} to resume from; "

@@ -51,16 +51,12 @@ def smoke_version(spec: StudySpec) -> StudySpec:
     })
 
 
-def refuse_existing(study: StudyDir, force: bool) -> None:
-    if study.root.exists() and any(study.root.iterdir()) and not force:
-        raise UsageError(f"study {study.name!r} already exists at {study.root}; continue it with "
-                         f"'smoothstudy resume {study.root}' or start over with --force")
-
-
 def prepare_study_dir(study: StudyDir, study_file: Path) -> None:
+    from study.replace import clear_study
+
     if study.root.exists():
-        shutil.rmtree(study.root)  # only reached with --force (refuse_existing ran first)
-    study.root.mkdir(parents=True)
+        clear_study(study)  # the study's own files only, and only once check_replaceable accepted the folder
+    study.root.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(study_file, study.study_file)
 
 
@@ -192,8 +188,12 @@ def run_study(study_file: Path, storage: Path, address: str | None = None, mlflo
     ray_storage = check_ray_storage(ray_storage)
     preload_driver_modules()
     _check_data(spec)
-    refuse_existing(study, force)
     from study.cluster import check_trial_resources, connect
+    from study.preflight import check_run
+    from study.replace import check_replaceable
+
+    check_run(spec, study, address, mlflow_uri, ray_storage)
+    check_replaceable(study, force)
 
     joined = connect(address)  # recorded: resume and `rerun --parallel` go back to it
     check_trial_resources(spec.resources)

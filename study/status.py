@@ -2,39 +2,33 @@
 
 from __future__ import annotations
 
-from collections import Counter
-
 from study.layout import StudyDir
 from study.optuna_bridge import optuna_trial_states
-from study.resume import study_meta
-from study.runner import load_study_of, ray_experiment_path
+from study.progress import check_sqlite_file, ended_trials, read_results, run_spec, study_meta, trial_states
+from study.runner import ray_experiment_path
 
 
 def study_status(study: StudyDir) -> dict:
     from ray import tune
 
-    from analysis.results import read_epochs, read_trials
-
-    spec = load_study_of(study)
-    trials = read_trials(study.root) if (study.parquet / "trials.parquet").exists() else None
-    states = Counter(trials["status"]) if trials is not None and len(trials) else Counter()
+    spec = run_spec(study)
+    states = trial_states(study)
     first = spec.objectives[0]
     best = None
     if (study.parquet / "epochs").exists():
-        epochs = read_epochs(study.root)
+        epochs = read_results(study, "epochs")
         if first.metric in epochs and epochs[first.metric].notna().any():
             idx = epochs[first.metric].idxmax() if first.mode == "max" else epochs[first.metric].idxmin()
             row = epochs.loc[idx]
             best = {"trial_id": row["trial_id"], "epoch": int(row["epoch"]), first.metric: float(row[first.metric]),
                     "loss": row.get("config/loss")}
-    ended = sum(v for k, v in states.items() if k not in ("running", "lost"))  # lost ones were replaced
-    unfinished = ended < spec.search.num_samples
+    unfinished = ended_trials(states) < spec.search.num_samples
     experiment = ray_experiment_path(study, study_meta(study).get("ray_storage"))
-    optuna_db = study.root / "optuna.db"
+    check_sqlite_file(study.optuna_db)
     return {
         "study": spec.name, "trials_asked": spec.search.num_samples, "states": dict(states), "best": best,
         "resumable": bool(unfinished and tune.Tuner.can_restore(experiment)), "finished": not unfinished,
-        "optuna": optuna_trial_states(study.optuna_uri, spec.name) if optuna_db.exists() else {},
+        "optuna": optuna_trial_states(study.optuna_uri, spec.name) if study.optuna_db.exists() else {},
     }
 
 

@@ -10,6 +10,11 @@ from typing import Any
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("cosine", "step", "constant")
 DEVICES = ("auto", "cpu", "cuda")
+# Bounds for integer settings. Trial seeds grow from the study's (seed·seeds_per_trial + k, plus offsets below
+# 2**24), so integers up to MAX_INT keep every seed below 2**63: torch, NumPy and Parquet store int64.
+MAX_INT = 2**31 - 1
+MAX_SEED = 2**63 - 1
+MAX_EPOCHS = 10_000
 
 
 @dataclass
@@ -61,9 +66,9 @@ class TrialConfig:
         if self.device not in DEVICES:
             raise ValueError(f"device={self.device!r} is not allowed; allowed: {', '.join(DEVICES)}")
         for name in ("epochs", "batch_size", "eval_batch_size", "step_size", "probe_max_train", "seeds_per_trial"):
-            _check_int(name, getattr(self, name), low=1)
-        _check_int("seed", self.seed, low=0)
-        _check_int("split_seed", self.split_seed, low=0)
+            _check_int(name, getattr(self, name), low=1, high=MAX_EPOCHS if name == "epochs" else None)
+        _check_int("seed", self.seed, low=0, high=MAX_SEED)
+        _check_int("split_seed", self.split_seed, low=0, high=MAX_SEED)
         _check_int("shift_severity", self.shift_severity, low=0, high=5)
         if self.subset is not None:
             _check_int("subset", self.subset, low=2)

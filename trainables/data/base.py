@@ -59,6 +59,11 @@ class DatasetInfo:
     reference: str = ""
     extra: dict = field(default_factory=dict, hash=False, compare=False)
 
+    @property
+    def reads_directory(self) -> bool:
+        """False for a dataset bundled with a package (digits, mnist5k): it ignores ``data_dir``."""
+        return self.default_dir is not None or self.env_var is not None
+
     def resolve_dir(self, data_dir: str | Path | None) -> Path | None:
         if data_dir:
             return Path(data_dir).expanduser()

@@ -1,0 +1,71 @@
+"""Checks before Ray starts: the MLflow URI (scheme, a server that answers) and writable destinations."""
+
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from study.errors import UsageError
+from study.preflight import check_mlflow_uri, check_port, check_writable_dir
+
+
+def serve(status: int):
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            self.send_response(status if self.path == "/health" else 404)
+            self.end_headers()
+            self.wfile.write(b"OK")
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+@pytest.mark.parametrize(("status", "accepted"), [(200, True), (401, True), (404, False), (500, False)])
+def test_a_tracking_server_must_answer_its_health_check(status, accepted):
+    server = serve(status)
+    uri = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        if accepted:
+            check_mlflow_uri(uri)
+        else:
+            with pytest.raises(UsageError, match=f"not an MLflow tracking server .GET /health: HTTP {status}"):
+                check_mlflow_uri(uri)
+    finally:
+        server.shutdown()
+
+
+def test_a_silent_server_is_refused_within_the_timeout():
+    import socket
+    import time
+
+    with socket.socket() as sock:  # listens but never answers
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        start = time.monotonic()
+        with pytest.raises(UsageError, match="no MLflow server answers there"):
+            check_mlflow_uri(f"http://127.0.0.1:{sock.getsockname()[1]}", timeout_s=1)
+        assert time.monotonic() - start < 5
+
+
+@pytest.mark.parametrize("uri", ["sqlite:///runs/x/mlflow.db", "postgresql+psycopg2://u@db/mlflow", "databricks"])
+def test_local_and_sql_uris_need_no_server(tmp_path, monkeypatch, uri):
+    monkeypatch.chdir(tmp_path)
+    check_mlflow_uri(uri)
+
+
+def test_sqlite_under_a_file_is_refused(tmp_path):
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(UsageError, match="is a file, not a directory"):
+        check_mlflow_uri(f"sqlite:///{tmp_path}/f/mlflow.db")
+
+
+def test_writable_dir_and_ports(tmp_path):
+    check_writable_dir(tmp_path / "new" / "deeper", "storage")  # may be created
+    with pytest.raises(UsageError, match="port=0: allowed: 1 to 65535"):
+        check_port("127.0.0.1", 0)
