@@ -65,10 +65,13 @@ class DefineByRun:
         self.seed = seed
 
     def __call__(self, trial: Any) -> dict[str, Any]:
-        loss = trial.suggest_categorical("loss", list(self.methods))
         # Trial n trains with seed + n: a method sampled twice with the same hyperparameters (CE has none)
         # gives a second seed of that configuration instead of a bit-identical copy.
         fixed: dict[str, Any] = {"seed": self.seed + trial.number}
+        if len(self.methods) == 1:  # one method's own space (search.strategy: per_method)
+            loss = fixed["loss"] = next(iter(self.methods))
+        else:
+            loss = trial.suggest_categorical("loss", list(self.methods))
         for p in self.methods[loss]:
             if p.is_fixed:
                 fixed[p.key] = p.fixed
@@ -81,5 +84,7 @@ class DefineByRun:
         return fixed
 
 
-def define_by_run(spec: StudySpec) -> DefineByRun:
-    return DefineByRun(method_params(spec), spec.seed)
+def define_by_run(spec: StudySpec, method: str | None = None) -> DefineByRun:
+    """The joint space (the sampler also picks ``loss``), or only ``method``'s own space."""
+    params = method_params(spec)
+    return DefineByRun(params if method is None else {method: params[method]}, spec.seed)

@@ -118,9 +118,12 @@ class ConditionalGridSampler(optuna.samplers.BruteForceSampler):
 
 
 def optuna_trial_states(storage_uri: str, study_name: str) -> dict[str, int]:
-    """How many trials of the persisted Optuna study are in each state (``{"COMPLETE": 3, "PRUNED": 2}``)."""
-    study = optuna.load_study(study_name=study_name, storage=storage_uri)
+    """How many trials of the persisted Optuna study are in each state (``{"COMPLETE": 3, "PRUNED": 2}``),
+    summed over its per-method studies (``<study>.<method>``) when it has them."""
     counts: dict[str, int] = {}
-    for trial in study.get_trials(deepcopy=False):
-        counts[trial.state.name] = counts.get(trial.state.name, 0) + 1
+    names = [n for n in optuna.get_all_study_names(storage=storage_uri)
+             if n == study_name or n.startswith(f"{study_name}.")]
+    for name in names:
+        for trial in optuna.load_study(study_name=name, storage=storage_uri).get_trials(deepcopy=False):
+            counts[trial.state.name] = counts.get(trial.state.name, 0) + 1
     return counts

@@ -11,6 +11,7 @@ import json
 import time
 from pathlib import Path
 
+from search_spaces.schema import StudySpec
 from study.errors import UsageError
 from study.layout import StudyDir
 from study.runner import load_study_of, make_tuner, ray_experiment_path, smoke_version
@@ -20,14 +21,18 @@ def study_meta(study: StudyDir) -> dict:
     return json.loads(study.meta_file.read_text()) if study.meta_file.exists() else {}
 
 
+def study_spec_as_run(study: StudyDir) -> StudySpec:
+    """The study file as the study ran it: its smoke version for a smoke test."""
+    spec = load_study_of(study)
+    return smoke_version(spec) if study_meta(study).get("smoke_test") else spec
+
+
 def resume_study(path: Path, address: str | None = None, echo=print) -> StudyDir:
     from ray import tune
 
     study = StudyDir(path.expanduser().absolute())
-    spec = load_study_of(study)
+    spec = study_spec_as_run(study)  # the trainable must get the settings the study ran with
     meta = study_meta(study)
-    if meta.get("smoke_test"):  # the trainable must get the settings the study ran with
-        spec = smoke_version(spec)
     experiment = ray_experiment_path(study, meta.get("ray_storage"))
     if not tune.Tuner.can_restore(experiment):
         raise UsageError(f"study_dir={path}: no Ray experiment state at {experiment} to resume from; "
@@ -40,4 +45,8 @@ def resume_study(path: Path, address: str | None = None, echo=print) -> StudyDir
     start = time.perf_counter()
     make_tuner(spec, study, meta.get("mlflow_uri"), restore=True, ray_storage=meta.get("ray_storage")).fit()
     echo(f"study {spec.name} finished in {time.perf_counter() - start:.1f} s")
+    if spec.final is not None:  # the ones the interrupted study did not record yet
+        from study.final import run_final
+
+        run_final(study, spec, echo=echo)
     return study

@@ -7,7 +7,7 @@ from collections import Counter
 from study.layout import StudyDir
 from study.optuna_bridge import optuna_trial_states
 from study.resume import study_meta
-from study.runner import load_study_of, ray_experiment_path
+from study.runner import load_study_of, ray_experiment_path, trials_asked
 
 
 def study_status(study: StudyDir) -> dict:
@@ -28,11 +28,11 @@ def study_status(study: StudyDir) -> dict:
             best = {"trial_id": row["trial_id"], "epoch": int(row["epoch"]), first.metric: float(row[first.metric]),
                     "loss": row.get("config/loss")}
     ended = sum(v for k, v in states.items() if k not in ("running", "lost"))  # lost ones were replaced
-    unfinished = ended < spec.search.num_samples
+    unfinished = ended < trials_asked(spec)
     experiment = ray_experiment_path(study, study_meta(study).get("ray_storage"))
     optuna_db = study.root / "optuna.db"
     return {
-        "study": spec.name, "trials_asked": spec.search.num_samples, "states": dict(states), "best": best,
+        "study": spec.name, "trials_asked": trials_asked(spec), "states": dict(states), "best": best,
         "resumable": bool(unfinished and tune.Tuner.can_restore(experiment)), "finished": not unfinished,
         "optuna": optuna_trial_states(study.optuna_uri, spec.name) if optuna_db.exists() else {},
     }
