@@ -8,11 +8,7 @@ more trials than its grid has configurations; what it cannot use goes round-robi
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-
-from search_spaces.schema import StudySpec
-from search_spaces.space import method_params
 
 
 @dataclass(frozen=True)
@@ -35,15 +31,6 @@ class Budgets:
             how.append("the rest split evenly" + (f", remainder round-robin: +1 for {', '.join(self.remainder_to)}"
                                                   if self.remainder_to else ""))
         return f"per method: {per}" + (f" ({'; '.join(how)})" if how else "")
-
-
-def configurations(spec: StudySpec) -> dict[str, int | None]:
-    """Per method, how many distinct configurations its space has (None: a continuous range)."""
-    out: dict[str, int | None] = {}
-    for loss, params in method_params(spec).items():
-        free = [p for p in params if not p.is_fixed]
-        out[loss] = None if any(not p.choices for p in free) else math.prod(len(p.choices) for p in free)
-    return out
 
 
 def split_budget(sizes: dict[str, int | None], num_samples: int, capped: bool) -> Budgets:
@@ -74,10 +61,6 @@ def split_budget(sizes: dict[str, int | None], num_samples: int, capped: bool) -
             extra.append(m)
             left -= 1
     return Budgets(trials, fixed, tuple(dict.fromkeys(extra)))
-
-
-def search_budgets(spec: StudySpec) -> Budgets:
-    return split_budget(configurations(spec), spec.search.num_samples, capped=spec.search.sampler == "grid")
 
 
 def interleave(budgets: Budgets) -> list[str]:

@@ -234,7 +234,7 @@ def _check_asha(asha: AshaSection, epochs: int) -> None:
 
 
 def _check_budgets(spec: StudySpec) -> None:
-    from search_spaces.budgets import search_budgets  # builds on this module
+    from search_spaces.space import search_budgets  # builds on this module
 
     search_budgets(spec)  # raises when num_samples cannot give every method its trials
 

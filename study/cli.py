@@ -101,6 +101,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     study = run_study(args.study_file, args.storage, args.address, args.mlflow_uri, args.smoke_test, args.force,
                       ray_storage=args.ray_storage)
+    _final_runs(study)
     _print_summary(study, args.mlflow_uri)
     return 0
 
@@ -109,8 +110,16 @@ def cmd_resume(args: argparse.Namespace) -> int:
     from study.resume import resume_study
 
     study = resume_study(args.study_dir, args.address)
+    _final_runs(study)
     _print_summary(study, None)
     return 0
+
+
+def _final_runs(study) -> None:
+    from study.final import final_if_asked
+    from study.resume import study_spec_as_run
+
+    final_if_asked(study, study_spec_as_run(study))
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -42,3 +42,10 @@ def run_final(study: StudyDir, spec: StudySpec, top: int | None = None, seeds: i
          f"({spec.objectives[0].mode}), {final.seeds} seeds each, the same seeds for every method")
     return rerun(study, top=final.top, seeds=final.seeds, device=device, parallel=True, address=address,
                  echo=echo, kind=KIND, spec=spec, gpus=gpus)
+
+
+def final_if_asked(study: StudyDir, spec: StudySpec, echo: Callable[[str], None] = print) -> None:
+    """After ``run`` or ``resume``, in the same driver (on the search's Ray cluster): the final runs the study
+    file asks for and has not recorded yet."""
+    if spec.final is not None:
+        run_final(study, spec, echo=echo)

@@ -45,8 +45,4 @@ def resume_study(path: Path, address: str | None = None, echo=print) -> StudyDir
     start = time.perf_counter()
     make_tuner(spec, study, meta.get("mlflow_uri"), restore=True, ray_storage=meta.get("ray_storage")).fit()
     echo(f"study {spec.name} finished in {time.perf_counter() - start:.1f} s")
-    if spec.final is not None:  # the ones the interrupted study did not record yet
-        from study.final import run_final
-
-        run_final(study, spec, echo=echo)
     return study

@@ -68,7 +68,7 @@ def search_plan(spec: StudySpec) -> str:
     if spec.search.strategy == "joint":
         return (f"{spec.search.num_samples} trials of {', '.join(spec.methods)} (strategy joint: the "
                 f"{spec.search.sampler} sampler picks the method)")
-    from search_spaces.budgets import search_budgets
+    from search_spaces.space import search_budgets
 
     budgets = search_budgets(spec)
     unused = spec.search.num_samples - budgets.total
@@ -95,7 +95,8 @@ def build_searcher(spec: StudySpec, study: StudyDir):
     import optuna
     from ray.tune.search import ConcurrencyLimiter
 
-    from search_spaces.budgets import interleave, search_budgets
+    from search_spaces.budgets import interleave
+    from search_spaces.space import search_budgets
     from study.optuna_bridge import TruthfulOptunaSearch
     from study.per_method import PerMethodSearch
     from study.samplers import make_sampler
@@ -129,7 +130,7 @@ def trials_asked(spec: StudySpec) -> int:
     """The search trials Tune runs: ``num_samples``, or less when ``per_method`` grids are all covered."""
     if spec.search.strategy == "joint":
         return spec.search.num_samples
-    from search_spaces.budgets import search_budgets
+    from search_spaces.space import search_budgets
 
     return search_budgets(spec).total
 
@@ -248,10 +249,6 @@ def run_study(study_file: Path, storage: Path, address: str | None = None, mlflo
     start = time.perf_counter()
     make_tuner(spec, study, mlflow_uri, ray_storage=ray_storage).fit()
     echo(f"study {spec.name} finished in {time.perf_counter() - start:.1f} s")
-    if spec.final is not None:
-        from study.final import run_final
-
-        run_final(study, spec, echo=echo)
     return study
 
 
