@@ -29,9 +29,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import ROOT, header  # noqa: E402
@@ -39,11 +42,12 @@ from benchmarks.common import ROOT, header  # noqa: E402
 PRESET = ROOT / "studies" / "lr_table1_fmnist.yaml"
 GOAL = 0.35
 WITHIN = 0.005  # 0.5 pp of validation accuracy
+STARTUP = 2  # TPE's random start-up trials in each space
 DEFAULT_TABLE = ROOT / "runs" / "bench_search_pays" / "curves.json"
 
 
 def grid_configs(spec) -> list[tuple[str, dict]]:
-    """Every configuration of the preset's grids: (method, hyperparameters)."""
+    """Every configuration of the study's grids: (method, hyperparameters)."""
     from itertools import product
 
     from search_spaces.space import method_params
@@ -64,14 +68,19 @@ def config_key(loss: str, params: dict) -> str:
 
 def shortened_spec(epochs: int, subset: int | None, smoke: bool):
     from search_spaces.schema import load_study
+    from search_spaces.space import method_params
 
     spec = load_study(PRESET)
     t = spec.training
     data = {"subset": subset}
+    methods = spec.methods
     if smoke:
         data.update(dataset="digits", val_fraction=0.2, augment=False)
+        methods = {m: {p.hparam.name: {"grid": list(p.choices[:2])} for p in params if p.choices}
+                   for m, params in method_params(spec).items()}
     step = max(1, round(t.step_size * epochs / t.epochs))
     return spec.model_copy(update={
+        "methods": methods,
         "data": spec.data.model_copy(update=data),
         "training": t.model_copy(update={"epochs": epochs, "step_size": step, "device": "cpu"}),
         "evaluation": spec.evaluation.model_copy(update={"representation": False, "probe": False}),
@@ -103,6 +112,155 @@ def record(spec, echo=print) -> dict:
     return curves
 
 
+GRACE, REDUCTION = 2, 3  # ASHA settings of the simulated searches (all_methods uses 3 and 3 over 30 epochs)
+
+
+def asha_rungs(max_t: int, grace: int, rf: int) -> list[int]:
+    """Ray's rung epochs for one bracket: grace * rf^k, k < int(log(max_t/grace)/log(rf) + 1)."""
+    count = int(math.log(max_t / grace) / math.log(rf) + 1)
+    return [grace * rf**k for k in range(count)]
+
+
+class SimulatedAsha:
+    """Ray's ASHA rule: at a rung, a trial below the (1 - 1/rf) quantile of the values already recorded at
+    that rung is stopped; its value is recorded either way."""
+
+    def __init__(self, max_t: int, grace: int, rf: int) -> None:
+        self.rf = rf
+        self.rungs = {m: [] for m in asha_rungs(max_t, grace, rf)}
+
+    def keeps(self, epoch: int, value: float) -> bool:
+        recorded = self.rungs.get(epoch)
+        if recorded is None:
+            return True
+        cutoff = float(np.nanpercentile(recorded, (1 - 1 / self.rf) * 100)) if recorded else None
+        recorded.append(value)
+        return cutoff is None or value >= cutoff
+
+
+def simulate(spec, curves: dict, strategy: str, seed: int, num_samples: int, startup: int) -> dict:
+    """One search replayed on the recorded curves, trials one after the other. Returns per trial its
+    method, configuration key, epochs run and whether it completed, plus the running totals."""
+    import optuna
+    from optuna.trial import TrialState
+
+    from search_spaces.budgets import interleave
+    from search_spaces.space import define_by_run, search_budgets
+    from study.samplers import make_sampler
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    epochs = spec.training.epochs
+    tpe = spec.model_copy(update={"search": spec.search.model_copy(update={"sampler": "tpe",
+                                                                          "num_samples": num_samples})})
+    if strategy == "per_method":
+        order = interleave(search_budgets(tpe))
+        keys = list(dict.fromkeys(order))
+    else:
+        order, keys = [None] * num_samples, [None]
+    studies = {k: optuna.create_study(direction="maximize", sampler=make_sampler("tpe", seed, startup)) for k in keys}
+    spaces = {k: define_by_run(tpe, k) for k in keys}
+    ashas = {k: SimulatedAsha(epochs, GRACE, REDUCTION) for k in keys}
+    trials = []
+    for key in order:
+        study, space, asha = studies[key], spaces[key], ashas[key]
+        trial = study.ask()
+        fixed = space(trial)
+        loss = fixed.get("loss") or trial.params["loss"]
+        params = {k.split("/", 1)[1]: v for k, v in {**trial.params, **fixed}.items() if k.startswith(f"{loss}/")}
+        curve = curves[config_key(loss, params)]
+        ran = 0
+        for e, value in enumerate(curve["val_acc"], start=1):
+            ran = e
+            trial.report(value, e)
+            if e < epochs and not asha.keeps(e, value):
+                break
+        done = ran == epochs
+        study.tell(trial, curve["val_acc"][-1] if done else None,
+                   state=TrialState.COMPLETE if done else TrialState.PRUNED)
+        trials.append({"method": loss, "key": config_key(loss, params), "epochs": ran, "completed": done,
+                       "cpu_s": sum(curve["cpu_s"][:ran]), "final": curve["val_acc"][-1]})
+    return {"trials": trials}
+
+
+def grid_best(curves: dict) -> dict[str, float]:
+    best: dict[str, float] = {}
+    for c in curves.values():
+        best[c["loss"]] = max(best.get(c["loss"], -1.0), c["val_acc"][-1])
+    return best
+
+
+def epochs_until_close(trials: list[dict], best: dict[str, float]) -> tuple[int | None, float | None]:
+    """Epochs (and CPU-seconds) spent when every method's chosen configuration (its best completed trial)
+    is first within ``WITHIN`` of its grid-best; None when the search never gets there."""
+    chosen: dict[str, float] = {}
+    spent = cpu = 0.0
+    for t in trials:
+        spent += t["epochs"]
+        cpu += t["cpu_s"]
+        if t["completed"]:
+            chosen[t["method"]] = max(chosen.get(t["method"], -1.0), t["final"])
+        if all(m in chosen and chosen[m] >= b - WITHIN for m, b in best.items()):
+            return int(spent), cpu
+    return None, None
+
+
+def simulate_all(curves: dict, saved: dict, args) -> dict:
+    from collections import Counter
+
+    spec = shortened_spec(args.epochs, args.subset, args.smoke_test)
+    best = grid_best(curves)
+    grid_epochs = sum(len(c["val_acc"]) for c in curves.values())
+    grid_cpu = sum(sum(c["cpu_s"]) for c in curves.values())
+    n = len(curves)
+    print(f"recorded grid: {n} configurations x {args.epochs} epochs = {grid_epochs} epochs, {grid_cpu:.0f} CPU-s "
+          f"(dataset {spec.data.dataset}, subset {spec.data.subset}, recorded in {saved.get('record_wall_s', 0):.0f} s)")
+    print("grid-best val/acc per method: " + ", ".join(f"{m} {v:.4f}" for m, v in best.items()))
+    print(f"SIMULATED searches on the recorded curves: {n} trials each, TPE (constant liar, "
+          f"n_startup_trials {STARTUP} per space), ASHA grace {GRACE}, reduction {REDUCTION}, trials one at a time")
+    runs = []
+    picks = {"per_method": Counter(), "joint": Counter()}
+    winners = {"per_method": Counter(), "joint": Counter()}
+    for seed in range(args.seeds):
+        row = {"seed": seed}
+        for strategy in ("per_method", "joint"):
+            trials = simulate(spec, curves, strategy, seed, n, STARTUP)["trials"]
+            spent, cpu = epochs_until_close(trials, best)
+            picks[strategy].update(t["method"] for t in trials)
+            done = [t for t in trials if t["completed"]]
+            if done:
+                winners[strategy][max(done, key=lambda t: t["final"])["method"]] += 1
+            row[strategy] = {"epochs_until_close": spent, "cpu_s_until_close": cpu,
+                             "epochs_total": sum(t["epochs"] for t in trials),
+                             "ratio": None if spent is None else spent / grid_epochs,
+                             "stopped": sum(not t["completed"] for t in trials)}
+        runs.append(row)
+        pm, jt = row["per_method"], row["joint"]
+        print(f"  seed {seed}: per_method reaches every grid-best (within 0.5 pp) after "
+              f"{_fmt(pm['epochs_until_close'])} epochs ({_fmt_ratio(pm['ratio'])} of the grid), "
+              f"{_fmt(pm['cpu_s_until_close'], '.0f')} CPU-s; whole search {pm['epochs_total']} epochs, "
+              f"{pm['stopped']} stopped | joint: {_fmt(jt['epochs_until_close'])} ({_fmt_ratio(jt['ratio'])})")
+    ratios = [r["per_method"]["ratio"] for r in runs]
+    reached = [r for r in ratios if r is not None]
+    result = {"grid_epochs": grid_epochs, "grid_cpu_s": grid_cpu, "runs": runs, "goal": GOAL,
+              "picks": {k: dict(v) for k, v in picks.items()}, "winners": {k: dict(v) for k, v in winners.items()},
+              "median_ratio": float(np.median(reached)) if len(reached) == len(ratios) else None}
+    print(f"result: per_method reached it in {len(reached)} of {len(ratios)} seeds; median share of the grid's "
+          f"epochs {_fmt_ratio(result['median_ratio'])} (goal <= {GOAL})")
+    for strategy in ("per_method", "joint"):
+        print(f"trials per method, {strategy} (over {args.seeds} seeds): "
+              + ", ".join(f"{m} {picks[strategy].get(m, 0)}" for m in best)
+              + " | best method found: " + ", ".join(f"{m} {c}" for m, c in winners[strategy].most_common()))
+    return result
+
+
+def _fmt(v, spec: str = "d") -> str:
+    return "never" if v is None else format(v, spec)
+
+
+def _fmt_ratio(v) -> str:
+    return "never" if v is None else f"{v:.2f}"
+
+
 def load_or_record(args, echo=print) -> tuple[dict, dict]:
     """The recorded table (from ``--table`` when it matches the settings, else trained now) and its settings."""
     settings = {"epochs": args.epochs, "subset": args.subset, "smoke": bool(args.smoke_test)}
@@ -129,10 +287,15 @@ def _args(argv):
     p.add_argument("--seeds", type=int, default=5, help="search seeds (>= 5 for the measure)")
     p.add_argument("--table", default=str(DEFAULT_TABLE))
     p.add_argument("--record-only", action="store_true")
-    p.add_argument("--smoke-test", action="store_true", help="digits, 2 epochs, 2 search seeds: seconds")
+    p.add_argument("--smoke-test", action="store_true",
+                   help="digits (300 images), the first 2 values of each grid, 3 epochs, 2 search seeds: seconds")
     args = p.parse_args(argv)
     if args.smoke_test:
-        args.epochs, args.subset, args.seeds = 3, None, 2
+        args.epochs, args.subset, args.seeds = 3, 300, 2
+        if args.table == str(DEFAULT_TABLE):
+            import tempfile
+
+            args.table = str(Path(tempfile.mkdtemp(prefix="bench_search_pays_")) / "curves.json")
     return args
 
 
