@@ -20,11 +20,13 @@ from study.optuna_bridge import TruthfulOptunaSearch
 
 class PerMethodSearch(Searcher):
     def __init__(self, searchers: dict[str, TruthfulOptunaSearch], order: list[str],
-                 metric: str | list[str], mode: str | list[str]) -> None:
+                 metric: str | list[str], mode: str | list[str], seed: int = 0) -> None:
         super().__init__(metric=metric, mode=mode)
         self.searchers = searchers
         self.order = order
+        self.seed = seed
         self.owner: dict[str, str] = {}  # Tune trial id -> method
+        self.number: dict[str, int] = {}  # Tune trial id -> its place in the search
         self.asked = 0
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
@@ -32,8 +34,12 @@ class PerMethodSearch(Searcher):
             if self.asked >= len(self.order):
                 return Searcher.FINISHED
             self.owner[trial_id] = self.order[self.asked]
+            self.number[trial_id] = self.asked
             self.asked += 1
-        return self.searchers[self.owner[trial_id]].suggest(trial_id)
+        config = self.searchers[self.owner[trial_id]].suggest(trial_id)
+        if isinstance(config, dict):  # search trial n trains with seed + n, as in a joint search
+            config["seed"] = self.seed + self.number[trial_id]
+        return config
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
         if trial_id in self.owner:

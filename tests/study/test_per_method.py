@@ -52,6 +52,7 @@ def test_the_issue_example_nine_samples(tmp_path):
     assert search_budgets(spec).trials == {"ce": 1, "ls": 4, "label_relaxation": 4}
     configs = drive(build_searcher(spec, StudyDir(tmp_path)), 9)
     assert Counter(c["loss"] for c in configs) == {"ce": 1, "ls": 4, "label_relaxation": 4}
+    assert sorted(c["seed"] for c in configs) == list(range(9))  # search trial n: seed + n, as in joint
     assert "ce 1, ls 4, label_relaxation 4" in search_plan(spec)
     assert "round-robin" in search_plan(spec_of(10))  # 9 left over two methods: one gets the remainder
 
