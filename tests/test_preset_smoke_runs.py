@@ -18,6 +18,7 @@ from analysis.results import read_rerun_trials, read_trials
 from search_spaces.schema import load_study
 from study.runner import smoke_version
 from tests.conftest import ROOT
+from tests.study.test_resume import kill_processes_under, ray_env
 from tests.trainables.test_cifar import write_cifar100
 from tests.trainables.test_idx import write_idx
 
@@ -48,12 +49,16 @@ def write_fashion(directory, n_train=1000, n_test=100):
 @pytest.fixture(scope="module")
 def smoke_runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("presets")
-    env = {**os.environ, "PYTHONUNBUFFERED": "1",
+    own_ray = ray_env("presets")
+    env = {**os.environ, **own_ray,
            "SMOOTHSTUDY_FASHION_MNIST_DIR": str(write_fashion(root / "fashion")),
            "SMOOTHSTUDY_CIFAR_DIR": str(write_cifar100(root / "cifar", n_train=1000, n_test=100)),
            "CUDA_VISIBLE_DEVICES": ""}
-    proc = subprocess.run([sys.executable, "-c", DRIVER, str(root / "runs"), *map(str, PRESETS)], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=1500)
+    try:
+        proc = subprocess.run([sys.executable, "-c", DRIVER, str(root / "runs"), *map(str, PRESETS)], cwd=ROOT,
+                              env=env, capture_output=True, text=True, timeout=1500)
+    finally:
+        kill_processes_under(own_ray["RAY_TMPDIR"])
     line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULTS ")), None)
     assert line, f"driver failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return root / "runs", json.loads(line.removeprefix("RESULTS ")), proc.stdout
