@@ -70,6 +70,8 @@ def test_every_preset_runs_its_smoke_version_end_to_end(smoke_runs, path):
     assert results[str(path)]["code"] == 0, stdout[-3000:]
     spec = smoke_version(load_study(path))
     study = runs / spec.name
+    first = next(line for line in stdout.splitlines() if line.startswith(f"study {spec.name}: "))
+    assert "per method: " in first and "strategy per_method" in first  # each method's budget, stated first
     trials = read_trials(study)
     assert set(trials["config/loss"]) == set(spec.methods)
     assert set(trials["config/device"]) == {"cpu"} and spec.resources.gpu == 0
