@@ -25,6 +25,7 @@ from analysis.leaderboard import (
     build_leaderboard,
     sample_columns,
     significance,
+    used_params,
 )
 from analysis.plots import report_plots as rp
 from analysis.results import (
@@ -35,6 +36,7 @@ from analysis.results import (
     read_samples,
     read_trials,
 )
+from analysis.spend import spend_by_method, spend_table
 from analysis.stats import WELCH, Comparison, Interval, mean_ci, pareto_mask
 
 DEFAULT_PARETO = (("val/acc", "max"), ("val/aurc", "min"), ("val/ece", "min"))
@@ -54,6 +56,7 @@ class ReportInputs:
     load_matrix: Callable[[str, str], np.ndarray | None] | None = None  # (trial_id, method) -> K×K
     resamples: int = 500  # bootstrap resamples when there is one seed per method
     environment: dict = field(default_factory=dict)  # versions, driver, cluster recorded at the study's start
+    resources: tuple[float, float] = (1.0, 0.0)  # CPUs and GPUs each trial reserved
 
 
 @dataclass
@@ -155,6 +158,7 @@ def reruns_table(trials: pd.DataFrame, reruns: pd.DataFrame, objective: str, mod
         hp = {c.removeprefix("config/loss_params."): row[c] for c in row.index
               if c.startswith("config/loss_params.") and pd.notna(row[c])}
         method = row.get(METHOD, group[METHOD].iloc[0] if METHOD in group else "?")
+        hp = used_params(str(method), hp)
         searched = float(row[objective]) if objective in row and pd.notna(row[objective]) else math.nan
         rows.append((searched, [str(method), trial_id, hparams_text(hp), fmt_value(searched), str(len(group)),
                                 *(fmt_interval(mean_ci(pd.to_numeric(group[k], errors="coerce"))) for k in keys)]))
@@ -165,10 +169,11 @@ def reruns_table(trials: pd.DataFrame, reruns: pd.DataFrame, objective: str, mod
 
 
 def pareto_table(trials: pd.DataFrame, keys: list[tuple[str, str]]) -> tuple[pd.DataFrame, Table]:
-    """Each method's own Pareto set over ``keys`` (final values of every completed or stopped trial), and
-    whether the trial is on the front of all trials too."""
+    """Each method's own Pareto set over ``keys`` (final values of its completed trials: a trial ASHA stopped
+    is a model trained for fewer epochs, not a candidate), and whether the trial is on the front of all
+    completed trials too."""
     cols = [k for k, _ in keys]
-    ranked = trials[trials["status"].isin(("completed", "stopped"))]
+    ranked = trials[trials["status"] == "completed"]
     if any(c not in ranked for c in cols) or METHOD not in ranked:  # e.g. every trial diverged before a report
         return ranked.iloc[:0].assign(on_front=[], on_method_front=[]), Table(["method"], [])
     ranked = ranked.dropna(subset=cols)
@@ -183,7 +188,8 @@ def pareto_table(trials: pd.DataFrame, keys: list[tuple[str, str]]) -> tuple[pd.
     hp_cols = [c for c in trials.columns if c.startswith("config/loss_params.")]
     rows = []
     for _, r in chosen.iterrows():
-        hp = {c.removeprefix("config/loss_params."): r[c] for c in hp_cols if pd.notna(r[c])}
+        hp = used_params(str(r[METHOD]), {c.removeprefix("config/loss_params."): r[c] for c in hp_cols
+                                          if pd.notna(r[c])})
         rows.append([str(r[METHOD]), str(r["trial_id"]), str(r["status"]), hparams_text(hp),
                      *(fmt_value(float(r[c])) for c in cols), "yes" if r["on_front"] else "no"])
     header = ["method", "trial", "status", "hyperparameters",
@@ -287,6 +293,12 @@ def build_study_report(inputs: ReportInputs, img_dir: Path, prefix: str = "") ->
         blocks.append(leaderboard_table(board))
     else:
         blocks.append(Paragraph("No completed trial with the objective yet."))
+    if board.methods and all(m.source == "search trial" for m in board.methods):
+        blocks.append(Paragraph("**These numbers are single search trials**: the study has no final runs (a "
+                                "`final: {top: 1, seeds: 3}` section, or `smoothstudy final <study dir>`), so each "
+                                "method's row is the best of its own search trials, one seed, and a method that "
+                                "ran more trials had more draws. What each method's search ran and spent:"))
+        blocks.append(spend_table(spend_by_method(trials, *inputs.resources)))
     unranked = sorted(set(trials.get(METHOD, pd.Series(dtype=str)).dropna().astype(str))
                       - {m.method for m in board.methods})
     if unranked:
@@ -317,17 +329,19 @@ def build_study_report(inputs: ReportInputs, img_dir: Path, prefix: str = "") ->
     pareto, ptable = pareto_table(trials, pareto_keys)
     blocks += [
         Heading("Pareto sets", 2),
-        Paragraph("Per method, the trials no other trial of that method beats in every one of "
-                  f"{', '.join(f'`{k}`' for k, _ in pareto_keys)} (final values; stopped trials at the epoch "
-                  "ASHA stopped them)."),
+        Paragraph("Per method, the completed trials no other completed trial of that method beats in every one "
+                  f"of {', '.join(f'`{k}`' for k, _ in pareto_keys)} (final values). Trials ASHA stopped are on "
+                  "no front (their models trained fewer epochs); the figures draw them as grey crosses."),
         ptable,
     ]
     finished = trials[trials["status"].isin(("completed", "stopped"))]
     image(rp.plot_pareto(finished, list(DEFAULT_PARETO), img_dir / f"{prefix}pareto.png"),
-          "Accuracy / AURC / ECE Pareto front over all trials; black rings: trials on the front of all three.")
+          "Accuracy / AURC / ECE Pareto front of the completed trials; black rings: trials on the front of all "
+          "three; grey crosses: stopped by ASHA.")
     if {k for k, _ in pareto_keys} != {k for k, _ in DEFAULT_PARETO}:
         image(rp.plot_pareto(finished, pareto_keys, img_dir / f"{prefix}pareto_objectives.png"),
-              "Pareto front of the study's objectives over all trials; black rings: trials on the front.")
+              "Pareto front of the study's objectives over the completed trials; black rings: trials on the "
+              "front; grey crosses: stopped by ASHA.")
     blocks.append(Heading("Figures", 2))
     samples = _best_samples(inputs, board)
     if samples:

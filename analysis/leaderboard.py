@@ -37,6 +37,7 @@ from analysis.stats import (
 METHOD = "config/loss"
 SEED = "config/seed"
 SOURCE_TAG = "tag/source_trial"
+KIND_TAG, FINAL = "tag/kind", "final"  # the study's final runs (study.final) among the reruns
 BASELINES = ("ce", "ls")
 RISK = 0.05
 
@@ -60,6 +61,19 @@ LEADERBOARD_METRICS = (
     MetricSpec("test/r2", "R²", None),
     MetricSpec("test/probe_acc", "probe accuracy", "max"),
 )
+
+
+def used_params(method: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The hyperparameters ``method`` really used: without the settings its other settings switch off (the
+    loss declares them, e.g. MaxSup's hinge margin, which only its prob_hinge form reads)."""
+    from trainables.losses import get_loss_info
+    from trainables.registry import used_hparams
+
+    try:
+        declared = get_loss_info(method).hparams
+    except ValueError:  # a method this version does not know: show everything
+        return params
+    return used_hparams(declared, params)
 
 
 def best_trials(trials: pd.DataFrame, objective: str, mode: str, top: int = 1) -> pd.DataFrame:
@@ -110,11 +124,11 @@ def build_leaderboard(
         source = "reruns"
         if seeds.empty:
             seeds, source = row.to_frame().T.reset_index(drop=True), "search trial"
-        hparams = {
+        hparams = used_params(str(row[METHOD]), {
             k.removeprefix("config/loss_params."): _plain(v)
             for k, v in row.items()
             if k.startswith("config/loss_params.") and _present(v)
-        }
+        })
         methods.append(MethodSeeds(str(row[METHOD]), str(row["trial_id"]), float(row[objective]), hparams,
                                    source, seeds))
     present = [m for m in metrics if any(m.key in s.seeds for s in methods)]
@@ -129,9 +143,13 @@ def build_leaderboard(
 
 
 def _rerun_rows(reruns: pd.DataFrame, source_trial: str) -> pd.DataFrame:
+    """The completed reruns of ``source_trial``: its final runs when it has some (``smoothstudy rerun`` uses
+    the same seeds, so the two together would count a seed twice)."""
     if reruns.empty or SOURCE_TAG not in reruns:
         return reruns.iloc[0:0]
     rows = reruns[(reruns[SOURCE_TAG].astype(str) == source_trial) & (reruns["status"] == "completed")]
+    if KIND_TAG in rows and (rows[KIND_TAG] == FINAL).any():
+        rows = rows[rows[KIND_TAG] == FINAL]
     return rows.sort_values(SEED, kind="stable").reset_index(drop=True) if SEED in rows else rows
 
 

@@ -76,7 +76,8 @@ def build_report(study_dir: Path | str, objective: str, mode: str) -> Report:
                 objective=float(best[objective]),
                 status=str(best["status"]),
                 epochs_run=int(best["epochs_run"]) if pd.notna(best.get("epochs_run")) else 0,
-                hparams={c[len(CONFIG_PREFIX) :]: _plain(best[c]) for c in searched if pd.notna(best[c])},
+                hparams=_used(method, {c[len(CONFIG_PREFIX) :]: _plain(best[c]) for c in searched
+                                       if pd.notna(best[c])}),
                 metrics={
                     c: float(best[c])
                     for c in trials.columns
@@ -115,6 +116,14 @@ def fmt(value: Any) -> str:
             return "—"
         return f"{value:.4g}" if value != 0 and (abs(value) >= 1000 or abs(value) < 0.001) else f"{value:.4f}"
     return str(value)
+
+
+def _used(method: str, hparams: dict[str, Any]) -> dict[str, Any]:
+    from analysis.leaderboard import used_params
+
+    prefix = "loss_params."
+    loss = used_params(method, {k.removeprefix(prefix): v for k, v in hparams.items() if k.startswith(prefix)})
+    return {k: v for k, v in hparams.items() if not k.startswith(prefix) or k.removeprefix(prefix) in loss}
 
 
 def _hparams_text(hparams: dict[str, Any]) -> str:

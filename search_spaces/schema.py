@@ -24,6 +24,8 @@ NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 # after a resume); reruns start far above that (study/rerun.py).
 MAX_NUM_SAMPLES = 100_000
 SAMPLERS = ("tpe", "random", "nsga2", "grid")  # grid: every configuration of finite grids, each once
+# per_method: each method its own budget and sampler history; joint: one sampler also picks the method
+STRATEGIES = ("per_method", "joint")
 
 
 class StudyFileError(ValueError):
@@ -105,6 +107,7 @@ class SearchSection(_Strict):
     num_samples: int = Field(8, gt=0, le=MAX_NUM_SAMPLES)
     max_concurrent: int = Field(2, gt=0)
     sampler: Literal[SAMPLERS] = "tpe"  # type: ignore[valid-type]
+    strategy: Literal[STRATEGIES] = "per_method"  # type: ignore[valid-type]
     seed: int | None = None
     n_startup_trials: int = Field(4, ge=0)
 
@@ -114,6 +117,14 @@ class AshaSection(_Strict):
     grace_period: int = Field(1, gt=0)
     reduction_factor: float = Field(2, gt=1)
     max_t: int | None = Field(None, gt=0)
+
+
+class FinalSection(_Strict):
+    """After the search: each method's ``top`` best configurations (by the objective on validation) retrained
+    with ``seeds`` new seeds, the same seeds for every method."""
+
+    top: int = Field(1, ge=1)
+    seeds: int = Field(3, ge=1)
 
 
 class Objective(_Strict):
@@ -145,6 +156,7 @@ class StudySpec(_Strict):
     methods: dict[str, dict[str, Any]] = Field(min_length=1)
     search: SearchSection = SearchSection()
     asha: AshaSection = AshaSection()
+    final: FinalSection | None = None
     objective: Objective | list[Objective] = Objective()
     resources: Resources = Resources()
     max_failures: int = Field(2, ge=0)
@@ -181,8 +193,9 @@ class StudySpec(_Strict):
     def _consistent(self) -> StudySpec:
         if self.search.sampler == "grid":
             _check_finite_grid(self)
-        if self.asha.max_t is not None and self.asha.max_t > self.training.epochs:
-            raise ValueError(f"max_t={self.asha.max_t} exceeds training.epochs={self.training.epochs}")
+        _check_asha(self.asha, self.training.epochs)
+        if self.search.strategy == "per_method":
+            _check_budgets(self)
         if self.evaluation.transfer_dataset and self.evaluation.transfer_dataset not in list_datasets():
             raise ValueError(f"unknown transfer_dataset {self.evaluation.transfer_dataset!r}; "
                              f"allowed: {', '.join(list_datasets())}")
@@ -224,6 +237,23 @@ def parse_param_spec(h: HParam, spec: Any, owner: str) -> Range:
     if r.low is not None and r.high is not None and r.low >= r.high:
         raise ValueError(f"{field_name}: low={r.low} must be below high={r.high}")
     return r
+
+
+def _check_asha(asha: AshaSection, epochs: int) -> None:
+    if asha.max_t is not None and asha.max_t > epochs:
+        raise ValueError(f"asha.max_t={asha.max_t} exceeds training.epochs={epochs}; allowed: {epochs} or leave it out")
+    if asha.max_t is not None and asha.max_t < epochs:
+        raise ValueError(f"asha.max_t={asha.max_t} is below training.epochs={epochs}: ASHA would stop every trial "
+                         f"before its last epoch and none would complete; allowed: {epochs} or leave it out")
+    if asha.enabled and asha.grace_period > epochs:
+        raise ValueError(f"asha.grace_period={asha.grace_period} exceeds max_t={epochs} (training.epochs); "
+                         f"allowed: an integer in [1, {epochs}]")
+
+
+def _check_budgets(spec: StudySpec) -> None:
+    from search_spaces.space import search_budgets  # builds on this module
+
+    search_budgets(spec)  # raises when num_samples cannot give every method its trials
 
 
 def _check_finite_grid(spec: StudySpec) -> None:

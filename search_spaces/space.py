@@ -3,9 +3,11 @@ hyperparameters, derived from what the loss declares (adding a method never touc
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
+from search_spaces.budgets import Budgets, split_budget
 from search_spaces.schema import StudySpec, parse_param_spec
 from trainables.losses import get_loss_info
 from trainables.registry import HParam
@@ -65,10 +67,13 @@ class DefineByRun:
         self.seed = seed
 
     def __call__(self, trial: Any) -> dict[str, Any]:
-        loss = trial.suggest_categorical("loss", list(self.methods))
         # Trial n trains with seed + n: a method sampled twice with the same hyperparameters (CE has none)
         # gives a second seed of that configuration instead of a bit-identical copy.
         fixed: dict[str, Any] = {"seed": self.seed + trial.number}
+        if len(self.methods) == 1:  # one method's own space (search.strategy: per_method)
+            loss = fixed["loss"] = next(iter(self.methods))
+        else:
+            loss = trial.suggest_categorical("loss", list(self.methods))
         for p in self.methods[loss]:
             if p.is_fixed:
                 fixed[p.key] = p.fixed
@@ -81,5 +86,21 @@ class DefineByRun:
         return fixed
 
 
-def define_by_run(spec: StudySpec) -> DefineByRun:
-    return DefineByRun(method_params(spec), spec.seed)
+def define_by_run(spec: StudySpec, method: str | None = None) -> DefineByRun:
+    """The joint space (the sampler also picks ``loss``), or only ``method``'s own space."""
+    params = method_params(spec)
+    return DefineByRun(params if method is None else {method: params[method]}, spec.seed)
+
+
+def configurations(spec: StudySpec) -> dict[str, int | None]:
+    """Per method, how many distinct configurations its space has (None: a continuous range)."""
+    out: dict[str, int | None] = {}
+    for loss, params in method_params(spec).items():
+        free = [p for p in params if not p.is_fixed]
+        out[loss] = None if any(not p.choices for p in free) else math.prod(len(p.choices) for p in free)
+    return out
+
+
+def search_budgets(spec: StudySpec) -> Budgets:
+    """Each method's trials under ``search.strategy: per_method`` (see ``search_spaces.budgets``)."""
+    return split_budget(configurations(spec), spec.search.num_samples, capped=spec.search.sampler == "grid")

@@ -52,6 +52,16 @@ def _parser() -> argparse.ArgumentParser:
                          "else a local Ray (a study that started its own Ray recorded none)")
     rr.add_argument("--address", help="Ray cluster for --parallel (default: see --parallel)")
 
+    fin = sub.add_parser("final", help="the final runs of a finished study: each method's best configuration "
+                         "(by the objective on validation) retrained with new seeds shared by every method, on Ray")
+    fin.add_argument("study_dir", type=Path)
+    fin.add_argument("--top", type=int, help="best K configurations of each method (default: the study's final.top, else 1)")
+    fin.add_argument("--seeds", type=int, help="seeds per configuration (default: the study's final.seeds, else 3)")
+    fin.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default: the study's training.device")
+    fin.add_argument("--gpu", type=float, help="GPUs per run on Ray (default: the study's resources.gpu; "
+                     "1 with --device cuda when the study asked for none)")
+    fin.add_argument("--address", help="Ray cluster (default: RAY_ADDRESS, else the study's, else a local one)")
+
     cmp_ = sub.add_parser("compare", help="compare methods across several studies (e.g. two datasets)")
     cmp_.add_argument("study_dirs", type=Path, nargs="+")
     cmp_.add_argument("--out", type=Path, default=Path("runs/compare"), help="output directory")
@@ -91,6 +101,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     study = run_study(args.study_file, args.storage, args.address, args.mlflow_uri, args.smoke_test, args.force,
                       ray_storage=args.ray_storage)
+    _final_runs(study)
     _print_summary(study, args.mlflow_uri)
     return 0
 
@@ -99,8 +110,16 @@ def cmd_resume(args: argparse.Namespace) -> int:
     from study.resume import resume_study
 
     study = resume_study(args.study_dir, args.address)
+    _final_runs(study)
     _print_summary(study, None)
     return 0
+
+
+def _final_runs(study) -> None:
+    from study.final import final_if_asked
+    from study.progress import run_spec
+
+    final_if_asked(study, run_spec(study))
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -124,6 +143,24 @@ def cmd_rerun(args: argparse.Namespace) -> int:
 
     rerun(_study_dir(args.study_dir), trial=args.trial, top=args.top, seeds=args.seeds, epochs=args.epochs,
           device=args.device, parallel=args.parallel, address=args.address)
+    return 0
+
+
+def cmd_final(args: argparse.Namespace) -> int:
+    from study.final import run_final
+    from study.progress import run_spec
+
+    study = _study_dir(args.study_dir)
+    spec = run_spec(study)
+    gpus = args.gpu
+    if gpus is None and args.device == "cuda" and spec.resources.gpu == 0:
+        gpus = 1.0
+    if gpus is not None and gpus < 0:
+        raise UsageError(f"gpu={gpus:g} is not allowed; allowed: a number >= 0")
+    run_final(study, spec, top=args.top, seeds=args.seeds, device=args.device, gpus=gpus, address=args.address)
+    from study.reporting import make_report
+
+    print(f"report: {make_report(study, None)}")
     return 0
 
 
@@ -215,7 +252,7 @@ def _print_summary(study, mlflow_uri: str | None) -> None:
 
 
 COMMANDS = {"run": cmd_run, "resume": cmd_resume, "status": cmd_status, "report": cmd_report,
-            "rerun": cmd_rerun, "ui": cmd_ui, "list": cmd_list, "compare": cmd_compare,
+            "rerun": cmd_rerun, "final": cmd_final, "ui": cmd_ui, "list": cmd_list, "compare": cmd_compare,
             "mlflow-server": cmd_mlflow_server, "mlflow-sync": cmd_mlflow_sync}
 
 if __name__ == "__main__":

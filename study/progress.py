@@ -13,7 +13,7 @@ from typing import Any
 from search_spaces.schema import StudySpec
 from study.errors import UsageError
 from study.layout import StudyDir
-from study.runner import load_study_of, smoke_version
+from study.runner import load_study_of, smoke_version, trials_asked
 
 NOT_ENDED = ("running", "lost")  # lost trials were replaced by others
 
@@ -62,9 +62,9 @@ def ended_trials(states: Counter) -> int:
 
 
 def is_finished(study: StudyDir, spec: StudySpec | None = None) -> bool:
-    """Every trial the study asked for (its smoke cut's, for a smoke test) has ended."""
+    """Every search trial the study asked for (its smoke cut's, for a smoke test) has ended."""
     spec = spec or run_spec(study)
-    return ended_trials(trial_states(study)) >= spec.search.num_samples
+    return ended_trials(trial_states(study)) >= trials_asked(spec)
 
 
 def check_sqlite_file(path: Path) -> None:

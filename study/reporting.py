@@ -77,7 +77,8 @@ def report_inputs(study: StudyDir, spec: StudySpec | None = None):
         names = []
     return ReportInputs(study_dir=study.root, objectives=[(o.metric, o.mode) for o in spec.objectives],
                         name=spec.name, rungs=asha_rungs(spec), class_names=names,
-                        load_matrix=matrix_loader(study), environment=study_meta(study).get("environment") or {})
+                        load_matrix=matrix_loader(study), environment=study_meta(study).get("environment") or {},
+                        resources=(spec.resources.cpu, spec.resources.gpu))
 
 
 def log_report(study: StudyDir, files: list[Path]) -> bool:

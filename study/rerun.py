@@ -76,9 +76,12 @@ def rerun_configs(rows: pd.DataFrame, seeds: int, epochs: int | None, device: st
 
 def rerun(study: StudyDir, trial: str = "best", top: int = 1, seeds: int = 1, epochs: int | None = None,
           device: str = "auto", parallel: bool = False, address: str | None = None,
-          echo: Callable[[str], None] = print) -> list[dict[str, Any]]:
+          echo: Callable[[str], None] = print, kind: str = "rerun", spec: Any = None,
+          gpus: float | None = None) -> list[dict[str, Any]]:
     """Retrains and records the chosen configurations; returns one dict per rerun (``trial_id``, ``status``,
-    ``source_trial`` and its final metrics)."""
+    ``source_trial`` and its final metrics). ``kind`` names the runs and tags them (``final``: the study's own
+    final runs, study.final); runs of that kind already completed are not trained again. ``spec``: the study
+    as it ran (its smoke version for a smoke test); ``gpus``: per run on Ray (default: the study's)."""
     from study.progress import read_results
     from study.runner import build_sinks
     from study.sinks.parquet import ParquetSink
@@ -89,10 +92,14 @@ def rerun(study: StudyDir, trial: str = "best", top: int = 1, seeds: int = 1, ep
         raise UsageError(f"top={top} is not allowed; allowed: an integer in [1, {MAX_RERUNS}]")
     if epochs is not None and epochs < 1:
         raise UsageError(f"epochs={epochs} is not allowed; allowed: an integer >= 1")
-    spec = load_study_of(study)
+    spec = spec or load_study_of(study)
     first = spec.objectives[0]
     rows = select_trials(read_results(study, "trials"), first.metric, first.mode, trial, top)
-    jobs = rerun_configs(rows, seeds, epochs, device, spec.seed)
+    done = completed_runs(study)
+    jobs = [(s, c) for s, c in rerun_configs(rows, seeds, epochs, device, spec.seed) if _run_id(s, c, kind) not in done]
+    if not jobs:
+        echo(f"every {kind} run is already recorded")
+        return []
     from study.reporting import mlflow_uri_of
 
     mlflow_sink = build_sinks(spec, study, mlflow_uri_of(study), {"study": spec.model_dump(mode="json")})[1]
@@ -100,10 +107,11 @@ def rerun(study: StudyDir, trial: str = "best", top: int = 1, seeds: int = 1, ep
     threads = max(1, int(spec.resources.cpu))
     try:
         if parallel:
-            gpus = spec.resources.gpu if device != "cpu" else 0
+            if gpus is None:
+                gpus = spec.resources.gpu if device != "cpu" else 0
             connect_for_reruns(study, address, echo)
-            return _run_on_ray(jobs, sinks, spec.resources.cpu, gpus, threads, echo)
-        return [_record(source, cfg, sinks, echo, *_train(cfg, threads)) for source, cfg in jobs]
+            return _run_on_ray(jobs, sinks, spec.resources.cpu, gpus, threads, echo, kind)
+        return [_record(source, cfg, sinks, echo, *_train(cfg, threads), kind=kind) for source, cfg in jobs]
     finally:
         for sink in sinks:
             sink.close()
@@ -127,13 +135,28 @@ def _train(cfg: TrialConfig, threads: int) -> tuple[list[dict[str, Any]], Any, s
     return history, final, ""
 
 
+def completed_runs(study: StudyDir) -> set[str]:
+    """Ids of the reruns (and final runs) the study has recorded as completed."""
+    from analysis.results import read_rerun_trials
+
+    runs = read_rerun_trials(study.root)
+    if runs.empty or "status" not in runs:
+        return set()
+    return set(runs.loc[runs["status"] == "completed", "trial_id"].astype(str))
+
+
 def connect_for_reruns(study: StudyDir, address: str | None, echo: Callable[[str], None]) -> None:
     """Joins ``address``, else ``RAY_ADDRESS``, else the cluster the study recorded (only an address it was
     given: a Ray the study started itself ended with it), else starts a local Ray; a recorded cluster that is
-    unreachable now falls back to a local Ray with a note."""
+    unreachable now falls back to a local Ray with a note. A driver already connected (the study's own, for
+    its final runs) stays on its cluster."""
+    import ray
+
     from study.cluster import connect, reachable
     from study.progress import study_meta
 
+    if ray.is_initialized():
+        return
     if address or os.environ.get("RAY_ADDRESS"):
         connect(address)
         return
@@ -151,33 +174,33 @@ def connect_for_reruns(study: StudyDir, address: str | None, echo: Callable[[str
 
 
 def _run_on_ray(jobs: list[tuple[str, TrialConfig]], sinks: list, cpus: float, gpus: float, threads: int,
-                echo: Callable[[str], None]) -> list[dict[str, Any]]:
+                echo: Callable[[str], None], kind: str = "rerun") -> list[dict[str, Any]]:
     import ray
 
     remote = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=1)(_train)
     pending = {remote.remote(cfg, threads): (source, cfg) for source, cfg in jobs}
-    echo(f"{len(pending)} reruns submitted to Ray ({cpus:g} CPU, {gpus:g} GPU each)")
+    echo(f"{len(pending)} {kind} runs submitted to Ray ({cpus:g} CPU, {gpus:g} GPU each)")
     results: dict[str, dict[str, Any]] = {}
     while pending:
         done, _ = ray.wait(list(pending), num_returns=1)
         source, cfg = pending.pop(done[0])
         history, final, reason = ray.get(done[0])
-        out = _record(source, cfg, sinks, echo, history, final, reason)
+        out = _record(source, cfg, sinks, echo, history, final, reason, kind=kind)
         results[out["trial_id"]] = out
-    order = [_run_id(source, cfg) for source, cfg in jobs]  # submission order, whatever finished first
+    order = [_run_id(source, cfg, kind) for source, cfg in jobs]  # submission order, whatever finished first
     return [results[r] for r in order]
 
 
-def _run_id(source_trial: str, cfg: TrialConfig) -> str:
-    return f"rerun-{source_trial}-seed{cfg.seed}"
+def _run_id(source_trial: str, cfg: TrialConfig, kind: str = "rerun") -> str:
+    return f"{kind}-{source_trial}-seed{cfg.seed}"
 
 
 def _record(source_trial: str, cfg: TrialConfig, sinks: list, echo: Callable[[str], None],
-            history: list[dict[str, Any]], final: Any, reason: str) -> dict[str, Any]:
+            history: list[dict[str, Any]], final: Any, reason: str, kind: str = "rerun") -> dict[str, Any]:
     from trainables.artifacts import write_trial_artifacts
 
-    run_id = _run_id(source_trial, cfg)
-    start = TrialStart(run_id, flatten(cfg.to_dict()), tags={"kind": "rerun", "source_trial": source_trial})
+    run_id = _run_id(source_trial, cfg, kind)
+    start = TrialStart(run_id, flatten(cfg.to_dict()), tags={"kind": kind, "source_trial": source_trial})
     for sink in sinks:
         sink.trial_started(start)
     for metrics in history:

@@ -24,7 +24,7 @@ def resume_study(path: Path, address: str | None = None, echo=print) -> StudyDir
     meta = study_meta(study)
     if is_finished(study, spec):
         raise UsageError(f"study_dir={path}: every trial of study {spec.name} has ended; nothing to resume "
-                         "(see 'smoothstudy status', or start over with 'smoothstudy run --force')")
+                         "(see 'smoothstudy status'; 'smoothstudy final' for its final runs, or start over with 'smoothstudy run --force')")
     experiment = ray_experiment_path(study, meta.get("ray_storage"))
     if not tune.Tuner.can_restore(experiment):
         raise UsageError(f"study_dir={path}: no Ray experiment state at {experiment} to resume from; "

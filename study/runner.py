@@ -12,7 +12,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from search_spaces.schema import StudySpec, load_study
+from search_spaces.schema import StudySpec, load_study, parse_study
 from search_spaces.space import define_by_run
 from study.errors import UsageError
 from study.layout import StudyDir
@@ -38,17 +38,42 @@ def preload_driver_modules() -> None:
 
 
 def smoke_version(spec: StudySpec) -> StudySpec:
-    """The same study, cut to seconds: 2 epochs, at most 4 trials, at most 1000 training images."""
+    """The same study, cut to seconds: 2 epochs, at most 4 trials (one per method when it has more
+    methods, under ``per_method``), at most 1000 training images, ASHA's grace period inside the 2 epochs, one
+    final seed of each method's best, and on the CPU (a preset asking for a GPU is checked without one)."""
     epochs = min(spec.training.epochs, 2)
     subset = min(spec.data.subset or 1000, 1000) if spec.data.dataset != "digits" else spec.data.subset
-    return spec.model_copy(update={
+    samples = min(spec.search.num_samples, 4)
+    if spec.search.strategy == "per_method":
+        samples = max(samples, len(spec.methods))
+    device = "cpu" if spec.training.device == "cuda" else spec.training.device
+    update: dict[str, Any] = {
         "name": spec.name,
         "data": spec.data.model_copy(update={"subset": subset}),
-        "training": spec.training.model_copy(update={"epochs": epochs}),
+        "training": spec.training.model_copy(update={"epochs": epochs, "device": device}),
         "evaluation": spec.evaluation.model_copy(update={"probe_max_train": min(spec.evaluation.probe_max_train, 500)}),
-        "search": spec.search.model_copy(update={"num_samples": min(spec.search.num_samples, 4)}),
-        "asha": spec.asha.model_copy(update={"max_t": None}),
-    })
+        "search": spec.search.model_copy(update={"num_samples": samples}),
+        "asha": spec.asha.model_copy(update={"max_t": None,
+                                             "grace_period": min(spec.asha.grace_period, max(1, epochs - 1))}),
+        "resources": spec.resources.model_copy(update={"gpu": 0}) if device != spec.training.device else spec.resources,
+    }
+    if spec.final is not None:
+        update["final"] = spec.final.model_copy(update={"top": 1, "seeds": 1})
+    smoke = spec.model_copy(update=update)
+    return parse_study(smoke.model_dump(mode="json"))  # the cut study passes the same checks
+
+
+def search_plan(spec: StudySpec) -> str:
+    """The run's first line: how many trials of which methods, and each method's budget."""
+    if spec.search.strategy == "joint":
+        return (f"{spec.search.num_samples} trials of {', '.join(spec.methods)} (strategy joint: the "
+                f"{spec.search.sampler} sampler picks the method)")
+    from search_spaces.space import search_budgets
+
+    budgets = search_budgets(spec)
+    unused = spec.search.num_samples - budgets.total
+    return (f"{budgets.total} trials (strategy per_method, {spec.search.sampler} in each method's space), "
+            f"{budgets.describe()}" + (f"; {unused} of num_samples unused: every grid is covered" if unused else ""))
 
 
 def prepare_study_dir(study: StudyDir, study_file: Path) -> None:
@@ -61,46 +86,65 @@ def prepare_study_dir(study: StudyDir, study_file: Path) -> None:
 
 
 def build_searcher(spec: StudySpec, study: StudyDir):
+    """``joint``: one Optuna study over the method and its hyperparameters; ``per_method``: one per method
+    (named ``<study>.<method>``), each asked only for its budget of trials."""
     import optuna
     from ray.tune.search import ConcurrencyLimiter
 
-    from study.optuna_bridge import ConditionalGridSampler, TruthfulOptunaSearch
+    from search_spaces.budgets import interleave
+    from search_spaces.space import search_budgets
+    from study.optuna_bridge import TruthfulOptunaSearch
+    from study.per_method import PerMethodSearch
+    from study.samplers import make_sampler
     from study.sqlite_cache import new_optuna_database
 
     seed = spec.search.seed if spec.search.seed is not None else spec.seed
     objectives = spec.objectives
-    if spec.search.sampler == "tpe":
-        sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=spec.search.n_startup_trials,
-                                             multivariate=True, group=True)
-    elif spec.search.sampler == "nsga2":
-        sampler = optuna.samplers.NSGAIISampler(seed=seed)
-    elif spec.search.sampler == "grid":
-        sampler = ConditionalGridSampler(seed=seed)
-    else:
-        sampler = optuna.samplers.RandomSampler(seed=seed)
     multi = len(objectives) > 1
+    metric = [o.metric for o in objectives] if multi else objectives[0].metric
+    mode = [o.mode for o in objectives] if multi else objectives[0].mode
     new_optuna_database(study.optuna_uri)
-    searcher = TruthfulOptunaSearch(
-        epochs=spec.training.epochs,
-        space=define_by_run(spec),
-        metric=[o.metric for o in objectives] if multi else objectives[0].metric,
-        mode=[o.mode for o in objectives] if multi else objectives[0].mode,
-        sampler=sampler,
-        study_name=spec.name,
-        storage=optuna.storages.RDBStorage(study.optuna_uri),
-    )
-    return ConcurrencyLimiter(searcher, max_concurrent=spec.search.max_concurrent)
+
+    def searcher(name: str, method: str | None, startup: int) -> TruthfulOptunaSearch:
+        return TruthfulOptunaSearch(
+            epochs=spec.training.epochs, space=define_by_run(spec, method), metric=metric, mode=mode,
+            sampler=make_sampler(spec.search.sampler, seed, startup), study_name=name,
+            storage=optuna.storages.RDBStorage(study.optuna_uri),
+        )
+
+    if spec.search.strategy == "joint":
+        search = searcher(spec.name, None, spec.search.n_startup_trials)
+    else:
+        budgets = search_budgets(spec)  # n_startup_trials: random trials of each method before its TPE models
+        search = PerMethodSearch({m: searcher(f"{spec.name}.{m}", m, spec.search.n_startup_trials)
+                                  for m in budgets.trials},
+                                 interleave(budgets), metric, mode, seed=spec.seed)
+    return ConcurrencyLimiter(search, max_concurrent=spec.search.max_concurrent)
+
+
+def trials_asked(spec: StudySpec) -> int:
+    """The search trials Tune runs: ``num_samples``, or less when ``per_method`` grids are all covered."""
+    if spec.search.strategy == "joint":
+        return spec.search.num_samples
+    from search_spaces.space import search_budgets
+
+    return search_budgets(spec).total
 
 
 def build_scheduler(spec: StudySpec):
+    """ASHA on the first objective: its rungs compare a trial with the trials of its own method
+    (``per_method``) or with every trial (``joint``)."""
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+    from study.per_method import PerMethodASHA
 
     if not spec.asha.enabled:
         return FIFOScheduler()
-    first = spec.objectives[0]  # ASHA keys on the first objective
-    return ASHAScheduler(time_attr="epoch", metric=first.metric, mode=first.mode,
-                         max_t=spec.asha.max_t or spec.training.epochs, grace_period=spec.asha.grace_period,
-                         reduction_factor=spec.asha.reduction_factor)
+    first = spec.objectives[0]
+    make = partial(ASHAScheduler, time_attr="epoch", metric=first.metric, mode=first.mode,
+                   max_t=spec.asha.max_t or spec.training.epochs, grace_period=spec.asha.grace_period,
+                   reduction_factor=spec.asha.reduction_factor)
+    return make() if spec.search.strategy == "joint" else PerMethodASHA(make)
 
 
 def build_sinks(spec: StudySpec, study: StudyDir, mlflow_uri: str | None, settings: dict[str, Any]) -> list:
@@ -171,7 +215,7 @@ def make_tuner(spec: StudySpec, study: StudyDir, mlflow_uri: str | None, restore
     return tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(search_alg=build_searcher(spec, study), scheduler=build_scheduler(spec),
-                                    num_samples=spec.search.num_samples,
+                                    num_samples=trials_asked(spec),
                                     # a worker process per trial costs seconds of interpreter + torch start-up
                                     reuse_actors=True),
         run_config=run_config,
@@ -201,7 +245,7 @@ def run_study(study_file: Path, storage: Path, address: str | None = None, mlflo
     study.meta_file.write_text(json.dumps({"mlflow_uri": mlflow_uri, "address": joined, "smoke_test": smoke_test,
                                            "ray_storage": ray_storage, "started": time.time(),
                                            "environment": study_environment()}, indent=1))
-    echo(f"study {spec.name}: {spec.search.num_samples} trials of {', '.join(spec.methods)}; files in {study.root}")
+    echo(f"study {spec.name}: {search_plan(spec)}; files in {study.root}")
     start = time.perf_counter()
     make_tuner(spec, study, mlflow_uri, ray_storage=ray_storage).fit()
     echo(f"study {spec.name} finished in {time.perf_counter() - start:.1f} s")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from study.layout import StudyDir
 from study.optuna_bridge import optuna_trial_states
 from study.progress import check_sqlite_file, ended_trials, read_results, run_spec, study_meta, trial_states
-from study.runner import ray_experiment_path
+from study.runner import ray_experiment_path, trials_asked
 
 
 def study_status(study: StudyDir) -> dict:
@@ -22,11 +22,11 @@ def study_status(study: StudyDir) -> dict:
             row = epochs.loc[idx]
             best = {"trial_id": row["trial_id"], "epoch": int(row["epoch"]), first.metric: float(row[first.metric]),
                     "loss": row.get("config/loss")}
-    unfinished = ended_trials(states) < spec.search.num_samples
+    unfinished = ended_trials(states) < trials_asked(spec)
     experiment = ray_experiment_path(study, study_meta(study).get("ray_storage"))
     check_sqlite_file(study.optuna_db)
     return {
-        "study": spec.name, "trials_asked": spec.search.num_samples, "states": dict(states), "best": best,
+        "study": spec.name, "trials_asked": trials_asked(spec), "states": dict(states), "best": best,
         "resumable": bool(unfinished and tune.Tuner.can_restore(experiment)), "finished": not unfinished,
         "optuna": optuna_trial_states(study.optuna_uri, spec.name) if study.optuna_db.exists() else {},
     }

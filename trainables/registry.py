@@ -33,6 +33,8 @@ class HParam:
     kind: str = "float"  # "float" | "int" | "categorical" | "bool"
     search: bool = True
     help: str = ""
+    # (other parameter, its values): this one only matters when the other has one of those values
+    when: tuple[str, tuple[Any, ...]] | None = None
 
     def allowed(self) -> str:
         if self.choices:
@@ -102,6 +104,21 @@ class Registry(Generic[R]):
 
     def __iter__(self) -> Iterator[R]:
         return iter(self._entries[n] for n in self.names())
+
+
+def used_hparams(declared: tuple[HParam, ...], values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` without the parameters that had no effect (a ``when`` condition that does not hold), e.g.
+    MaxSup's hinge margin under its logit form; an undeclared name is kept."""
+    by_name = {h.name: h for h in declared}
+
+    def applies(name: str) -> bool:
+        h = by_name.get(name)
+        if h is None or h.when is None:
+            return True
+        other, allowed = h.when
+        return values.get(other, by_name[other].default if other in by_name else None) in allowed
+
+    return {k: v for k, v in values.items() if applies(k)}
 
 
 def check_hparams(owner: str, declared: tuple[HParam, ...], given: dict[str, Any]) -> dict[str, Any]:

@@ -167,12 +167,15 @@ def plot_metric_vs_hparam(trials: pd.DataFrame, metrics: Sequence[tuple[str, str
 
 
 def plot_pareto(trials: pd.DataFrame, keys: Sequence[tuple[str, str]], path: str | Path) -> Path | None:
-    """Pairwise scatter of the objectives ``keys`` (``(metric, mode)``) over all trials; trials on the joint
-    Pareto front are ringed in black and the 2-D front of each pair is drawn as a step line."""
+    """Pairwise scatter of the objectives ``keys`` (``(metric, mode)``) over all trials; the fronts are those of
+    the completed trials (ringed in black: the joint front; step line: each pair's 2-D front). Trials ASHA
+    stopped are drawn as grey crosses at the epoch they stopped and are on no front."""
     keys = [(k, m) for k, m in keys if k in trials]
     if len(keys) < 2:
         return None
     frame = trials.dropna(subset=[k for k, _ in keys])
+    stopped = frame[frame["status"] == "stopped"] if "status" in frame else frame.iloc[0:0]
+    frame = frame[frame["status"] == "completed"] if "status" in frame else frame
     if frame.empty:
         return None
     front = pareto_mask(frame[[k for k, _ in keys]].to_numpy(float), [m for _, m in keys])
@@ -183,6 +186,9 @@ def plot_pareto(trials: pd.DataFrame, keys: Sequence[tuple[str, str]], path: str
     for ax, ((kx, mx), (ky, my)) in zip(axes, pairs):
         for method, group in frame.groupby(frame[METHOD].astype(str)):
             ax.scatter(group[kx], group[ky], color=colors[method], label=method, s=25)
+        if not stopped.empty:
+            ax.scatter(stopped[kx], stopped[ky], marker="x", color="grey", s=20, alpha=0.6,
+                       label="stopped by ASHA (not on a front)")
         ax.scatter(frame.loc[front, kx], frame.loc[front, ky], facecolors="none", edgecolors="black", s=90,
                    linewidths=1.4, label="Pareto set (all objectives)")
         pts = frame[[kx, ky]].to_numpy(float)
@@ -195,7 +201,7 @@ def plot_pareto(trials: pd.DataFrame, keys: Sequence[tuple[str, str]], path: str
         ax.set_ylabel(ky + _direction(my))
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
-    fig.suptitle(f"Pareto front over all trials: {', '.join(k for k, _ in keys)}")
+    fig.suptitle(f"Pareto front of the completed trials: {', '.join(k for k, _ in keys)}")
     fig.tight_layout()
     return save_figure(fig, path)
 

@@ -7,6 +7,7 @@ import optuna
 import pytest
 
 from analysis.results import read_trials
+from study.optuna_bridge import optuna_studies, optuna_trials
 from tests.conftest import run_cli
 
 STUDY = """name: two_objectives
@@ -33,9 +34,10 @@ def test_two_objective_study_and_its_pareto_report(tmp_path, sampler):
     run_cli("run", str(path), "--storage", str(tmp_path / "runs"))
     study_dir = tmp_path / "runs" / "two_objectives"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.load_study(study_name="two_objectives", storage=f"sqlite:///{study_dir / 'optuna.db'}")
-    assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
-    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    uri = f"sqlite:///{study_dir / 'optuna.db'}"
+    assert {tuple(d.name for d in s.directions) for s in optuna_studies(uri, "two_objectives")} == \
+        {("MAXIMIZE", "MINIMIZE")}
+    complete = [t for t in optuna_trials(uri, "two_objectives") if t.state == optuna.trial.TrialState.COMPLETE]
     assert complete and all(len(t.values) == 2 for t in complete)
     trials = read_trials(study_dir)
     assert len(trials) == 5 and set(trials["status"]) <= {"completed", "stopped"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import optuna
 import pytest
@@ -12,7 +13,7 @@ from optuna.trial import TrialState
 from analysis.results import read_epochs, read_trials
 from search_spaces.schema import load_study
 from study.layout import StudyDir
-from study.optuna_bridge import TruthfulOptunaSearch, optuna_trial_states, trial_outcome
+from study.optuna_bridge import TruthfulOptunaSearch, optuna_trial_states, optuna_trials, trial_outcome
 from study.runner import build_searcher
 from tests.conftest import ROOT, run_cli
 
@@ -92,10 +93,11 @@ def test_orphaned_running_trials_become_fail():
 
 
 def test_grid_sampler_enumerates_the_conditional_grid_once(tmp_path):
-    """`sampler: grid` on the Label Relaxation Table 1 preset: 2 trials at a time (some stopped by ASHA,
+    """`sampler: grid` on the Label Relaxation Table 1 preset, joint strategy: 2 trials at a time (some stopped by ASHA,
     some errored), every one of the 29 configurations exactly once, then repeats without an error (Optuna's
     own stop at the end of a grid raises under ask-and-tell)."""
     spec = load_study(ROOT / "studies" / "lr_table1_fmnist.yaml")
+    spec = spec.model_copy(update={"search": spec.search.model_copy(update={"strategy": "joint"})})
     limiter = build_searcher(spec, StudyDir(tmp_path))
     live: list[str] = []
     configs = []
@@ -132,7 +134,7 @@ def test_asha_study_tells_optuna_pruned_and_complete(tmp_path):
     assert set(parquet_status.values()) <= {"completed", "stopped"}
     assert "stopped" in parquet_status.values() and "completed" in parquet_status.values()
 
-    study = optuna.load_study(study_name="asha", storage=f"sqlite:///{study_dir / 'optuna.db'}")
+    study = SimpleNamespace(trials=optuna_trials(f"sqlite:///{study_dir / 'optuna.db'}", "asha"))
     by_state = {s: [t for t in study.trials if t.state == s] for s in TrialState}
     assert len(study.trials) == 6
     assert len(by_state[TrialState.PRUNED]) == sum(s == "stopped" for s in parquet_status.values())

@@ -9,13 +9,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
-import optuna
 import pyarrow.parquet as pq
 import pytest
 from mlflow import MlflowClient
 
 from analysis.results import read_trials
+from study.optuna_bridge import optuna_trials
 from tests.conftest import ROOT, run_cli
 from tests.study.test_optuna_bridge import tiny_study
 
@@ -134,7 +135,7 @@ def test_kill_driver_then_resume(tmp_path, ray_tmp):
 
     assert before <= set(raw_epoch_rows(study_dir))
     assert_study_complete(study_dir, TRIALS, EPOCHS, f"sqlite:///{study_dir / 'mlflow.db'}")
-    study = optuna.load_study(study_name="crash", storage=f"sqlite:///{study_dir / 'optuna.db'}")
+    study = SimpleNamespace(trials=optuna_trials(f"sqlite:///{study_dir / 'optuna.db'}", "crash"))
     ended = [t for t in study.trials if t.state.name in ("COMPLETE", "PRUNED")]
     # A lost trial may have ended in Optuna already (ASHA stopped it and the searcher heard of it before the
     # kill): its PRUNED value is true and stays; it is the only way Optuna can hold more than TRIALS ended.

@@ -216,7 +216,7 @@ def test_transfer_dataset_is_read_from_its_own_directory(monkeypatch, tmp_path):
 @pytest.mark.parametrize("loss, params", [
     ("ols", {"alpha": 0.5}),  # S matrix updated at each epoch's end
     ("lspp", {"alpha": 0.3}),  # learnable C in the optimizer
-    ("maxsup", {"alpha": 0.1, "alpha_end": 0.3, "schedule": "ramp"}),  # α follows the epoch
+    ("maxsup", {"alpha": 0.3, "ramp_start": 0.3, "schedule": "ramp"}),  # α follows the epoch
 ])
 def test_stateful_losses_resume_exactly(loss, params, tmp_path):
     """Loss state (matrices, schedules, learnable targets and their optimizer state) survives a checkpoint."""

@@ -14,16 +14,18 @@ class MaxSup(SmoothingLoss):
     """CE + a·(z_max − mean_k z_k) (official code form; z_max over all classes, nothing detached).
 
     ``variant="prob"``/``"prob_hinge"`` is the slides' form CE + a·φ(max_{k≠y} p_k) with φ the identity or
-    the hinge max(0, x − hinge_margin). With ``schedule="ramp"`` the weight a rises linearly from
-    ``alpha`` (first epoch) to ``alpha_end`` (last epoch), as in the official code (0.1 → 0.2).
+    the hinge max(0, x − hinge_margin). ``alpha`` is the weight a at the end of training: with
+    ``schedule="ramp"`` it rises linearly from ``ramp_start · alpha`` (first epoch) to ``alpha`` (last epoch),
+    as in the official code (0.1 → 0.2: alpha 0.2, ramp_start 0.5); with ``"constant"`` it is ``alpha``
+    throughout. Searching ``alpha`` therefore always searches an upward ramp of that shape.
     """
 
     def __init__(
         self,
         num_classes: int,
         reduction: str = "mean",
-        alpha: float = 0.1,
-        alpha_end: float = 0.2,
+        alpha: float = 0.2,
+        ramp_start: float = 0.5,
         schedule: str = "ramp",
         variant: str = "logit",
         hinge_margin: float = 0.1,
@@ -33,10 +35,13 @@ class MaxSup(SmoothingLoss):
             raise ValueError(f"maxsup.schedule={schedule!r} is not allowed; allowed: {', '.join(SCHEDULES)}")
         if variant not in VARIANTS:
             raise ValueError(f"maxsup.variant={variant!r} is not allowed; allowed: {', '.join(VARIANTS)}")
-        self.alpha, self.alpha_end, self.schedule = alpha, alpha_end, schedule
+        self.alpha, self.ramp_start, self.schedule = alpha, ramp_start, schedule
         self.variant, self.hinge_margin = variant, hinge_margin
         # The weight in use now; a buffer so that a checkpoint restores the ramp position.
-        self.register_buffer("alpha_now", torch.tensor(float(alpha)))
+        self.register_buffer("alpha_now", torch.tensor(float(self.start_weight())))
+
+    def start_weight(self) -> float:
+        return self.alpha * self.ramp_start if self.schedule == "ramp" else self.alpha
 
     def on_epoch_start(self, epoch: int, total_epochs: int) -> None:
         if total_epochs < 1 or not 0 <= epoch < total_epochs:
@@ -44,10 +49,8 @@ class MaxSup(SmoothingLoss):
                 f"epoch={epoch!r}, total_epochs={total_epochs!r}: need total_epochs >= 1 and "
                 "0 <= epoch < total_epochs"
             )
-        alpha = self.alpha
-        if self.schedule == "ramp":
-            alpha += (self.alpha_end - self.alpha) * epoch / max(1, total_epochs - 1)
-        self.alpha_now.fill_(alpha)
+        start = self.start_weight()
+        self.alpha_now.fill_(start + (self.alpha - start) * epoch / max(1, total_epochs - 1))
 
     def per_sample(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         ce = F.cross_entropy(logits, targets, reduction="none")
@@ -66,13 +69,15 @@ register_loss(
         name="maxsup",
         cls=MaxSup,
         hparams=(
-            HParam("alpha", 0.1, 0.0, 0.5, help="penalty weight (at the first epoch when ramped)"),
-            HParam("alpha_end", 0.2, 0.0, 0.5, search=False, help="weight at the last epoch (ramp only)"),
+            HParam("alpha", 0.2, 0.0, 0.5, help="penalty weight at the end of training (the ramp's top)"),
+            HParam("ramp_start", 0.5, 0.0, 1.0, search=False, when=("schedule", ("ramp",)),
+                   help="ramp only: the first epoch's weight as a fraction of alpha (official code: 0.1 -> 0.2)"),
             HParam("schedule", "ramp", choices=SCHEDULES, kind="categorical", search=False,
-                   help="ramp: linear from alpha to alpha_end over training (official code)"),
+                   help="ramp: linear from ramp_start*alpha to alpha over training (official code)"),
             HParam("variant", "logit", choices=VARIANTS, kind="categorical", search=False,
                    help="logit: z_max - mean z (official code); prob/prob_hinge: the slides' max_{k!=y} p_k"),
-            HParam("hinge_margin", 0.1, 0.0, 1.0, search=False, help="prob_hinge only: phi(x)=max(0, x-m)"),
+            HParam("hinge_margin", 0.1, 0.0, 1.0, search=False, when=("variant", ("prob_hinge",)),
+                   help="prob_hinge only: phi(x)=max(0, x-m)"),
         ),
         reference="Zhou et al., MaxSup (seed 000); github.com/ZhouYuxuanYX/Maximum-Suppression-Regularization",
         summary="max suppression: penalise the top logit",

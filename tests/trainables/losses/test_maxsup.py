@@ -18,7 +18,7 @@ def _ce(row, y):
 def test_logit_form_by_hand():
     # row 0: top logit is the target; row 1: top logit 2.0 is a wrong class
     expected = [_ce([3, 1, -1], 0) + 0.1 * (3 - 1), _ce([0, 2, 1], 2) + 0.1 * (2 - 1)]
-    loss = build_loss("maxsup", 3, reduction="none", schedule="constant")
+    loss = build_loss("maxsup", 3, reduction="none", schedule="constant", alpha=0.1)
     assert torch.allclose(loss(LOGITS, TARGETS), torch.tensor(expected))
 
 
@@ -48,8 +48,8 @@ def test_nothing_is_detached():
     assert torch.allclose(logits.grad, expected)
 
 
-def test_ramp_goes_linearly_from_alpha_to_alpha_end():
-    loss = build_loss("maxsup", 3, alpha=0.1, alpha_end=0.2)
+def test_ramp_goes_linearly_from_ramp_start_times_alpha_up_to_alpha():
+    loss = build_loss("maxsup", 3, alpha=0.2, ramp_start=0.5)  # the official code's 0.1 -> 0.2
     assert float(loss.alpha_now) == pytest.approx(0.1)
     for epoch, expected in [(0, 0.1), (2, 0.15), (4, 0.2)]:
         loss.on_epoch_start(epoch, 5)
@@ -62,9 +62,9 @@ def test_ramp_goes_linearly_from_alpha_to_alpha_end():
 
 
 def test_ramp_weight_is_used_and_restored_from_a_checkpoint():
-    loss = build_loss("maxsup", 3, reduction="none", alpha=0.0, alpha_end=0.4)
+    loss = build_loss("maxsup", 3, reduction="none", alpha=0.4, ramp_start=0.0)
     loss.on_epoch_start(1, 3)
-    restored = build_loss("maxsup", 3, reduction="none", alpha=0.0, alpha_end=0.4)
+    restored = build_loss("maxsup", 3, reduction="none", alpha=0.4, ramp_start=0.0)
     restored.load_state_dict(loss.state_dict())
     expected = F.cross_entropy(LOGITS, TARGETS, reduction="none") + 0.2 * torch.tensor([2.0, 1.0])
     assert torch.allclose(restored(LOGITS, TARGETS), expected)
@@ -79,10 +79,28 @@ def test_bad_epoch_is_rejected(epoch, total):
 def test_alpha_zero_gives_cross_entropy_in_every_variant():
     logits, targets = make_batch(6, 4)
     for variant in ("logit", "prob", "prob_hinge"):
-        loss = build_loss("maxsup", 4, reduction="none", alpha=0.0, alpha_end=0.0, variant=variant).double()
+        loss = build_loss("maxsup", 4, reduction="none", alpha=0.0, variant=variant).double()
         assert torch.allclose(loss(logits, targets), F.cross_entropy(logits, targets, reduction="none"))
 
 
 @pytest.mark.parametrize("variant", ["prob", "prob_hinge"])
 def test_gradcheck_probability_variants(variant):
     assert gradcheck_loss("maxsup", variant=variant, hinge_margin=0.05)
+
+
+def test_every_searched_alpha_is_an_upward_ramp_and_unused_settings_are_not_reported():
+    from trainables.losses import get_loss_info
+    from trainables.registry import used_hparams
+
+    for alpha in (0.0, 0.05, 0.3, 0.5):
+        loss = build_loss("maxsup", 3, alpha=alpha)
+        weights = []
+        for epoch in range(4):
+            loss.on_epoch_start(epoch, 4)
+            weights.append(float(loss.alpha_now))
+        assert weights == sorted(weights) and weights[-1] == pytest.approx(alpha)
+    declared = get_loss_info("maxsup").hparams
+    shown = used_hparams(declared, {"alpha": 0.3, "ramp_start": 0.5, "schedule": "constant", "variant": "logit",
+                                    "hinge_margin": 0.1})
+    assert shown == {"alpha": 0.3, "schedule": "constant", "variant": "logit"}
+    assert "hinge_margin" in used_hparams(declared, {"variant": "prob_hinge", "hinge_margin": 0.1})

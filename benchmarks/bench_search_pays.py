@@ -1,0 +1,314 @@
+"""Benchmark: does the search pay? ``per_method`` TPE + ASHA against the full grid on the Label Relaxation
+paper's Fashion-MNIST space (studies/lr_table1_fmnist.yaml: CE, LS, LR, CP, FL with the paper's grids).
+
+Two stages, and what is real and what is simulated:
+
+1. **Recorded (real training).** Every one of the grid's 29 configurations is trained once, in-process with
+   the project's training loop (``trainables.loop.make_trainer``), shortened: ``--epochs`` epochs (default
+   20; the step schedule's 20-of-50 epochs scaled to the same share) on a ``--subset`` of the training
+   images (default 12000, 1/6 held out for validation as in the preset), no end-of-trial evaluation. Each
+   epoch's validation accuracy and CPU-seconds (process time) are written to a table (``--table``).
+2. **Simulated searches.** The searches are replayed against that table: Optuna ask/tell with the
+   project's own samplers (``study.samplers``), per-method spaces and budgets (``search_spaces.budgets``)
+   and a re-implementation of Ray's ASHA rung rule (a trial at a rung is stopped when its value is below
+   the (1 - 1/reduction_factor) quantile of the values recorded at that rung so far; rungs per method for
+   ``per_method``, shared for ``joint``), trials one after the other. A trial that asks for a configuration
+   gets its recorded curve (one training seed per configuration: repeated draws see the same curve, no
+   seed noise). Epochs and CPU-seconds are those of the recorded epochs the simulated trials ran.
+
+Measure: the epochs (and CPU-seconds) per_method TPE + ASHA spends until every method's chosen
+configuration (its best completed trial by final validation accuracy) is within 0.5 pp of that method's
+grid-best, per search seed, as a share of the full grid's epochs (goal: <= 0.35); and, with the same
+number of trials, how many trials ``joint`` and ``per_method`` give each method and which method each picks.
+
+Usage: python benchmarks/bench_search_pays.py [--epochs 20] [--subset 12000] [--seeds 5]
+       [--table runs/bench_search_pays/curves.json] [--smoke-test]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.common import ROOT, header  # noqa: E402
+
+PRESET = ROOT / "studies" / "lr_table1_fmnist.yaml"
+GOAL = 0.35
+WITHIN = 0.005  # 0.5 pp of validation accuracy
+STARTUP = 2  # TPE's random start-up trials in each space
+DEFAULT_TABLE = ROOT / "runs" / "bench_search_pays" / "curves.json"
+
+
+def grid_configs(spec) -> list[tuple[str, dict]]:
+    """Every configuration of the study's grids: (method, hyperparameters)."""
+    from itertools import product
+
+    from search_spaces.space import method_params
+
+    out = []
+    for loss, params in method_params(spec).items():
+        fixed = {p.hparam.name: p.fixed for p in params if p.is_fixed}
+        free = [p for p in params if not p.is_fixed]
+        for values in product(*(p.choices for p in free)):
+            out.append((loss, {**fixed, **{p.hparam.name: v for p, v in zip(free, values)}}))
+    return out
+
+
+def config_key(loss: str, params: dict) -> str:
+    free = ",".join(f"{k}={params[k]!r}" for k in sorted(params))
+    return f"{loss}({free})"
+
+
+def shortened_spec(epochs: int, subset: int | None, smoke: bool):
+    from search_spaces.schema import load_study
+    from search_spaces.space import method_params
+
+    spec = load_study(PRESET)
+    t = spec.training
+    data = {"subset": subset}
+    methods = spec.methods
+    if smoke:
+        data.update(dataset="digits", val_fraction=0.2, augment=False)
+        methods = {m: {p.hparam.name: {"grid": list(p.choices[:2])} for p in params if p.choices}
+                   for m, params in method_params(spec).items()}
+    step = max(1, round(t.step_size * epochs / t.epochs))
+    return spec.model_copy(update={
+        "methods": methods,
+        "data": spec.data.model_copy(update=data),
+        "training": t.model_copy(update={"epochs": epochs, "step_size": step, "device": "cpu"}),
+        "evaluation": spec.evaluation.model_copy(update={"representation": False, "probe": False}),
+    })
+
+
+def record(spec, echo=print) -> dict:
+    """Train every grid configuration once; per configuration its per-epoch val/acc and CPU-seconds."""
+    import torch
+
+    from trainables.config import TrialConfig
+    from trainables.loop import make_trainer
+
+    torch.set_num_threads(1)
+    base = spec.base_trial_config()
+    curves = {}
+    for loss, params in grid_configs(spec):
+        cfg = TrialConfig.from_dict({**base, "loss": loss, "loss_params": params, "seed": spec.seed})
+        trainer = make_trainer(cfg)
+        acc, cpu = [], []
+        while not trainer.done:
+            start = time.process_time()
+            metrics = trainer.train_epoch()
+            cpu.append(time.process_time() - start)
+            acc.append(float(metrics["val/acc"]))
+        key = config_key(loss, params)
+        curves[key] = {"loss": loss, "params": params, "val_acc": acc, "cpu_s": cpu}
+        echo(f"  recorded {key}: val/acc {acc[-1]:.4f} after {len(acc)} epochs, {sum(cpu):.1f} CPU-s")
+    return curves
+
+
+GRACE, REDUCTION = 2, 3  # ASHA settings of the simulated searches (all_methods uses 3 and 3 over 30 epochs)
+
+
+def asha_rungs(max_t: int, grace: int, rf: int) -> list[int]:
+    """Ray's rung epochs for one bracket: grace * rf^k, k < int(log(max_t/grace)/log(rf) + 1)."""
+    count = int(math.log(max_t / grace) / math.log(rf) + 1)
+    return [grace * rf**k for k in range(count)]
+
+
+class SimulatedAsha:
+    """Ray's ASHA rule: at a rung, a trial below the (1 - 1/rf) quantile of the values already recorded at
+    that rung is stopped; its value is recorded either way."""
+
+    def __init__(self, max_t: int, grace: int, rf: int) -> None:
+        self.rf = rf
+        self.rungs = {m: [] for m in asha_rungs(max_t, grace, rf)}
+
+    def keeps(self, epoch: int, value: float) -> bool:
+        recorded = self.rungs.get(epoch)
+        if recorded is None:
+            return True
+        cutoff = float(np.nanpercentile(recorded, (1 - 1 / self.rf) * 100)) if recorded else None
+        recorded.append(value)
+        return cutoff is None or value >= cutoff
+
+
+def simulate(spec, curves: dict, strategy: str, seed: int, num_samples: int, startup: int) -> dict:
+    """One search replayed on the recorded curves, trials one after the other. Returns per trial its
+    method, configuration key, epochs run and whether it completed, plus the running totals."""
+    import optuna
+    from optuna.trial import TrialState
+
+    from search_spaces.budgets import interleave
+    from search_spaces.space import define_by_run, search_budgets
+    from study.samplers import make_sampler
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    epochs = spec.training.epochs
+    tpe = spec.model_copy(update={"search": spec.search.model_copy(update={"sampler": "tpe",
+                                                                          "num_samples": num_samples})})
+    if strategy == "per_method":
+        order = interleave(search_budgets(tpe))
+        keys = list(dict.fromkeys(order))
+    else:
+        order, keys = [None] * num_samples, [None]
+    studies = {k: optuna.create_study(direction="maximize", sampler=make_sampler("tpe", seed, startup)) for k in keys}
+    spaces = {k: define_by_run(tpe, k) for k in keys}
+    ashas = {k: SimulatedAsha(epochs, GRACE, REDUCTION) for k in keys}
+    trials = []
+    for key in order:
+        study, space, asha = studies[key], spaces[key], ashas[key]
+        trial = study.ask()
+        fixed = space(trial)
+        loss = fixed.get("loss") or trial.params["loss"]
+        params = {k.split("/", 1)[1]: v for k, v in {**trial.params, **fixed}.items() if k.startswith(f"{loss}/")}
+        curve = curves[config_key(loss, params)]
+        ran = 0
+        for e, value in enumerate(curve["val_acc"], start=1):
+            ran = e
+            trial.report(value, e)
+            if e < epochs and not asha.keeps(e, value):
+                break
+        done = ran == epochs
+        study.tell(trial, curve["val_acc"][-1] if done else None,
+                   state=TrialState.COMPLETE if done else TrialState.PRUNED)
+        trials.append({"method": loss, "key": config_key(loss, params), "epochs": ran, "completed": done,
+                       "cpu_s": sum(curve["cpu_s"][:ran]), "final": curve["val_acc"][-1]})
+    return {"trials": trials}
+
+
+def grid_best(curves: dict) -> dict[str, float]:
+    best: dict[str, float] = {}
+    for c in curves.values():
+        best[c["loss"]] = max(best.get(c["loss"], -1.0), c["val_acc"][-1])
+    return best
+
+
+def epochs_until_close(trials: list[dict], best: dict[str, float]) -> tuple[int | None, float | None]:
+    """Epochs (and CPU-seconds) spent when every method's chosen configuration (its best completed trial)
+    is first within ``WITHIN`` of its grid-best; None when the search never gets there."""
+    chosen: dict[str, float] = {}
+    spent = cpu = 0.0
+    for t in trials:
+        spent += t["epochs"]
+        cpu += t["cpu_s"]
+        if t["completed"]:
+            chosen[t["method"]] = max(chosen.get(t["method"], -1.0), t["final"])
+        if all(m in chosen and chosen[m] >= b - WITHIN for m, b in best.items()):
+            return int(spent), cpu
+    return None, None
+
+
+def simulate_all(curves: dict, saved: dict, args) -> dict:
+    from collections import Counter
+
+    spec = shortened_spec(args.epochs, args.subset, args.smoke_test)
+    best = grid_best(curves)
+    grid_epochs = sum(len(c["val_acc"]) for c in curves.values())
+    grid_cpu = sum(sum(c["cpu_s"]) for c in curves.values())
+    n = len(curves)
+    print(f"recorded grid: {n} configurations x {args.epochs} epochs = {grid_epochs} epochs, {grid_cpu:.0f} CPU-s "
+          f"(dataset {spec.data.dataset}, subset {spec.data.subset}, recorded in {saved.get('record_wall_s', 0):.0f} s)")
+    print("grid-best val/acc per method: " + ", ".join(f"{m} {v:.4f}" for m, v in best.items()))
+    print(f"SIMULATED searches on the recorded curves: {n} trials each, TPE (constant liar, "
+          f"n_startup_trials {STARTUP} per space), ASHA grace {GRACE}, reduction {REDUCTION}, trials one at a time")
+    runs = []
+    picks = {"per_method": Counter(), "joint": Counter()}
+    winners = {"per_method": Counter(), "joint": Counter()}
+    for seed in range(args.seeds):
+        row = {"seed": seed}
+        for strategy in ("per_method", "joint"):
+            trials = simulate(spec, curves, strategy, seed, n, STARTUP)["trials"]
+            spent, cpu = epochs_until_close(trials, best)
+            picks[strategy].update(t["method"] for t in trials)
+            done = [t for t in trials if t["completed"]]
+            if done:
+                winners[strategy][max(done, key=lambda t: t["final"])["method"]] += 1
+            row[strategy] = {"epochs_until_close": spent, "cpu_s_until_close": cpu,
+                             "epochs_total": sum(t["epochs"] for t in trials),
+                             "ratio": None if spent is None else spent / grid_epochs,
+                             "stopped": sum(not t["completed"] for t in trials)}
+        runs.append(row)
+        pm, jt = row["per_method"], row["joint"]
+        print(f"  seed {seed}: per_method reaches every grid-best (within 0.5 pp) after "
+              f"{_fmt(pm['epochs_until_close'])} epochs ({_fmt_ratio(pm['ratio'])} of the grid), "
+              f"{_fmt(pm['cpu_s_until_close'], '.0f')} CPU-s; whole search {pm['epochs_total']} epochs, "
+              f"{pm['stopped']} stopped | joint: {_fmt(jt['epochs_until_close'])} ({_fmt_ratio(jt['ratio'])})")
+    ratios = [r["per_method"]["ratio"] for r in runs]
+    reached = [r for r in ratios if r is not None]
+    result = {"grid_epochs": grid_epochs, "grid_cpu_s": grid_cpu, "runs": runs, "goal": GOAL,
+              "picks": {k: dict(v) for k, v in picks.items()}, "winners": {k: dict(v) for k, v in winners.items()},
+              "median_ratio": float(np.median(reached)) if len(reached) == len(ratios) else None}
+    print(f"result: per_method reached it in {len(reached)} of {len(ratios)} seeds; median share of the grid's "
+          f"epochs {_fmt_ratio(result['median_ratio'])} (goal <= {GOAL})")
+    for strategy in ("per_method", "joint"):
+        print(f"trials per method, {strategy} (over {args.seeds} seeds): "
+              + ", ".join(f"{m} {picks[strategy].get(m, 0)}" for m in best)
+              + " | best method found: " + ", ".join(f"{m} {c}" for m, c in winners[strategy].most_common()))
+    return result
+
+
+def _fmt(v, spec: str = "d") -> str:
+    return "never" if v is None else format(v, spec)
+
+
+def _fmt_ratio(v) -> str:
+    return "never" if v is None else f"{v:.2f}"
+
+
+def load_or_record(args, echo=print) -> tuple[dict, dict]:
+    """The recorded table (from ``--table`` when it matches the settings, else trained now) and its settings."""
+    settings = {"epochs": args.epochs, "subset": args.subset, "smoke": bool(args.smoke_test)}
+    table = Path(args.table)
+    if table.exists():
+        saved = json.loads(table.read_text())
+        if saved.get("settings") == settings:
+            echo(f"recorded curves from {table}")
+            return saved["curves"], saved
+    spec = shortened_spec(args.epochs, args.subset, args.smoke_test)
+    echo(f"recording the grid: {args.epochs} epochs, subset {args.subset}, dataset {spec.data.dataset}")
+    start = time.perf_counter()
+    curves = record(spec, echo)
+    saved = {"settings": settings, "record_wall_s": time.perf_counter() - start, "curves": curves}
+    table.parent.mkdir(parents=True, exist_ok=True)
+    table.write_text(json.dumps(saved))
+    return curves, saved
+
+
+def _args(argv):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--subset", type=int, default=12000)
+    p.add_argument("--seeds", type=int, default=5, help="search seeds (>= 5 for the measure)")
+    p.add_argument("--table", default=str(DEFAULT_TABLE))
+    p.add_argument("--record-only", action="store_true")
+    p.add_argument("--smoke-test", action="store_true",
+                   help="digits (300 images), the first 2 values of each grid, 3 epochs, 2 search seeds: seconds")
+    args = p.parse_args(argv)
+    if args.smoke_test:
+        args.epochs, args.subset, args.seeds = 3, 300, 2
+        if args.table == str(DEFAULT_TABLE):
+            import tempfile
+
+            args.table = str(Path(tempfile.mkdtemp(prefix="bench_search_pays_")) / "curves.json")
+    return args
+
+
+def main(argv=None) -> dict:
+    args = _args(argv)
+    print(header("bench_search_pays: does the search pay?",
+                 f"per_method TPE+ASHA epochs until every method is within 0.5 pp of its grid-best <= {GOAL} x grid",
+                 "one trial per method that lands on its grid-best first: the epochs of those trials"))
+    curves, saved = load_or_record(args)
+    if args.record_only:
+        return {"curves": curves}
+    return simulate_all(curves, saved, args)
+
+
+if __name__ == "__main__":
+    main()

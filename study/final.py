@@ -1,0 +1,51 @@
+"""The study's final runs (``final: {top, seeds}``): after the search, each method's ``top`` best
+configurations, chosen by the first objective on the validation split, retrained with ``seeds`` new seeds that
+every method shares (``rerun_seeds``), as Ray tasks on the study's cluster, recorded like reruns (Parquet
+``parquet/reruns``, MLflow runs tagged ``kind=final``). The leaderboard and its paired tests use them.
+
+Nothing here reads a test metric: the choice is ``best_trials`` on the objective, which the study file
+restricts to ``val/`` and ``train/`` metrics; the test set is evaluated once per run, after its last epoch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from search_spaces.schema import FinalSection, StudySpec
+from study.errors import UsageError
+from study.layout import StudyDir
+
+KIND = "final"
+
+
+def final_settings(spec: StudySpec, top: int | None = None, seeds: int | None = None) -> FinalSection:
+    """The study's ``final`` section (defaults when it has none), with command-line overrides."""
+    base = spec.final or FinalSection()
+    out = base.model_copy(update={k: v for k, v in (("top", top), ("seeds", seeds)) if v is not None})
+    for name in ("top", "seeds"):
+        if getattr(out, name) < 1:
+            raise UsageError(f"{name}={getattr(out, name)} is not allowed; allowed: an integer >= 1")
+    return out
+
+
+def run_final(study: StudyDir, spec: StudySpec, top: int | None = None, seeds: int | None = None,
+              device: str | None = None, gpus: float | None = None, address: str | None = None,
+              echo: Callable[[str], None] = print) -> list[dict[str, Any]]:
+    """Train the final runs not recorded yet; ``spec`` is the study as it ran (its smoke version for a smoke
+    test). ``device`` defaults to the study's ``training.device``."""
+    from study.rerun import rerun
+
+    final = final_settings(spec, top, seeds)
+    device = device or spec.training.device
+    echo(f"final runs: the best {final.top} configuration(s) of each method by {spec.objectives[0].metric} "
+         f"({spec.objectives[0].mode}), {final.seeds} seeds each, the same seeds for every method")
+    return rerun(study, top=final.top, seeds=final.seeds, device=device, parallel=True, address=address,
+                 echo=echo, kind=KIND, spec=spec, gpus=gpus)
+
+
+def final_if_asked(study: StudyDir, spec: StudySpec, echo: Callable[[str], None] = print) -> None:
+    """After ``run`` or ``resume``, in the same driver (on the search's Ray cluster): the final runs the study
+    file asks for and has not recorded yet."""
+    if spec.final is not None:
+        run_final(study, spec, echo=echo)
