@@ -144,9 +144,15 @@ def local_rerun(study_copy):
     return source, rerun(study_copy, trial=source, seeds=1, epochs=1, device="cpu", echo=lambda _: None)
 
 
-def test_same_seed_same_numbers_locally(study_copy, local_rerun):
+def test_same_seed_same_numbers_locally(study_copy, local_rerun, smoke_study, tmp_path):
     source, first = local_rerun
-    second = rerun(study_copy, trial=source, seeds=1, epochs=1, device="cpu", echo=lambda _: None)
+    said = []
+    assert rerun(study_copy, trial=source, seeds=1, epochs=1, device="cpu", echo=said.append) == []
+    assert said == ["every rerun run is already recorded"]  # a recorded run is not trained again
+    other = tmp_path / "smoke"
+    shutil.copytree(study_copy.root, other, ignore=shutil.ignore_patterns("reruns", "mlflow.db", "mlflow_runs.json",
+                                                                          "mlartifacts"))
+    second = rerun(StudyDir(other), trial=source, seeds=1, epochs=1, device="cpu", echo=lambda _: None)
     assert len(first) == len(second) == 1 and first[0]["status"] == "completed"
     assert len(_numbers(first[0])) > 20 and "test/acc" in first[0]
     assert _same(_numbers(first[0]), _numbers(second[0]))
