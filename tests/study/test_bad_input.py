@@ -91,6 +91,7 @@ def test_force_clears_only_the_studys_own_files(tmp_path):
 
     study = StudyDir(tmp_path / "smoke")
     (study.parquet / "epochs").mkdir(parents=True)
+    (study.root / ".smoothstudy-k1ll3d").mkdir()  # a report's scratch folder, left by a killed process
     for path in (study.study_file, study.meta_file, study.mlflow_db, study.optuna_db, study.parquet / "epochs" / "p"):
         path.write_text("x")
     assert check_replaceable(study, force=True)
