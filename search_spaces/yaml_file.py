@@ -13,8 +13,6 @@ MAX_STUDY_FILE_BYTES = 1_000_000
 MAX_VALUES = 100_000  # after aliases are expanded; a real study file has a few hundred
 MAX_DEPTH = 50  # nested mappings and lists; LibYAML's composer recurses in C (deep nesting crashes it)
 _MERGE_TAG = "tag:yaml.org,2002:merge"
-
-
 _FAST = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 

@@ -49,6 +49,9 @@ def connect(address: str | None, num_cpus: int | None = None) -> str | None:
         if not reachable(address, ADDRESS_TIMEOUT_S):
             raise UsageError(f"address={address}: no Ray cluster answers there within {ADDRESS_TIMEOUT_S:g} s; "
                              "start one with 'ray start --head' or leave --address (and RAY_ADDRESS) out")
+        if not speaks_grpc(address, ADDRESS_TIMEOUT_S):
+            raise UsageError(f"address={address}: something listens there but it is not a Ray head (no gRPC "
+                             f"answer within {ADDRESS_TIMEOUT_S:g} s); give the head's GCS port (6379 by default)")
         enable_token_auth(address)
         ray.init(address=address, **kwargs)
     else:
@@ -56,17 +59,44 @@ def connect(address: str | None, num_cpus: int | None = None) -> str | None:
     return address
 
 
+def _host_port(address: str) -> tuple[str, int] | None:
+    host, sep, port = address.split("://", 1)[-1].rstrip("/").rpartition(":")
+    return (host.strip("[]"), int(port)) if sep and port.isdigit() else None
+
+
 def reachable(address: str, timeout_s: float = 3.0) -> bool:
     """Whether anything answers at the HOST:PORT of a Ray address (``ray.init`` would retry an absent head for
     minutes). Addresses without a port (``auto``) count as reachable: ``ray.init`` fails fast on those."""
-    host, sep, port = address.split("://", 1)[-1].rstrip("/").rpartition(":")
-    if not sep or not port.isdigit():
+    where = _host_port(address)
+    if where is None:
         return True
     try:
-        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+        with socket.create_connection(where, timeout=timeout_s):
             return True
     except OSError:
         return False
+
+
+# An HTTP/2 client's connection preface and an empty SETTINGS frame: a gRPC server (a Ray head's GCS, a Ray
+# Client server) answers with its own SETTINGS frame.
+_HTTP2_HELLO = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+
+
+def speaks_grpc(address: str, timeout_s: float = 3.0) -> bool:
+    """Whether the HOST:PORT of a Ray address answers like a gRPC server: a port that accepts connections and
+    says nothing (not a Ray head) keeps ``ray.init`` waiting for minutes. True when it cannot tell: no port,
+    or TLS (``RAY_USE_TLS``), which this plain-text hello would not get through."""
+    where = _host_port(address)
+    if where is None or os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true"):
+        return True
+    try:
+        with socket.create_connection(where, timeout=timeout_s) as sock:
+            sock.settimeout(timeout_s)
+            sock.sendall(_HTTP2_HELLO)
+            head = sock.recv(9)
+    except OSError:
+        return False
+    return len(head) >= 4 and head[3] == 0x04  # frame type 4: SETTINGS
 
 
 def cluster_summary() -> dict[str, float | int | str]:

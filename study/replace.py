@@ -10,11 +10,16 @@ import shutil
 
 from study.errors import UsageError
 from study.layout import StudyDir
+from study.staging import SCRATCH_PREFIX
+
+
+def _own(study: StudyDir, name: str) -> bool:
+    return name in study.own_names or name.startswith(SCRATCH_PREFIX)  # a report's scratch, left by a kill
 
 
 def foreign_entries(study: StudyDir) -> list[str]:
     """Names under ``study.root`` that a study does not write."""
-    return sorted(p.name for p in study.root.iterdir() if p.name not in study.own_names)
+    return sorted(p.name for p in study.root.iterdir() if not _own(study, p.name))
 
 
 def is_study(study: StudyDir) -> bool:
@@ -46,7 +51,7 @@ def clear_study(study: StudyDir) -> None:
     """Deletes the tool's own entries of a folder ``check_replaceable`` accepted (not the folder itself, so
     anything that appeared since is kept)."""
     for path in study.root.iterdir():
-        if path.name not in study.own_names:
+        if not _own(study, path.name):
             continue
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)

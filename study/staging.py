@@ -14,6 +14,7 @@ from pathlib import Path
 from study.errors import UsageError
 from study.preflight import check_writable_dir
 
+SCRATCH_PREFIX = ".smoothstudy-"  # a scratch folder a killed process left behind is the tool's own
 
 @dataclass(frozen=True)
 class Staged:
@@ -32,7 +33,7 @@ def staged(out: Path, setting: str = "out") -> Iterator[Staged]:
         raise UsageError(f"{setting}={out}: an existing file, not a directory; give a directory")
     check_writable_dir(out, setting)
     nearest = next(p for p in (out, *out.parents) if p.is_dir())
-    scratch = Path(tempfile.mkdtemp(prefix=".smoothstudy-", dir=nearest))
+    scratch = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=nearest))
     try:
         yield Staged(scratch, out)
         for path in sorted(scratch.rglob("*")):

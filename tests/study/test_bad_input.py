@@ -91,6 +91,7 @@ def test_force_clears_only_the_studys_own_files(tmp_path):
 
     study = StudyDir(tmp_path / "smoke")
     (study.parquet / "epochs").mkdir(parents=True)
+    (study.root / ".smoothstudy-k1ll3d").mkdir()  # a report's scratch folder, left by a killed process
     for path in (study.study_file, study.meta_file, study.mlflow_db, study.optuna_db, study.parquet / "epochs" / "p"):
         path.write_text("x")
     assert check_replaceable(study, force=True)
@@ -144,6 +145,40 @@ def test_an_unreachable_ray_address_is_refused_within_seconds(tmp_path):
     refused(proc, "address=127.0.0.1:1: no Ray cluster answers there")
     assert time.monotonic() - start < 30
     assert not (tmp_path / "runs").exists()
+
+
+def test_an_address_where_no_ray_head_listens_is_refused_within_seconds(tmp_path):
+    with socket.socket() as silent:  # accepts connections (the backlog) and never says a word
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        address = f"127.0.0.1:{silent.getsockname()[1]}"
+        start = time.monotonic()
+        proc = cli("run", SMOKE_FILE, "--storage", tmp_path / "runs", "--address", address, timeout=30)
+    refused(proc, f"address={address}: something listens there but it is not a Ray head")
+    assert time.monotonic() - start < 30
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_grpc_server_counts_as_a_ray_head():
+    """What a Ray 2.60 head's GCS answers to the HTTP/2 hello (seen from ``ray start --head``): a SETTINGS frame."""
+    import threading
+
+    from study.cluster import speaks_grpc
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        address = f"127.0.0.1:{server.getsockname()[1]}"
+
+        def answer() -> None:
+            conn, _ = server.accept()
+            with conn:
+                conn.recv(33)
+                conn.sendall(b"\x00\x00\x18\x04\x00\x00\x00\x00\x00")
+
+        threading.Thread(target=answer, daemon=True).start()
+        assert speaks_grpc(address) and speaks_grpc("auto")
+    assert not speaks_grpc(address, timeout_s=1)  # gone
 
 
 # -- the study file is bounded ------------------------------------------------------------------------------
