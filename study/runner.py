@@ -1,5 +1,6 @@
-"""Builds and runs the Ray Tune experiment of a study: OptunaSearch (TPE, conditional space) + ASHA,
-results streamed to Parquet and MLflow from the driver."""
+"""Builds and runs the Ray Tune experiment of a study: Optuna searchers (one per method under
+``search.strategy: per_method``, one over the conditional space under ``joint``) + ASHA, results streamed to
+Parquet and MLflow from the driver."""
 
 from __future__ import annotations
 
