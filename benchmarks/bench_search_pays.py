@@ -112,7 +112,7 @@ def record(spec, echo=print) -> dict:
     return curves
 
 
-GRACE, REDUCTION = 2, 3  # ASHA settings of the simulated searches (all_methods uses 3 and 3 over 30 epochs)
+GRACE, REDUCTION = 2, 3  # ASHA defaults of the simulated searches (all_methods uses 3 and 3 over 30 epochs)
 
 
 def asha_rungs(max_t: int, grace: int, rf: int) -> list[int]:
@@ -138,9 +138,10 @@ class SimulatedAsha:
         return cutoff is None or value >= cutoff
 
 
-def simulate(spec, curves: dict, strategy: str, seed: int, num_samples: int, startup: int) -> dict:
-    """One search replayed on the recorded curves, trials one after the other. Returns per trial its
-    method, configuration key, epochs run and whether it completed, plus the running totals."""
+def simulate(spec, curves: dict, strategy: str, seed: int, num_samples: int, startup: int,
+             grace: int | None = GRACE) -> dict:
+    """One search replayed on the recorded curves, trials one after the other (``grace`` None: no ASHA).
+    Returns per trial its method, configuration key, epochs run and whether it completed."""
     import optuna
     from optuna.trial import TrialState
 
@@ -159,7 +160,7 @@ def simulate(spec, curves: dict, strategy: str, seed: int, num_samples: int, sta
         order, keys = [None] * num_samples, [None]
     studies = {k: optuna.create_study(direction="maximize", sampler=make_sampler("tpe", seed, startup)) for k in keys}
     spaces = {k: define_by_run(tpe, k) for k in keys}
-    ashas = {k: SimulatedAsha(epochs, GRACE, REDUCTION) for k in keys}
+    ashas = {k: SimulatedAsha(epochs, grace, REDUCTION) if grace else None for k in keys}
     trials = []
     for key in order:
         study, space, asha = studies[key], spaces[key], ashas[key]
@@ -172,7 +173,7 @@ def simulate(spec, curves: dict, strategy: str, seed: int, num_samples: int, sta
         for e, value in enumerate(curve["val_acc"], start=1):
             ran = e
             trial.report(value, e)
-            if e < epochs and not asha.keeps(e, value):
+            if asha is not None and e < epochs and not asha.keeps(e, value):
                 break
         done = ran == epochs
         study.tell(trial, curve["val_acc"][-1] if done else None,
@@ -187,6 +188,15 @@ def grid_best(curves: dict) -> dict[str, float]:
     for c in curves.values():
         best[c["loss"]] = max(best.get(c["loss"], -1.0), c["val_acc"][-1])
     return best
+
+
+def missing(trials: list[dict], best: dict[str, float]) -> list[str]:
+    """Methods whose chosen configuration is still more than ``WITHIN`` below their grid-best."""
+    chosen: dict[str, float] = {}
+    for t in trials:
+        if t["completed"]:
+            chosen[t["method"]] = max(chosen.get(t["method"], -1.0), t["final"])
+    return [m for m, b in best.items() if chosen.get(m, -1.0) < b - WITHIN]
 
 
 def epochs_until_close(trials: list[dict], best: dict[str, float]) -> tuple[int | None, float | None]:
@@ -212,33 +222,40 @@ def simulate_all(curves: dict, saved: dict, args) -> dict:
     grid_epochs = sum(len(c["val_acc"]) for c in curves.values())
     grid_cpu = sum(sum(c["cpu_s"]) for c in curves.values())
     n = len(curves)
+    budget = args.trials or 3 * n
     print(f"recorded grid: {n} configurations x {args.epochs} epochs = {grid_epochs} epochs, {grid_cpu:.0f} CPU-s "
           f"(dataset {spec.data.dataset}, subset {spec.data.subset}, recorded in {saved.get('record_wall_s', 0):.0f} s)")
     print("grid-best val/acc per method: " + ", ".join(f"{m} {v:.4f}" for m, v in best.items()))
-    print(f"SIMULATED searches on the recorded curves: {n} trials each, TPE (constant liar, "
-          f"n_startup_trials {STARTUP} per space), ASHA grace {GRACE}, reduction {REDUCTION}, trials one at a time")
+    print(f"SIMULATED searches on the recorded curves: up to {budget} trials each (the grid has {n}), TPE (constant liar, "
+          f"n_startup_trials {STARTUP} per space), "
+          + (f"ASHA grace {args.grace}, reduction {REDUCTION}" if args.grace else "no ASHA") + ", trials one at a time")
     runs = []
     picks = {"per_method": Counter(), "joint": Counter()}
     winners = {"per_method": Counter(), "joint": Counter()}
     for seed in range(args.seeds):
         row = {"seed": seed}
         for strategy in ("per_method", "joint"):
-            trials = simulate(spec, curves, strategy, seed, n, STARTUP)["trials"]
+            trials = simulate(spec, curves, strategy, seed, budget, STARTUP, args.grace or None)["trials"]
             spent, cpu = epochs_until_close(trials, best)
-            picks[strategy].update(t["method"] for t in trials)
-            done = [t for t in trials if t["completed"]]
+            same_budget = trials[:n]  # what each strategy gives each method with the grid's number of trials
+            picks[strategy].update(t["method"] for t in same_budget)
+            done = [t for t in same_budget if t["completed"]]
             if done:
                 winners[strategy][max(done, key=lambda t: t["final"])["method"]] += 1
             row[strategy] = {"epochs_until_close": spent, "cpu_s_until_close": cpu,
                              "epochs_total": sum(t["epochs"] for t in trials),
                              "ratio": None if spent is None else spent / grid_epochs,
-                             "stopped": sum(not t["completed"] for t in trials)}
+                             "stopped": sum(not t["completed"] for t in trials),
+                             "missing_after_grid_budget": missing(same_budget, best),
+                             "missing_at_end": missing(trials, best)}
         runs.append(row)
         pm, jt = row["per_method"], row["joint"]
         print(f"  seed {seed}: per_method reaches every grid-best (within 0.5 pp) after "
               f"{_fmt(pm['epochs_until_close'])} epochs ({_fmt_ratio(pm['ratio'])} of the grid), "
               f"{_fmt(pm['cpu_s_until_close'], '.0f')} CPU-s; whole search {pm['epochs_total']} epochs, "
-              f"{pm['stopped']} stopped | joint: {_fmt(jt['epochs_until_close'])} ({_fmt_ratio(jt['ratio'])})")
+              f"{pm['stopped']} stopped; after {n} trials still off: {pm['missing_after_grid_budget'] or 'none'} | "
+              f"joint: {_fmt(jt['epochs_until_close'])} ({_fmt_ratio(jt['ratio'])}), after {n} trials still off: "
+              f"{jt['missing_after_grid_budget'] or 'none'}, at the end: {jt['missing_at_end'] or 'none'}")
     ratios = [r["per_method"]["ratio"] for r in runs]
     reached = [r for r in ratios if r is not None]
     result = {"grid_epochs": grid_epochs, "grid_cpu_s": grid_cpu, "runs": runs, "goal": GOAL,
@@ -247,7 +264,7 @@ def simulate_all(curves: dict, saved: dict, args) -> dict:
     print(f"result: per_method reached it in {len(reached)} of {len(ratios)} seeds; median share of the grid's "
           f"epochs {_fmt_ratio(result['median_ratio'])} (goal <= {GOAL})")
     for strategy in ("per_method", "joint"):
-        print(f"trials per method, {strategy} (over {args.seeds} seeds): "
+        print(f"trials per method in the first {n} trials, {strategy} (over {args.seeds} seeds): "
               + ", ".join(f"{m} {picks[strategy].get(m, 0)}" for m in best)
               + " | best method found: " + ", ".join(f"{m} {c}" for m, c in winners[strategy].most_common()))
     return result
@@ -285,13 +302,15 @@ def _args(argv):
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--subset", type=int, default=12000)
     p.add_argument("--seeds", type=int, default=5, help="search seeds (>= 5 for the measure)")
+    p.add_argument("--trials", type=int, help="trials per simulated search (default: 3 x the grid)")
+    p.add_argument("--grace", type=int, default=GRACE, help="ASHA's grace period (0: no ASHA)")
     p.add_argument("--table", default=str(DEFAULT_TABLE))
     p.add_argument("--record-only", action="store_true")
     p.add_argument("--smoke-test", action="store_true",
                    help="digits (300 images), the first 2 values of each grid, 3 epochs, 2 search seeds: seconds")
     args = p.parse_args(argv)
     if args.smoke_test:
-        args.epochs, args.subset, args.seeds = 3, 300, 2
+        args.epochs, args.subset, args.seeds, args.grace = 3, 300, 2, min(args.grace, 2)
         if args.table == str(DEFAULT_TABLE):
             import tempfile
 

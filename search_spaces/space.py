@@ -1,5 +1,6 @@
 """Study file → Optuna define-by-run space: a categorical ``loss`` and, conditional on it, that method's
-hyperparameters, derived from what the loss declares (adding a method never touches this module)."""
+hyperparameters (``joint``), or one method's own hyperparameters (``per_method``), derived from what the loss
+declares (adding a method never touches this module); and each method's share of the trials."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Builds and runs the Ray Tune experiment of a study: OptunaSearch (TPE, conditional space) + ASHA,
-results streamed to Parquet and MLflow from the driver."""
+"""Builds and runs the Ray Tune experiment of a study: Optuna searchers (one per method under
+``search.strategy: per_method``, one over the conditional space under ``joint``) + ASHA, results streamed to
+Parquet and MLflow from the driver."""
 
 from __future__ import annotations
 
@@ -37,12 +38,15 @@ def preload_driver_modules() -> None:
     threading.Thread(target=_import_driver_modules, name="smoothstudy-preload", daemon=True).start()
 
 
+SMOKE_IMAGES = 300  # training images of a smoke run (validation included)
+
+
 def smoke_version(spec: StudySpec) -> StudySpec:
     """The same study, cut to seconds: 2 epochs, at most 4 trials (one per method when it has more
-    methods, under ``per_method``), at most 1000 training images, ASHA's grace period inside the 2 epochs, one
+    methods, under ``per_method``), at most ``SMOKE_IMAGES`` training images, ASHA's grace period inside the 2 epochs, one
     final seed of each method's best, and on the CPU (a preset asking for a GPU is checked without one)."""
     epochs = min(spec.training.epochs, 2)
-    subset = min(spec.data.subset or 1000, 1000) if spec.data.dataset != "digits" else spec.data.subset
+    subset = min(spec.data.subset or SMOKE_IMAGES, SMOKE_IMAGES) if spec.data.dataset != "digits" else spec.data.subset
     samples = min(spec.search.num_samples, 4)
     if spec.search.strategy == "per_method":
         samples = max(samples, len(spec.methods))

@@ -1,7 +1,7 @@
 """Every preset in studies/ runs end to end with ``run --smoke-test``: search, final runs, report.
 
 All presets run in one driver process (one Ray start for all of them) on fabricated data: Fashion-MNIST and
-CIFAR-100 files of 1000 training images written here (the smoke version trains on at most 1000). A preset
+CIFAR-100 files of ``SMOKE_IMAGES`` training images written here (all a smoke version trains on). A preset
 that asks for ``device: cuda`` runs its smoke version on the CPU."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 
 from analysis.results import read_rerun_trials, read_trials
 from search_spaces.schema import load_study
-from study.runner import smoke_version
+from study.runner import SMOKE_IMAGES, smoke_version
 from tests.conftest import ROOT
 from tests.study.test_resume import kill_processes_under, ray_env
 from tests.trainables.test_cifar import write_cifar100
@@ -35,7 +35,7 @@ print("RESULTS " + json.dumps(out))
 """
 
 
-def write_fashion(directory, n_train=1000, n_test=100):
+def write_fashion(directory, n_train=SMOKE_IMAGES, n_test=100):
     rng = np.random.default_rng(0)
     directory.mkdir(parents=True)
     for prefix, n in (("train", n_train), ("t10k", n_test)):
@@ -52,7 +52,7 @@ def smoke_runs(tmp_path_factory):
     own_ray = ray_env("presets")
     env = {**os.environ, **own_ray,
            "SMOOTHSTUDY_FASHION_MNIST_DIR": str(write_fashion(root / "fashion")),
-           "SMOOTHSTUDY_CIFAR_DIR": str(write_cifar100(root / "cifar", n_train=1000, n_test=100)),
+           "SMOOTHSTUDY_CIFAR_DIR": str(write_cifar100(root / "cifar", n_train=SMOKE_IMAGES, n_test=100)),
            "CUDA_VISIBLE_DEVICES": ""}
     try:
         proc = subprocess.run([sys.executable, "-c", DRIVER, str(root / "runs"), *map(str, PRESETS)], cwd=ROOT,
