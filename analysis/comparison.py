@@ -15,6 +15,7 @@ import pandas as pd
 
 from analysis.document import Block, Heading, Image, Paragraph, Table, to_html, to_markdown
 from analysis.facts import STUDY, StudyFacts, study_facts
+from analysis.frames import study_frames
 from analysis.leaderboard import (
     BASELINES,
     METHOD,
@@ -29,11 +30,8 @@ from analysis.leaderboard import (
 from analysis.plots import report_plots as rp
 from analysis.results import (
     metric_mode,
-    read_epochs,
     read_rerun_samples,
-    read_rerun_trials,
     read_samples,
-    read_trials,
 )
 from analysis.stats import WELCH, Comparison, Interval, mean_ci, pareto_mask
 
@@ -255,7 +253,8 @@ def _best_samples(inputs: ReportInputs, board: Leaderboard) -> dict[str, dict[st
 def build_study_report(inputs: ReportInputs, img_dir: Path, prefix: str = "") -> StudyReport:
     """Every section of one study's report; figures go to ``img_dir`` with names starting with ``prefix``."""
     study = inputs.study_dir
-    trials, reruns, epochs = read_trials(study), read_rerun_trials(study), read_epochs(study)
+    data = study_frames(study)
+    trials, reruns, epochs = data.trials, data.reruns, data.epochs
     name = inputs.name or (str(trials["study"].dropna().iloc[0]) if "study" in trials and
                            trials["study"].notna().any() else Path(study).name)
     objective, mode = inputs.objectives[0]
