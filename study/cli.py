@@ -23,6 +23,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--ray-storage", help="where Ray keeps trial checkpoints: a directory every node sees or "
                      "s3://bucket/prefix (default: runs/<study>/)")
     run.add_argument("--mlflow-uri", help="MLflow tracking URI (default: sqlite under runs/<study>/)")
+    run.add_argument("--optuna-storage", help="Optuna storage, any SQLAlchemy URL (postgresql://…, mysql://…) every "
+                     "head node can reach (default: sqlite under runs/<study>/); recorded in study.json")
     run.add_argument("--smoke-test", action="store_true", help="the same study cut to seconds")
     run.add_argument("--force", action="store_true", help="replace an existing study of the same name")
 
@@ -90,7 +92,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from study.runner import run_study
 
     study = run_study(args.study_file, args.storage, args.address, args.mlflow_uri, args.smoke_test, args.force,
-                      ray_storage=args.ray_storage)
+                      ray_storage=args.ray_storage, optuna_storage=args.optuna_storage)
     _print_summary(study, args.mlflow_uri)
     return 0
 
@@ -142,14 +144,11 @@ def cmd_mlflow_server(args: argparse.Namespace) -> int:
 
 
 def cmd_mlflow_sync(args: argparse.Namespace) -> int:
-    import json
-
     from study.sinks.mlflow import sync_from_parquet
 
     study = _study_dir(args.study_dir)
-    meta = json.loads(study.meta_file.read_text()) if study.meta_file.exists() else {}
-    uri = args.mlflow_uri or meta.get("mlflow_uri") or study.default_mlflow_uri
-    summary = sync_from_parquet(study.root, uri)
+    uri = args.mlflow_uri or study.meta().get("mlflow_uri") or study.default_mlflow_uri
+    summary = sync_from_parquet(study.root, uri, study_id=study.study_id, artifacts_of=study.trial_artifacts)
     print(f"mlflow-sync {study.name} -> {uri}: {summary}")
     return 0
 

@@ -84,9 +84,26 @@ class TruthfulOptunaSearch(OptunaSearch):
             logger.warning("optuna: could not record trial %s as %s: %s", trial_id, state.name, err)
         self._completed_trials.add(trial_id)
 
+    # The storage URL a restored searcher reopens its study on (set by the driver before Tuner.restore): the
+    # pickled searcher names the database where the study was when it was saved.
+    storage_on_restore: str | None = None
+
     def restore(self, checkpoint_path: str) -> None:
         super().restore(checkpoint_path)
+        self.reopen_storage(self.storage_on_restore)
         self.fail_orphans()
+
+    def reopen_storage(self, url: str | None) -> bool:
+        """Points the study and its live trials at the storage ``url`` (a study folder moved since the
+        searcher was saved, or a cluster database); False when it already uses that one."""
+        storage = self._ot_study._storage
+        if url is None or getattr(getattr(storage, "_backend", storage), "url", None) == url:
+            return False
+        study = optuna.load_study(study_name=self._ot_study.study_name, storage=url, sampler=self._ot_study.sampler)
+        self._storage = study._storage
+        self._ot_study = study
+        self._ot_trials = {tid: optuna.trial.Trial(study, t._trial_id) for tid, t in self._ot_trials.items()}
+        return True
 
     def fail_orphans(self) -> list[int]:
         """Optuna trials left RUNNING by a driver that died after asking for them but before Tune saved its

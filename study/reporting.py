@@ -3,7 +3,6 @@ study's MLflow parent run."""
 
 from __future__ import annotations
 
-import json
 import tempfile
 import warnings
 from collections.abc import Callable
@@ -36,14 +35,21 @@ def mlflow_uri_of(study: StudyDir) -> str:
 
 
 def run_map_of(study: StudyDir) -> dict:
-    """The study's {"parent": run id, "trials": {trial id: run id}} for its tracking URI (empty if none)."""
-    if not study.run_map.exists():
-        return {}
+    """The study's ``{"parent": run id, "trials": {trial id: run id}}`` in its tracking store, found by the
+    runs' tags (empty when the store has no such experiment or cannot be reached)."""
     try:
-        maps = json.loads(study.run_map.read_text())
-    except ValueError:
+        from mlflow import MlflowClient
+
+        from study.sinks.mlflow import find_study_runs
+
+        client = MlflowClient(mlflow_uri_of(study))
+        experiment = client.get_experiment_by_name(load_study_of(study).name)
+        if experiment is None:
+            return {}
+        return find_study_runs(client, experiment.experiment_id, study.study_id)
+    except Exception as err:  # noqa: BLE001 - MLflow is a view; callers fall back or warn
+        warnings.warn(f"could not look up the study's MLflow runs ({type(err).__name__}: {err})", stacklevel=2)
         return {}
-    return maps.get(mlflow_uri_of(study)) or {}
 
 
 def matrix_loader(study: StudyDir) -> Callable[[str, str], np.ndarray | None]:
@@ -52,9 +58,9 @@ def matrix_loader(study: StudyDir) -> Callable[[str, str], np.ndarray | None]:
 
     def load(trial_id: str, method: str) -> np.ndarray | None:
         name = f"{method}_targets.npy"
-        local = sorted(study.ray.glob(f"*_{trial_id}_*/checkpoint_*/artifacts/{name}"))
-        if local:
-            return np.load(local[-1])
+        local = study.trial_artifacts(trial_id)
+        if local is not None and (local / name).exists():
+            return np.load(local / name)
         from mlflow import MlflowClient
 
         run_id = run_map_of(study).get("trials", {}).get(trial_id)
@@ -84,7 +90,8 @@ def log_report(study: StudyDir, files: list[Path]) -> bool:
     """Logs the report files to the study's MLflow parent run; False (with a warning) when it cannot."""
     parent = run_map_of(study).get("parent")
     if parent is None:
-        warnings.warn(f"no MLflow parent run in {study.run_map}; the report is not logged to MLflow", stacklevel=2)
+        warnings.warn(f"no MLflow parent run of study {study.name} in {mlflow_uri_of(study)}; the report is not "
+                      "logged to MLflow", stacklevel=2)
         return False
     try:
         from mlflow import MlflowClient

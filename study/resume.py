@@ -2,12 +2,12 @@
 
 Ray restores its experiment state (trials, searcher, ASHA) and resumes unfinished trials from their last
 checkpoints; the Optuna study lives in ``optuna.db`` under its own name, so the sampler keeps its history; the
-MLflow sink reopens each trial's run from ``mlflow_runs.json``; Parquet keeps the epochs it already has.
+MLflow sink finds each trial's run by its tags (wherever the study folder is now); Parquet keeps the epochs it
+already has. A study folder can be moved (or copied to another head node) and resumed there.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -17,7 +17,7 @@ from study.runner import load_study_of, make_tuner, ray_experiment_path, smoke_v
 
 
 def study_meta(study: StudyDir) -> dict:
-    return json.loads(study.meta_file.read_text()) if study.meta_file.exists() else {}
+    return study.meta()
 
 
 def resume_study(path: Path, address: str | None = None, echo=print) -> StudyDir:

@@ -8,6 +8,7 @@ import json
 import shutil
 import threading
 import time
+import uuid
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -83,7 +84,7 @@ def build_searcher(spec: StudySpec, study: StudyDir):
     else:
         sampler = optuna.samplers.RandomSampler(seed=seed)
     multi = len(objectives) > 1
-    new_optuna_database(study.optuna_uri)
+    new_optuna_database(study.optuna_storage)
     searcher = TruthfulOptunaSearch(
         epochs=spec.training.epochs,
         space=define_by_run(spec),
@@ -91,7 +92,7 @@ def build_searcher(spec: StudySpec, study: StudyDir):
         mode=[o.mode for o in objectives] if multi else objectives[0].mode,
         sampler=sampler,
         study_name=spec.name,
-        storage=optuna.storages.RDBStorage(study.optuna_uri),
+        storage=optuna.storages.RDBStorage(study.optuna_storage),
     )
     return ConcurrencyLimiter(searcher, max_concurrent=spec.search.max_concurrent)
 
@@ -114,7 +115,7 @@ def build_sinks(spec: StudySpec, study: StudyDir, mlflow_uri: str | None, settin
     return [
         ParquetSink(study.parquet, spec.name),
         MlflowSink(mlflow_uri or study.default_mlflow_uri, experiment=spec.name, study_name=spec.name,
-                   study_file=study.study_file, settings=settings, run_map_path=study.run_map),
+                   study_file=study.study_file, settings=settings, study_id=study.study_id),
     ]
 
 
@@ -171,6 +172,9 @@ def make_tuner(spec: StudySpec, study: StudyDir, mlflow_uri: str | None, restore
         verbose=0,
     )
     if restore:
+        from study.optuna_bridge import TruthfulOptunaSearch
+
+        TruthfulOptunaSearch.storage_on_restore = study.optuna_storage  # the study may have moved
         return tune.Tuner.restore(ray_experiment_path(study, ray_storage), trainable=trainable, resume_unfinished=True, resume_errored=True)
     return tune.Tuner(
         trainable,
@@ -183,8 +187,8 @@ def make_tuner(spec: StudySpec, study: StudyDir, mlflow_uri: str | None, restore
 
 
 def run_study(study_file: Path, storage: Path, address: str | None = None, mlflow_uri: str | None = None,
-              smoke_test: bool = False, force: bool = False, echo=print, ray_storage: str | None = None
-              ) -> StudyDir:
+              smoke_test: bool = False, force: bool = False, echo=print, ray_storage: str | None = None,
+              optuna_storage: str | None = None) -> StudyDir:
     spec = load_study(study_file)
     if smoke_test:
         spec = smoke_version(spec)
@@ -198,8 +202,9 @@ def run_study(study_file: Path, storage: Path, address: str | None = None, mlflo
     joined = connect(address)  # recorded: resume and `rerun --parallel` go back to it
     check_trial_resources(spec.resources)
     prepare_study_dir(study, study_file)
-    study.meta_file.write_text(json.dumps({"mlflow_uri": mlflow_uri, "address": joined, "smoke_test": smoke_test,
-                                           "ray_storage": ray_storage, "started": time.time(),
+    study.meta_file.write_text(json.dumps({"study_id": uuid.uuid4().hex, "mlflow_uri": mlflow_uri,
+                                           "optuna_storage": optuna_storage, "address": joined,
+                                           "smoke_test": smoke_test, "ray_storage": ray_storage, "started": time.time(),
                                            "environment": study_environment()}, indent=1))
     echo(f"study {spec.name}: {spec.search.num_samples} trials of {', '.join(spec.methods)}; files in {study.root}")
     start = time.perf_counter()

@@ -30,12 +30,21 @@ def study_status(study: StudyDir) -> dict:
     ended = sum(v for k, v in states.items() if k not in ("running", "lost"))  # lost ones were replaced
     unfinished = ended < spec.search.num_samples
     experiment = ray_experiment_path(study, study_meta(study).get("ray_storage"))
-    optuna_db = study.root / "optuna.db"
     return {
         "study": spec.name, "trials_asked": spec.search.num_samples, "states": dict(states), "best": best,
         "resumable": bool(unfinished and tune.Tuner.can_restore(experiment)), "finished": not unfinished,
-        "optuna": optuna_trial_states(study.optuna_uri, spec.name) if optuna_db.exists() else {},
+        "optuna": _optuna_states(study, spec.name),
     }
+
+
+def _optuna_states(study: StudyDir, name: str) -> dict[str, int]:
+    url = study.optuna_storage
+    if url == study.optuna_uri and not (study.root / "optuna.db").exists():
+        return {}
+    try:
+        return optuna_trial_states(url, name)
+    except Exception:  # noqa: BLE001 - a database that is unreachable from here: status shows the rest
+        return {}
 
 
 def print_status(study: StudyDir, echo=print) -> None:
