@@ -19,6 +19,7 @@ from optuna.trial import TrialState
 from ray.tune.search.optuna import OptunaSearch
 
 logger = logging.getLogger(__name__)
+RAY_TRIAL_ATTR, MLFLOW_RUN_ATTR = "ray_trial_id", "mlflow_run_id"  # Optuna user attributes of a search trial
 
 
 def _finite(value: Any) -> bool:
@@ -53,6 +54,15 @@ class TruthfulOptunaSearch(OptunaSearch):
     @property
     def _metrics(self) -> list[str]:
         return list(self.metric) if isinstance(self.metric, list) else [self.metric]
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        """Ray's suggestion, with the Ray trial id stored on the Optuna trial (user attribute
+        ``RAY_TRIAL_ATTR``): Optuna Dashboard and the report link both ways."""
+        config = super().suggest(trial_id)
+        ot_trial = self._ot_trials.get(trial_id)
+        if ot_trial is not None and RAY_TRIAL_ATTR not in ot_trial.user_attrs:
+            ot_trial.set_user_attr(RAY_TRIAL_ATTR, trial_id)
+        return config
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
         if trial_id not in self._completed_trials and trial_id in self._ot_trials:

@@ -109,14 +109,13 @@ def build_scheduler(spec: StudySpec):
 
 
 def build_sinks(spec: StudySpec, study: StudyDir, mlflow_uri: str | None, settings: dict[str, Any]) -> list:
+    from study.optuna_link import OptunaLink
     from study.sinks.mlflow import MlflowSink
     from study.sinks.parquet import ParquetSink
 
-    return [
-        ParquetSink(study.parquet, spec.name),
-        MlflowSink(mlflow_uri or study.default_mlflow_uri, experiment=spec.name, study_name=spec.name,
-                   study_file=study.study_file, settings=settings, study_id=study.study_id),
-    ]
+    mlflow = MlflowSink(mlflow_uri or study.default_mlflow_uri, experiment=spec.name, study_name=spec.name,
+                        study_file=study.study_file, settings=settings, study_id=study.study_id)
+    return [ParquetSink(study.parquet, spec.name), mlflow, OptunaLink(study.optuna_storage, spec.name, mlflow)]
 
 
 RAY_STORAGE_SCHEMES = ("file", "s3", "gs", "gcs", "hdfs", "abfs", "abfss", "az")

@@ -271,6 +271,10 @@ class MlflowSink:
     def run_id(self, trial_id: str) -> str | None:
         return self._runs.get(trial_id)
 
+    def tag(self, trial_id: str, tags: dict[str, str]) -> None:
+        """Tags on a trial's run (e.g. the Optuna trial number), logged like everything else: never raises."""
+        self._guard(lambda: self._store.log(self._trial_run(trial_id), tags=tags))
+
     # -- ResultSink ---------------------------------------------------------------------------------
     def trial_started(self, start: TrialStart) -> None:
         self._starts[start.trial_id] = start
