@@ -27,6 +27,7 @@ from analysis.leaderboard import (
     sample_columns,
     significance,
 )
+from analysis.optuna_section import optuna_blocks
 from analysis.plots import report_plots as rp
 from analysis.results import (
     metric_mode,
@@ -52,6 +53,7 @@ class ReportInputs:
     load_matrix: Callable[[str, str], np.ndarray | None] | None = None  # (trial_id, method) -> K×K
     resamples: int = 500  # bootstrap resamples when there is one seed per method
     environment: dict = field(default_factory=dict)  # versions, driver, cluster recorded at the study's start
+    optuna_trials: Callable[[], list] | None = None  # the study's Optuna trials (FrozenTrial), read on demand
 
 
 @dataclass
@@ -342,6 +344,10 @@ def build_study_report(inputs: ReportInputs, img_dir: Path, prefix: str = "") ->
                                   inputs.rungs),
           f"Learning curves of `{objective}`; ✕ marks where ASHA stopped a trial.")
     blocks += _matrix_blocks(inputs, board, samples, img_dir, prefix, images)
+    if inputs.optuna_trials is not None:
+        found, pictures = optuna_blocks(inputs.optuna_trials(), objective, mode, inputs.rungs, img_dir, prefix)
+        blocks += found
+        images += pictures
     blocks += facts_blocks(facts)
     return StudyReport(name, blocks, board, tests, pareto, facts, images)
 

@@ -83,7 +83,22 @@ def report_inputs(study: StudyDir, spec: StudySpec | None = None):
         names = []
     return ReportInputs(study_dir=study.root, objectives=[(o.metric, o.mode) for o in spec.objectives],
                         name=spec.name, rungs=asha_rungs(spec), class_names=names,
-                        load_matrix=matrix_loader(study), environment=study_meta(study).get("environment") or {})
+                        load_matrix=matrix_loader(study), environment=study_meta(study).get("environment") or {},
+                        optuna_trials=lambda: optuna_trials_of(study, spec.name))
+
+
+def optuna_trials_of(study: StudyDir, name: str) -> list:
+    """The study's Optuna trials, or none (with a warning) when its storage cannot be read."""
+    if study.optuna_storage == study.optuna_uri and not (study.root / "optuna.db").exists():
+        return []  # (opening a missing SQLite file would create it)
+    try:
+        import optuna
+
+        return optuna.load_study(study_name=name, storage=study.optuna_storage).get_trials()
+    except Exception as err:  # noqa: BLE001 - the report goes on without the Optuna section
+        warnings.warn(f"no Optuna section: could not read {study.optuna_storage} ({type(err).__name__}: {err})",
+                      stacklevel=2)
+        return []
 
 
 def log_report(study: StudyDir, files: list[Path]) -> bool:

@@ -151,7 +151,12 @@ def method_importances(trials: Sequence[Any], seed: int = 0) -> dict[str, dict[s
         names = sorted({k for t in mine for k in t.params if k.startswith(prefix)})
         if len(mine) < 3 or not names:
             continue
-        study = optuna.create_study(direction="minimize")
+        verbosity = optuna.logging.get_verbosity()
+        optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "new study created in memory" line
+        try:
+            study = optuna.create_study(direction="minimize")
+        finally:
+            optuna.logging.set_verbosity(verbosity)
         for t in mine:
             if not all(k in t.params for k in names):
                 continue
