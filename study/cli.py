@@ -17,7 +17,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run a study file on a local or remote Ray cluster")
-    run.add_argument("study_file", type=Path)
+    run.add_argument("study_file", type=Path, help="a study file, or a preset's name (quick, smoke, all_methods …)")
     run.add_argument("--address", help="Ray cluster to join (auto, HOST:PORT); default: RAY_ADDRESS or a local one")
     run.add_argument("--storage", type=Path, default=Path(DEFAULT_STORAGE), help="where runs/<study>/ goes")
     run.add_argument("--ray-storage", help="where Ray keeps trial checkpoints: a directory every node sees or "
@@ -89,9 +89,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from search_spaces.preset_files import study_file
     from study.runner import run_study
 
-    study = run_study(args.study_file, args.storage, args.address, args.mlflow_uri, args.smoke_test, args.force,
+    study = run_study(study_file(args.study_file), args.storage, args.address, args.mlflow_uri, args.smoke_test, args.force,
                       ray_storage=args.ray_storage, optuna_storage=args.optuna_storage)
     _print_summary(study, args.mlflow_uri)
     return 0
