@@ -34,6 +34,8 @@ def _parser() -> argparse.ArgumentParser:
 
     st = sub.add_parser("status", help="trials by state, best so far, and whether the study can be resumed")
     st.add_argument("study_dir", type=Path)
+    st.add_argument("--watch", action="store_true", help="follow a running study's progress until it ends")
+    st.add_argument("--interval", type=float, default=5.0, help="seconds between updates with --watch")
 
     rep = sub.add_parser("report", help="compare the methods of a study")
     rep.add_argument("study_dir", type=Path)
@@ -107,9 +109,12 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from study.status import print_status
+    from study.status import print_status, watch_status
 
-    print_status(_study_dir(args.study_dir))
+    if args.watch:
+        watch_status(_study_dir(args.study_dir), args.interval)
+    else:
+        print_status(_study_dir(args.study_dir))
     return 0
 
 

@@ -110,12 +110,16 @@ def build_scheduler(spec: StudySpec):
 
 def build_sinks(spec: StudySpec, study: StudyDir, mlflow_uri: str | None, settings: dict[str, Any]) -> list:
     from study.optuna_link import OptunaLink
+    from study.progress import progress_sink
     from study.sinks.mlflow import MlflowSink
     from study.sinks.parquet import ParquetSink
 
     mlflow = MlflowSink(mlflow_uri or study.default_mlflow_uri, experiment=spec.name, study_name=spec.name,
                         study_file=study.study_file, settings=settings, study_id=study.study_id)
-    return [ParquetSink(study.parquet, spec.name), mlflow, OptunaLink(study.optuna_storage, spec.name, mlflow)]
+    parquet = ParquetSink(study.parquet, spec.name)
+    first = spec.objectives[0]
+    return [parquet, mlflow, OptunaLink(study.optuna_storage, spec.name, mlflow),
+            progress_sink(parquet, spec.search.num_samples, first.metric, first.mode)]
 
 
 RAY_STORAGE_SCHEMES = ("file", "s3", "gs", "gcs", "hdfs", "abfs", "abfss", "az")

@@ -63,3 +63,25 @@ def print_status(study: StudyDir, echo=print) -> None:
     else:
         echo("can be resumed: smoothstudy resume " + str(study.root) if s["resumable"]
              else "not resumable: no Ray experiment state found")
+
+
+def watch_status(study: StudyDir, interval_s: float = 5.0, echo_final=print, **kw) -> None:
+    """``smoothstudy status --watch``: the progress line of a study running elsewhere (read from its Parquet
+    files every ``interval_s``) until every trial has ended; then the full status."""
+    import pandas as pd
+
+    from analysis.results import read_epochs, read_trials
+    from study.progress import progress_from_files, watch
+
+    spec = load_study_of(study)
+    first = spec.objectives[0]
+
+    def read():
+        if not study.parquet.is_dir():  # the driver has not written anything yet
+            return progress_from_files(pd.DataFrame(), pd.DataFrame(), spec.search.num_samples, first.metric,
+                                       first.mode)
+        return progress_from_files(read_trials(study.root), read_epochs(study.root), spec.search.num_samples,
+                                   first.metric, first.mode)
+
+    watch(read, study_meta(study).get("started"), interval_s, **kw)
+    print_status(study, echo=echo_final)
