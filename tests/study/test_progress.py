@@ -38,7 +38,7 @@ def test_plain_lines_without_control_characters_when_not_a_terminal():
     assert all(line.startswith("[progress] ") for line in lines)
     assert len(lines) == 3  # the first start, then each end (the other events come within 30 s of a line)
     assert lines[-2] == ("[progress] 1/4 trials: 1 completed, 0 stopped, 0 failed, 1 running | "
-                         "best val/acc (max): ce 0.7, ls 0.6 | elapsed 1m00s, ETA 2m00s")
+                         "best val/acc (max): ce 0.7, ls 0.6 | elapsed 1m00s, ETA 3m00s")  # 60 s a trial, 3 left
     assert "2/4 trials: 1 completed, 0 stopped, 1 failed, 0 running" in lines[-1]
     assert "ETA 1m01s" in lines[-1]
 
