@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -69,10 +68,11 @@ def _parser() -> argparse.ArgumentParser:
     sync.add_argument("study_dir", type=Path)
     sync.add_argument("--mlflow-uri", help="tracking URI (default: the one the study used)")
 
-    ui = sub.add_parser("ui", help="open the MLflow UI on a study's tracking store")
+    ui = sub.add_parser("ui", help="open the study's runs table in the MLflow UI (a server's address is printed)")
     ui.add_argument("study_dir", type=Path, nargs="?", default=Path(DEFAULT_STORAGE))
     ui.add_argument("--port", type=int, default=5000)
     ui.add_argument("--host", default="127.0.0.1")
+    ui.add_argument("--no-browser", action="store_true", help="print the address only")
 
     sub.add_parser("list", help="registered methods, datasets, models and confidence scores")
     return p
@@ -161,19 +161,16 @@ def cmd_mlflow_sync(args: argparse.Namespace) -> int:
 
 def cmd_ui(args: argparse.Namespace) -> int:
     from study.layout import StudyDir
+    from study.ui import open_ui
 
     root = args.study_dir.expanduser().absolute()
-    db = root / "mlflow.db"
-    if not db.exists():
-        candidates = sorted(root.glob("*/mlflow.db"))
+    if not (root / "study.yaml").exists():
+        candidates = sorted(p.parent for p in root.glob("*/study.yaml"))
         if len(candidates) != 1:
-            names = ", ".join(c.parent.name for c in candidates) or "none"
-            raise UsageError(f"study_dir={root}: give one study directory; studies with an MLflow store: {names}")
-        db = candidates[0]
-    uri = StudyDir(db.parent).default_mlflow_uri
-    print(f"MLflow UI at http://{args.host}:{args.port}  (store: {uri}); Ctrl-C stops it", flush=True)
-    os.execvp(sys.executable, [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
-                               "--host", args.host, "--port", str(args.port)])
+            names = ", ".join(c.name for c in candidates) or "none"
+            raise UsageError(f"study_dir={root}: give one study directory; studies here: {names}")
+        root = candidates[0]
+    open_ui(StudyDir(root), host=args.host, port=args.port, open_browser=not args.no_browser)
     return 0
 
 

@@ -101,8 +101,26 @@ def optuna_trials_of(study: StudyDir, name: str) -> list:
         return []
 
 
-def log_report(study: StudyDir, files: list[Path]) -> bool:
-    """Logs the report files to the study's MLflow parent run; False (with a warning) when it cannot."""
+def best_per_method(trials, objective: str, mode: str) -> tuple[dict[str, float], dict[str, str]]:
+    """What the parent run shows of each method's best completed trial (by the final ``objective``): metrics
+    ``best/<method>/<objective>`` and ``best/<method>/test/…``, and a tag ``best/<method>/trial_id``."""
+    from analysis.leaderboard import METHOD, best_trials
+
+    metrics: dict[str, float] = {}
+    tags: dict[str, str] = {}
+    for _, row in best_trials(trials, objective, mode).iterrows():
+        method = str(row[METHOD])
+        tags[f"best/{method}/trial_id"] = str(row["trial_id"])
+        for key, value in row.items():
+            if (key == objective or str(key).startswith("test/")) and isinstance(value, (int, float)) \
+                    and not isinstance(value, bool) and np.isfinite(value):
+                metrics[f"best/{method}/{key}"] = float(value)
+    return metrics, tags
+
+
+def log_report(study: StudyDir, files: list[Path], summary: tuple[dict, dict] | None = None) -> bool:
+    """Logs the report files (and ``summary``: the best result per method) to the study's MLflow parent run;
+    False (with a warning) when it cannot."""
     parent = run_map_of(study).get("parent")
     if parent is None:
         warnings.warn(f"no MLflow parent run of study {study.name} in {mlflow_uri_of(study)}; the report is not "
@@ -112,6 +130,11 @@ def log_report(study: StudyDir, files: list[Path]) -> bool:
         from mlflow import MlflowClient
 
         client = MlflowClient(mlflow_uri_of(study))
+        if summary is not None:
+            from study.sinks.mlflow import RunStore
+
+            metrics, tags = summary
+            RunStore.log_to(client, parent, metrics=metrics, tags=tags)
         for path in files:
             client.log_artifact(parent, str(path), artifact_path=REPORT_ARTIFACT_DIR)
     except Exception as err:  # noqa: BLE001 - MLflow is a view; the report on disk is what counts
@@ -129,5 +152,8 @@ def make_report(study: StudyDir, out: Path | None = None, echo: Callable[[str], 
     if echo:
         echo(format_table(build_report(study.root, objective=first.metric, mode=first.mode)))
     files = write_study_report(report_inputs(study, spec), out or study.report_dir)
-    log_report(study, [files.markdown, files.html])
+    from analysis.results import read_trials
+
+    summary = best_per_method(read_trials(study.root), first.metric, first.mode)
+    log_report(study, [files.markdown, files.html], summary)
     return files.markdown

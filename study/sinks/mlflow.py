@@ -208,6 +208,18 @@ class RunStore:
         params: dict[str, str] | None = None,
         tags: dict[str, str] | None = None,
     ) -> None:
+        self.log_to(self.client, run_id, metrics, step, params, tags)
+
+    @staticmethod
+    def log_to(
+        client: MlflowClient,
+        run_id: str,
+        metrics: dict[str, float] | None = None,
+        step: int = 0,
+        params: dict[str, str] | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> None:
+        """Metrics, params and tags in as few requests as MLflow's limits allow."""
         now = int(time.time() * 1000)
         entries = [Metric(k, v, now, step) for k, v in (metrics or {}).items()]
         params_ = [Param(k, v) for k, v in (params or {}).items()]
@@ -216,14 +228,14 @@ class RunStore:
             return
         # MLflow's limits per request: 1000 metrics, 100 params, 100 tags.
         for i in range(0, max(len(entries), 1), MAX_BATCH):
-            self.client.log_batch(
+            client.log_batch(
                 run_id,
                 metrics=entries[i : i + MAX_BATCH],
                 params=params_[:100] if i == 0 else [],
                 tags=tags_[:100] if i == 0 else [],
             )
         for i in range(100, max(len(params_), len(tags_)), 100):
-            self.client.log_batch(run_id, params=params_[i : i + 100], tags=tags_[i : i + 100])
+            client.log_batch(run_id, params=params_[i : i + 100], tags=tags_[i : i + 100])
 
     def steps_logged(self, run_id: str, key: str) -> set[int]:
         return {m.step for m in self.client.get_metric_history(run_id, key)}
