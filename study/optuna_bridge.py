@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import pickle
 import warnings
 from typing import Any
 
@@ -20,6 +21,11 @@ from ray.tune.search.optuna import OptunaSearch
 
 logger = logging.getLogger(__name__)
 RAY_TRIAL_ATTR, MLFLOW_RUN_ATTR = "ray_trial_id", "mlflow_run_id"  # Optuna user attributes of a search trial
+
+
+def _storage_url(storage: Any) -> str | None:
+    """The URL of an Optuna RDB storage (behind Optuna's cache wrapper); None for other storages."""
+    return getattr(getattr(storage, "_backend", storage), "url", None)
 
 
 def _finite(value: Any) -> bool:
@@ -94,25 +100,57 @@ class TruthfulOptunaSearch(OptunaSearch):
             logger.warning("optuna: could not record trial %s as %s: %s", trial_id, state.name, err)
         self._completed_trials.add(trial_id)
 
-    # The storage URL a restored searcher reopens its study on (set by the driver before Tuner.restore): the
-    # pickled searcher names the database where the study was when it was saved.
+    # The storage URL a restored or unpickled searcher reopens its study on (set by the driver before
+    # Tuner.restore): the study folder may have moved since the searcher was saved. None: where it was.
     storage_on_restore: str | None = None
 
+    # Pickled (Tune's experiment state, the searcher checkpoint), a searcher keeps its study's name and storage
+    # URL, not the storage object: unpickling Optuna's RDBStorage would open the database where it was.
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        study = state.get("_ot_study")
+        url = _storage_url(study._storage) if study is not None else None
+        if url is not None:
+            del state["_ot_study"]
+            state.pop("_storage", None)
+            state["_ot_trials"] = {tid: t._trial_id for tid, t in self._ot_trials.items()}
+            state["_saved_study"] = (study.study_name, url)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        saved = state.pop("_saved_study", None)
+        self.__dict__.update(state)
+        if saved is not None:
+            name, url = saved
+            self._open_study(name, self.storage_on_restore or url, state["_ot_trials"])
+
+    def _open_study(self, name: str, url: str, trial_ids: dict[str, int]) -> None:
+        study = optuna.load_study(study_name=name, storage=url, sampler=self._sampler)
+        self._ot_study = study
+        self._storage = study._storage
+        self._ot_trials = {tid: optuna.trial.Trial(study, number) for tid, number in trial_ids.items()}
+
+    def save(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "wb") as f:
+            pickle.dump(self.__getstate__(), f)
+
     def restore(self, checkpoint_path: str) -> None:
-        super().restore(checkpoint_path)
-        self.reopen_storage(self.storage_on_restore)
+        with open(checkpoint_path, "rb") as f:
+            state = pickle.load(f)
+        if isinstance(state, dict) and "_saved_study" in state:
+            self.__setstate__(state)
+        else:  # saved by Ray's OptunaSearch (or an in-memory study)
+            super().restore(checkpoint_path)
+            self.reopen_storage(self.storage_on_restore)
         self.fail_orphans()
 
     def reopen_storage(self, url: str | None) -> bool:
-        """Points the study and its live trials at the storage ``url`` (a study folder moved since the
-        searcher was saved, or a cluster database); False when it already uses that one."""
-        storage = self._ot_study._storage
-        if url is None or getattr(getattr(storage, "_backend", storage), "url", None) == url:
+        """Points the study and its live trials at the storage ``url``; False when it already uses that one."""
+        study = self._ot_study
+        if url is None or _storage_url(study._storage) == url:
             return False
-        study = optuna.load_study(study_name=self._ot_study.study_name, storage=url, sampler=self._ot_study.sampler)
-        self._storage = study._storage
-        self._ot_study = study
-        self._ot_trials = {tid: optuna.trial.Trial(study, t._trial_id) for tid, t in self._ot_trials.items()}
+        self._open_study(study.study_name, url, {tid: t._trial_id for tid, t in self._ot_trials.items()})
         return True
 
     def fail_orphans(self) -> list[int]:
