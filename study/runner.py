@@ -116,7 +116,12 @@ def build_sinks(spec: StudySpec, study: StudyDir, mlflow_uri: str | None, settin
 
     mlflow = MlflowSink(mlflow_uri or study.default_mlflow_uri, experiment=spec.name, study_name=spec.name,
                         study_file=study.study_file, settings=settings, study_id=study.study_id)
-    parquet = ParquetSink(study.parquet, spec.name)
+    from search_spaces.space import method_examples
+    from trainables.config import flatten, resolve_trial_config
+
+    base = spec.base_trial_config()
+    configs = [flatten(resolve_trial_config(base, sampled)) for sampled in method_examples(spec)]
+    parquet = ParquetSink(study.parquet, spec.name, configs)
     first = spec.objectives[0]
     return [parquet, mlflow, OptunaLink(study.optuna_storage, spec.name, mlflow),
             progress_sink(parquet, spec.search.num_samples, first.metric, first.mode)]

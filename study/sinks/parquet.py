@@ -32,6 +32,7 @@ from analysis.tables import (
     TRIALS,
     PartWriter,
     combine,
+    merge_schemas,
     read_parts,
     rows_to_table,
     safe_name,
@@ -98,11 +99,17 @@ class ParquetSink:
     """Writes ``runs/<study>/parquet/`` (``root``). On construction it rebuilds the trial table from the files
     already there, so a resumed study keeps its earlier trials."""
 
-    def __init__(self, root: Path | str, study_name: str) -> None:
+    def __init__(self, root: Path | str, study_name: str, configs: list[dict[str, Any]] | None = None) -> None:
+        """``configs``: flat trial configurations the study will run (one per method, say): their columns
+        and types go into the epochs table's schema (``_common_metadata``) before the first trial starts."""
         self.root = Path(root)
         self.study = study_name
         self.epochs_dir = EPOCHS.location(self.root)
-        self.epochs_table = PartWriter(self.root, EPOCHS)
+        declared = None
+        if configs:
+            rows = [{"study": study_name, **config_columns(c)} for c in configs]
+            declared = merge_schemas(EPOCHS, [rows_to_table(EPOCHS, [row]).schema for row in rows])
+        self.epochs_table = PartWriter(self.root, EPOCHS, declared)
         self.samples_table = PartWriter(self.root, SAMPLES)
         self.trials: dict[str, _TrialState] = {}
         self._restore()

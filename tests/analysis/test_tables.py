@@ -79,3 +79,19 @@ def test_a_resumed_study_with_a_new_hyperparameter_keeps_one_schema(tmp_path):
     frames = study_frames(tmp_path)
     assert frames.epochs.equals(read_epochs(tmp_path)) and frames.trials.equals(read_trials(tmp_path))
     assert set(frames.runs["trial_id"]) == {"t1", "t2"} and frames.reruns.empty
+
+
+def test_the_schema_is_written_at_the_start_from_the_study_configs(tmp_path):
+    from search_spaces.schema import load_study
+    from search_spaces.space import method_examples
+    from tests.conftest import ROOT
+    from trainables.config import flatten, resolve_trial_config
+
+    spec = load_study(ROOT / "studies" / "smoke.yaml")
+    configs = [flatten(resolve_trial_config(spec.base_trial_config(), s)) for s in method_examples(spec)]
+    ParquetSink(tmp_path / "parquet", "smoke", configs)
+    schema = pq.read_schema(tmp_path / "parquet" / "epochs" / COMMON_METADATA)
+    assert schema.field("config/loss").type == pa.string()
+    assert schema.field("config/loss_params.alpha").type == pa.float64()  # ls's, before any trial ran
+    assert schema.field("config/lr").type == pa.float64() and schema.field("config/epochs").type == pa.int64()
+    assert not list((tmp_path / "parquet" / "epochs").glob("part-*"))
