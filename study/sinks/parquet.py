@@ -31,6 +31,7 @@ from analysis.tables import (
     TRIAL_COLUMNS,
     TRIALS,
     PartWriter,
+    atomic_write_table,
     combine,
     merge_schemas,
     read_parts,
@@ -194,8 +195,14 @@ class ParquetSink:
         if "trial_id" in data.column_names:
             data = data.drop_columns(["trial_id"])
         data = data.add_column(0, "trial_id", pa.array([trial_id] * len(data), pa.string()))
-        name = sample_file(self.root, trial_id).name
-        self.samples_table.write(data.replace_schema_metadata(None), name, compression=SAMPLES_COMPRESSION)
+        path = sample_file(self.root, trial_id)
+        data = data.replace_schema_metadata(None)
+        try:
+            self.samples_table.write(data, path.name, compression=SAMPLES_COMPRESSION)
+        except pa.ArrowTypeError as err:  # e.g. logits of another width: kept, outside the one schema
+            warnings.warn(f"trial {trial_id}'s samples do not fit the samples table ({err}); written as they are",
+                          stacklevel=2)
+            atomic_write_table(data, path, compression=SAMPLES_COMPRESSION)
 
     def _compact(self, trial_id: str) -> None:
         """Merge a finished trial's part files into one, so that reading a large study opens one file per
