@@ -255,6 +255,7 @@ class MlflowSink:
         study_name: str,
         study_file: Path | None,
         settings: dict[str, Any],
+        *,
         study_id: str | None = None,
         retry_after_s: float = 60.0,
     ) -> None:
