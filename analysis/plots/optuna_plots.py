@@ -35,7 +35,14 @@ def own_params(trial: Any) -> dict[str, float]:
 
 
 def _complete(trials: Sequence[Any]) -> list[Any]:
-    return [t for t in trials if t.state.name == "COMPLETE" and t.value is not None and math.isfinite(t.value)]
+    return [t for t in trials if t.state.name == "COMPLETE" and objective_value(t) is not None
+            and math.isfinite(objective_value(t))]
+
+
+def objective_value(trial: Any) -> float | None:
+    """The trial's value of the study's first objective (the one that ranks; multi-objective studies have
+    several values and no ``value``)."""
+    return trial.values[0] if trial.values else None
 
 
 def plot_optimization_history(trials: Sequence[Any], objective: str, mode: str, path: Path) -> Path | None:
@@ -49,8 +56,8 @@ def plot_optimization_history(trials: Sequence[Any], objective: str, mode: str, 
     for method, color in colors.items():
         mine = [t for t in done if method_of(t) == method]
         if mine:
-            ax.scatter([t.number for t in mine], [t.value for t in mine], color=color, label=method, s=22)
-    values = np.array([t.value for t in done])
+            ax.scatter([t.number for t in mine], [objective_value(t) for t in mine], color=color, label=method, s=22)
+    values = np.array([objective_value(t) for t in done])
     best = np.maximum.accumulate(values) if mode == "max" else np.minimum.accumulate(values)
     ax.step([t.number for t in done], best, where="post", color="black", lw=1.2, label="best so far")
     ax.set_xlabel("Optuna trial number")
@@ -73,7 +80,7 @@ def plot_slices(trials: Sequence[Any], objective: str, path: Path) -> Path | Non
     for i, (method, param) in enumerate(panels):
         ax = fig.add_subplot(rows, cols, i + 1)
         mine = [t for t in _complete(trials) if method_of(t) == method and param in own_params(t)]
-        ax.scatter([own_params(t)[param] for t in mine], [t.value for t in mine], color=colors[method], s=22)
+        ax.scatter([own_params(t)[param] for t in mine], [objective_value(t) for t in mine], color=colors[method], s=22)
         ax.set_xlabel(f"{method}: {param}")
         ax.set_ylabel(objective)
     fig.suptitle("Slice: the objective over each method's own hyper-parameters (completed trials)")
@@ -96,7 +103,7 @@ def plot_contours(trials: Sequence[Any], objective: str, path: Path) -> Path | N
     fig = Figure(figsize=(4.2 * cols, 3.6 * rows))
     for i, (method, a, b, mine) in enumerate(panels):
         ax = fig.add_subplot(rows, cols, i + 1)
-        pts = [(own_params(t)[a], own_params(t)[b], t.value) for t in mine if a in own_params(t) and b in own_params(t)]
+        pts = [(own_params(t)[a], own_params(t)[b], objective_value(t)) for t in mine if a in own_params(t) and b in own_params(t)]
         x, y, z = (np.array(v) for v in zip(*pts)) if pts else (np.array([]),) * 3
         if len(pts) >= 4 and len(set(x)) > 1 and len(set(y)) > 1:
             try:
@@ -162,7 +169,7 @@ def method_importances(trials: Sequence[Any], seed: int = 0) -> dict[str, dict[s
                 continue
             study.add_trial(optuna.trial.create_trial(
                 params={k: t.params[k] for k in names}, distributions={k: t.distributions[k] for k in names},
-                value=t.value))
+                value=objective_value(t)))
         if len(study.trials) < 3:
             continue
         with warnings.catch_warnings():

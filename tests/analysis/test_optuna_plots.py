@@ -37,3 +37,13 @@ def test_the_section_draws_every_view(tmp_path):
                                               "optuna_intermediate.png", "optuna_slice.png"]
     assert all(p.stat().st_size > 1000 for p in images)
     assert optuna_blocks([], "val/acc", "max", [], tmp_path) == ([], [])
+
+
+def test_a_multi_objective_search_is_shown_by_its_first_objective(tmp_path):
+    loss, alpha = CategoricalDistribution(["ls"]), FloatDistribution(0.0, 0.5)
+    trials = [create_trial(params={"loss": "ls", "ls/alpha": 0.1 * i}, distributions={"loss": loss, "ls/alpha": alpha},
+                           values=[0.8 + 0.01 * i, 0.1]) for i in range(4)]
+    for number, t in enumerate(trials):
+        t.number = number
+    blocks, images = optuna_blocks(trials, "val/acc", "max", [], tmp_path)
+    assert {p.name for p in images} >= {"optuna_history.png", "optuna_slice.png", "optuna_importance.png"}
