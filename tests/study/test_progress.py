@@ -75,3 +75,13 @@ def test_a_real_study_logs_plain_progress_lines(smoke_study):
     stdout = output.split("--- stderr ---")[0]
     lines = [line for line in stdout.splitlines() if line.startswith("[progress]")]
     assert lines and "6/6 trials" in lines[-1] and not CONTROL.search(stdout)
+
+
+def test_status_watch_follows_a_study_until_it_ends(smoke_study):
+    from tests.conftest import run_cli
+
+    proc = run_cli("status", str(smoke_study), "--watch", "--interval", "0.1")
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("[progress] 6/6 trials:") and lines[0].endswith(", finished")
+    assert "best val/acc (max):" in lines[0] and not CONTROL.search(proc.stdout)
+    assert "finished: every trial has ended" in proc.stdout
