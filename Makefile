@@ -12,10 +12,18 @@ setup: $(STAMP)
 
 # constraints.txt pins the known-good set (torch 2.14.1 + torchvision 0.29.1: the CPU-only torch wheel has
 # no working torchvision); pyproject.toml itself only states lower bounds.
+# uv (installed into the venv by pip) downloads and installs the ~6.5 GB of wheels in parallel; where it
+# cannot (no uv wheel for the platform, an index only pip.conf names), pip does it. USE_UV=0 forces pip.
+USE_UV ?= 1
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	@if [ "$(USE_UV)" = 1 ] && $(PY) -m pip install -q uv && \
+	    $(VENV)/bin/uv pip install --python $(PY) -q -c constraints.txt -e '.[dev]'; then \
+	  echo "installed with uv"; \
+	else \
+	  echo "installing with pip"; \
+	  $(PY) -m pip install -q --upgrade pip && $(PY) -m pip install -q -c constraints.txt -e '.[dev]'; \
+	fi
 	touch $(STAMP)
 
 data:
@@ -28,7 +36,7 @@ data:
 	fi
 
 demo: setup data
-	$(VENV)/bin/smoothstudy run studies/quick.yaml --force
+	$(VENV)/bin/smoothstudy run quick --force
 
 test: setup data
 	$(PY) -m pytest -q $(PYTEST_ARGS)

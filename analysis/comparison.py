@@ -15,6 +15,7 @@ import pandas as pd
 
 from analysis.document import Block, Heading, Image, Paragraph, Table, to_html, to_markdown
 from analysis.facts import STUDY, StudyFacts, study_facts
+from analysis.frames import study_frames
 from analysis.leaderboard import (
     BASELINES,
     METHOD,
@@ -27,14 +28,12 @@ from analysis.leaderboard import (
     significance,
     used_params,
 )
+from analysis.optuna_section import optuna_blocks
 from analysis.plots import report_plots as rp
 from analysis.results import (
     metric_mode,
-    read_epochs,
     read_rerun_samples,
-    read_rerun_trials,
     read_samples,
-    read_trials,
 )
 from analysis.spend import spend_by_method, spend_table
 from analysis.stats import WELCH, Comparison, Interval, mean_ci, pareto_mask
@@ -57,6 +56,7 @@ class ReportInputs:
     resamples: int = 500  # bootstrap resamples when there is one seed per method
     environment: dict = field(default_factory=dict)  # versions, driver, cluster recorded at the study's start
     resources: tuple[float, float] = (1.0, 0.0)  # CPUs and GPUs each trial reserved
+    optuna_trials: Callable[[], list] | None = None  # the study's Optuna trials (FrozenTrial), read on demand
 
 
 @dataclass
@@ -261,7 +261,8 @@ def _best_samples(inputs: ReportInputs, board: Leaderboard) -> dict[str, dict[st
 def build_study_report(inputs: ReportInputs, img_dir: Path, prefix: str = "") -> StudyReport:
     """Every section of one study's report; figures go to ``img_dir`` with names starting with ``prefix``."""
     study = inputs.study_dir
-    trials, reruns, epochs = read_trials(study), read_rerun_trials(study), read_epochs(study)
+    data = study_frames(study)
+    trials, reruns, epochs = data.trials, data.reruns, data.epochs
     name = inputs.name or (str(trials["study"].dropna().iloc[0]) if "study" in trials and
                            trials["study"].notna().any() else Path(study).name)
     objective, mode = inputs.objectives[0]
@@ -357,6 +358,10 @@ def build_study_report(inputs: ReportInputs, img_dir: Path, prefix: str = "") ->
                                   inputs.rungs),
           f"Learning curves of `{objective}`; ✕ marks where ASHA stopped a trial.")
     blocks += _matrix_blocks(inputs, board, samples, img_dir, prefix, images)
+    if inputs.optuna_trials is not None:
+        found, pictures = optuna_blocks(inputs.optuna_trials(), objective, mode, inputs.rungs, img_dir, prefix)
+        blocks += found
+        images += pictures
     blocks += facts_blocks(facts)
     return StudyReport(name, blocks, board, tests, pareto, facts, images)
 

@@ -1,42 +1,47 @@
-"""Reading a study's Parquet results (written by ``study.sinks.parquet``).
-
-Layout under ``runs/<study>/parquet/``::
-
-    epochs/part-<trial_id>-<epoch>-<uuid8>.parquet   one row per reported epoch (replays allowed)
-    epochs/part-<trial_id>-all-<uuid8>.parquet       a finished trial's rows, merged from its part files
-    trials.parquet                                   one row per trial
-    samples/trial=<trial_id>.parquet                 per-sample test outputs of one trial
+"""Reading a study's Parquet results (written by ``study.sinks.parquet``) with the project's own semantics:
+epochs de-duplicated (a resumed trial replays epochs; the latest written wins), samples as NumPy arrays.
+The layout, column types and the writing rules are the contract in ``analysis.tables``; ``docs/data.md``
+describes every table and how to read it with pandas, polars, DuckDB and pyarrow.
 
 Every reader takes the study directory ``runs/<study>`` (the ``parquet/`` directory itself works too).
 """
 
 from __future__ import annotations
 
-import os
-import uuid
-import warnings
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-PARQUET_DIR = "parquet"
-EPOCHS_DIR = "epochs"
-TRIALS_FILE = "trials.parquet"
-SAMPLES_DIR = "samples"
-PART_GLOB = "part-*.parquet"  # temporary files start with "." and end in ".tmp": never matched
-
-EPOCH_KEY_COLUMNS = ("study", "trial_id", "epoch", "written_at")
-CONFIG_PREFIX = "config/"
-TAG_PREFIX = "tag/"
-BEST_PREFIX = "best/"
+from analysis.tables import (  # noqa: F401 - the layout's names, re-exported for the readers' callers
+    BEST_PREFIX,
+    CONFIG_PREFIX,
+    EPOCH_KEY_COLUMNS,
+    EPOCHS,
+    EPOCHS_DIR,
+    PARQUET_DIR,
+    PART_GLOB,
+    RERUNS_DIR,
+    SAMPLES,
+    SAMPLES_DIR,
+    TAG_PREFIX,
+    TRIAL_COLUMNS,
+    TRIALS,
+    TRIALS_FILE,
+    atomic_write_table,
+    combine,
+    read_common_schema,
+    read_folder,
+    read_parts,
+    sample_file,
+)
 
 # Direction of "better" by metric name (the part after the last "/"); everything not listed is minimised.
 MAX_METRICS = frozenset({"acc", "auroc"})
 MAX_PREFIXES = ("cov_at_",)
+SAMPLES_COMPRESSION = "zstd"
 
 
 def metric_mode(key: str) -> str:
@@ -54,7 +59,8 @@ def parquet_dir(study_dir: Path | str) -> Path:
 
 
 def samples_path(study_dir: Path | str, trial_id: str) -> Path:
-    return parquet_dir(study_dir) / SAMPLES_DIR / f"trial={trial_id}.parquet"
+    """Where a search trial's per-sample outputs are (``parquet/samples/part-<trial id>.parquet``)."""
+    return sample_file(parquet_dir(study_dir), trial_id)
 
 
 def _require_dir(study_dir: Path | str) -> Path:
@@ -64,33 +70,6 @@ def _require_dir(study_dir: Path | str) -> Path:
             f"no Parquet results at {root}: is {study_dir} a study directory (runs/<study>)?"
         )
     return root
-
-
-def read_epoch_tables(epochs_dir: Path) -> list[pa.Table]:
-    """Every readable part file; an unreadable one (a crash mid-write, a truncated copy) is named in a warning
-    and skipped."""
-    return read_epoch_tables_from(sorted(epochs_dir.glob(PART_GLOB)))
-
-
-def read_epoch_tables_from(paths: list[Path]) -> list[pa.Table]:
-    tables = []
-    for path in paths:
-        try:
-            tables.append(pq.ParquetFile(path).read())  # a few times faster than pq.read_table per file
-        except FileNotFoundError:  # merged into a trial's compacted file since the listing
-            continue
-        except (OSError, pa.ArrowException) as err:
-            warnings.warn(f"skipping unreadable Parquet part file {path}: {err}", stacklevel=3)
-    return tables
-
-
-def concat_tables(tables: list[pa.Table]) -> pd.DataFrame:
-    if not tables:
-        return pd.DataFrame()
-    try:
-        return pa.concat_tables(tables, promote_options="permissive").to_pandas()
-    except (pa.ArrowInvalid, pa.ArrowTypeError):  # a column with clashing types across files
-        return pd.concat([t.to_pandas() for t in tables], ignore_index=True)
 
 
 def dedupe_epochs(frame: pd.DataFrame) -> pd.DataFrame:
@@ -103,31 +82,52 @@ def dedupe_epochs(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values(["trial_id", "epoch"], kind="stable").reset_index(drop=True)
 
 
+def epochs_frame(table: pa.Table) -> pd.DataFrame:
+    """An epochs table (Arrow) as the readers return it: de-duplicated, sorted by trial and epoch."""
+    return dedupe_epochs(table.to_pandas())
+
+
+def _read_epochs_at(root: Path) -> pd.DataFrame:
+    return epochs_frame(read_folder(root, EPOCHS))
+
+
+def _read_trials_at(root: Path) -> pd.DataFrame:
+    path = TRIALS.location(root)
+    if not path.exists():
+        return pd.DataFrame(columns=list(TRIAL_COLUMNS))
+    return pq.read_table(path).to_pandas()
+
+
 def read_epochs(study_dir: Path | str) -> pd.DataFrame:
-    """One row per trial × epoch: ``study, trial_id, epoch, written_at, config/*`` and every metric."""
-    frame = concat_tables(read_epoch_tables(_require_dir(study_dir) / EPOCHS_DIR))
-    if frame.empty:
-        return pd.DataFrame(columns=list(EPOCH_KEY_COLUMNS))
-    frame["epoch"] = frame["epoch"].astype("int64")
-    return dedupe_epochs(frame)
+    """One row per trial × epoch: ``study, trial_id, epoch, written_at, config/*`` and every metric (null
+    where a trial did not report it)."""
+    return _read_epochs_at(_require_dir(study_dir))
 
 
 def read_trials(study_dir: Path | str) -> pd.DataFrame:
-    """One row per trial: ``trial_id, status, reason, epochs_run, config/*, tag/*``, final metrics under their
-    own keys and ``best/val/*``. Empty (with the key columns) before the first trial starts."""
-    path = _require_dir(study_dir) / TRIALS_FILE
+    """One row per trial: ``study, trial_id, status, reason, epochs_run, started_at, ended_at``, ``config/*``,
+    ``tag/*``, final metrics under their own keys and ``best/val/*``. Empty (with the key columns) before
+    the first trial starts."""
+    return _read_trials_at(_require_dir(study_dir))
+
+
+def _samples_at(root: Path, trial_id: str, what: str) -> dict[str, np.ndarray]:
+    path = sample_file(root, trial_id)
     if not path.exists():
-        return pd.DataFrame(columns=["trial_id", "status", "reason", "epochs_run"])
-    return pq.read_table(path).to_pandas()
+        legacy = root / SAMPLES_DIR / f"trial={trial_id}.parquet"  # before the contract (schema_version 1)
+        if not legacy.exists():
+            raise FileNotFoundError(f"no per-sample outputs for {what} {trial_id!r}: {path} does not exist")
+        path = legacy
+    table = pq.read_table(path)
+    if "trial_id" in table.column_names:
+        table = table.drop_columns(["trial_id"])
+    return table_to_arrays(table)
 
 
 def read_samples(study_dir: Path | str, trial_id: str) -> dict[str, np.ndarray]:
     """The per-sample test outputs of one trial as written by ``write_samples``: 1-D arrays (``label``,
     ``pred``, ``msp``, ``lognorm`` …) and 2-D ones (``logits``: N×K float16)."""
-    path = samples_path(_require_dir(study_dir), trial_id)
-    if not path.exists():
-        raise FileNotFoundError(f"no per-sample outputs for trial {trial_id!r}: {path} does not exist")
-    return table_to_arrays(pq.read_table(path))
+    return _samples_at(_require_dir(study_dir), trial_id, "trial")
 
 
 def table_to_arrays(table: pa.Table) -> dict[str, np.ndarray]:
@@ -142,37 +142,24 @@ def table_to_arrays(table: pa.Table) -> dict[str, np.ndarray]:
     return out
 
 
-RERUNS_DIR = "reruns"  # `smoothstudy rerun` writes the same layout under parquet/reruns/
-
-
 def reruns_dir(study_dir: Path | str) -> Path:
+    """The reruns' results root (``parquet/reruns``): the same tables as the search's."""
     return parquet_dir(study_dir) / RERUNS_DIR
 
 
 def read_rerun_trials(study_dir: Path | str) -> pd.DataFrame:
     """The reruns' trial table (``tag/source_trial`` names the search trial each one repeats); empty, with
     the key columns, when the study has no reruns."""
-    path = reruns_dir(study_dir) / TRIALS_FILE
-    if not path.exists():
-        return pd.DataFrame(columns=["trial_id", "status", "reason", "epochs_run"])
-    return pq.read_table(path).to_pandas()
+    return _read_trials_at(reruns_dir(study_dir))
+
+
+def read_rerun_epochs(study_dir: Path | str) -> pd.DataFrame:
+    """The reruns' epochs table (empty, with the key columns, when the study has no reruns)."""
+    return _read_epochs_at(reruns_dir(study_dir))
 
 
 def read_rerun_samples(study_dir: Path | str, trial_id: str) -> dict[str, np.ndarray]:
-    path = reruns_dir(study_dir) / SAMPLES_DIR / f"trial={trial_id}.parquet"
-    if not path.exists():
-        raise FileNotFoundError(f"no per-sample outputs for rerun {trial_id!r}: {path} does not exist")
-    return table_to_arrays(pq.read_table(path))
-
-
-def atomic_write_table(table: pa.Table, path: Path, **kwargs: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        pq.write_table(table, tmp, **kwargs)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    return _samples_at(reruns_dir(study_dir), trial_id, "rerun")
 
 
 def write_samples(path: Path | str, per_sample: dict[str, np.ndarray]) -> None:
@@ -196,7 +183,7 @@ def write_samples(path: Path | str, per_sample: dict[str, np.ndarray]) -> None:
     lengths = {len(c) for c in columns.values()}
     if len(lengths) > 1:
         raise ValueError(f"per_sample arrays differ in length: { {k: len(c) for k, c in columns.items()} }")
-    atomic_write_table(pa.table(columns), Path(path), compression="zstd")
+    atomic_write_table(pa.table(columns), Path(path), compression=SAMPLES_COMPRESSION)
 
 
 def _compact_1d(arr: np.ndarray) -> np.ndarray:

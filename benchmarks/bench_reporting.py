@@ -66,7 +66,7 @@ def make_sinks(kind: str, root: Path) -> list:
         sinks.append(ParquetSink(root / "parquet", "bench"))
     if kind in ("mlflow", "both"):
         sinks.append(MlflowSink(f"sqlite:///{root / 'mlflow.db'}", experiment="bench", study_name="bench",
-                                study_file=None, settings={}, run_map_path=root / "mlflow_runs.json"))
+                                study_file=None, settings={}))
     return sinks
 
 

@@ -105,3 +105,21 @@ def configurations(spec: StudySpec) -> dict[str, int | None]:
 def search_budgets(spec: StudySpec) -> Budgets:
     """Each method's trials under ``search.strategy: per_method`` (see ``search_spaces.budgets``)."""
     return split_budget(configurations(spec), spec.search.num_samples, capped=spec.search.sampler == "grid")
+
+
+def method_examples(spec: StudySpec) -> list[dict[str, Any]]:
+    """One sampled configuration per method (``{"loss": m, m: {name: value}}``, as the search returns it),
+    each hyper-parameter at a value of its own kind: what the study's columns will look like before a trial
+    has run (the Parquet schema written at the study's start)."""
+    out = []
+    for loss, params in method_params(spec).items():
+        values: dict[str, Any] = {}
+        for p in params:
+            if p.is_fixed:
+                values[p.hparam.name] = p.fixed
+            elif p.choices:
+                values[p.hparam.name] = p.choices[0]
+            else:
+                values[p.hparam.name] = int(p.low) if p.hparam.kind == "int" else float(p.low)
+        out.append({"loss": loss, loss: values})
+    return out

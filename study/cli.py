@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -17,12 +16,14 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run a study file on a local or remote Ray cluster")
-    run.add_argument("study_file", type=Path)
+    run.add_argument("study_file", type=Path, help="a study file, or a preset's name (quick, smoke, all_methods …)")
     run.add_argument("--address", help="Ray cluster to join (auto, HOST:PORT); default: RAY_ADDRESS or a local one")
     run.add_argument("--storage", type=Path, default=Path(DEFAULT_STORAGE), help="where runs/<study>/ goes")
     run.add_argument("--ray-storage", help="where Ray keeps trial checkpoints: a directory every node sees or "
                      "s3://bucket/prefix (default: runs/<study>/)")
     run.add_argument("--mlflow-uri", help="MLflow tracking URI (default: sqlite under runs/<study>/)")
+    run.add_argument("--optuna-storage", help="Optuna storage, any SQLAlchemy URL (postgresql://…, mysql://…) every "
+                     "head node can reach (default: sqlite under runs/<study>/); recorded in study.json")
     run.add_argument("--smoke-test", action="store_true", help="the same study cut to seconds")
     run.add_argument("--force", action="store_true", help="replace an existing study of the same name")
 
@@ -32,6 +33,8 @@ def _parser() -> argparse.ArgumentParser:
 
     st = sub.add_parser("status", help="trials by state, best so far, and whether the study can be resumed")
     st.add_argument("study_dir", type=Path)
+    st.add_argument("--watch", action="store_true", help="follow a running study's progress until it ends")
+    st.add_argument("--interval", type=float, default=5.0, help="seconds between updates with --watch")
 
     rep = sub.add_parser("report", help="compare the methods of a study")
     rep.add_argument("study_dir", type=Path)
@@ -75,10 +78,11 @@ def _parser() -> argparse.ArgumentParser:
     sync.add_argument("study_dir", type=Path)
     sync.add_argument("--mlflow-uri", help="tracking URI (default: the one the study used)")
 
-    ui = sub.add_parser("ui", help="open the MLflow UI on a study's tracking store")
+    ui = sub.add_parser("ui", help="open the study's runs table in the MLflow UI (a server's address is printed)")
     ui.add_argument("study_dir", type=Path, nargs="?", default=Path(DEFAULT_STORAGE))
     ui.add_argument("--port", type=int, default=5000)
     ui.add_argument("--host", default="127.0.0.1")
+    ui.add_argument("--no-browser", action="store_true", help="print the address only")
 
     sub.add_parser("list", help="registered methods, datasets, models and confidence scores")
     return p
@@ -97,10 +101,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from search_spaces.preset_files import study_file
     from study.runner import run_study
 
-    study = run_study(args.study_file, args.storage, args.address, args.mlflow_uri, args.smoke_test, args.force,
-                      ray_storage=args.ray_storage)
+    study = run_study(study_file(args.study_file), args.storage, args.address, args.mlflow_uri, args.smoke_test, args.force,
+                      ray_storage=args.ray_storage, optuna_storage=args.optuna_storage)
     _final_runs(study)
     _print_summary(study, args.mlflow_uri)
     return 0
@@ -117,15 +122,18 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 def _final_runs(study) -> None:
     from study.final import final_if_asked
-    from study.progress import run_spec
+    from study.state import run_spec
 
     final_if_asked(study, run_spec(study))
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from study.status import print_status
+    from study.status import print_status, watch_status
 
-    print_status(_study_dir(args.study_dir))
+    if args.watch:
+        watch_status(_study_dir(args.study_dir), args.interval)
+    else:
+        print_status(_study_dir(args.study_dir))
     return 0
 
 
@@ -148,7 +156,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
 
 def cmd_final(args: argparse.Namespace) -> int:
     from study.final import run_final
-    from study.progress import run_spec
+    from study.state import run_spec
 
     study = _study_dir(args.study_dir)
     spec = run_spec(study)
@@ -180,40 +188,31 @@ def cmd_mlflow_server(args: argparse.Namespace) -> int:
 
 def cmd_mlflow_sync(args: argparse.Namespace) -> int:
     from study.preflight import check_mlflow_uri
-    from study.progress import check_sqlite_file, study_meta
     from study.sinks.mlflow import sync_from_parquet
+    from study.state import check_sqlite_file
 
     study = _study_dir(args.study_dir)
-    uri = args.mlflow_uri or study_meta(study).get("mlflow_uri") or study.default_mlflow_uri
+    uri = args.mlflow_uri or study.mlflow_uri
     check_mlflow_uri(uri)
     if uri == study.default_mlflow_uri:
         check_sqlite_file(study.mlflow_db)
-    summary = sync_from_parquet(study.root, uri)
+    summary = sync_from_parquet(study.root, uri, study_id=study.study_id, artifacts_of=study.trial_artifacts)
     print(f"mlflow-sync {study.name} -> {uri}: {summary}")
     return 0
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
     from study.layout import StudyDir
-    from study.mlflow_server import is_loopback
-    from study.preflight import check_port
+    from study.ui import open_ui
 
-    check_port(args.host, args.port)
-    if not is_loopback(args.host):
-        print(f"warning: the MLflow UI listens on {args.host}: anyone who can reach port {args.port} can read and "
-              "change every run (no authentication); bind 127.0.0.1 and use an SSH tunnel instead", file=sys.stderr)
     root = args.study_dir.expanduser().absolute()
-    db = root / "mlflow.db"
-    if not db.exists():
-        candidates = sorted(root.glob("*/mlflow.db"))
+    if not (root / "study.yaml").exists():
+        candidates = sorted(p.parent for p in root.glob("*/study.yaml"))
         if len(candidates) != 1:
-            names = ", ".join(c.parent.name for c in candidates) or "none"
-            raise UsageError(f"study_dir={root}: give one study directory; studies with an MLflow store: {names}")
-        db = candidates[0]
-    uri = StudyDir(db.parent).default_mlflow_uri
-    print(f"MLflow UI at http://{args.host}:{args.port}  (store: {uri}); Ctrl-C stops it", flush=True)
-    os.execvp(sys.executable, [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
-                               "--host", args.host, "--port", str(args.port)])
+            names = ", ".join(c.name for c in candidates) or "none"
+            raise UsageError(f"study_dir={root}: give one study directory; studies here: {names}")
+        root = candidates[0]
+    open_ui(StudyDir(root), host=args.host, port=args.port, open_browser=not args.no_browser)
     return 0
 
 

@@ -11,9 +11,9 @@ from study.layout import StudyDir
 def compare_studies(study_dirs: list[StudyDir], out: Path) -> Path:
     """Writes ``report.md`` and ``report.html`` (with ``img/``) under ``out``; returns the Markdown path."""
     from analysis.comparison import write_comparison
-    from study.progress import read_results
     from study.reporting import report_inputs
     from study.staging import staged
+    from study.state import read_results
 
     if not study_dirs:
         raise UsageError("study_dirs is empty; give at least one study directory")

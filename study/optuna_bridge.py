@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import pickle
 import warnings
 from typing import Any
 
@@ -19,6 +20,12 @@ from optuna.trial import TrialState
 from ray.tune.search.optuna import OptunaSearch
 
 logger = logging.getLogger(__name__)
+RAY_TRIAL_ATTR, MLFLOW_RUN_ATTR = "ray_trial_id", "mlflow_run_id"  # Optuna user attributes of a search trial
+
+
+def _storage_url(storage: Any) -> str | None:
+    """The URL of an Optuna RDB storage (behind Optuna's cache wrapper); None for other storages."""
+    return getattr(getattr(storage, "_backend", storage), "url", None)
 
 
 def _finite(value: Any) -> bool:
@@ -54,6 +61,15 @@ class TruthfulOptunaSearch(OptunaSearch):
     def _metrics(self) -> list[str]:
         return list(self.metric) if isinstance(self.metric, list) else [self.metric]
 
+    def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        """Ray's suggestion, with the Ray trial id stored on the Optuna trial (user attribute
+        ``RAY_TRIAL_ATTR``): Optuna Dashboard and the report link both ways."""
+        config = super().suggest(trial_id)
+        ot_trial = self._ot_trials.get(trial_id)
+        if ot_trial is not None and RAY_TRIAL_ATTR not in ot_trial.user_attrs:
+            ot_trial.set_user_attr(RAY_TRIAL_ATTR, trial_id)
+        return config
+
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
         if trial_id not in self._completed_trials and trial_id in self._ot_trials:
             self._report(trial_id, result)
@@ -84,9 +100,58 @@ class TruthfulOptunaSearch(OptunaSearch):
             logger.warning("optuna: could not record trial %s as %s: %s", trial_id, state.name, err)
         self._completed_trials.add(trial_id)
 
+    # The storage URL a restored or unpickled searcher reopens its study on (set by the driver before
+    # Tuner.restore): the study folder may have moved since the searcher was saved. None: where it was.
+    storage_on_restore: str | None = None
+
+    # Pickled (Tune's experiment state, the searcher checkpoint), a searcher keeps its study's name and storage
+    # URL, not the storage object: unpickling Optuna's RDBStorage would open the database where it was.
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        study = state.get("_ot_study")
+        url = _storage_url(study._storage) if study is not None else None
+        if url is not None:
+            del state["_ot_study"]
+            state.pop("_storage", None)
+            state["_ot_trials"] = {tid: t._trial_id for tid, t in self._ot_trials.items()}
+            state["_saved_study"] = (study.study_name, url)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        saved = state.pop("_saved_study", None)
+        self.__dict__.update(state)
+        if saved is not None:
+            name, url = saved
+            self._open_study(name, self.storage_on_restore or url, state["_ot_trials"])
+
+    def _open_study(self, name: str, url: str, trial_ids: dict[str, int]) -> None:
+        study = optuna.load_study(study_name=name, storage=url, sampler=self._sampler)
+        self._ot_study = study
+        self._storage = study._storage
+        self._ot_trials = {tid: optuna.trial.Trial(study, number) for tid, number in trial_ids.items()}
+
+    def save(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "wb") as f:
+            pickle.dump(self.__getstate__(), f)
+
     def restore(self, checkpoint_path: str) -> None:
-        super().restore(checkpoint_path)
+        with open(checkpoint_path, "rb") as f:
+            state = pickle.load(f)
+        if isinstance(state, dict) and "_saved_study" in state:
+            self.__setstate__(state)
+        else:  # saved by Ray's OptunaSearch (or an in-memory study)
+            super().restore(checkpoint_path)
+            self.reopen_storage(self.storage_on_restore)
         self.fail_orphans()
+
+    def reopen_storage(self, url: str | None) -> bool:
+        """Points the study and its live trials at the storage ``url``; False when it already uses that one."""
+        study = self._ot_study
+        if url is None or _storage_url(study._storage) == url:
+            return False
+        self._open_study(study.study_name, url, {tid: t._trial_id for tid, t in self._ot_trials.items()})
+        return True
 
     def fail_orphans(self) -> list[int]:
         """Optuna trials left RUNNING by a driver that died after asking for them but before Tune saved its

@@ -1,78 +1,198 @@
-"""What a study has done so far, read back from its folder: the settings it ran with (``study.json``, the
-smoke-test cut) and its trials by state. A file that cannot be read is a ``UsageError`` naming it."""
+"""Progress of a running study in the terminal: trials completed / stopped / failed / running of N, the best
+objective so far per method, elapsed time and an ETA.
+
+Live, :class:`ProgressSink` (a result sink of the driver) keeps a status line at the bottom of a terminal; when
+stdout is not a terminal (a log file, ``nohup``) it writes plain lines instead (no control characters), one
+per ended trial and at most one every ``interval_s`` otherwise. ``smoothstudy status --watch`` shows the
+same line for a study running elsewhere, from its Parquet files (:func:`watch`).
+"""
 
 from __future__ import annotations
 
-import json
-import sqlite3
-from collections import Counter
-from contextlib import closing
-from pathlib import Path
-from typing import Any
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TextIO
 
-from search_spaces.schema import StudySpec
-from study.errors import UsageError
-from study.layout import StudyDir
-from study.runner import load_study_of, smoke_version, trials_asked
+from study.sinks.base import TrialEnd, TrialStart
 
-NOT_ENDED = ("running", "lost")  # lost trials were replaced by others
+FAILED = ("diverged", "error")
+CLEAR_LINE = "\r\x1b[2K"
 
 
-def study_meta(study: StudyDir) -> dict:
-    """``study.json``: how the study was started (empty before it was)."""
-    if not study.meta_file.exists():
-        return {}
-    try:
-        meta = json.loads(study.meta_file.read_text())
-    except ValueError as err:  # also UnicodeDecodeError
-        raise UsageError(f"{study.meta_file}: not the JSON smoothstudy wrote ({str(err)[:120]})") from None
-    if not isinstance(meta, dict):
-        raise UsageError(f"{study.meta_file}: not the JSON smoothstudy wrote (a {type(meta).__name__})")
-    return meta
+@dataclass
+class Progress:
+    total: int
+    objective: str
+    mode: str
+    states: dict[str, str] = field(default_factory=dict)  # trial id -> running/completed/stopped/diverged/...
+    methods: dict[str, str] = field(default_factory=dict)  # trial id -> method
+    best: dict[str, float] = field(default_factory=dict)  # method -> best objective value so far
+    finished_at: float | None = None  # epoch seconds the last trial ended (from the files), if known
+
+    def started(self, trial_id: str, method: str | None) -> None:
+        self.states[trial_id] = "running"
+        if method:
+            self.methods[trial_id] = method
+
+    def observed(self, trial_id: str, value: Any) -> None:
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+            return
+        method = self.methods.get(trial_id, "?")
+        old = self.best.get(method)
+        better = max if self.mode == "max" else min
+        self.best[method] = float(value) if old is None else better(old, float(value))
+
+    def ended(self, trial_id: str, status: str) -> None:
+        self.states[trial_id] = status
+
+    def count(self, *statuses: str) -> int:
+        return sum(1 for s in self.states.values() if s in statuses)
+
+    @property
+    def done(self) -> int:
+        """Trials that count towards N (a ``lost`` trial was replaced by another)."""
+        return sum(1 for s in self.states.values() if s not in ("running", "lost"))
+
+    def line(self, elapsed_s: float, since_start_done: int | None = None) -> str:
+        """One line, e.g. ``3/6 trials: 1 completed, 1 stopped, 1 failed, 2 running | best val/acc: ce 0.95,
+        ls 0.97 | elapsed 1m02s, ETA 1m10s``. The ETA assumes the remaining trials take as long on average as
+        the ones ended while this process watched (``since_start_done``; all of them when None)."""
+        parts = [f"{self.done}/{self.total} trials: {self.count('completed')} completed, "
+                 f"{self.count('stopped')} stopped, {self.count(*FAILED)} failed, {self.count('running')} running"]
+        if self.best:
+            shown = ", ".join(f"{m} {v:.4g}" for m, v in sorted(self.best.items()))
+            parts.append(f"best {self.objective} ({self.mode}): {shown}")
+        timing = f"elapsed {duration(elapsed_s)}"
+        rate_done = self.done if since_start_done is None else since_start_done
+        left = max(self.total - self.done, 0)
+        if left == 0:
+            timing += ", finished"
+        elif rate_done > 0:
+            timing += f", ETA {duration(elapsed_s / rate_done * left)}"
+        parts.append(timing)
+        return " | ".join(parts)
 
 
-def run_spec(study: StudyDir) -> StudySpec:
-    """The study's settings as it ran them: ``--smoke-test`` studies ran the smoke cut of their file."""
-    spec = load_study_of(study)
-    return smoke_version(spec) if study_meta(study).get("smoke_test") else spec
+def duration(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
 
 
-def read_results(study: StudyDir, what: str = "trials") -> Any:
-    """``analysis.results.read_<what>`` of the study; a missing or unreadable Parquet file is a UsageError."""
-    from analysis import results
+class Printer:
+    """A status line rewritten in place on a terminal; plain lines, rate-limited, anywhere else."""
 
-    try:
-        return getattr(results, f"read_{what}")(study.root)
-    except FileNotFoundError as err:
-        raise UsageError(f"study_dir={study.root}: no results yet ({err}); see 'smoothstudy status'") from None
-    except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
-        first = (str(err).splitlines() or [type(err).__name__])[0][:200]
-        raise UsageError(f"{study.parquet}: cannot read the study's Parquet {what} ({first})") from None
+    def __init__(self, stream: TextIO | None = None, interval_s: float = 30.0, tty: bool | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.stream = stream or sys.stdout
+        self.tty = self.stream.isatty() if tty is None else tty
+        self.interval_s = interval_s
+        self.clock = clock
+        self._last = -math.inf
+        self._shown = False
+
+    def show(self, line: str, force: bool = False) -> None:
+        if self.tty:
+            self.stream.write(CLEAR_LINE + line)
+            self._shown = True
+        elif force or self.clock() - self._last >= self.interval_s:
+            self.stream.write(f"[progress] {line}\n")
+            self._last = self.clock()
+        else:
+            return
+        self.stream.flush()
+
+    def clear(self) -> None:
+        """Before another line is printed: the status line goes (a terminal only)."""
+        if self.tty and self._shown:
+            self.stream.write(CLEAR_LINE)
+            self.stream.flush()
+            self._shown = False
+
+    def finish(self) -> None:
+        if self.tty and self._shown:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._shown = False
 
 
-def trial_states(study: StudyDir) -> Counter:
-    if not (study.parquet / "trials.parquet").exists():
-        return Counter()
-    trials = read_results(study, "trials")
-    return Counter(trials["status"]) if len(trials) else Counter()
+class ProgressSink:
+    """A result sink that prints the study's progress (see the module's doc)."""
+
+    def __init__(self, progress: Progress, printer: Printer | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.progress = progress
+        self.printer = printer or Printer()
+        self.clock = clock
+        self._start = clock()
+        self._done_before = progress.done
+
+    def _show(self, force: bool = False) -> None:
+        self.printer.show(self.progress.line(self.clock() - self._start, self.progress.done - self._done_before),
+                          force=force)
+
+    def trial_started(self, start: TrialStart) -> None:
+        self.progress.started(start.trial_id, start.config.get("loss"))
+        self._show()
+
+    def epoch(self, trial_id: str, epoch: int, metrics: dict[str, float]) -> None:
+        self.progress.observed(trial_id, metrics.get(self.progress.objective))
+        self._show()
+
+    def trial_ended(self, end: TrialEnd) -> None:
+        self.progress.ended(end.trial_id, end.status)
+        self.progress.observed(end.trial_id, end.final_metrics.get(self.progress.objective))
+        if self.printer.tty:
+            self.printer.clear()  # the driver prints the trial's own line next; the status line follows it
+        else:
+            self._show(force=True)
+
+    def close(self) -> None:
+        self.printer.finish()
 
 
-def ended_trials(states: Counter) -> int:
-    return sum(n for state, n in states.items() if state not in NOT_ENDED)
+def progress_from_files(trials, epochs, total: int, objective: str, mode: str) -> Progress:
+    """The progress of a study from its Parquet tables (``read_trials``, ``read_epochs``)."""
+    progress = Progress(total, objective, mode)
+    for row in trials.to_dict("records") if len(trials) else []:
+        progress.started(str(row["trial_id"]), row.get("config/loss"))
+        progress.ended(str(row["trial_id"]), str(row.get("status", "running")))
+    if len(epochs) and objective in epochs:
+        for trial_id, value in zip(epochs["trial_id"], epochs[objective]):
+            progress.observed(str(trial_id), value)
+    if "ended_at" in trials and trials["ended_at"].notna().any():
+        progress.finished_at = trials["ended_at"].max().timestamp()
+    return progress
 
 
-def is_finished(study: StudyDir, spec: StudySpec | None = None) -> bool:
-    """Every search trial the study asked for (its smoke cut's, for a smoke test) has ended."""
-    spec = spec or run_spec(study)
-    return ended_trials(trial_states(study)) >= trials_asked(spec)
+def watch(read: Callable[[], Progress], started_at: float | None, interval_s: float = 5.0,
+          printer: Printer | None = None, sleep: Callable[[float], None] = time.sleep,
+          max_rounds: int | None = None) -> Progress:
+    """Shows ``read()`` every ``interval_s`` until every trial has ended (or ``max_rounds``)."""
+    printer = printer or Printer(interval_s=0.0)
+    rounds = 0
+    while True:
+        progress = read()
+        finished = progress.done >= progress.total
+        now = progress.finished_at if finished and progress.finished_at else time.time()
+        elapsed = now - started_at if started_at else 0.0
+        printer.show(progress.line(elapsed), force=True)
+        rounds += 1
+        if finished or (max_rounds is not None and rounds >= max_rounds):
+            printer.finish()
+            return progress
+        sleep(interval_s)
 
 
-def check_sqlite_file(path: Path) -> None:
-    """``path``, when it exists, is an SQLite database (not garbage that SQLAlchemy fails on mid-command)."""
-    if not path.exists():
-        return
-    try:
-        with closing(sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)) as db:
-            db.execute("PRAGMA schema_version").fetchone()
-    except sqlite3.Error as err:
-        raise UsageError(f"{path}: not a readable SQLite database ({err})") from None
+def progress_sink(parquet: Any, total: int, objective: str, mode: str) -> ProgressSink:
+    """A progress sink that starts from what the study's Parquet sink restored (a resumed study)."""
+    progress = Progress(total, objective, mode)
+    for trial_id, state in getattr(parquet, "trials", {}).items():
+        progress.started(trial_id, state.row.get("config/loss"))
+        progress.ended(trial_id, str(state.row.get("status") or "running"))
+        progress.observed(trial_id, state.best.get(objective))
+    return ProgressSink(progress)

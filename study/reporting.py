@@ -3,7 +3,6 @@ study's MLflow parent run."""
 
 from __future__ import annotations
 
-import json
 import tempfile
 import warnings
 from collections.abc import Callable
@@ -13,7 +12,6 @@ import numpy as np
 
 from search_spaces.schema import StudySpec
 from study.layout import StudyDir
-from study.progress import study_meta
 from study.runner import load_study_of
 
 REPORT_ARTIFACT_DIR = "report"
@@ -32,18 +30,25 @@ def asha_rungs(spec: StudySpec) -> list[int]:
 
 
 def mlflow_uri_of(study: StudyDir) -> str:
-    return study_meta(study).get("mlflow_uri") or study.default_mlflow_uri
+    return study.mlflow_uri
 
 
 def run_map_of(study: StudyDir) -> dict:
-    """The study's {"parent": run id, "trials": {trial id: run id}} for its tracking URI (empty if none)."""
-    if not study.run_map.exists():
-        return {}
+    """The study's ``{"parent": run id, "trials": {trial id: run id}}`` in its tracking store, found by the
+    runs' tags (empty when the store has no such experiment or cannot be reached)."""
     try:
-        maps = json.loads(study.run_map.read_text())
-    except ValueError:
+        from mlflow import MlflowClient
+
+        from study.sinks.mlflow import find_study_runs
+
+        client = MlflowClient(mlflow_uri_of(study))
+        experiment = client.get_experiment_by_name(load_study_of(study).name)
+        if experiment is None:
+            return {}
+        return find_study_runs(client, experiment.experiment_id, study.study_id)
+    except Exception as err:  # noqa: BLE001 - MLflow is a view; callers fall back or warn
+        warnings.warn(f"could not look up the study's MLflow runs ({type(err).__name__}: {err})", stacklevel=2)
         return {}
-    return maps.get(mlflow_uri_of(study)) or {}
 
 
 def matrix_loader(study: StudyDir) -> Callable[[str, str], np.ndarray | None]:
@@ -52,9 +57,9 @@ def matrix_loader(study: StudyDir) -> Callable[[str, str], np.ndarray | None]:
 
     def load(trial_id: str, method: str) -> np.ndarray | None:
         name = f"{method}_targets.npy"
-        local = sorted(study.ray.glob(f"*_{trial_id}_*/checkpoint_*/artifacts/{name}"))
-        if local:
-            return np.load(local[-1])
+        local = study.trial_artifacts(trial_id)
+        if local is not None and (local / name).exists():
+            return np.load(local / name)
         from mlflow import MlflowClient
 
         run_id = run_map_of(study).get("trials", {}).get(trial_id)
@@ -77,20 +82,59 @@ def report_inputs(study: StudyDir, spec: StudySpec | None = None):
         names = []
     return ReportInputs(study_dir=study.root, objectives=[(o.metric, o.mode) for o in spec.objectives],
                         name=spec.name, rungs=asha_rungs(spec), class_names=names,
-                        load_matrix=matrix_loader(study), environment=study_meta(study).get("environment") or {},
-                        resources=(spec.resources.cpu, spec.resources.gpu))
+                        load_matrix=matrix_loader(study), environment=study.meta().get("environment") or {},
+                        resources=(spec.resources.cpu, spec.resources.gpu),
+                        optuna_trials=lambda: optuna_trials_of(study, spec.name))
 
 
-def log_report(study: StudyDir, files: list[Path]) -> bool:
-    """Logs the report files to the study's MLflow parent run; False (with a warning) when it cannot."""
+def optuna_trials_of(study: StudyDir, name: str) -> list:
+    """The study's Optuna trials, or none (with a warning) when its storage cannot be read."""
+    if study.optuna_storage == study.optuna_uri and not (study.root / "optuna.db").exists():
+        return []  # (opening a missing SQLite file would create it)
+    try:
+        import optuna
+
+        return optuna.load_study(study_name=name, storage=study.optuna_storage).get_trials()
+    except Exception as err:  # noqa: BLE001 - the report goes on without the Optuna section
+        warnings.warn(f"no Optuna section: could not read {study.optuna_storage} ({type(err).__name__}: {err})",
+                      stacklevel=2)
+        return []
+
+
+def best_per_method(trials, objective: str, mode: str) -> tuple[dict[str, float], dict[str, str]]:
+    """What the parent run shows of each method's best completed trial (by the final ``objective``): metrics
+    ``best/<method>/<objective>`` and ``best/<method>/test/…``, and a tag ``best/<method>/trial_id``."""
+    from analysis.leaderboard import METHOD, best_trials
+
+    metrics: dict[str, float] = {}
+    tags: dict[str, str] = {}
+    for _, row in best_trials(trials, objective, mode).iterrows():
+        method = str(row[METHOD])
+        tags[f"best/{method}/trial_id"] = str(row["trial_id"])
+        for key, value in row.items():
+            if (key == objective or str(key).startswith("test/")) and isinstance(value, (int, float)) \
+                    and not isinstance(value, bool) and np.isfinite(value):
+                metrics[f"best/{method}/{key}"] = float(value)
+    return metrics, tags
+
+
+def log_report(study: StudyDir, files: list[Path], summary: tuple[dict, dict] | None = None) -> bool:
+    """Logs the report files (and ``summary``: the best result per method) to the study's MLflow parent run;
+    False (with a warning) when it cannot."""
     parent = run_map_of(study).get("parent")
     if parent is None:
-        warnings.warn(f"no MLflow parent run in {study.run_map}; the report is not logged to MLflow", stacklevel=2)
+        warnings.warn(f"no MLflow parent run of study {study.name} in {mlflow_uri_of(study)}; the report is not "
+                      "logged to MLflow", stacklevel=2)
         return False
     try:
         from mlflow import MlflowClient
 
         client = MlflowClient(mlflow_uri_of(study))
+        if summary is not None:
+            from study.sinks.mlflow import RunStore
+
+            metrics, tags = summary
+            RunStore.log_to(client, parent, metrics=metrics, tags=tags)
         for path in files:
             client.log_artifact(parent, str(path), artifact_path=REPORT_ARTIFACT_DIR)
     except Exception as err:  # noqa: BLE001 - MLflow is a view; the report on disk is what counts
@@ -102,8 +146,8 @@ def log_report(study: StudyDir, files: list[Path]) -> bool:
 def make_report(study: StudyDir, out: Path | None = None, echo: Callable[[str], None] | None = print) -> Path:
     from analysis.comparison import write_study_report
     from analysis.report import build_report, format_table
-    from study.progress import read_results
     from study.staging import staged
+    from study.state import read_results
 
     spec = load_study_of(study)
     first = spec.objectives[0]
@@ -113,5 +157,6 @@ def make_report(study: StudyDir, out: Path | None = None, echo: Callable[[str], 
         echo(format_table(build_report(study.root, objective=first.metric, mode=first.mode)))
     with staged(out or study.report_dir) as stage:
         files = write_study_report(report_inputs(study, spec), stage.scratch)
-    log_report(study, [stage.final(files.markdown), stage.final(files.html)])
+    summary = best_per_method(read_results(study, "trials"), first.metric, first.mode)
+    log_report(study, [stage.final(files.markdown), stage.final(files.html)], summary)
     return stage.final(files.markdown)

@@ -82,9 +82,9 @@ def rerun(study: StudyDir, trial: str = "best", top: int = 1, seeds: int = 1, ep
     ``source_trial`` and its final metrics). ``kind`` names the runs and tags them (``final``: the study's own
     final runs, study.final); runs of that kind already completed are not trained again. ``spec``: the study
     as it ran (its smoke version for a smoke test); ``gpus``: per run on Ray (default: the study's)."""
-    from study.progress import read_results
     from study.runner import build_sinks
     from study.sinks.parquet import ParquetSink
+    from study.state import read_results
 
     if not 1 <= seeds <= MAX_RERUNS:
         raise UsageError(f"seeds={seeds} is not allowed; allowed: an integer in [1, {MAX_RERUNS}]")
@@ -153,14 +153,13 @@ def connect_for_reruns(study: StudyDir, address: str | None, echo: Callable[[str
     import ray
 
     from study.cluster import connect, reachable
-    from study.progress import study_meta
 
     if ray.is_initialized():
         return
     if address or os.environ.get("RAY_ADDRESS"):
         connect(address)
         return
-    recorded = study_meta(study).get("address")
+    recorded = study.meta().get("address")
     if recorded:
         try:
             if reachable(recorded):

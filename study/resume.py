@@ -2,7 +2,8 @@
 
 Ray restores its experiment state (trials, searcher, ASHA) and resumes unfinished trials from their last
 checkpoints; the Optuna study lives in ``optuna.db`` under its own name, so the sampler keeps its history; the
-MLflow sink reopens each trial's run from ``mlflow_runs.json``; Parquet keeps the epochs it already has.
+MLflow sink finds each trial's run by its tags (wherever the study folder is now); Parquet keeps the epochs it
+already has. A study folder can be moved (or copied to another head node) and resumed there.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from pathlib import Path
 
 from study.errors import UsageError
 from study.layout import StudyDir
-from study.progress import is_finished, run_spec, study_meta
 from study.runner import make_tuner, ray_experiment_path
+from study.state import is_finished, run_spec
 
 
 def resume_study(path: Path, address: str | None = None, echo=print) -> StudyDir:
@@ -21,7 +22,7 @@ def resume_study(path: Path, address: str | None = None, echo=print) -> StudyDir
 
     study = StudyDir(path.expanduser().absolute())
     spec = run_spec(study)  # the trainable must get the settings the study ran with
-    meta = study_meta(study)
+    meta = study.meta()
     if is_finished(study, spec):
         raise UsageError(f"study_dir={path}: every trial of study {spec.name} has ended; nothing to resume "
                          "(see 'smoothstudy status'; 'smoothstudy final' for its final runs, or start over with 'smoothstudy run --force')")

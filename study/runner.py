@@ -9,6 +9,7 @@ import json
 import shutil
 import threading
 import time
+import uuid
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -107,13 +108,13 @@ def build_searcher(spec: StudySpec, study: StudyDir):
     multi = len(objectives) > 1
     metric = [o.metric for o in objectives] if multi else objectives[0].metric
     mode = [o.mode for o in objectives] if multi else objectives[0].mode
-    new_optuna_database(study.optuna_uri)
+    new_optuna_database(study.optuna_storage)
 
     def searcher(name: str, method: str | None, startup: int) -> TruthfulOptunaSearch:
         return TruthfulOptunaSearch(
             epochs=spec.training.epochs, space=define_by_run(spec, method), metric=metric, mode=mode,
             sampler=make_sampler(spec.search.sampler, seed, startup), study_name=name,
-            storage=optuna.storages.RDBStorage(study.optuna_uri),
+            storage=optuna.storages.RDBStorage(study.optuna_storage),
         )
 
     if spec.search.strategy == "joint":
@@ -152,14 +153,22 @@ def build_scheduler(spec: StudySpec):
 
 
 def build_sinks(spec: StudySpec, study: StudyDir, mlflow_uri: str | None, settings: dict[str, Any]) -> list:
+    from study.optuna_link import OptunaLink
+    from study.progress import progress_sink
     from study.sinks.mlflow import MlflowSink
     from study.sinks.parquet import ParquetSink
 
-    return [
-        ParquetSink(study.parquet, spec.name),
-        MlflowSink(mlflow_uri or study.default_mlflow_uri, experiment=spec.name, study_name=spec.name,
-                   study_file=study.study_file, settings=settings, run_map_path=study.run_map),
-    ]
+    mlflow = MlflowSink(mlflow_uri or study.default_mlflow_uri, experiment=spec.name, study_name=spec.name,
+                        study_file=study.study_file, settings=settings, study_id=study.study_id)
+    from search_spaces.space import method_examples
+    from trainables.config import flatten, resolve_trial_config
+
+    base = spec.base_trial_config()
+    configs = [flatten(resolve_trial_config(base, sampled)) for sampled in method_examples(spec)]
+    parquet = ParquetSink(study.parquet, spec.name, configs)
+    first = spec.objectives[0]
+    return [parquet, mlflow, OptunaLink(study.optuna_storage, spec.name, mlflow),
+            progress_sink(parquet, spec.search.num_samples, first.metric, first.mode)]
 
 
 RAY_STORAGE_SCHEMES = ("file", "s3", "gs", "gcs", "hdfs", "abfs", "abfss", "az")
@@ -215,6 +224,9 @@ def make_tuner(spec: StudySpec, study: StudyDir, mlflow_uri: str | None, restore
         verbose=0,
     )
     if restore:
+        from study.optuna_bridge import TruthfulOptunaSearch
+
+        TruthfulOptunaSearch.storage_on_restore = study.optuna_storage  # the study may have moved
         return tune.Tuner.restore(ray_experiment_path(study, ray_storage), trainable=trainable, resume_unfinished=True, resume_errored=True)
     return tune.Tuner(
         trainable,
@@ -227,8 +239,8 @@ def make_tuner(spec: StudySpec, study: StudyDir, mlflow_uri: str | None, restore
 
 
 def run_study(study_file: Path, storage: Path, address: str | None = None, mlflow_uri: str | None = None,
-              smoke_test: bool = False, force: bool = False, echo=print, ray_storage: str | None = None
-              ) -> StudyDir:
+              smoke_test: bool = False, force: bool = False, echo=print, ray_storage: str | None = None,
+              optuna_storage: str | None = None) -> StudyDir:
     spec = load_study(study_file)
     if smoke_test:
         spec = smoke_version(spec)
@@ -246,8 +258,9 @@ def run_study(study_file: Path, storage: Path, address: str | None = None, mlflo
     joined = connect(address)  # recorded: resume and `rerun --parallel` go back to it
     check_trial_resources(spec.resources)
     prepare_study_dir(study, study_file)
-    study.meta_file.write_text(json.dumps({"mlflow_uri": mlflow_uri, "address": joined, "smoke_test": smoke_test,
-                                           "ray_storage": ray_storage, "started": time.time(),
+    study.meta_file.write_text(json.dumps({"study_id": uuid.uuid4().hex, "mlflow_uri": mlflow_uri,
+                                           "optuna_storage": optuna_storage, "address": joined,
+                                           "smoke_test": smoke_test, "ray_storage": ray_storage, "started": time.time(),
                                            "environment": study_environment()}, indent=1))
     echo(f"study {spec.name}: {search_plan(spec)}; files in {study.root}")
     start = time.perf_counter()

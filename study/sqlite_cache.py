@@ -101,3 +101,35 @@ def new_mlflow_database(uri: str, artifact_root: str | None) -> None:
 
 def new_optuna_database(uri: str) -> None:
     copy_empty_database(uri, optuna_key(), _create_optuna)
+
+
+ARTIFACT_DIR = "mlartifacts"  # a SQLite store's artifacts: this folder next to the database
+
+
+def move_artifact_root(uri: str, artifact_root: str) -> int:
+    """After a study folder moved, its SQLite store still names the old ``…/mlartifacts`` folder in each
+    experiment's artifact location and each run's artifact URI: they are pointed at ``artifact_root`` (the
+    folder next to the database now). Returns how many rows changed; a store in another schema is left as is."""
+    path = sqlite_file(uri)
+    if path is None or not path.exists():
+        return 0
+    new = artifact_root.rstrip("/")
+    db = sqlite3.connect(path)
+    try:
+        with db:
+            rows = db.execute("SELECT artifact_location FROM experiments").fetchall()
+            old = {loc[: loc.index(f"/{ARTIFACT_DIR}") + len(ARTIFACT_DIR) + 1]
+                   for (loc,) in rows if loc and loc.startswith("file:") and f"/{ARTIFACT_DIR}" in loc}
+            changed = 0
+            for root in old - {new}:
+                changed += db.execute("UPDATE experiments SET artifact_location = ? || substr(artifact_location, ?) "
+                                      "WHERE substr(artifact_location, 1, ?) = ?",
+                                      (new, len(root) + 1, len(root), root)).rowcount
+                changed += db.execute("UPDATE runs SET artifact_uri = ? || substr(artifact_uri, ?) "
+                                      "WHERE substr(artifact_uri, 1, ?) = ?",
+                                      (new, len(root) + 1, len(root), root)).rowcount
+            return changed
+    except sqlite3.Error:
+        return 0
+    finally:
+        db.close()

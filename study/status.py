@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from study.layout import StudyDir
 from study.optuna_bridge import optuna_trial_states
-from study.progress import check_sqlite_file, ended_trials, read_results, run_spec, study_meta, trial_states
 from study.runner import ray_experiment_path, trials_asked
+from study.state import check_sqlite_file, ended_trials, read_results, run_spec, trial_states
 
 
 def study_status(study: StudyDir) -> dict:
@@ -23,13 +23,23 @@ def study_status(study: StudyDir) -> dict:
             best = {"trial_id": row["trial_id"], "epoch": int(row["epoch"]), first.metric: float(row[first.metric]),
                     "loss": row.get("config/loss")}
     unfinished = ended_trials(states) < trials_asked(spec)
-    experiment = ray_experiment_path(study, study_meta(study).get("ray_storage"))
+    experiment = ray_experiment_path(study, study.meta().get("ray_storage"))
     check_sqlite_file(study.optuna_db)
     return {
         "study": spec.name, "trials_asked": trials_asked(spec), "states": dict(states), "best": best,
         "resumable": bool(unfinished and tune.Tuner.can_restore(experiment)), "finished": not unfinished,
-        "optuna": optuna_trial_states(study.optuna_uri, spec.name) if study.optuna_db.exists() else {},
+        "optuna": _optuna_states(study, spec.name),
     }
+
+
+def _optuna_states(study: StudyDir, name: str) -> dict[str, int]:
+    url = study.optuna_storage
+    if url == study.optuna_uri and not (study.root / "optuna.db").exists():
+        return {}
+    try:
+        return optuna_trial_states(url, name)
+    except Exception:  # noqa: BLE001 - a database that is unreachable from here: status shows the rest
+        return {}
 
 
 def print_status(study: StudyDir, echo=print) -> None:
@@ -48,3 +58,25 @@ def print_status(study: StudyDir, echo=print) -> None:
     else:
         echo("can be resumed: smoothstudy resume " + str(study.root) if s["resumable"]
              else "not resumable: no Ray experiment state found")
+
+
+def watch_status(study: StudyDir, interval_s: float = 5.0, echo_final=print, **kw) -> None:
+    """``smoothstudy status --watch``: the progress line of a study running elsewhere (read from its Parquet
+    files every ``interval_s``) until every trial has ended; then the full status."""
+    import pandas as pd
+
+    from analysis.results import read_epochs, read_trials
+    from study.progress import progress_from_files, watch
+
+    spec = run_spec(study)
+    first = spec.objectives[0]
+
+    def read():
+        if not study.parquet.is_dir():  # the driver has not written anything yet
+            return progress_from_files(pd.DataFrame(), pd.DataFrame(), spec.search.num_samples, first.metric,
+                                       first.mode)
+        return progress_from_files(read_trials(study.root), read_epochs(study.root), spec.search.num_samples,
+                                   first.metric, first.mode)
+
+    watch(read, study.meta().get("started"), interval_s, **kw)
+    print_status(study, echo=echo_final)

@@ -1,8 +1,9 @@
 """MLflow: one experiment per study, a parent run for the study and one child run per trial.
 
 Only :class:`mlflow.MlflowClient` with explicit run ids is used: the fluent ``mlflow.set_experiment`` exports
-``MLFLOW_EXPERIMENT_ID``, which would override Ray's experiment name. The trial id → run id map is kept in a
-JSON file (per tracking URI) so that a resumed study continues its runs instead of opening new ones.
+``MLFLOW_EXPERIMENT_ID``, which would override Ray's experiment name. A study's runs are found by their tags
+(``smoothstudy.study_id``, ``smoothstudy.trial_id``), never by where the study's files are: a study moved to
+another folder or resumed from another head node continues its runs instead of opening new ones.
 
 MLflow is a view: Parquet is the source of truth. When the tracking server cannot be reached the sink warns
 once, stops logging and retries now and then; ``sync_from_parquet`` back-fills what MLflow missed.
@@ -10,20 +11,19 @@ once, stops logging and retries now and then; ``sync_from_parquet`` back-fills w
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
 import time
-import uuid
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from numbers import Number
 from pathlib import Path
 from typing import Any
 
 from mlflow import MlflowClient
-from mlflow.entities import Metric, Param, RunStatus, RunTag
+from mlflow.entities import Metric, Param, RunStatus, RunTag, ViewType
 
 from analysis.results import (
     BEST_PREFIX,
@@ -31,23 +31,34 @@ from analysis.results import (
     EPOCH_KEY_COLUMNS,
     TAG_PREFIX,
     read_epochs,
+    read_rerun_epochs,
+    read_rerun_trials,
     read_trials,
+    reruns_dir,
 )
 from study.sinks.base import TrialEnd, TrialStart
 from study.sinks.parquet import SAMPLES_FILE
-from study.sqlite_cache import new_mlflow_database, sqlite_file
+from study.sqlite_cache import move_artifact_root, new_mlflow_database, sqlite_file
 
-RUN_MAP_FILE = "mlflow_runs.json"
 MAX_BATCH = 1000  # metrics per log_batch request (MLflow's limit)
 MAX_PARAM_CHARS = 6000
 MAX_TAG_CHARS = 5000
 STUDY_TAG, TRIAL_TAG, KIND_TAG = "smoothstudy.study", "smoothstudy.trial_id", "smoothstudy.kind"
+STUDY_ID_TAG = "smoothstudy.study_id"  # unique per study (study.json); the study's name before it had one
+OPTUNA_TRIAL_TAG = "smoothstudy.optuna_trial"  # the Optuna trial number of a search trial
 STATUS_TAG, REASON_TAG = "smoothstudy.status", "smoothstudy.reason"
 PARENT_TAG = "mlflow.parentRunId"
 # MLflow 3's UI opens an experiment without this tag on its GenAI overview; with it, on the runs table.
 EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
-FAILED_STATUSES = ("diverged", "error")
-KILLED_STATUSES = ("lost",)
+# A trial's status (study.sinks.base.TRIAL_STATUSES, and "lost") -> its MLflow run's end state; "running"
+# has none. The live sink and `mlflow-sync` both use this one mapping.
+RUN_END_STATUS = {
+    "completed": RunStatus.FINISHED,
+    "stopped": RunStatus.FINISHED,
+    "diverged": RunStatus.FAILED,
+    "error": RunStatus.FAILED,
+    "lost": RunStatus.KILLED,
+}
 VALID_NAME = re.compile(r"^[/\w.\- :]+$")  # MLflow's rule for metric, param and tag names
 _invalid_seen: set[str] = set()
 
@@ -93,20 +104,56 @@ def local_artifact_location(tracking_uri: str) -> str | None:
     return None if db is None else (db.absolute().parent / "mlartifacts").as_uri()
 
 
-class RunStore:
-    """The raw MLflow operations of a study (they raise on failure) and the persisted run map."""
+def run_end_status(status: str) -> str | None:
+    """The MLflow run status a trial that ended with ``status`` gets (None: it has not ended)."""
+    end = RUN_END_STATUS.get(status)
+    return None if end is None else RunStatus.to_string(end)
 
-    def __init__(self, tracking_uri: str, experiment: str, study_name: str, run_map_path: Path | str) -> None:
+
+def _quoted(value: str) -> str:
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def find_study_runs(client: MlflowClient, experiment_id: str, study_id: str) -> dict[str, Any]:
+    """``{"parent": run id or None, "trials": {trial id: run id}}`` of the study tagged ``study_id`` in the
+    experiment, from the runs' tags (the oldest run wins should there be two for one trial)."""
+    found: dict[str, Any] = {"parent": None, "trials": {}}
+    token = None
+    while True:
+        page = client.search_runs(
+            [experiment_id],
+            filter_string=f"tags.`{STUDY_ID_TAG}` = {_quoted(study_id)}",
+            run_view_type=ViewType.ACTIVE_ONLY,
+            max_results=1000,
+            order_by=["attributes.start_time ASC"],
+            page_token=token,
+        )
+        for run in page:
+            tags = run.data.tags
+            if tags.get(KIND_TAG) == "study":
+                found["parent"] = found["parent"] or run.info.run_id
+            elif TRIAL_TAG in tags:
+                found["trials"].setdefault(tags[TRIAL_TAG], run.info.run_id)
+        token = page.token
+        if not token:
+            return found
+
+
+class RunStore:
+    """The raw MLflow operations of a study (they raise on failure). Its runs are looked up once, by tag."""
+
+    def __init__(self, tracking_uri: str, experiment: str, study_name: str, study_id: str | None = None) -> None:
         self.uri = tracking_uri
-        new_mlflow_database(tracking_uri, local_artifact_location(tracking_uri))
+        artifacts = local_artifact_location(tracking_uri)
+        new_mlflow_database(tracking_uri, artifacts)
+        if artifacts is not None:
+            move_artifact_root(tracking_uri, artifacts)  # a study folder that was moved
         self.client = MlflowClient(tracking_uri)
         self.study = study_name
-        self.run_map_path = Path(run_map_path)
-        self._all_maps = _read_json(self.run_map_path)
-        self.map = self._all_maps.setdefault(tracking_uri, {"parent": None, "trials": {}})
+        self.study_id = study_id or study_name
         self.experiment_id = self._experiment(experiment)
+        self.map = find_study_runs(self.client, self.experiment_id, self.study_id)
         self.map["experiment_id"] = self.experiment_id
-        self._verified: set[str] = set()
 
     def _experiment(self, name: str) -> str:
         found = self.client.get_experiment_by_name(name)
@@ -117,54 +164,40 @@ class RunStore:
             self.client.restore_experiment(found.experiment_id)
         return found.experiment_id
 
-    def _exists(self, run_id: str | None) -> bool:
-        if run_id is None:
-            return False
-        if run_id in self._verified:
-            return True
-        try:
-            run = self.client.get_run(run_id)
-        except Exception:  # noqa: BLE001 - MLflow raises various types for a missing run
-            return False
-        if run.info.lifecycle_stage == "deleted":
-            return False
-        self._verified.add(run_id)
-        return True
+    def _tags(self, kind: str) -> dict[str, str]:
+        return {STUDY_TAG: self.study, STUDY_ID_TAG: self.study_id, KIND_TAG: kind}
 
     def parent(
         self, settings: dict[str, Any] | None = None, study_file: Path | None = None
     ) -> tuple[str, bool]:
-        """The study's parent run id, created (with settings and study file) if the map has none."""
-        if self._exists(self.map["parent"]):
+        """The study's parent run id, created (with settings and study file) if the study has none."""
+        if self.map["parent"] is not None:
             return self.map["parent"], False
-        run = self.client.create_run(
-            self.experiment_id, run_name=self.study, tags={STUDY_TAG: self.study, KIND_TAG: "study"}
-        )
+        run = self.client.create_run(self.experiment_id, run_name=self.study, tags=self._tags("study"))
         run_id = run.info.run_id
         if settings:
             self.log(run_id, params=flatten_params(settings))
         if study_file is not None and Path(study_file).is_file():
             self.client.log_artifact(run_id, str(study_file))
-        self._remember(parent=run_id)
+        self.map["parent"] = run_id
         return run_id, True
 
     def trial_run(self, start: TrialStart) -> tuple[str, bool]:
-        """The trial's run id, created under the parent (params = its config) if the map has none."""
+        """The trial's run id, created under the parent (params = its config) if the study has none."""
         run_id = self.map["trials"].get(start.trial_id)
-        if self._exists(run_id):
+        if run_id is not None:
             return run_id, False
         parent, _ = self.parent()
         tags = {
             PARENT_TAG: parent,
-            STUDY_TAG: self.study,
+            **self._tags("trial"),
             TRIAL_TAG: start.trial_id,
-            KIND_TAG: "trial",
             **{k: str(v)[:MAX_TAG_CHARS] for k, v in start.tags.items()},
         }
         run = self.client.create_run(self.experiment_id, run_name=start.trial_id, tags=tags)
         run_id = run.info.run_id
         self.log(run_id, params=flatten_params(start.config))
-        self._remember(trial=(start.trial_id, run_id))
+        self.map["trials"][start.trial_id] = run_id
         return run_id, True
 
     def log(
@@ -175,6 +208,18 @@ class RunStore:
         params: dict[str, str] | None = None,
         tags: dict[str, str] | None = None,
     ) -> None:
+        self.log_to(self.client, run_id, metrics, step, params, tags)
+
+    @staticmethod
+    def log_to(
+        client: MlflowClient,
+        run_id: str,
+        metrics: dict[str, float] | None = None,
+        step: int = 0,
+        params: dict[str, str] | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> None:
+        """Metrics, params and tags in as few requests as MLflow's limits allow."""
         now = int(time.time() * 1000)
         entries = [Metric(k, v, now, step) for k, v in (metrics or {}).items()]
         params_ = [Param(k, v) for k, v in (params or {}).items()]
@@ -183,24 +228,17 @@ class RunStore:
             return
         # MLflow's limits per request: 1000 metrics, 100 params, 100 tags.
         for i in range(0, max(len(entries), 1), MAX_BATCH):
-            self.client.log_batch(
+            client.log_batch(
                 run_id,
                 metrics=entries[i : i + MAX_BATCH],
                 params=params_[:100] if i == 0 else [],
                 tags=tags_[:100] if i == 0 else [],
             )
         for i in range(100, max(len(params_), len(tags_)), 100):
-            self.client.log_batch(run_id, params=params_[i : i + 100], tags=tags_[i : i + 100])
+            client.log_batch(run_id, params=params_[i : i + 100], tags=tags_[i : i + 100])
 
     def steps_logged(self, run_id: str, key: str) -> set[int]:
         return {m.step for m in self.client.get_metric_history(run_id, key)}
-
-    def _remember(self, parent: str | None = None, trial: tuple[str, str] | None = None) -> None:
-        if parent is not None:
-            self.map["parent"] = parent
-        if trial is not None:
-            self.map["trials"][trial[0]] = trial[1]
-        _write_json_atomic(self.run_map_path, self._all_maps)
 
 
 class MlflowSink:
@@ -217,14 +255,15 @@ class MlflowSink:
         study_name: str,
         study_file: Path | None,
         settings: dict[str, Any],
-        run_map_path: Path | str,
+        *,
+        study_id: str | None = None,
         retry_after_s: float = 60.0,
     ) -> None:
         if tracking_uri.startswith(("http://", "https://")):
             os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
             os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
         self.tracking_uri = tracking_uri
-        self._args = (tracking_uri, experiment, study_name, Path(run_map_path))
+        self._args = (tracking_uri, experiment, study_name, study_id)
         self._study_file = study_file
         self._settings = settings
         self.retry_after_s = retry_after_s
@@ -244,6 +283,10 @@ class MlflowSink:
 
     def run_id(self, trial_id: str) -> str | None:
         return self._runs.get(trial_id)
+
+    def tag(self, trial_id: str, tags: dict[str, str]) -> None:
+        """Tags on a trial's run (e.g. the Optuna trial number), logged like everything else: never raises."""
+        self._guard(lambda: self._store.log(self._trial_run(trial_id), tags=tags))
 
     # -- ResultSink ---------------------------------------------------------------------------------
     def trial_started(self, start: TrialStart) -> None:
@@ -296,9 +339,7 @@ class MlflowSink:
         self._store.log(run_id, final, step=step, tags={STATUS_TAG: end.status, REASON_TAG: end.reason})
         if end.artifacts_dir is not None:
             log_artifacts(self._store.client, run_id, Path(end.artifacts_dir))
-        status = (RunStatus.FAILED if end.status in FAILED_STATUSES
-                  else RunStatus.KILLED if end.status in KILLED_STATUSES else RunStatus.FINISHED)
-        self._store.client.set_terminated(run_id, RunStatus.to_string(status))
+        self._store.client.set_terminated(run_id, run_end_status(end.status) or "FINISHED")
 
     def _guard(self, action, *args) -> None:
         if not self.available:
@@ -333,13 +374,16 @@ class MlflowSink:
                 )
 
 
-def log_artifacts(client: MlflowClient, run_id: str, directory: Path) -> None:
-    """Every file under ``directory`` except the per-sample outputs (they live in Parquet)."""
+def log_artifacts(client: MlflowClient, run_id: str, directory: Path) -> int:
+    """Every file under ``directory`` except the per-sample outputs (they live in Parquet); how many."""
+    logged = 0
     for path in sorted(directory.rglob("*")):
         if not path.is_file() or path.name == SAMPLES_FILE:
             continue
         sub = path.parent.relative_to(directory).as_posix()
         client.log_artifact(run_id, str(path), artifact_path=None if sub == "." else sub)
+        logged += 1
+    return logged
 
 
 @dataclass
@@ -347,31 +391,40 @@ class SyncSummary:
     runs_created: int = 0
     metrics_logged: int = 0
     trials: int = 0
+    reruns: int = 0
+    artifacts_logged: int = 0
 
 
 def sync_from_parquet(
     study_dir: Path | str,
     tracking_uri: str | None = None,
     experiment: str | None = None,
-    run_map_path: Path | str | None = None,
+    study_id: str | None = None,
+    artifacts_of: Callable[[str], Path | None] | None = None,
 ) -> SyncSummary:
-    """Back-fill MLflow from the study's Parquet files: runs that are missing, metric steps not logged yet,
-    final metrics, tags and status. Idempotent; raises when MLflow cannot be reached (the user asked for it).
-    Defaults: the study's SQLite store, the experiment named after the study and the run map
-    ``<study_dir>/mlflow_runs.json``.
+    """Back-fill MLflow from the study's Parquet files, the search trials and the reruns: runs that are
+    missing, metric steps not logged yet, final metrics, tags, status, and the files of a trial whose run has
+    none (``artifacts_of(trial_id)``: the trial's artifacts folder, or None). Idempotent; raises when MLflow
+    cannot be reached (the user asked for it). Defaults: the study's SQLite store, the experiment named after
+    the study, runs found by ``study_id`` (the study's name for a study that has none).
     """
     study_dir = Path(study_dir)
-    trials, epochs = read_trials(study_dir), read_epochs(study_dir)
+    trials = read_trials(study_dir)
     known = trials["study"].dropna() if "study" in trials else []
     study = str(known.iloc[0]) if len(known) else study_dir.name
-    store = RunStore(
-        tracking_uri or default_tracking_uri(study_dir),
-        experiment or study,
-        study,
-        run_map_path or study_dir / RUN_MAP_FILE,
-    )
+    store = RunStore(tracking_uri or default_tracking_uri(study_dir), experiment or study, study, study_id)
     summary = SyncSummary()
     summary.runs_created += store.parent()[1]
+    _sync_table(store, trials, read_epochs(study_dir), summary, artifacts_of)
+    if reruns_dir(study_dir).is_dir():
+        reruns = read_rerun_trials(study_dir)
+        summary.reruns = len(reruns)
+        _sync_table(store, reruns, read_rerun_epochs(study_dir), summary, None)
+    return summary
+
+
+def _sync_table(store: RunStore, trials, epochs, summary: SyncSummary,
+                artifacts_of: Callable[[str], Path | None] | None) -> None:
     by_trial = dict(tuple(epochs.groupby("trial_id"))) if len(epochs) else {}
     for row in trials.to_dict("records"):
         row = {k: v for k, v in row.items() if not _missing(v)}
@@ -384,7 +437,9 @@ def sync_from_parquet(
         last_step, logged = (0, {}) if rows is None else _sync_epochs(store, run_id, rows, created)
         summary.metrics_logged += sum(len(v) for v in logged.values())
         summary.metrics_logged += _sync_end(store, run_id, row, last_step, logged.get(last_step, {}), created)
-    return summary
+        folder = artifacts_of(str(row["trial_id"])) if artifacts_of is not None else None
+        if folder is not None and folder.is_dir() and not store.client.list_artifacts(run_id):
+            summary.artifacts_logged += log_artifacts(store.client, run_id, folder)
 
 
 def _sync_epochs(
@@ -429,33 +484,11 @@ def _sync_end(
     }
     status = str(row.get("status", "running"))
     store.log(run_id, missing, step=step, tags={STATUS_TAG: status, REASON_TAG: str(row.get("reason", ""))})
-    if status != "running":
-        end = RunStatus.FAILED if status in FAILED_STATUSES else RunStatus.FINISHED
-        store.client.set_terminated(run_id, RunStatus.to_string(end))
+    end = run_end_status(status)
+    if end is not None:
+        store.client.set_terminated(run_id, end)
     return len(missing)
 
 
 def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        return {}
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        warnings.warn(
-            f"ignoring unreadable MLflow run map {path} ({err}); new runs will be opened", stacklevel=3
-        )
-        return {}
-
-
-def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)

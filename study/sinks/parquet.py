@@ -1,14 +1,13 @@
 """Parquet, the source of truth of a study: small epoch part files as results arrive and a ``trials.parquet``
 rewritten whenever a trial starts or ends. Every file is written under a temporary name in its directory and
-renamed into place, so a crash never leaves a half-written file where readers look. The layout and the
-readers are in ``analysis.results``.
+renamed into place, so a crash never leaves a half-written file where readers look. The tables, their
+columns and types are the contract in ``analysis.tables`` (every file of a table has the table's schema);
+the readers are in ``analysis.results``.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import shutil
 import time
 import uuid
 import warnings
@@ -21,34 +20,29 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from analysis.results import (
+from analysis.results import SAMPLES_COMPRESSION, dedupe_epochs, epochs_frame, metric_mode
+from analysis.tables import (
     BEST_PREFIX,
     CONFIG_PREFIX,
     EPOCH_KEY_COLUMNS,
-    EPOCHS_DIR,
-    SAMPLES_DIR,
+    EPOCHS,
+    SAMPLES,
     TAG_PREFIX,
-    TRIALS_FILE,
+    TRIAL_COLUMNS,
+    TRIALS,
+    PartWriter,
     atomic_write_table,
-    concat_tables,
-    dedupe_epochs,
-    metric_mode,
-    read_epoch_tables,
+    combine,
+    merge_schemas,
+    read_parts,
+    rows_to_table,
+    safe_name,
+    sample_file,
+    write_file,
 )
 from study.sinks.base import TrialEnd, TrialStart
 
 SAMPLES_FILE = "samples.parquet"  # the name a trial gives its per-sample outputs in its artifacts dir
-TRIAL_COLUMNS = ("study", "trial_id", "status", "reason", "epochs_run", "started_at", "ended_at")
-
-
-def atomic_copy(src: Path, dst: Path) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def config_columns(config: dict[str, Any]) -> dict[str, Any]:
@@ -106,11 +100,18 @@ class ParquetSink:
     """Writes ``runs/<study>/parquet/`` (``root``). On construction it rebuilds the trial table from the files
     already there, so a resumed study keeps its earlier trials."""
 
-    def __init__(self, root: Path | str, study_name: str) -> None:
+    def __init__(self, root: Path | str, study_name: str, configs: list[dict[str, Any]] | None = None) -> None:
+        """``configs``: flat trial configurations the study will run (one per method, say): their columns
+        and types go into the epochs table's schema (``_common_metadata``) before the first trial starts."""
         self.root = Path(root)
         self.study = study_name
-        self.epochs_dir = self.root / EPOCHS_DIR
-        self.epochs_dir.mkdir(parents=True, exist_ok=True)
+        self.epochs_dir = EPOCHS.location(self.root)
+        declared = None
+        if configs:
+            rows = [{"study": study_name, **config_columns(c)} for c in configs]
+            declared = merge_schemas(EPOCHS, [rows_to_table(EPOCHS, [row]).schema for row in rows])
+        self.epochs_table = PartWriter(self.root, EPOCHS, declared)
+        self.samples_table = PartWriter(self.root, SAMPLES)
         self.trials: dict[str, _TrialState] = {}
         self._restore()
 
@@ -152,9 +153,8 @@ class ParquetSink:
             **config,
             **values,
         }
-        table = _table([row], list(row))
-        name = f"part-{_safe(trial_id)}-{int(epoch)}-{uuid.uuid4().hex[:8]}.parquet"
-        atomic_write_table(table, self.epochs_dir / name)
+        name = f"part-{safe_name(trial_id)}-{int(epoch)}-{uuid.uuid4().hex[:8]}.parquet"
+        self.epochs_table.write(rows_to_table(EPOCHS, [row]), name)
         state.observe(int(epoch), values)
 
     def trial_ended(self, end: TrialEnd) -> None:
@@ -170,10 +170,7 @@ class ParquetSink:
         state.row.update(final)
         state.row.update({"status": end.status, "reason": end.reason, "ended_at": _now()})
         if end.artifacts_dir is not None and (Path(end.artifacts_dir) / SAMPLES_FILE).is_file():
-            atomic_copy(
-                Path(end.artifacts_dir) / SAMPLES_FILE,
-                self.root / SAMPLES_DIR / f"trial={end.trial_id}.parquet",
-            )
+            self._write_samples(end.trial_id, Path(end.artifacts_dir) / SAMPLES_FILE)
         self._write_trials()
         self._compact(end.trial_id)
 
@@ -189,15 +186,28 @@ class ParquetSink:
         rows = [self.trials[t].to_row() for t in sorted(self.trials)]
         if not rows:
             return
-        columns = list(dict.fromkeys(c for row in rows for c in row))
-        ordered = [c for c in TRIAL_COLUMNS if c in columns] + ["epochs_run"]
-        ordered += sorted(c for c in columns if c not in ordered)
-        atomic_write_table(_table(rows, ordered), self.root / TRIALS_FILE)
+        write_file(TRIALS, rows_to_table(TRIALS, rows), TRIALS.location(self.root))
+
+    def _write_samples(self, trial_id: str, source: Path) -> None:
+        """A trial's per-sample outputs with its ``trial_id`` as the first column, at the samples table's
+        schema (one file per trial)."""
+        data = pq.read_table(source)
+        if "trial_id" in data.column_names:
+            data = data.drop_columns(["trial_id"])
+        data = data.add_column(0, "trial_id", pa.array([trial_id] * len(data), pa.string()))
+        path = sample_file(self.root, trial_id)
+        data = data.replace_schema_metadata(None)
+        try:
+            self.samples_table.write(data, path.name, compression=SAMPLES_COMPRESSION)
+        except pa.ArrowTypeError as err:  # e.g. logits of another width: kept, outside the one schema
+            warnings.warn(f"trial {trial_id}'s samples do not fit the samples table ({err}); written as they are",
+                          stacklevel=2)
+            atomic_write_table(data, path, compression=SAMPLES_COMPRESSION)
 
     def _compact(self, trial_id: str) -> None:
         """Merge a finished trial's part files into one, so that reading a large study opens one file per
         trial. The merged file is in place before the parts go; readers de-duplicate any overlap."""
-        parts = sorted(self.epochs_dir.glob(f"part-{_safe(trial_id)}-*.parquet"))
+        parts = sorted(self.epochs_dir.glob(f"part-{safe_name(trial_id)}-*.parquet"))
         tables, merged_parts = [], []
         for path in parts:
             try:
@@ -207,14 +217,17 @@ class ParquetSink:
                 continue
         if len(merged_parts) < 2:
             return
-        merged = pa.Table.from_pandas(dedupe_epochs(concat_tables(tables)), preserve_index=False)
-        name = f"part-{_safe(trial_id)}-all-{uuid.uuid4().hex[:8]}.parquet"
-        atomic_write_table(merged, self.epochs_dir / name)
+        combined = combine(EPOCHS, tables, self.epochs_table.schema)
+        keys = combined.select(["trial_id", "epoch", "written_at"]).to_pandas()
+        keep = dedupe_epochs(keys.assign(_row=np.arange(len(keys))))["_row"].to_numpy()
+        merged = combined.take(pa.array(keep))
+        name = f"part-{safe_name(trial_id)}-all-{uuid.uuid4().hex[:8]}.parquet"
+        self.epochs_table.write(merged, name)
         for path in merged_parts:
             path.unlink(missing_ok=True)
 
     def _restore(self) -> None:
-        path = self.root / TRIALS_FILE
+        path = TRIALS.location(self.root)
         if path.exists():
             try:
                 for row in pq.read_table(path).to_pylist():
@@ -228,7 +241,7 @@ class ParquetSink:
                     f"unreadable {path} ({err}); rebuilding the trial table from the epoch files",
                     stacklevel=2,
                 )
-        epochs = dedupe_epochs(concat_tables(read_epoch_tables(self.epochs_dir)))
+        epochs = epochs_frame(combine(EPOCHS, read_parts(self.epochs_table.parts()), self.epochs_table.schema))
         for record in epochs.to_dict("records"):
             trial_id = record["trial_id"]
             state = self.trials.get(trial_id)
@@ -259,42 +272,5 @@ def _now() -> pd.Timestamp:
     return pd.Timestamp(time.time_ns(), unit="ns", tz="UTC")
 
 
-def _safe(trial_id: str) -> str:
-    return "".join(c if c.isalnum() or c in "_." else "_" for c in trial_id)
-
-
 def _is_missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-def _column_type(values: list[Any]) -> pa.DataType:
-    present = [v for v in values if v is not None]
-    if not present:
-        return pa.null()
-    if all(isinstance(v, bool) for v in present):
-        return pa.bool_()
-    if all(isinstance(v, int) and not isinstance(v, bool) for v in present):
-        return pa.int64()
-    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in present):
-        return pa.float64()
-    return pa.string()
-
-
-def _column(name: str, values: list[Any]) -> pa.Array:
-    if name in ("study", "trial_id", "status", "reason") or name.startswith(TAG_PREFIX):
-        kind = pa.string()
-    elif name in ("epoch", "epochs_run"):
-        kind = pa.int64()
-    elif name in ("written_at", "started_at", "ended_at"):
-        kind = pa.timestamp("ns", tz="UTC")
-    elif name.startswith(CONFIG_PREFIX):
-        kind = _column_type(values)
-    else:  # metrics: float64 unless some value is text
-        kind = pa.string() if any(isinstance(v, str) for v in values) else pa.float64()
-    if kind == pa.string():
-        values = [None if v is None else str(v) for v in values]
-    return pa.array(values, type=kind)
-
-
-def _table(rows: list[dict[str, Any]], columns: list[str]) -> pa.Table:
-    return pa.table({name: _column(name, [row.get(name) for row in rows]) for name in columns})

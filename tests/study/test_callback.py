@@ -15,7 +15,7 @@ from study.sinks.parquet import ParquetSink
 def _callback(tmp_path, uri):
     def make_sinks():
         return [ParquetSink(tmp_path / "parquet", "s"),
-                MlflowSink(uri, "s", "s", None, {}, tmp_path / "mlflow_runs.json")]
+                MlflowSink(uri, "s", "s", None, {})]
 
     return SinkCallback(make_sinks, base={"epochs": 2}, epochs=2, echo=lambda line: None)
 

@@ -1,4 +1,3 @@
-import json
 import socket
 import warnings
 
@@ -7,7 +6,7 @@ import pytest
 from mlflow import MlflowClient
 
 from study.sinks.base import TrialEnd, TrialStart
-from study.sinks.mlflow import MlflowSink, sync_from_parquet
+from study.sinks.mlflow import MlflowSink, find_study_runs, run_end_status, sync_from_parquet
 from study.sinks.parquet import ParquetSink
 
 
@@ -26,7 +25,6 @@ def _sink(uri, study, tmp_path, **kw):
         study,
         kw.pop("study_file", None),
         kw.pop("settings", {}),
-        tmp_path / "mlflow_runs.json",
         **kw,
     )
 
@@ -98,10 +96,9 @@ def test_resumed_sink_continues_the_same_runs(tracking_uri, tmp_path):
     sink.trial_started(TrialStart("t1", {"loss": "ce"}))
     sink.epoch("t1", 1, {"val/acc": 0.5})
     first_parent, first_run = sink.parent_run_id, sink.run_id("t1")
-    saved = json.loads((tmp_path / "mlflow_runs.json").read_text())
-    assert (
-        saved[tracking_uri]["trials"] == {"t1": first_run} and saved[tracking_uri]["parent"] == first_parent
-    )
+    client = MlflowClient(tracking_uri)
+    found = find_study_runs(client, client.get_experiment_by_name("s2").experiment_id, "s2")
+    assert found == {"parent": first_parent, "trials": {"t1": first_run}}  # by tags: no file, no path
 
     resumed = _sink(tracking_uri, "s2", tmp_path)  # the driver restarted
     resumed.trial_started(TrialStart("t1", {"loss": "ce"}))
@@ -206,3 +203,34 @@ def test_sqlite_artifacts_live_next_to_the_database(tmp_path, monkeypatch):
     assert local_artifact_location(f"sqlite:///{tmp_path}/s/mlflow.db") == (tmp_path / "s" / "mlartifacts").as_uri()
     assert local_artifact_location("sqlite:///rel/mlflow.db") == (tmp_path / "rel" / "mlartifacts").as_uri()
     assert local_artifact_location("http://127.0.0.1:5000") is None
+
+
+def test_live_sink_and_sync_share_one_status_mapping_and_sync_back_fills_reruns_and_files(tracking_uri, tmp_path):
+    study_dir = tmp_path / "runs" / "s7"
+    parquet, live = ParquetSink(study_dir / "parquet", "s7"), _sink(tracking_uri, "s7", study_dir)
+    statuses = ("completed", "stopped", "diverged", "error", "lost")
+    for status in statuses:
+        for sink in (parquet, live):
+            sink.trial_started(TrialStart(f"t-{status}", {"loss": "ce"}))
+            sink.trial_ended(TrialEnd(f"t-{status}", status))
+    reruns = ParquetSink(study_dir / "parquet" / "reruns", "s7")
+    reruns.trial_started(TrialStart("rerun-a", {"loss": "ce"}, {"kind": "rerun", "source_trial": "t-completed"}))
+    reruns.epoch("rerun-a", 1, {"val/acc": 0.7})
+    reruns.trial_ended(TrialEnd("rerun-a", "completed"))
+    files = tmp_path / "artifacts"
+    files.mkdir()
+    (files / "reliability.png").write_bytes(b"\x89PNG")
+
+    other = f"sqlite:///{tmp_path / 'synced.db'}"  # a store only mlflow-sync writes
+    def artifacts_of(trial_id):
+        return files if trial_id == "t-completed" else None
+
+    summary = sync_from_parquet(study_dir, other, artifacts_of=artifacts_of)
+    assert summary.reruns == 1 and summary.artifacts_logged == 1 and summary.runs_created == 1 + 5 + 1
+    live_runs = {n: r.info.status for n, r in _children(MlflowClient(tracking_uri), live).items()}
+    synced = _children(MlflowClient(other), live)
+    assert {n: r.info.status for n, r in synced.items()} == {**live_runs, "rerun-a": "FINISHED"}
+    assert live_runs["t-lost"] == "KILLED" == run_end_status("lost")
+    assert synced["rerun-a"].data.tags["kind"] == "rerun"
+    assert [a.path for a in MlflowClient(other).list_artifacts(synced["t-completed"].info.run_id)] == ["reliability.png"]
+    assert sync_from_parquet(study_dir, other, artifacts_of=artifacts_of).artifacts_logged == 0  # once

@@ -152,3 +152,34 @@ def test_asha_study_tells_optuna_pruned_and_complete(tmp_path):
         assert sorted(t.intermediate_values) == [1, 2, 3, 4] and t.value == t.intermediate_values[4]
     assert optuna_trial_states(f"sqlite:///{study_dir / 'optuna.db'}", "asha") == {
         s.name: len(v) for s, v in by_state.items() if v}
+
+
+def test_a_restored_searcher_reopens_the_study_where_it_is_now(tmp_path):
+    """A study folder moved between save and restore: the pickled searcher names the old database; the
+    restored one goes on in the database it is told about (study.json's storage, or optuna.db where it is)."""
+    import pickle
+    import shutil
+
+    from study.optuna_bridge import RAY_TRIAL_ATTR
+
+    (tmp_path / "before").mkdir()
+    old, new = tmp_path / "before" / "optuna.db", tmp_path / "new.db"
+    searcher = TruthfulOptunaSearch(epochs=2, space=_space, metric="val/acc", mode="max", study_name="s",
+                                    storage=optuna.storages.RDBStorage(f"sqlite:///{old}"))
+    searcher.suggest("t1")
+    searcher.save(str(tmp_path / "searcher.pkl"))
+    pickled = pickle.dumps(searcher)  # as in Tune's experiment state
+    shutil.copyfile(old, new)
+    shutil.rmtree(tmp_path / "before")  # the old folder is gone: nothing may open it again
+    restored = TruthfulOptunaSearch(epochs=2, space=_space, metric="val/acc", mode="max")
+    TruthfulOptunaSearch.storage_on_restore = f"sqlite:///{new}"
+    try:
+        restored.restore(str(tmp_path / "searcher.pkl"))
+        unpickled = pickle.loads(pickled)
+    finally:
+        TruthfulOptunaSearch.storage_on_restore = None
+    assert unpickled._ot_trials["t1"].number == 0
+    restored.on_trial_complete("t1", {"epoch": 2, "val/acc": 0.9})
+    assert not (tmp_path / "before").exists()
+    (trial,) = optuna.load_study(study_name="s", storage=f"sqlite:///{new}").get_trials()
+    assert trial.state == TrialState.COMPLETE and trial.value == 0.9 and trial.user_attrs[RAY_TRIAL_ATTR] == "t1"

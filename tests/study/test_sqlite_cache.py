@@ -62,7 +62,7 @@ def test_copied_mlflow_store_works_and_default_experiment_points_at_the_study(tm
         default = client.get_experiment("0")
         assert default.name == "Default"
         assert default.artifact_location == (tmp_path / study / "mlartifacts").as_uri() + "/0"
-        store = RunStore(uri, experiment=study, study_name=study, run_map_path=tmp_path / study / "map.json")
+        store = RunStore(uri, experiment=study, study_name=study)
         run_id, created = store.parent(settings={"a": 1})
         assert created
         client.log_metric(run_id, "val/acc", 0.5, step=1)

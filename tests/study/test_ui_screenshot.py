@@ -68,8 +68,15 @@ def test_mlflow_ui_shows_study_runs_and_a_metric_chart(tmp_path):
         browser.get(server.uri)
         _wait_text(browser, "uistudy")  # the experiment is listed
         SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
-        browser.get(f"{server.uri}/#/experiments/{experiment.experiment_id}/runs")
+        # where `smoothstudy ui` sends a first-time user: the runs table, not MLflow 3's GenAI overview
+        from study import ui
+        from study.layout import StudyDir
+
+        landing = ui.open_ui(StudyDir(tmp_path / "runs" / "uistudy"), open_browser=False, echo=lambda line: None)
+        assert landing == f"{server.uri.rstrip('/')}/#/experiments/{experiment.experiment_id}/runs"
+        browser.get(landing)
         _wait_text(browser, "uistudy")  # the study's parent run heads the runs table
+        assert "0 traces" not in browser.find_element("tag name", "body").text
         browser.save_screenshot(str(SCREENSHOT_DIR / "mlflow_runs.png"))
         browser.get(f"{server.uri}/#/experiments/{experiment.experiment_id}/runs/{trial.info.run_id}")
         _wait_text(browser, trial.info.run_name)  # a trial's run, with its params and metrics

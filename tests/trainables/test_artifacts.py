@@ -48,7 +48,7 @@ def test_learned_matrix_files(lspp_final, tmp_path):
 def test_matrices_reach_mlflow(lspp_final, tmp_path):
     out = write_trial_artifacts(lspp_final, tmp_path / "artifacts")
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    sink = MlflowSink(uri, "t", "t", None, {}, tmp_path / "runs.json")
+    sink = MlflowSink(uri, "t", "t", None, {})
     sink.trial_started(TrialStart("trial1", {"loss": "lspp"}))
     sink.trial_ended(TrialEnd("trial1", "completed", "", lspp_final.metrics, out))
     sink.close()

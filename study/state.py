@@ -1,0 +1,64 @@
+"""What a study has done so far, read back from its folder: the settings it ran with (``study.json``, the
+smoke-test cut) and its trials by state. A file that cannot be read is a ``UsageError`` naming it."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+from search_spaces.schema import StudySpec
+from study.errors import UsageError
+from study.layout import StudyDir
+from study.runner import load_study_of, smoke_version
+
+NOT_ENDED = ("running", "lost")  # lost trials were replaced by others
+
+
+def run_spec(study: StudyDir) -> StudySpec:
+    """The study's settings as it ran them: ``--smoke-test`` studies ran the smoke cut of their file."""
+    spec = load_study_of(study)
+    return smoke_version(spec) if study.meta().get("smoke_test") else spec
+
+
+def read_results(study: StudyDir, what: str = "trials") -> Any:
+    """``analysis.results.read_<what>`` of the study; a missing or unreadable Parquet file is a UsageError."""
+    from analysis import results
+
+    try:
+        return getattr(results, f"read_{what}")(study.root)
+    except FileNotFoundError as err:
+        raise UsageError(f"study_dir={study.root}: no results yet ({err}); see 'smoothstudy status'") from None
+    except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
+        first = (str(err).splitlines() or [type(err).__name__])[0][:200]
+        raise UsageError(f"{study.parquet}: cannot read the study's Parquet {what} ({first})") from None
+
+
+def trial_states(study: StudyDir) -> Counter:
+    if not (study.parquet / "trials.parquet").exists():
+        return Counter()
+    trials = read_results(study, "trials")
+    return Counter(trials["status"]) if len(trials) else Counter()
+
+
+def ended_trials(states: Counter) -> int:
+    return sum(n for state, n in states.items() if state not in NOT_ENDED)
+
+
+def is_finished(study: StudyDir, spec: StudySpec | None = None) -> bool:
+    """Every trial the study asked for (its smoke cut's, for a smoke test) has ended."""
+    spec = spec or run_spec(study)
+    return ended_trials(trial_states(study)) >= spec.search.num_samples
+
+
+def check_sqlite_file(path: Path) -> None:
+    """``path``, when it exists, is an SQLite database (not garbage that SQLAlchemy fails on mid-command)."""
+    if not path.exists():
+        return
+    try:
+        with closing(sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)) as db:
+            db.execute("PRAGMA schema_version").fetchone()
+    except sqlite3.Error as err:
+        raise UsageError(f"{path}: not a readable SQLite database ({err})") from None

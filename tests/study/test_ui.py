@@ -1,0 +1,54 @@
+"""`smoothstudy ui` lands on the study's runs table; the parent run carries each method's best result."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+from mlflow import MlflowClient
+
+from analysis.leaderboard import METHOD, best_trials
+from analysis.results import read_trials
+from study import ui
+from study.layout import StudyDir
+from study.reporting import run_map_of
+from tests.conftest import run_cli
+
+
+def test_the_address_is_the_study_runs_table(smoke_study):
+    study = StudyDir(smoke_study)
+    experiment = MlflowClient(study.default_mlflow_uri).get_experiment_by_name(study.name)
+    url = ui.open_ui(study, port=5123, open_browser=False, serve=False, echo=lambda line: None)
+    assert url == f"http://127.0.0.1:5123/#/experiments/{experiment.experiment_id}/runs"
+
+
+def test_a_tracking_server_is_printed_not_served(smoke_study, tmp_path, monkeypatch):
+    copy = tmp_path / smoke_study.name
+    shutil.copytree(smoke_study, copy, ignore=shutil.ignore_patterns("ray", "mlflow.db", "mlartifacts", "parquet"))
+    meta = json.loads((copy / "study.json").read_text())
+    (copy / "study.json").write_text(json.dumps({**meta, "mlflow_uri": "http://mlflow.example:5000/"}))
+    monkeypatch.setattr(ui, "experiment_id_of", lambda uri, name: "7" if uri.startswith("http://mlflow.example") else None)
+    monkeypatch.setattr(ui.subprocess, "Popen", lambda *a, **k: (_ for _ in ()).throw(AssertionError("served")))
+    lines = []
+    url = ui.open_ui(StudyDir(copy), open_browser=False, echo=lines.append)
+    assert url == "http://mlflow.example:5000/#/experiments/7/runs" and url in lines[0]
+
+
+def test_ui_refuses_a_folder_of_several_studies(tmp_path):
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "study.yaml").write_text(f"name: {name}\n")
+    proc = run_cli("ui", str(tmp_path), "--no-browser", check=False)
+    assert proc.returncode == 2 and "studies here: a, b" in proc.stderr
+
+
+def test_the_parent_run_holds_the_best_result_of_each_method(smoke_study):
+    study = StudyDir(smoke_study)
+    parent = MlflowClient(study.default_mlflow_uri).get_run(run_map_of(study)["parent"])
+    best = best_trials(read_trials(smoke_study), "val/acc", "max")
+    assert len(best)
+    for _, row in best.iterrows():
+        method = row[METHOD]
+        assert parent.data.metrics[f"best/{method}/val/acc"] == row["val/acc"]
+        assert parent.data.metrics[f"best/{method}/test/acc"] == row["test/acc"]
+        assert parent.data.tags[f"best/{method}/trial_id"] == row["trial_id"]
