@@ -1,0 +1,26 @@
+"""Keep freed memory in the process's heap on glibc, so the per-step tensors of a CPU training loop (grads, casts,
+activations: a few MiB each) reuse warm pages instead of being mapped and faulted in afresh every step."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import functools
+
+M_TRIM_THRESHOLD = -1
+M_MMAP_THRESHOLD = -3
+MMAP_THRESHOLD_MAX = 32 * 2**20  # glibc's ceiling on 64-bit; larger blocks are still mapped
+
+
+@functools.cache
+def keep_freed_memory() -> bool:
+    """Once per process: blocks up to 32 MiB come from the heap and the heap is not trimmed back to the OS (the
+    process keeps its peak). On the 2×1024 MLP at batch 64 this removes hundreds of page faults per step
+    (BENCHMARKS.md). Returns False where it does not apply (not glibc)."""
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name)
+        mallopt = libc.mallopt
+    except (OSError, TypeError, AttributeError):
+        return False
+    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_MAX)) and bool(mallopt(M_TRIM_THRESHOLD, 2**30))
