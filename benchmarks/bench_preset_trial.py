@@ -21,8 +21,13 @@ Theoretical minimum: the matmul time alone, 3 × forward FLOPs less the first la
 (9.56 MFLOP per 28×28 image for the 2×1024 MLP); the optimiser (one fused pass over the 1.86 M parameters per
 step, ~37 MB of traffic) and the augmentation come on top, so ratio 1.0 to the matmul rate is out of reach.
 
+``--accuracy EPOCHS`` instead trains the trial (method ce, all its training data unless ``--subset``) for EPOCHS
+in fp32 and in bf16 autocast for each of ``--seeds`` and prints validation and test accuracy, NLL and ECE:
+the check that CPU autocast does not change the results beyond seed-to-seed variation.
+
 Usage: python benchmarks/bench_preset_trial.py [--study studies/lr_table1_fmnist.yaml] [--subset 12000]
        [--epochs 3] [--runs 3] [--precisions fp32 bf16] [--smoke-test]
+       python benchmarks/bench_preset_trial.py --accuracy 5 --subset 0 --seeds 0 1
 """
 
 from __future__ import annotations
@@ -101,10 +106,15 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"], choices=tuple(DTYPES))
     parser.add_argument("--matmul-repeats", type=int, default=100)
+    parser.add_argument("--accuracy", type=int, default=0, metavar="EPOCHS",
+                        help="train fp32 and bf16 runs of EPOCHS and compare their accuracy instead")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="seeds of --accuracy")
     parser.add_argument("--smoke-test", action="store_true", help="subset 1200, 2 epochs, 1 run")
     args = parser.parse_args(argv)
     if args.smoke_test:
         args.subset, args.epochs, args.runs, args.matmul_repeats = 1200, 2, 1, 2
+    if args.accuracy:
+        return accuracy_check(args)
     from search_spaces.schema import load_study
     from trainables.cpu_memory import keep_freed_memory
     from trainables.data import get_dataset_info
@@ -162,6 +172,35 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"load average at end: {load_average()}")
     return {"flops_per_image": per_image, "used": used, "ratios": ratios,
             **{k: s.as_dict() for k, s in summary.items()}}
+
+
+def accuracy_check(args: argparse.Namespace) -> dict:
+    from dataclasses import replace
+
+    from trainables.loop import run_local
+
+    torch.set_num_threads(1)
+    print(header("bench_preset_trial --accuracy: the preset's trial in fp32 and in CPU bf16 autocast",
+                 "bf16 within the fp32 seed-to-seed spread", "identical metrics"))
+    keys = ("val/acc", "test/acc", "test/nll", "test/ece")
+    results = {}
+    for seed in args.seeds:
+        for name in ("fp32", "bf16"):
+            config = replace(preset_config(args.study, args.subset or None, args.accuracy, name == "bf16"), seed=seed)
+            clock = Clock()
+            history, final = run_local(config)
+            results[(name, seed)] = {k: final.metrics[k] for k in keys}
+            print(f"{name} seed {seed}, {args.accuracy} epochs: " + "  ".join(
+                f"{k} {final.metrics[k]:.4f}" for k in keys) + f"  train/loss {history[-1]['train/loss']:.4f}  "
+                f"{time_of(clock):.0f} s  (load: {load_average()})")
+    for name in ("fp32", "bf16"):
+        print(f"{name} mean over seeds {args.seeds}: " + "  ".join(
+            f"{k} {sum(results[(name, s)][k] for s in args.seeds) / len(args.seeds):.4f}" for k in keys))
+    return {f"{name} seed {seed}": metrics for (name, seed), metrics in results.items()}
+
+
+def time_of(clock: Clock) -> float:
+    return 1.0 / clock.rates(1.0)[0]
 
 
 def _median(rates: list[tuple[float, float]]) -> tuple[float, float]:
