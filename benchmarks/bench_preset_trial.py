@@ -5,6 +5,8 @@ In one process, with the preset's torch threads (``resources.cpu``), each run me
 - ``matmul``: the GEMMs of one training step at the trial's shapes (per linear layer: forward, weight grad,
   input grad except the first layer's), back to back on contiguous fp32 or bf16 operands, as GFLOP/s and
   as images/s (GFLOP/s / FLOPs per image). A 2048² matmul is printed as the machine's large-matrix rate.
+  ``matmul+sgd`` adds the time of the trial's optimiser step alone (fused SGD over all parameters, fp32:
+  memory-bound), the floor of a step that keeps fp32 weights;
 - ``bare``: ``bench_trainable.bare_loop_rates`` with the same augmentation (shift + flip in one gather),
   cross-entropy, fused SGD, fp32 or bf16 autocast, under the allocator settings the Trainer uses on CPU
   (``trainables.cpu_memory``);
@@ -19,7 +21,8 @@ Bound (issue: make the preset's trial fast): trial / bare ≥ 0.9 and trial / ma
 precision the preset trains in (CPU time).
 Theoretical minimum: the matmul time alone, 3 × forward FLOPs less the first layer's input gradient
 (9.56 MFLOP per 28×28 image for the 2×1024 MLP); the optimiser (one fused pass over the 1.86 M parameters per
-step, ~37 MB of traffic) and the augmentation come on top, so ratio 1.0 to the matmul rate is out of reach.
+step: read weight, grad, momentum, write weight, momentum, ~37 MB) comes on top whatever the precision, and
+with bf16 autocast the casts of the weights and their grads; ratio 1.0 to the matmul rate is out of reach.
 
 ``--accuracy EPOCHS`` instead trains the trial (method ce, all its training data unless ``--subset``) for EPOCHS
 in fp32 and in bf16 autocast for each of ``--seeds`` and prints validation and test accuracy, NLL and ECE:
@@ -72,6 +75,18 @@ def matmul_rates(shapes: list[tuple[int, int, int]], dtype: torch.dtype, repeats
             a @ b
     wall, cpu = clock.rates(flops(shapes) * repeats)
     return wall / 1e9, cpu / 1e9
+
+
+def optimizer_rates(model: torch.nn.Module, lr: float, repeats: int) -> tuple[float, float]:
+    """(wall, CPU-time) steps/s of the trial's optimiser alone (fused SGD, Nesterov) on the model's parameters."""
+    for param in model.parameters():
+        param.grad = torch.randn_like(param)
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True, fused=True)
+    opt.step()
+    clock = Clock()
+    for _ in range(repeats):
+        opt.step()
+    return clock.rates(repeats)
 
 
 def preset_config(study: Path, subset: int | None, epochs: int, amp_cpu: bool):
@@ -127,7 +142,8 @@ def main(argv: list[str] | None = None) -> dict:
     configs = {p: preset_config(args.study, args.subset or None, args.epochs, p == "bf16") for p in args.precisions}
     cfg = next(iter(configs.values()))
     info = get_dataset_info(cfg.dataset)
-    shapes = linear_gemms(build_model(cfg.model, info.in_chans, info.num_classes, info.image_size), cfg.batch_size)
+    model = build_model(cfg.model, info.in_chans, info.num_classes, info.image_size)
+    shapes = linear_gemms(model, cfg.batch_size)
     per_image = flops(shapes) / cfg.batch_size
     used = "bf16" if spec.training.amp and spec.training.amp_cpu else "fp32"
     print(header(f"bench_preset_trial: one {spec.name} trial on CPU vs a bare loop and the matmul rate",
@@ -142,8 +158,11 @@ def main(argv: list[str] | None = None) -> dict:
     for run in range(args.runs):
         for name in args.precisions:
             wall, cpu = matmul_rates(shapes, DTYPES[name], args.matmul_repeats)
+            matmul = (wall * 1e9 / per_image, cpu * 1e9 / per_image)
+            opt = tuple(cfg.batch_size * r for r in optimizer_rates(model, cfg.lr, args.matmul_repeats))
             measured = {
-                "matmul": (wall * 1e9 / per_image, cpu * 1e9 / per_image),
+                "matmul": matmul,
+                "matmul+sgd": tuple(1 / (1 / m + 1 / o) for m, o in zip(matmul, opt)),
                 "bare": _median(bare_loop_rates(cfg.dataset, cfg.subset, cfg.model, cfg.batch_size, args.epochs,
                                                 cfg.lr, torch.device("cpu"), threads, val_fraction=cfg.val_fraction,
                                                 augment=cfg.augment, amp=name == "bf16")[1:]),
@@ -165,6 +184,7 @@ def main(argv: list[str] | None = None) -> dict:
         ratios[name] = {"bare": trial / summary[f"bare {name} cpu"].median,
                         "matmul": trial / summary[f"matmul {name} cpu"].median}
         print(f"{name}: trial/bare {ratios[name]['bare']:.2f}  trial/matmul {ratios[name]['matmul']:.2f}  "
+              f"trial/(matmul+sgd) {trial / summary[f'matmul+sgd {name} cpu'].median:.2f}  "
               f"(CPU time; matmul {summary[f'matmul {name} cpu'].median * per_image / 1e9:.0f} GFLOP/s)")
     if used in ratios:
         met = ratios[used]["bare"] >= GOAL_BARE and ratios[used]["matmul"] >= GOAL_MATMUL
