@@ -36,6 +36,7 @@ Usage: python benchmarks/bench_preset_trial.py [--study studies/lr_table1_fmnist
 from __future__ import annotations
 
 import argparse
+import resource
 import sys
 from pathlib import Path
 
@@ -99,18 +100,20 @@ def preset_config(study: Path, subset: int | None, epochs: int, amp_cpu: bool):
     return TrialConfig.from_dict(base)
 
 
-def trial_rates(config) -> list[tuple[float, float]]:
-    """(wall, CPU-time) images/s of each epoch of the Trainer on ``config``, validation cut to one batch."""
+def trial_rates(config) -> tuple[list[tuple[float, float]], list[float]]:
+    """(wall, CPU-time) images/s and minor page faults per step of each epoch of the Trainer on ``config``,
+    validation cut to one batch."""
     from trainables.loop import Trainer
 
     trainer = Trainer(config)
     trainer.val_data = trainer.val_data.subset(torch.arange(min(len(trainer.val_data), config.eval_batch_size)))
-    rates = []
+    rates, faults = [], []
     for _ in range(config.epochs):
-        clock = Clock()
+        clock, before = Clock(), resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         trainer.train_epoch()
         rates.append(clock.rates(trainer.steps_per_epoch * config.batch_size))
-    return rates
+        faults.append((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / trainer.steps_per_epoch)
+    return rates, faults
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -166,13 +169,15 @@ def main(argv: list[str] | None = None) -> dict:
                 "bare": _median(bare_loop_rates(cfg.dataset, cfg.subset, cfg.model, cfg.batch_size, args.epochs,
                                                 cfg.lr, torch.device("cpu"), threads, val_fraction=cfg.val_fraction,
                                                 augment=cfg.augment, amp=name == "bf16")[1:]),
-                "trial": _median(trial_rates(configs[name])[1:]),
             }
+            rates, faults = trial_rates(configs[name])
+            measured["trial"] = _median(rates[1:])
             for kind, rate in measured.items():
                 rows.setdefault(f"{kind} {name}", []).append(rate)
             print(f"run {run + 1} {name}: " + "  ".join(
                 f"{kind} {cpu_rate:,.0f} img/s per CPU s ({wall_rate:,.0f} wall)"
-                for kind, (wall_rate, cpu_rate) in measured.items()) + f"  (load: {load_average()})")
+                for kind, (wall_rate, cpu_rate) in measured.items())
+                + f"  trial page faults/step {stats(faults[1:]).median:.0f}  (load: {load_average()})")
     summary = {}
     for key, values in rows.items():
         for i, clock in enumerate(("wall", "cpu")):

@@ -1,5 +1,7 @@
 """Keep freed memory in the process's heap on glibc, so the per-step tensors of a CPU training loop (grads, casts,
-activations: a few MiB each) reuse warm pages instead of being mapped and faulted in afresh every step."""
+activations: a few MiB each) reuse warm pages. Without it, whether glibc maps and faults them in afresh every
+step depends on the process's history: hundreds of page faults per step for the 2×1024 MLP in a fresh process,
+none once glibc's dynamic threshold has grown (BENCHMARKS.md, section 10)."""
 
 from __future__ import annotations
 
@@ -15,8 +17,7 @@ MMAP_THRESHOLD_MAX = 32 * 2**20  # glibc's ceiling on 64-bit; larger blocks are 
 @functools.cache
 def keep_freed_memory() -> bool:
     """Once per process: blocks up to 32 MiB come from the heap and the heap is not trimmed back to the OS (the
-    process keeps its peak). On the 2×1024 MLP at batch 64 this removes hundreds of page faults per step
-    (BENCHMARKS.md). Returns False where it does not apply (not glibc)."""
+    process keeps its peak). Returns False where it does not apply (not glibc)."""
     name = ctypes.util.find_library("c")
     try:
         libc = ctypes.CDLL(name)
