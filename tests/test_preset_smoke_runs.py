@@ -78,7 +78,8 @@ def test_every_preset_runs_its_smoke_version_end_to_end(smoke_runs, path):
     assert "per method: " in first and "strategy per_method" in first  # each method's budget, stated first
     trials = read_trials(study)
     assert set(trials["config/loss"]) == set(spec.methods)
-    assert set(trials["config/device"]) == {"cpu"} and spec.resources.gpu == 0
+    asked = load_study(path).training.device
+    assert set(trials["config/device"]) == {"cpu" if asked == "cuda" else asked} and spec.resources.gpu == 0
     assert (study / "report" / "report.md").exists()
     finals = read_rerun_trials(study)
     if spec.final is None:
