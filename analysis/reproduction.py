@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -442,15 +443,47 @@ def deviations(protocol: Protocol, preset: str) -> list[str]:
         if inside:
             lines.append(text.rstrip())
     out: list[str] = []
-    for line in lines:  # continuation lines (indented) join the item above
+    for line in lines:  # an item starts with "- " or "Word:"; other lines continue the item above
         stripped = line.strip()
-        if line.startswith("   ") and out:
-            out[-1] += " " + stripped
-        elif stripped.startswith("- "):
+        if not stripped:
+            continue
+        if stripped.startswith("- "):
             out.append(stripped)
-        elif stripped:
+        elif re.match(r"^[A-Z][\w ]*:", stripped) or not out:
             out.append(f"- {stripped}")
+        else:
+            out[-1] += " " + stripped
     return out
+
+
+def _flat(spec: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(spec, dict):
+        return {prefix.rstrip("."): spec}
+    out: dict[str, Any] = {}
+    for key, value in spec.items():
+        out.update(_flat(value, f"{prefix}{key}."))
+    return out
+
+
+def differs_from_preset(protocol: Protocol, part: Part) -> str:
+    """The settings (``section.key``) in which the part's study file, as run, differs from its block's
+    preset (``name`` aside)."""
+    if not part.study:
+        return "–"
+    path = protocol.repo_root / protocol.spec["blocks"][part.block]["preset"]
+    if not path.is_file():
+        return "(preset not found)"
+    preset = _flat(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+    mine = _flat(part.study)
+    keys = sorted(k for k in set(preset) | set(mine) if k != "name" and preset.get(k) != mine.get(k))
+    sections = list(dict.fromkeys(k.split(".")[0] if k.startswith("methods.") else k for k in keys))
+    shown = []
+    for key in sections:
+        if key == "methods":
+            shown.append(f"methods: {', '.join(part.study.get('methods') or {})}")
+        else:
+            shown.append(f"{key}: {mine.get(key, '–')}")
+    return "; ".join(shown) or "none"
 
 
 def render(protocol_path: Path | str) -> str:
@@ -475,13 +508,14 @@ def render(protocol_path: Path | str) -> str:
                      f"`{block['objective']}` ({block['mode']})")
     lines += ["", "The protocol runs in parts, one study each (its grid, then the chosen configuration "
               "retrained with seeds shared by every part):", "",
-              "| part | block | study file | data | state |", "|---|---|---|---|---|"]
+              "| part | block | study file | differs from the block's preset in | data | state |",
+              "|---|---|---|---|---|---|"]
     for name, part in parts.items():
         study = spec["parts"][name]["study"]
         exists = (protocol.repo_root / study).is_file()
         data = f"`{protocol.rel(part.dir)}/`" if part.present else "–"
-        lines.append(f"| {name} | {part.block} | `{study}`{'' if exists else ' (not written yet)'} | {data} | "
-                     f"{part_status(part)} |")
+        lines.append(f"| {name} | {part.block} | `{study}`{'' if exists else ' (not written yet)'} | "
+                     f"{differs_from_preset(protocol, part)} | {data} | {part_status(part)} |")
     lines += [""]
 
     lines += ["## Deviations from the paper", ""]
