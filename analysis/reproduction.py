@@ -80,7 +80,7 @@ def load_protocol(path: Path | str) -> Protocol:
         if key not in spec:
             raise ValueError(f"protocol={path}: missing key {key!r}")
     blocks, parts = spec["blocks"], spec["parts"]
-    for name, part in parts.items():
+    for name, part in [*parts.items(), *((r.get("label"), r) for r in spec["rows"] if "block" in r)]:
         if part.get("block") not in blocks:
             raise ValueError(f"protocol={path}: part {name!r} has block={part.get('block')!r}; allowed: "
                              + ", ".join(blocks))
@@ -205,7 +205,7 @@ def row_result(protocol: Protocol, parts: dict[str, Part], row: dict[str, Any]) 
     part = parts[row["part"]]
     paper = {k: (float(v[0]), float(v[1]) if len(v) > 1 and v[1] is not None else math.nan)
              for k, v in row["paper"].items()}
-    out = RowResult(row["label"], part.block, part.name, paper)
+    out = RowResult(row["label"], row.get("block", part.block), part.name, paper)
     runs = final_runs(part, row["method"])
     if runs.empty:
         return out
@@ -412,7 +412,11 @@ def part_throughput(part: Part) -> str:
 def machine(part: Part) -> str:
     env = part.meta.get("environment") or {}
     if not env:
-        return "not recorded (no study.json)"
+        runs = part.frames.runs
+        devices = sorted(str(d) for d in _column(runs, "config/device").dropna().unique())
+        nodes = _column(runs, "sys/node_ip").dropna().nunique()
+        return (f"no study.json; the tables: device {', '.join(devices) or '?'}"
+                + (f", {nodes} Ray node(s)" if nodes else ""))
     driver, cluster, versions = env.get("driver", {}), env.get("cluster", {}), env.get("versions", {})
     bits = [f"{driver.get('cpu', '?')}, {driver.get('cores', '?')} cores"]
     if cluster:
@@ -576,7 +580,15 @@ def render(protocol_path: Path | str) -> str:
             continue
         search, final = part_timing(part)
         lines.append(f"| {name} | {search} | {final} | {part_throughput(part)} | {machine(part)} |")
-    lines += [""]
+    lines += ["", "## Rebuilding this document", "",
+              "Each part is a study (`smoothstudy run <study file>`, with its final runs); its tables are copied "
+              "into the repository, finished or not, and the document is written from them alone:", "",
+              "```",
+              f"smoothstudy reproduce collect runs/<study> --into {protocol.rel(protocol.data_dir)}/<part>",
+              f"smoothstudy reproduce report {rel_proto}",
+              "```", "",
+              "A test (`tests/analysis/test_reproduction.py`) rebuilds the document from the committed tables and "
+              "fails when it differs from this file.", ""]
     return "\n".join(lines)
 
 
