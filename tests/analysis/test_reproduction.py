@@ -1,5 +1,5 @@
-"""A reproduction in parts: synthetic parts written by the real Parquet sink, the generated document's numbers
-against hand-computed means and intervals, a missing part shown as not run, `reproduce collect`'s refusals,
+"""A reproduction in parts: synthetic parts written through the Parquet contract's writers (analysis.tables),
+the generated document's numbers against hand-computed means and intervals, a missing part shown as not run, `reproduce collect`'s refusals,
 and the committed document rebuilt from the committed data."""
 
 from __future__ import annotations
@@ -7,27 +7,48 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 import yaml
 
 from analysis.frames import study_frames
 from analysis.reproduction import NOT_RUN, render
+from analysis.tables import EPOCHS, SAMPLES, TRIALS, PartWriter, rows_to_table, write_file
 from study.cli import main
 from study.errors import UsageError
 from study.reproduce import MANIFEST, collect
-from study.sinks.base import TrialEnd, TrialStart
-from study.sinks.parquet import ParquetSink
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMITTED_PROTOCOL = ROOT / "docs" / "reproductions" / "lr_table1_fmnist.yaml"
 
 
+T0 = pd.Timestamp("2026-01-01 00:00", tz="UTC")
+
+
+def _write_tables(root: Path, name: str, runs: list[dict]) -> None:
+    """``runs`` (trial rows: trial_id, config, tags, metrics, seconds) as the trials table and two epochs each,
+    through the Parquet contract's writers."""
+    rows, epochs = [], PartWriter(root, EPOCHS)
+    for i, run in enumerate(runs):
+        config = {f"config/{k}": v for k, v in run["config"].items()}
+        start = T0 + pd.Timedelta(hours=i)
+        rows.append({"study": name, "trial_id": run["trial_id"], "status": "completed", "reason": "",
+                     "epochs_run": 2, "started_at": start, "ended_at": start + pd.Timedelta(seconds=run["seconds"]),
+                     **config, **{f"tag/{k}": v for k, v in run["tags"].items()}, **run["metrics"]})
+        for epoch in (1, 2):
+            row = {"study": name, "trial_id": run["trial_id"], "epoch": epoch,
+                   "written_at": start + pd.Timedelta(seconds=epoch), **config,
+                   "val/acc": 0.5 + 0.1 * epoch, "time/images_per_s": 1000.0 * epoch}
+            epochs.write(rows_to_table(EPOCHS, [row]), f"part-{run['trial_id']}-{epoch}.parquet")
+    write_file(TRIALS, rows_to_table(TRIALS, rows), TRIALS.location(root))
+
+
 def make_part(folder: Path, name: str, objective: str, method: str, grid: list[tuple[str, dict, dict]],
               finals: list[tuple[int, dict]], mode: str = "max") -> Path:
     """A study folder as a study writes it: study.yaml, study.json, the search trials (``grid``: trial id,
-    loss params, final metrics) and the final runs of the first grid trial (``finals``: seed, metrics)."""
+    loss params, final metrics; 100 s each) and the final runs of the first grid trial (``finals``: seed,
+    metrics; 600 s each) in ``parquet/reruns``."""
     folder.mkdir(parents=True)
     study = {"name": name, "seed": 0, "methods": {method: {}}, "search": {"num_samples": len(grid)},
              "final": {"top": 1, "seeds": len(finals)}, "training": {"epochs": 2},
@@ -36,23 +57,16 @@ def make_part(folder: Path, name: str, objective: str, method: str, grid: list[t
     (folder / "study.json").write_text(json.dumps({"environment": {
         "driver": {"cpu": "Test CPU", "cores": "2"}, "cluster": {"nodes": 1, "cpus": 2.0, "gpus": 0.0},
         "versions": {"torch": "9.9", "python": "3.11"}}}), encoding="utf-8")
-    sink = ParquetSink(folder / "parquet", name)
-    for trial_id, params, metrics in grid:
-        config = {"loss": method, "seed": 0, "loss_params": params}
-        sink.trial_started(TrialStart(trial_id, config, tags={"kind": "trial"}))
-        for epoch in (1, 2):
-            sink.epoch(trial_id, epoch, {"val/acc": 0.5 + 0.1 * epoch, "time/images_per_s": 1000.0 * epoch})
-        sink.trial_ended(TrialEnd(trial_id, "completed", "", metrics))
-    sink.close()
-    reruns = ParquetSink(folder / "parquet" / "reruns", name)
+    params = lambda p: {f"loss_params.{k}": v for k, v in p.items()}  # noqa: E731
+    _write_tables(folder / "parquet", name, [
+        {"trial_id": trial_id, "config": {"loss": method, "seed": 0, **params(p)}, "tags": {"kind": "trial"},
+         "metrics": metrics, "seconds": 100} for trial_id, p, metrics in grid])
     source = grid[0]
-    for seed, metrics in finals:
-        run_id = f"final-{source[0]}-seed{seed}"
-        config = {"loss": method, "seed": seed, "loss_params": source[1]}
-        reruns.trial_started(TrialStart(run_id, config, tags={"kind": "final", "source_trial": source[0]}))
-        reruns.epoch(run_id, 1, {"val/acc": 0.9, "time/images_per_s": 2000.0})
-        reruns.trial_ended(TrialEnd(run_id, "completed", "", metrics))
-    reruns.close()
+    if finals:
+        _write_tables(folder / "parquet" / "reruns", name, [
+            {"trial_id": f"final-{source[0]}-seed{seed}", "config": {"loss": method, "seed": seed, **params(source[1])},
+             "tags": {"kind": "final", "source_trial": source[0]}, "metrics": metrics, "seconds": 600}
+            for seed, metrics in finals])
     return folder
 
 
@@ -116,7 +130,7 @@ def test_rows_are_hand_computed_means_and_intervals(protocol):
     ce = _row(doc, "CE")
     assert ce[:7] == ["CE", "0.912 ± 0.003", "0.9100 ± 0.0248 (n = 3)", "holds", "0.129 ± 0.184",
                       "0.1200 ± 0.0497 (n = 3)", "holds"]
-    assert ce[8] == "2000, 2001, 2002"
+    assert ce[8:10] == ["2000, 2001, 2002", "30.0 min"]  # 3 final runs of 600 s
     # LS acc 0.930/0.932/0.934: 0.9320 ± 4.302653 x 0.002 / sqrt(3) = 0.004968: [0.92703, 0.93697] misses 0.915
     ls = _row(doc, "LS acc")
     assert ls[2:4] == ["0.9320 ± 0.0050 (n = 3)", "does not hold"]
@@ -145,7 +159,7 @@ def test_ranking_claims_and_parts(protocol):
     assert "- LS has the lowest ECE: holds here" in doc
     state = _row(doc, "ce")[-1]
     assert state == "grid: 1 completed of 1; final runs: 3 completed of 3"
-    assert "Test CPU, 2 cores; Ray: 1 node(s), 2 CPUs, 0 GPUs; torch 9.9, Python 3.11" in doc
+    assert "| ce | 1.7 min | 30.0 min | 1500 | Test CPU, 2 cores; Ray: 1 node(s), 2 CPUs, 0 GPUs; torch 9.9, Python 3.11" in doc
 
 
 def test_aurc_panel(protocol):
@@ -180,7 +194,7 @@ def _source(tmp_path: Path) -> Path:
     study = make_part(tmp_path / "runs" / "ce", "ce", "val/acc", "ce", [("c1", {}, _sel(0.9, 0.03, 0.031))],
                       [(2000, {"test/acc": 0.9, "test/ece": 0.1})])
     samples = pa.table({"trial_id": ["c1"] * 1000, "label": pa.array([1] * 1000, pa.int16())})
-    pq.write_table(samples, study / "parquet" / "samples" / "part-c1.parquet")
+    PartWriter(study / "parquet", SAMPLES).write(samples, "part-c1.parquet")
     return study
 
 
