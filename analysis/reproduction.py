@@ -550,7 +550,9 @@ def render(protocol_path: Path | str) -> str:
                 f"{verdict(r.acc, r.paper['acc'][0])} | {fmt_paper(r.paper['ece'])} | "
                 f"{fmt_interval(r.ece)}{ece_label} | {verdict(r.ece, r.paper['ece'][0])} | {r.params or '–'} | "
                 f"{', '.join(map(str, r.seeds)) or '–'} | {fmt_seconds(r.seconds)} |")
-        lines += [""]
+        notes = [f"- {row['label']}: {row['note'].strip()}" for row in spec["rows"]
+                 if row.get("note") and results[row["label"]].block == name]
+        lines += [""] + (notes + [""] if notes else [])
 
     lines += ["## Which claims hold here", ""]
     cells = [(r.label, m, verdict(getattr(r, m), r.paper[m][0])) for r in results.values() for m in ("acc", "ece")]
