@@ -370,9 +370,10 @@ def part_status(part: Part) -> str:
                 continue
             last = mine.sort_values("epoch").iloc[-1]
             acc = _num(last, "val/acc")
-            done.append(f"{int(last['epoch'])}{f' of {epochs}' if epochs else ''}"
-                        + ("" if math.isnan(acc) else f", val/acc {acc:.4f}"))
-        grid += f", {len(running)} running (epochs done: {'; '.join(done)})"
+            when = pd.Timestamp(last["written_at"]).strftime("%Y-%m-%d %H:%M UTC")
+            done.append(f"{int(last['epoch'])}{f' of {epochs}' if epochs else ''} epochs"
+                        + ("" if math.isnan(acc) else f", val/acc {acc:.4f}") + f", last at {when}")
+        grid += f", {len(running)} unfinished when collected ({'; '.join(done)})"
     final = part.study.get("final") or {}
     n_methods = len(part.study.get("methods") or {}) or 1
     wanted = int(final.get("top", 1)) * int(final.get("seeds", 0)) * n_methods if final else None

@@ -33,8 +33,10 @@ def _write_tables(root: Path, name: str, runs: list[dict]) -> None:
     for i, run in enumerate(runs):
         config = {f"config/{k}": v for k, v in run["config"].items()}
         start = T0 + pd.Timedelta(hours=i)
-        rows.append({"study": name, "trial_id": run["trial_id"], "status": "completed", "reason": "",
-                     "epochs_run": 2, "started_at": start, "ended_at": start + pd.Timedelta(seconds=run["seconds"]),
+        done = run.get("status", "completed") == "completed"
+        rows.append({"study": name, "trial_id": run["trial_id"], "status": run.get("status", "completed"),
+                     "reason": "", "epochs_run": 2 if done else 0, "started_at": start,
+                     "ended_at": start + pd.Timedelta(seconds=run["seconds"]) if done else None,
                      **config, **{f"tag/{k}": v for k, v in run["tags"].items()}, **run["metrics"]})
         for epoch in (1, 2):
             row = {"study": name, "trial_id": run["trial_id"], "epoch": epoch,
@@ -45,7 +47,7 @@ def _write_tables(root: Path, name: str, runs: list[dict]) -> None:
 
 
 def make_part(folder: Path, name: str, objective: str, method: str, grid: list[tuple[str, dict, dict]],
-              finals: list[tuple[int, dict]], mode: str = "max") -> Path:
+              finals: list[tuple[int, dict]], mode: str = "max", status: str = "completed") -> Path:
     """A study folder as a study writes it: study.yaml, study.json, the search trials (``grid``: trial id,
     loss params, final metrics; 100 s each) and the final runs of the first grid trial (``finals``: seed,
     metrics; 600 s each) in ``parquet/reruns``."""
@@ -60,7 +62,7 @@ def make_part(folder: Path, name: str, objective: str, method: str, grid: list[t
     params = lambda p: {f"loss_params.{k}": v for k, v in p.items()}  # noqa: E731
     _write_tables(folder / "parquet", name, [
         {"trial_id": trial_id, "config": {"loss": method, "seed": 0, **params(p)}, "tags": {"kind": "trial"},
-         "metrics": metrics, "seconds": 100} for trial_id, p, metrics in grid])
+         "metrics": metrics, "seconds": 100, "status": status} for trial_id, p, metrics in grid])
     source = grid[0]
     if finals:
         _write_tables(folder / "parquet" / "reruns", name, [
@@ -189,6 +191,16 @@ def test_part_without_finals_or_with_wrong_objective(protocol):
     doc = render(protocol)
     assert _row(doc, "LS ECE")[2] == NOT_RUN
     assert _row(doc, "ls_ece")[-1] == "grid: 1 completed of 1; final runs: 0 completed"
+
+
+def test_unfinished_part(protocol):
+    data = protocol.parent / "data"
+    make_part(data / "ls_ece", "ls_ece", "val/ece", "ls", [("e1", {"alpha": 0.1}, {})], [], mode="min",
+              status="running")
+    doc = render(protocol)
+    assert _row(doc, "ls_ece")[-1] == ("grid: 0 completed of 1, 1 unfinished when collected (2 of 2 epochs, "
+                                       "val/acc 0.7000, last at 2026-01-01 00:00 UTC); final runs: 0 completed")
+    assert _row(doc, "LS ECE")[2] == NOT_RUN
 
 
 def _source(tmp_path: Path) -> Path:
