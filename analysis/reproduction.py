@@ -217,10 +217,15 @@ def row_result(protocol: Protocol, parts: dict[str, Part], row: dict[str, Any]) 
     return out
 
 
+NO_VALUES = "no values"  # runs there, the metric not recorded
+
+
 def verdict(ours: Interval | None, paper: float) -> str:
     """Whether the paper's value lies in our 95 % interval (widened by the paper's rounding)."""
-    if ours is None or ours.n == 0:
+    if ours is None:
         return NOT_RUN
+    if ours.n == 0:
+        return NO_VALUES
     if ours.n < 2 or math.isnan(ours.half_width):
         return "no interval (1 seed)"
     low, high = ours.low - PAPER_ROUNDING, ours.high + PAPER_ROUNDING
@@ -228,8 +233,10 @@ def verdict(ours: Interval | None, paper: float) -> str:
 
 
 def fmt_interval(ours: Interval | None) -> str:
-    if ours is None or ours.n == 0:
+    if ours is None:
         return NOT_RUN
+    if ours.n == 0:
+        return NO_VALUES
     if math.isnan(ours.half_width):
         return f"{ours.mean:.4f} (n = {ours.n})"
     return f"{ours.mean:.4f} ± {ours.half_width:.4f} (n = {ours.n})"
@@ -323,7 +330,22 @@ def aurc_panel(protocol: Protocol, parts: dict[str, Part]) -> list[str]:
             points.append((alpha, _num(row, "test/aurc"), _num(row, "test/aurc_lognorm")))
             table.append(_aurc_line(ls_spec["method"], f"{alpha:g}", row))
     lines += header + table + [""]
-    lines += ["Checks (one seed per value, so directions, not significance):", ""]
+    lines += ["The final runs (the chosen configuration, several seeds; mean ± 95 % half-width; the difference "
+              "is taken seed by seed):", "",
+              "| method | chosen | seeds | test acc | AURC (MSP) | AURC (logit-norm.) | logit-norm. − MSP |",
+              "|---|---|---|---|---|---|---|"]
+    for s in (base_spec, ls_spec):
+        runs = final_runs(parts[s["part"]], s["method"])
+        if runs.empty:
+            lines.append(f"| {s['method']} | | {NOT_RUN} | | | | |")
+            continue
+        raw, norm = _column(runs, "test/aurc").astype(float), _column(runs, "test/aurc_lognorm").astype(float)
+        lines.append(f"| {s['method']} | {chosen_params(runs)} | {len(runs)} | "
+                     f"{fmt_interval(mean_ci(_column(runs, 'test/acc').astype(float)))} | "
+                     f"{fmt_interval(mean_ci(raw))} | {fmt_interval(mean_ci(norm))} | "
+                     f"{fmt_interval(mean_ci(norm - raw))} |")
+    lines += [""]
+    lines += ["Checks on the grid trials (one seed per value, so directions, not significance):", ""]
     if base.empty or not points:
         missing = [s["part"] for s, f in ((base_spec, base), (ls_spec, smooth)) if f.empty]
         lines.append(f"- not decidable yet: part(s) {', '.join(missing)} {NOT_RUN}")
@@ -559,7 +581,8 @@ def render(protocol_path: Path | str) -> str:
     cells = [(r.label, m, verdict(getattr(r, m), r.paper[m][0])) for r in results.values() for m in ("acc", "ece")]
     counts = pd.Series([v for _, _, v in cells]).value_counts().to_dict()
     lines += ["Numbers of the table (paper value in our interval): "
-              + ", ".join(f"{k}: {counts.get(k, 0)}" for k in ("holds", "does not hold", "no interval (1 seed)", NOT_RUN))
+              + ", ".join(f"{k}: {counts.get(k, 0)}" for k in ("holds", "does not hold", "no interval (1 seed)", NOT_RUN)
+                           + ((NO_VALUES,) if counts.get(NO_VALUES) else ()))
               + f" (of {len(cells)}).", ""]
     failing = [f"{label} {m}" for label, m, v in cells if v == "does not hold"]
     if failing:

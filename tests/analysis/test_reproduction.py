@@ -110,8 +110,9 @@ def protocol(tmp_path: Path) -> Path:
                  (2001, {"test/acc": 0.91, "test/ece": 0.12, "test/ece_ts": 0.03}),
                  (2002, {"test/acc": 0.92, "test/ece": 0.14, "test/ece_ts": 0.03})]
     make_part(data / "ce", "ce", "val/acc", "ce", [("c1", {}, _sel(0.90, 0.030, 0.031))], ce_finals)
-    ls_finals = [(2000, {"test/acc": 0.930, "test/ece": 0.05}), (2001, {"test/acc": 0.932, "test/ece": 0.05}),
-                 (2002, {"test/acc": 0.934, "test/ece": 0.05})]
+    ls_finals = [(2000, {"test/acc": 0.930, "test/ece": 0.05, "test/aurc": 0.040, "test/aurc_lognorm": 0.035}),
+                 (2001, {"test/acc": 0.932, "test/ece": 0.05, "test/aurc": 0.042, "test/aurc_lognorm": 0.036}),
+                 (2002, {"test/acc": 0.934, "test/ece": 0.05, "test/aurc": 0.044, "test/aurc_lognorm": 0.037})]
     make_part(data / "ls", "ls", "val/acc", "ls",
               [("l2", {"alpha": 0.2}, _sel(0.93, 0.040, 0.033)), ("l1", {"alpha": 0.1}, _sel(0.92, 0.035, 0.032))],
               ls_finals)
@@ -176,6 +177,11 @@ def test_aurc_panel(protocol):
     assert "- AURC of LS grows with α: 1 of 1 steps up the grid raise it" in doc
     assert "- logit normalisation lowers LS's AURC at 2 of 2 values of α" in doc
     assert "- for CE it changes AURC by +0.0010" in doc
+    # the final runs: CE's have no AURC in this fixture (shown as no values); LS: raw 0.040/0.042/0.044,
+    # logit-normalised 0.035/0.036/0.037, seed-wise differences -0.005/-0.006/-0.007 (s = 0.001: 0.002484)
+    assert "| ce | – | 3 | 0.9100 ± 0.0248 (n = 3) | no values | no values | no values |" in doc
+    assert ("| ls | alpha = 0.2 | 3 | 0.9320 ± 0.0050 (n = 3) | 0.0420 ± 0.0050 (n = 3) | 0.0360 ± 0.0025 (n = 3) "
+            "| -0.0060 ± 0.0025 (n = 3) |") in doc
 
 
 def test_part_without_finals_or_with_wrong_objective(protocol):
