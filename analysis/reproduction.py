@@ -315,14 +315,17 @@ def aurc_panel(protocol: Protocol, parts: dict[str, Part]) -> list[str]:
               "|---|---|---|---|---|---|---|---|"]
     table: list[str] = []
     ce_aurc = math.nan
+    def empty(part: Part) -> str:
+        return "not finished yet" if part.present else NOT_RUN
+
     if base.empty:
-        table.append(f"| {base_spec['method']} | 0 | {NOT_RUN} | | | | | |")
+        table.append(f"| {base_spec['method']} | 0 | {empty(parts[base_spec['part']])} | | | | | |")
     for _, row in base.iterrows():
         ce_aurc = _num(row, "test/aurc")
         table.append(_aurc_line(base_spec["method"], "0", row))
     points: list[tuple[float, float, float]] = []
     if smooth.empty:
-        table.append(f"| {ls_spec['method']} | grid | {NOT_RUN} | | | | | |")
+        table.append(f"| {ls_spec['method']} | grid | {empty(parts[ls_spec['part']])} | | | | | |")
     else:
         smooth = smooth.sort_values(param) if param in smooth else smooth
         for _, row in smooth.iterrows():
@@ -347,8 +350,9 @@ def aurc_panel(protocol: Protocol, parts: dict[str, Part]) -> list[str]:
     lines += [""]
     lines += ["Checks on the grid trials (one seed per value, so directions, not significance):", ""]
     if base.empty or not points:
-        missing = [s["part"] for s, f in ((base_spec, base), (ls_spec, smooth)) if f.empty]
-        lines.append(f"- not decidable yet: part(s) {', '.join(missing)} {NOT_RUN}")
+        missing = [f"{s['part']} {empty(parts[s['part']])}" for s, f in ((base_spec, base), (ls_spec, smooth))
+                   if f.empty]
+        lines.append(f"- not decidable yet: part {', part '.join(missing)}")
         return lines + [""]
     above = [a for a, r, _ in points if r > ce_aurc]
     lines.append(f"- LS raises AURC against CE ({ce_aurc:.4f}): at {len(above)} of {len(points)} values of α "

@@ -209,6 +209,18 @@ def test_unfinished_part(protocol):
     assert _row(doc, "LS ECE")[2] == NOT_RUN
 
 
+def test_aurc_panel_with_an_unfinished_and_a_missing_part(protocol):
+    import shutil
+
+    data = protocol.parent / "data"
+    shutil.rmtree(data / "ce")
+    shutil.rmtree(data / "ls")
+    make_part(data / "ce", "ce", "val/acc", "ce", [("c1", {}, {})], [], status="running")
+    doc = render(protocol)
+    assert "| ce | 0 | not finished yet | | | | | |" in doc and "| ls | grid | not run yet | | | | | |" in doc
+    assert "- not decidable yet: part ce not finished yet, part ls not run yet" in doc
+
+
 def _source(tmp_path: Path) -> Path:
     study = make_part(tmp_path / "runs" / "ce", "ce", "val/acc", "ce", [("c1", {}, _sel(0.9, 0.03, 0.031))],
                       [(2000, {"test/acc": 0.9, "test/ece": 0.1})])
