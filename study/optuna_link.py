@@ -7,7 +7,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from study.optuna_bridge import MLFLOW_RUN_ATTR, RAY_TRIAL_ATTR
+from study.optuna_bridge import MLFLOW_RUN_ATTR, RAY_TRIAL_ATTR, optuna_studies
 from study.sinks.base import TrialEnd, TrialStart
 from study.sinks.mlflow import OPTUNA_TRIAL_TAG, MlflowSink
 
@@ -17,8 +17,7 @@ class OptunaLink:
         self.storage_url = storage_url
         self.study_name = study_name
         self.mlflow = mlflow
-        self._study: Any = None
-        self._by_ray_id: dict[str, Any] = {}  # Ray trial id -> Optuna FrozenTrial
+        self._by_ray_id: dict[str, tuple[Any, Any]] = {}  # Ray trial id -> (Optuna study, FrozenTrial)
         self._warned = False
 
     def trial_started(self, start: TrialStart) -> None:
@@ -39,21 +38,20 @@ class OptunaLink:
     def close(self) -> None:
         return None
 
-    def _optuna_trial(self, trial_id: str) -> Any:
-        import optuna
-
-        if self._study is None:
-            self._study = optuna.load_study(study_name=self.study_name, storage=self.storage_url)
+    def _optuna_trial(self, trial_id: str) -> tuple[Any, Any] | None:
+        """The study (the joint one, or the method's own under ``per_method``) and Optuna trial of a Ray trial."""
         if trial_id not in self._by_ray_id:
-            self._by_ray_id = {t.user_attrs[RAY_TRIAL_ATTR]: t for t in self._study.get_trials(deepcopy=False)
-                               if RAY_TRIAL_ATTR in t.user_attrs}
+            self._by_ray_id = {t.user_attrs[RAY_TRIAL_ATTR]: (study, t)
+                               for study in optuna_studies(self.storage_url, self.study_name)
+                               for t in study.get_trials(deepcopy=False) if RAY_TRIAL_ATTR in t.user_attrs}
         return self._by_ray_id.get(trial_id)
 
     def _link(self, trial_id: str) -> None:
         run_id = self.mlflow.run_id(trial_id)
-        trial = self._optuna_trial(trial_id)
-        if run_id is None or trial is None:
+        found = self._optuna_trial(trial_id)
+        if run_id is None or found is None:
             return
+        study, trial = found
         if trial.user_attrs.get(MLFLOW_RUN_ATTR) != run_id:
-            self._study._storage.set_trial_user_attr(trial._trial_id, MLFLOW_RUN_ATTR, run_id)
+            study._storage.set_trial_user_attr(trial._trial_id, MLFLOW_RUN_ATTR, run_id)
         self.mlflow.tag(trial_id, {OPTUNA_TRIAL_TAG: str(trial.number)})

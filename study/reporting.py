@@ -88,13 +88,14 @@ def report_inputs(study: StudyDir, spec: StudySpec | None = None):
 
 
 def optuna_trials_of(study: StudyDir, name: str) -> list:
-    """The study's Optuna trials, or none (with a warning) when its storage cannot be read."""
+    """The study's Optuna trials (of each method's own study under ``per_method``), or none (with a warning)
+    when its storage cannot be read."""
     if study.optuna_storage == study.optuna_uri and not (study.root / "optuna.db").exists():
         return []  # (opening a missing SQLite file would create it)
     try:
-        import optuna
+        from study.optuna_bridge import optuna_trials
 
-        return optuna.load_study(study_name=name, storage=study.optuna_storage).get_trials()
+        return optuna_trials(study.optuna_storage, name)
     except Exception as err:  # noqa: BLE001 - the report goes on without the Optuna section
         warnings.warn(f"no Optuna section: could not read {study.optuna_storage} ({type(err).__name__}: {err})",
                       stacklevel=2)

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import optuna
 from mlflow import MlflowClient
 
 from analysis.results import read_trials
 from study.layout import StudyDir
-from study.optuna_bridge import MLFLOW_RUN_ATTR, RAY_TRIAL_ATTR
+from study.optuna_bridge import MLFLOW_RUN_ATTR, RAY_TRIAL_ATTR, optuna_studies
 from study.sinks.mlflow import OPTUNA_TRIAL_TAG, TRIAL_TAG
 
 
 def test_optuna_trials_name_their_ray_trial_and_mlflow_run(smoke_study):
     study = StudyDir(smoke_study)
-    trials = optuna.load_study(study_name=study.name, storage=study.optuna_storage).get_trials()
+    studies = optuna_studies(study.optuna_storage, study.name)
+    assert {s.study_name for s in studies} == {f"{study.name}.ce", f"{study.name}.ls"}  # per_method: one each
+    trials = [t for s in studies for t in s.get_trials()]
     ray_ids = set(read_trials(smoke_study)["trial_id"])
     linked = [t for t in trials if RAY_TRIAL_ATTR in t.user_attrs]
     assert {t.user_attrs[RAY_TRIAL_ATTR] for t in linked} == ray_ids
