@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
 import shutil
 import threading
 import time
@@ -152,6 +153,26 @@ def build_scheduler(spec: StudySpec):
     return make() if spec.search.strategy == "joint" else PerMethodASHA(make)
 
 
+def asha_decision_epochs(spec: StudySpec) -> frozenset[int]:
+    """The epochs at which ASHA compares a trial with its rung and may stop it: ``grace_period · rf^k`` below
+    ``max_t`` (a trial reaches a rung at the first epoch at or past it)."""
+    if not spec.asha.enabled:
+        return frozenset()
+    max_t = spec.asha.max_t or spec.training.epochs
+    rungs, milestone = set(), float(spec.asha.grace_period)
+    while milestone < max_t:
+        rungs.add(math.ceil(milestone))
+        milestone *= spec.asha.reduction_factor
+    return frozenset(rungs)
+
+
+def checkpoint_policy(spec: StudySpec):
+    from trainables.tune_adapter import CheckpointPolicy
+
+    return CheckpointPolicy(every_epochs=spec.checkpoint.every_epochs, every_s=spec.checkpoint.every_s,
+                            decision_epochs=asha_decision_epochs(spec))
+
+
 def build_sinks(spec: StudySpec, study: StudyDir, mlflow_uri: str | None, settings: dict[str, Any]) -> list:
     from study.optuna_link import OptunaLink
     from study.progress import progress_sink
@@ -212,7 +233,7 @@ def make_tuner(spec: StudySpec, study: StudyDir, mlflow_uri: str | None, restore
     make_sinks = partial(build_sinks, spec, study, mlflow_uri, settings)
     trainable = tune.with_resources(
         tune.with_parameters(train_trial, base=base, objectives=tuple(o.metric for o in spec.objectives),
-                             num_threads=max(1, int(spec.resources.cpu))),
+                             num_threads=max(1, int(spec.resources.cpu)), policy=checkpoint_policy(spec)),
         {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu},
     )
     run_config = tune.RunConfig(
