@@ -176,6 +176,7 @@ def checkpoint_policy(spec: StudySpec):
 def build_sinks(spec: StudySpec, study: StudyDir, mlflow_uri: str | None, settings: dict[str, Any]) -> list:
     from study.optuna_link import OptunaLink
     from study.progress import progress_sink
+    from study.sinks.background import BackgroundSinks
     from study.sinks.mlflow import MlflowSink
     from study.sinks.parquet import ParquetSink
 
@@ -188,7 +189,8 @@ def build_sinks(spec: StudySpec, study: StudyDir, mlflow_uri: str | None, settin
     configs = [flatten(resolve_trial_config(base, sampled)) for sampled in method_examples(spec)]
     parquet = ParquetSink(study.parquet, spec.name, configs)
     first = spec.objectives[0]
-    return [parquet, mlflow, OptunaLink(study.optuna_storage, spec.name, mlflow),
+    return [BackgroundSinks([parquet], "parquet"),
+            BackgroundSinks([mlflow, OptunaLink(study.optuna_storage, spec.name, mlflow)], "mlflow"),
             progress_sink(parquet, spec.search.num_samples, first.metric, first.mode)]
 
 
