@@ -17,7 +17,7 @@ from ray import tune
 
 from study.sinks.base import ResultSink, TrialEnd, TrialStart
 from trainables.config import flatten, resolve_trial_config
-from trainables.tune_adapter import ARTIFACTS_DIR
+from trainables.tune_reporting import ARTIFACTS_DIR
 
 NODE_IP, NODE_ID = "sys/node_ip", "sys/node_id"  # text columns in Parquet: where the trial ran
 

@@ -167,7 +167,7 @@ def asha_decision_epochs(spec: StudySpec) -> frozenset[int]:
 
 
 def checkpoint_policy(spec: StudySpec):
-    from trainables.tune_adapter import CheckpointPolicy
+    from trainables.tune_reporting import CheckpointPolicy
 
     return CheckpointPolicy(every_epochs=spec.checkpoint.every_epochs, every_s=spec.checkpoint.every_s,
                             decision_epochs=asha_decision_epochs(spec))

@@ -3,7 +3,8 @@ checkpoint policy included), with training replaced by a sleep, results of a rea
 metrics, the same each time a given epoch is run) and a checkpoint of a chosen size.
 
 Config keys (all optional): ``epochs``, ``epoch_s`` (the sleep per epoch), ``checkpoint_mb``, ``seed``,
-``every_epochs``/``every_s`` (the checkpoint policy), and ``die_at_epoch`` with ``die_marker``: the worker
+``every_epochs``/``every_s`` (the checkpoint policy; its state saved as NumPy arrays rather than with torch,
+so that hundreds of workers fit in memory), and ``die_at_epoch`` with ``die_marker``: the worker
 process exits right after reporting that epoch, once (the marker file says it happened), as a killed worker
 would.
 """
@@ -16,9 +17,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import torch
+import numpy as np
 
-from trainables.tune_adapter import CheckpointPolicy, report_epochs
+from trainables.tune_reporting import CheckpointPolicy, report_epochs
 
 EPOCH_METRICS = ("train/loss", "train/acc", "train/lr", "time/train_s", "time/eval_s", "time/images_per_s")
 SCORES = ("acc", "nll", "brier", "ece", "aurc", "eaurc", "cov_at_5", "auroc", "auroc_lognorm", "aurc_lognorm",
@@ -41,7 +42,8 @@ class SyntheticTrainer:
         self.epochs, self.epoch_s, self.seed = epochs, epoch_s, seed
         self.die_at_epoch, self.die_marker = die_at_epoch, die_marker
         self.epoch = 0
-        self.weights = torch.zeros(int(checkpoint_mb * 2**20) // 4)
+        self.restored_from = 0  # the epoch of the checkpoint this run started from
+        self.weights = np.zeros(int(checkpoint_mb * 2**20) // 4, dtype=np.float32)
         self._next = time.monotonic()
 
     @property
@@ -57,14 +59,15 @@ class SyntheticTrainer:
         self._next = max(self._next + self.epoch_s, time.monotonic())
         time.sleep(max(0.0, self._next - time.monotonic()))
         self.epoch += 1
-        return {"epoch": self.epoch, **synthetic_metrics(self.seed, self.epoch)}
+        return {"epoch": self.epoch, "restored_from": self.restored_from, **synthetic_metrics(self.seed, self.epoch)}
 
     def state_dict(self) -> dict[str, Any]:
-        return {"epoch": torch.tensor(self.epoch), "weights": self.weights}
+        return {"epoch": np.int64(self.epoch), "weights": self.weights}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.epoch = int(state["epoch"])
-        self.weights = state["weights"]
+        self.weights = np.asarray(state["weights"])
+        self.restored_from = self.epoch
 
 
 def synthetic_trial(config: dict[str, Any]) -> None:
@@ -77,4 +80,15 @@ def synthetic_trial(config: dict[str, Any]) -> None:
     def finish(directory: Path) -> dict[str, Any]:
         return {}
 
-    report_epochs(trainer, finish, policy)
+    report_epochs(trainer, finish, policy, save=save_npz, load=load_npz)
+
+
+def save_npz(state: dict[str, Any], path: Path) -> None:
+    """Like the real trial's state file (arrays only), without importing torch in hundreds of workers."""
+    with open(path, "wb") as f:
+        np.savez(f, **state)
+
+
+def load_npz(path: Path) -> dict[str, Any]:
+    with np.load(path, allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}
