@@ -137,6 +137,8 @@ def run(root: Path, trials: int, slots: int, rate: float, seconds: float, with_s
     cpu1 = resource.getrusage(resource.RUSAGE_SELF)
     rss_peak = peak.stop()
     errors = sum(1 for r in grid if r.error is not None)
+    if not meter.ended:
+        raise SystemExit(f"no trial ended ({errors} errored): see Ray's messages above")
     busy = min(trials, slots)
     minimum = math.ceil(trials / slots) * (epochs / rate)
     span = max(meter.ended) - min(meter.started.values())
