@@ -99,10 +99,10 @@ def study_sinks(root: Path, mlflow_uri: str | None) -> list:
     line: the benchmark has no Optuna study)."""
     from study.sinks.background import BackgroundSinks
     from study.sinks.mlflow import MlflowSink
-    from study.sinks.parquet import ParquetSink
+    from study.sinks.parquet import LIVE_TRIALS_EVERY_S, ParquetSink
 
     uri = mlflow_uri or f"sqlite:///{root / 'mlflow.db'}"
-    return [BackgroundSinks([ParquetSink(root / "parquet", "ingest")], "parquet"),
+    return [BackgroundSinks([ParquetSink(root / "parquet", "ingest", trials_every_s=LIVE_TRIALS_EVERY_S)], "parquet"),
             BackgroundSinks([MlflowSink(uri, experiment=f"ingest-{root.name}", study_name="ingest",
                                         study_file=None, settings={}, study_id=root.name)], "mlflow")]
 

@@ -178,7 +178,7 @@ def build_sinks(spec: StudySpec, study: StudyDir, mlflow_uri: str | None, settin
     from study.progress import progress_sink
     from study.sinks.background import BackgroundSinks
     from study.sinks.mlflow import MlflowSink
-    from study.sinks.parquet import ParquetSink
+    from study.sinks.parquet import LIVE_TRIALS_EVERY_S, ParquetSink
 
     mlflow = MlflowSink(mlflow_uri or study.default_mlflow_uri, experiment=spec.name, study_name=spec.name,
                         study_file=study.study_file, settings=settings, study_id=study.study_id)
@@ -187,7 +187,7 @@ def build_sinks(spec: StudySpec, study: StudyDir, mlflow_uri: str | None, settin
 
     base = spec.base_trial_config()
     configs = [flatten(resolve_trial_config(base, sampled)) for sampled in method_examples(spec)]
-    parquet = ParquetSink(study.parquet, spec.name, configs)
+    parquet = ParquetSink(study.parquet, spec.name, configs, trials_every_s=LIVE_TRIALS_EVERY_S)
     first = spec.objectives[0]
     return [BackgroundSinks([parquet], "parquet"),
             BackgroundSinks([mlflow, OptunaLink(study.optuna_storage, spec.name, mlflow)], "mlflow"),

@@ -44,6 +44,9 @@ from study.sinks.base import EpochResult, SinkEvent, TrialEnd, TrialStart
 SAMPLES_FILE = "samples.parquet"  # the name a trial gives its per-sample outputs in its artifacts dir
 BATCH_PART, MERGED_PART = "b", "m"  # epochs/part-b-*: one per written batch; part-m-*: batches merged
 MERGE_AFTER = 64  # batch part files before they are merged into one
+# A live study rewrites trials.parquet (every trial's row) at most this often: at a trial's end each time, it
+# cost O(trials) per trial (0.2 s at 1000 trials on 2 cores). Closing the sink always writes it.
+LIVE_TRIALS_EVERY_S = 2.0
 
 
 def config_columns(config: dict[str, Any]) -> dict[str, Any]:
@@ -101,9 +104,11 @@ class ParquetSink:
     """Writes ``runs/<study>/parquet/`` (``root``). On construction it rebuilds the trial table from the files
     already there, so a resumed study keeps its earlier trials."""
 
-    def __init__(self, root: Path | str, study_name: str, configs: list[dict[str, Any]] | None = None) -> None:
+    def __init__(self, root: Path | str, study_name: str, configs: list[dict[str, Any]] | None = None,
+                 trials_every_s: float = 0.0) -> None:
         """``configs``: flat trial configurations the study will run (one per method, say): their columns
-        and types go into the epochs table's schema (``_common_metadata``) before the first trial starts."""
+        and types go into the epochs table's schema (``_common_metadata``) before the first trial starts.
+        ``trials_every_s``: the least time between two writes of ``trials.parquet`` (0: at every change)."""
         self.root = Path(root)
         self.study = study_name
         self.epochs_dir = EPOCHS.location(self.root)
@@ -115,6 +120,9 @@ class ParquetSink:
         self.samples_table = PartWriter(self.root, SAMPLES)
         self.trials: dict[str, _TrialState] = {}
         self.merge_after = MERGE_AFTER
+        self.trials_every_s = trials_every_s
+        self._trials_changed = False
+        self._trials_written_at = -math.inf
         self._restore()
 
     # -- ResultSink ---------------------------------------------------------------------------------
@@ -144,7 +152,8 @@ class ParquetSink:
         for end in ended:
             if end.artifacts_dir is not None and (Path(end.artifacts_dir) / SAMPLES_FILE).is_file():
                 self._write_samples(end.trial_id, Path(end.artifacts_dir) / SAMPLES_FILE)
-        if ended or len(rows) < len(events):
+        self._trials_changed |= bool(ended) or len(rows) < len(events)
+        if self._trials_changed and time.monotonic() - self._trials_written_at >= self.trials_every_s:
             self._write_trials()
         if len(self._batch_parts()) >= self.merge_after:
             self._compact()
@@ -205,6 +214,7 @@ class ParquetSink:
 
     # -- internals ----------------------------------------------------------------------------------
     def _write_trials(self) -> None:
+        self._trials_changed, self._trials_written_at = False, time.monotonic()
         rows = [self.trials[t].to_row() for t in sorted(self.trials)]
         if not rows:
             return

@@ -189,3 +189,12 @@ def test_readers_refuse_a_directory_without_results(tmp_path):
     with pytest.raises(FileNotFoundError, match="trial 'x'"):
         (tmp_path / "parquet").mkdir()
         read_samples(tmp_path, "x")
+
+
+def test_a_live_trials_table_is_rewritten_at_most_every_few_seconds_and_at_close(tmp_path):
+    sink = ParquetSink(tmp_path / "parquet", "demo", trials_every_s=60)
+    sink.trial_started(TrialStart("t1", CONFIGS["t1"]))  # the first change is written at once
+    sink.trial_ended(TrialEnd("t1", "completed"))
+    assert read_trials(tmp_path).set_index("trial_id").loc["t1", "status"] == "running"
+    sink.close()
+    assert read_trials(tmp_path).set_index("trial_id").loc["t1", "status"] == "completed"
