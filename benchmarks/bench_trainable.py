@@ -3,8 +3,8 @@
 Same model, data, batch size and thread count: the trial runs as a one-trial study (``run_study``: Ray Tune,
 the Trainer, a checkpoint and a report per epoch, the sinks on the driver); the bare loop is the minimum a
 person would write by hand — the same uint8 tensors on the device, a permutation per epoch, per-batch
-normalisation, cross-entropy, SGD with Nesterov momentum, bf16 autocast and channels_last on CUDA, and no
-evaluation, checkpoint or reporting.
+normalisation, cross-entropy, SGD with Nesterov momentum (fused on CPU, as in the Trainer), bf16 autocast and
+channels_last on CUDA, and no evaluation, checkpoint or reporting.
 
 Three rates, median over the timed epochs (the first epoch is warm-up; the trial's last is left out as it
 carries the final evaluation):
@@ -28,56 +28,71 @@ import math
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.common import header, load_average, stats  # noqa: E402
+from benchmarks.common import Clock, header, load_average, stats  # noqa: E402
 
 GOAL = 0.90
 
 
 def bare_loop_rates(dataset: str, subset: int | None, model_name: str, batch_size: int, epochs: int, lr: float,
-                    device: torch.device, threads: int, seed: int = 0) -> list[float]:
-    """Images/s of each epoch of a hand-written training loop (no evaluation, checkpoint or report)."""
+                    device: torch.device, threads: int, seed: int = 0, *, val_fraction: float = 0.1,
+                    augment: bool = False, amp: bool | None = None) -> list[tuple[float, float]]:
+    """(wall, CPU-time) images/s of each epoch of a hand-written training loop (no evaluation, checkpoint or
+    report). ``augment``: the dataset's random shift (zero fill) and horizontal flip, written out here as one
+    gather per batch; ``amp``: bf16 autocast (default: on CUDA only)."""
     from trainables.data import get_dataset_info, load_dataset, make_splits
     from trainables.models import build_model, get_model_info
 
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
     info = get_dataset_info(dataset)
-    train = make_splits(load_dataset(dataset), 0.1, 0, subset).train.to(device)
+    train = make_splits(load_dataset(dataset), val_fraction, 0, subset).train.to(device)
     images, labels = train.images, train.labels
     model = build_model(model_name, info.in_chans, info.num_classes, info.image_size).to(device)
     conv = device.type == "cuda" and get_model_info(model_name).convolutional
+    amp = device.type == "cuda" if amp is None else amp
     if conv:
         model = model.to(memory_format=torch.channels_last)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     mean = torch.tensor(info.mean, device=device).view(1, -1, 1, 1) * 255
     std = torch.tensor(info.std, device=device).view(1, -1, 1, 1) * 255
-    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True)
-    n = len(labels)
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True,
+                          fused=device.type == "cpu" or None)
+    n, c, h, w = images.shape
+    p = info.crop_padding if augment else 0
     steps = n // batch_size
+    ar_h, ar_w = torch.arange(h, device=device), torch.arange(w, device=device)
     rates = []
     for _ in range(epochs):
         _sync(device)
-        t0 = time.perf_counter()
+        clock = Clock()
         order = torch.randperm(n, device=device)
+        source = torch.nn.functional.pad(images, (p, p, p, p)).view(n, c, -1) if augment else images
         for s in range(steps):
             idx = order[s * batch_size:(s + 1) * batch_size]
-            x = (images[idx].float() - mean) / std
+            x = source[idx]
+            if augment:
+                dy, dx = torch.randint(0, 2 * p + 1, (2, batch_size, 1), device=device)
+                cols = dx + ar_w
+                if info.hflip:
+                    cols = torch.where(torch.rand(batch_size, 1, device=device) < 0.5, cols.flip(1), cols)
+                pix = ((dy + ar_h) * (w + 2 * p))[:, :, None] + cols[:, None, :]
+                x = x.gather(2, pix.view(batch_size, 1, -1).expand(-1, c, -1)).view(batch_size, c, h, w)
+            x = (x.float() - mean) / std
             if conv:
                 x = x.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 loss = torch.nn.functional.cross_entropy(model(x), labels[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
         _sync(device)
-        rates.append(steps * batch_size / (time.perf_counter() - t0))
+        rates.append(clock.rates(steps * batch_size))
     return rates
 
 
@@ -158,8 +173,8 @@ def main(argv: list[str] | None = None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         spec_path = study_file(Path(tmp) / "study.yaml", args, args.threads, 1 if gpu else 0)
         for i in range(args.runs):
-            bare = stats(bare_loop_rates(args.dataset, args.subset, args.model, args.batch_size, args.epochs,
-                                         args.lr, device, args.threads)[1:])
+            bare = stats([wall for wall, _ in bare_loop_rates(
+                args.dataset, args.subset, args.model, args.batch_size, args.epochs, args.lr, device, args.threads)[1:]])
             study = run_study(spec_path, Path(tmp) / f"run{i}", force=True, echo=lambda line: None)
             results = trial_results(study.root)
             trial = trial_rates(results)

@@ -129,6 +129,19 @@ def stats(values: Sequence[float]) -> Stats:
     return Stats(tuple(float(v) for v in values))
 
 
+class Clock:
+    """Wall and process CPU time from its creation. On a shared machine the wall time is what a user waits and
+    the CPU time the work done: with one torch thread, rates per CPU second hardly move with the load average."""
+
+    def __init__(self) -> None:
+        self.wall = time.perf_counter()
+        self.cpu = time.process_time()
+
+    def rates(self, items: float) -> tuple[float, float]:
+        """(items per wall second, items per CPU second) since the clock started."""
+        return items / (time.perf_counter() - self.wall), items / (time.process_time() - self.cpu)
+
+
 def time_runs(fn: Callable[[], object], runs: int, warmup: int = 1, sync: Callable[[], None] | None = None) -> Stats:
     """Seconds per call of ``fn`` over ``runs`` calls after ``warmup`` untimed ones; ``sync`` (e.g.
     ``torch.cuda.synchronize``) is called before each clock read so asynchronous GPU work is counted."""

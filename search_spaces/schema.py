@@ -81,6 +81,7 @@ class TrainingSection(_Strict):
     eval_batch_size: int = Field(2048, gt=0)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     amp: bool = True
+    amp_cpu: bool = False
     compile: bool = False
     seeds_per_trial: int = Field(1, gt=0)  # >1: several seeds of a configuration in one trial (short trials)
 

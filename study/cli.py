@@ -85,6 +85,10 @@ def _parser() -> argparse.ArgumentParser:
     ui.add_argument("--no-browser", action="store_true", help="print the address only")
 
     sub.add_parser("list", help="registered methods, datasets, models and confidence scores")
+
+    from study.reproduce import add_parser as add_reproduce
+
+    add_reproduce(sub)
     return p
 
 
@@ -230,6 +234,12 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from study.reproduce import cmd_reproduce as run
+
+    return run(args)
+
+
 def _study_dir(path: Path):
     from study.layout import StudyDir
 
@@ -252,7 +262,7 @@ def _print_summary(study, mlflow_uri: str | None) -> None:
 
 COMMANDS = {"run": cmd_run, "resume": cmd_resume, "status": cmd_status, "report": cmd_report,
             "rerun": cmd_rerun, "final": cmd_final, "ui": cmd_ui, "list": cmd_list, "compare": cmd_compare,
-            "mlflow-server": cmd_mlflow_server, "mlflow-sync": cmd_mlflow_sync}
+            "mlflow-server": cmd_mlflow_server, "mlflow-sync": cmd_mlflow_sync, "reproduce": cmd_reproduce}
 
 if __name__ == "__main__":
     sys.exit(main())

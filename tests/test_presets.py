@@ -64,6 +64,7 @@ def test_label_relaxation_table1_setting(stem, metric, mode):
     t = spec.training
     assert (spec.data.dataset, spec.model, spec.data.subset) == ("fashion_mnist", "mlp", None)
     assert (t.optimizer, t.momentum, t.nesterov, t.batch_size, t.lr, t.epochs) == ("sgd", 0.9, True, 64, 0.05, 50)
+    assert not t.amp_cpu  # fp32 on CPU (bf16 autocast would change the arithmetic)
     assert spec.data.val_fraction == pytest.approx(1 / 6, abs=1e-6)
     assert [(o.metric, o.mode) for o in spec.objectives] == [(metric, mode)]
     assert set(spec.methods) == {"ce", "ls", "label_relaxation", "confidence_penalty", "focal"}

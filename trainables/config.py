@@ -49,7 +49,10 @@ class TrialConfig:
     seeds_per_trial: int = 1
     # hardware
     device: str = "auto"
-    amp: bool = True  # bf16 autocast on CUDA; ignored on CPU
+    amp: bool = True  # bf16 autocast on CUDA
+    # with amp: bf16 autocast on CPU too. Changes the numerics; faster only where the CPU has bf16 instructions
+    # (AVX512-BF16, AMX), and there less than the matmuls alone suggest (BENCHMARKS.md)
+    amp_cpu: bool = False
     compile: bool = False
     # end-of-trial evaluation
     representation: bool = True
@@ -77,7 +80,7 @@ class TrialConfig:
         _check_number("momentum", self.momentum, "a number in [0, 1)", lambda v: 0 <= v < 1)
         _check_number("weight_decay", self.weight_decay, "a finite number >= 0", lambda v: 0 <= v < math.inf)
         _check_number("step_gamma", self.step_gamma, "a number in (0, 1]", lambda v: 0 < v <= 1)
-        for name in ("download", "augment", "nesterov", "amp", "compile", "representation", "probe"):
+        for name in ("download", "augment", "nesterov", "amp", "amp_cpu", "compile", "representation", "probe"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name}={getattr(self, name)!r} is not allowed; allowed: true or false")
         if not isinstance(self.loss_params, dict):

@@ -71,11 +71,13 @@ class Session:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
                 status = f"timeout after {limit:.0f} s"
-        self.stop_ray()
+                if not self.smoke:
+                    self.stop_ray()
         return status, time.monotonic() - start
 
     def stop_ray(self) -> None:
-        """A killed step can leave Ray's daemons behind, holding the GPU share of the next step."""
+        """A killed step can leave Ray's daemons behind, holding the GPU share of the next step. Only on the
+        GPU machine, which runs nothing else: ``ray stop`` ends every Ray on the machine."""
         subprocess.run([sys.executable, "-m", "ray.scripts.scripts", "stop", "--force"], env=self.env, cwd=ROOT,
                        capture_output=True, timeout=60)
 

@@ -109,3 +109,29 @@ def test_normalizer(channels):
     expected_black = [-m / s for m, s in zip(mean, std)]  # -1.0, -1.0, 0.0
     torch.testing.assert_close(out[0, :, 1, 1], torch.tensor(expected_white))
     torch.testing.assert_close(out[1, :, 0, 2], torch.tensor(expected_black))
+
+
+def test_crop_and_flip_together_give_a_shifted_copy_or_its_mirror():
+    p, h, w = 2, 6, 7
+    images = random_images(64, 3, h, w)
+    out = augment(images, crop_padding=p, hflip=True, gen=torch.Generator().manual_seed(4))
+    padded = torch.nn.functional.pad(images, (p, p, p, p))
+    mirrored = 0
+    for i in range(len(images)):
+        crops = [padded[i, :, dy:dy + h, dx:dx + w] for dy in range(2 * p + 1) for dx in range(2 * p + 1)]
+        plain = any(torch.equal(out[i], c) for c in crops)
+        flipped = any(torch.equal(out[i], c.flip(2)) for c in crops)
+        assert plain or flipped, f"image {i}"
+        mirrored += flipped and not plain
+    assert 15 < mirrored < 50
+
+
+def test_train_batches_augment_as_augment_on_each_batch():
+    """The epoch pads its images once and gathers each batch; the draws and images are those of augment()."""
+    data = TensorDataset(random_images(40, 2, 6, 5), torch.arange(40))
+    got = list(train_batches(data, 8, torch.Generator().manual_seed(5), crop_padding=2, hflip=True))
+    gen = torch.Generator().manual_seed(5)
+    order = torch.randperm(40, generator=gen)
+    for k, (images, labels, idx) in enumerate(got):
+        assert torch.equal(idx, order[8 * k:8 * k + 8]) and torch.equal(labels, idx)
+        assert torch.equal(images, augment(data.images[idx], 2, True, gen))

@@ -138,3 +138,14 @@ def test_cifar_agrees_with_torchvision_reader(tmp_path, monkeypatch, variant):
         assert torch.equal(ours.images, torch.from_numpy(theirs.data).permute(0, 3, 1, 2))
         assert ours.labels.tolist() == list(theirs.targets)
     assert tuple(theirs.classes) == get_dataset_info(variant).class_names
+
+
+def test_download_true_uses_the_files_already_there(tmp_path, monkeypatch):
+    import trainables.data.cifar as cifar
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("downloaded although the files are there")
+
+    monkeypatch.setattr(cifar, "_download", no_network)
+    raw = load_dataset("cifar100", data_dir=write_cifar100(tmp_path), download=True)
+    assert raw.train.images.shape[0] == 4

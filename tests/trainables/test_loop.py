@@ -146,6 +146,43 @@ def test_optimizer_and_step_schedule():
     assert sgd.optimizer.param_groups[0]["nesterov"] is False  # Nesterov needs momentum
 
 
+@pytest.mark.parametrize("momentum, nesterov", [(0.9, True), (0.9, False), (0.0, False)])
+def test_fused_sgd_on_cpu_is_bit_identical_to_the_default(momentum, nesterov):
+    config = small_config(subset=300, epochs=2, momentum=momentum, nesterov=nesterov)
+    fused = Trainer(config)
+    assert fused.optimizer.defaults["fused"]
+    assert not Trainer(small_config(subset=200, weight_decay=5e-4)).optimizer.defaults["fused"]  # rounds otherwise
+    plain = Trainer(config)
+    group = plain.optimizer.defaults
+    plain.optimizer = torch.optim.SGD(plain.model.parameters(), lr=group["lr"], momentum=momentum,
+                                      nesterov=group["nesterov"], foreach=False)
+    plain.scheduler = torch.optim.lr_scheduler.LambdaLR(plain.optimizer, plain._lr_factor)
+    for _ in range(2):
+        assert without_timings(fused.train_epoch()) == without_timings(plain.train_epoch())
+    assert_same_weights(fused.model, plain.model)
+
+
+def test_cpu_autocast_only_when_asked():
+    assert not Trainer(small_config(subset=200)).amp  # amp: true by default, for CUDA only
+    assert not Trainer(small_config(subset=200, amp=False, amp_cpu=True)).amp
+    bf16 = Trainer(small_config(subset=200, amp_cpu=True))
+    assert bf16.amp and bf16._logits(bf16.val_data.images[:4]).dtype == torch.bfloat16
+    assert math.isfinite(bf16.train_epoch()["train/loss"])
+
+
+def test_resume_continues_exactly_with_cpu_autocast(tmp_path):
+    config = small_config(subset=300, epochs=2, amp_cpu=True)
+    straight = Trainer(config)
+    history = [straight.train_epoch() for _ in range(2)]
+    first = Trainer(config)
+    first.train_epoch()
+    torch.save(first.state_dict(), tmp_path / "checkpoint.pt")
+    resumed = Trainer(config)
+    resumed.load_state_dict(torch.load(tmp_path / "checkpoint.pt", weights_only=True))
+    assert without_timings(resumed.train_epoch()) == without_timings(history[1])
+    assert_same_weights(resumed.model, straight.model)
+
+
 @pytest.mark.skipif("lspp" not in LOSSES, reason="lspp is not registered")
 def test_learnable_loss_parameters_are_trained():
     trainer = Trainer(small_config(subset=200, epochs=1, loss="lspp", loss_params={"alpha": 0.2}))

@@ -23,22 +23,39 @@ class Normalizer:
 
 def augment(images: torch.Tensor, crop_padding: int, hflip: bool, gen: torch.Generator) -> torch.Tensor:
     """Random crop with zero padding and random horizontal flip, on uint8 (N, C, H, W) tensors."""
-    n, _, h, w = images.shape
-    device = images.device
-    if crop_padding > 0:
-        p = crop_padding
-        padded = torch.nn.functional.pad(images, (p, p, p, p))
-        dy = torch.randint(0, 2 * p + 1, (n,), generator=gen, device=device)
-        dx = torch.randint(0, 2 * p + 1, (n,), generator=gen, device=device)
-        rows = (dy[:, None] + torch.arange(h, device=device)[None, :])[:, None, :, None]
-        cols = (dx[:, None] + torch.arange(w, device=device)[None, :])[:, None, None, :]
-        batch = torch.arange(n, device=device)[:, None, None, None]
-        chans = torch.arange(images.shape[1], device=device)[None, :, None, None]
-        images = padded[batch, chans, rows, cols]
+    if not crop_padding and not hflip:
+        return images
+    index = torch.arange(len(images), device=images.device)
+    return shifted_flipped(pad(images, crop_padding), index, crop_padding, hflip, gen)
+
+
+def pad(images: torch.Tensor, p: int) -> torch.Tensor:
+    return torch.nn.functional.pad(images, (p, p, p, p)) if p else images
+
+
+def shifted_flipped(padded: torch.Tensor, index: torch.Tensor, p: int, hflip: bool,
+                    gen: torch.Generator) -> torch.Tensor:
+    """Images ``index`` of ``padded`` (N, C, H + 2p, W + 2p), each shifted by up to ``p`` pixels along each axis
+    and, with ``hflip``, mirrored with probability 1/2: one gather, no per-batch copies for pad or flip.
+    Draws dy, dx, then the flips, from ``gen``."""
+    n, (c, hp, wp) = len(index), padded.shape[1:]
+    h, w, device = hp - 2 * p, wp - 2 * p, padded.device
+    rows = torch.arange(h, device=device).expand(n, h)
+    cols = torch.arange(w, device=device).expand(n, w)
+    if p:
+        rows = rows + torch.randint(0, 2 * p + 1, (n, 1), generator=gen, device=device)
+        shift = torch.randint(0, 2 * p + 1, (n, 1), generator=gen, device=device)
     if hflip:
-        flip = torch.rand(n, generator=gen, device=device) < 0.5
-        images = torch.where(flip[:, None, None, None], images.flip(3), images)
-    return images
+        flip = torch.rand(n, 1, generator=gen, device=device) < 0.5
+        cols = torch.where(flip, cols.flip(1), cols)
+    if p:
+        cols = cols + shift
+    # pixel offsets within each image and one gather: advanced indexing with four index tensors, or take(), is
+    # several times slower on CPU
+    offsets = (rows * wp)[:, None, :, None] + cols[:, None, None, :]
+    if c > 1:
+        offsets = offsets + (torch.arange(c, device=device) * (hp * wp))[None, :, None, None]
+    return padded[index].view(n, -1).gather(1, offsets.view(n, -1)).view(n, c, h, w)
 
 
 def train_batches(
@@ -49,11 +66,14 @@ def train_batches(
     n = len(data)
     order = torch.randperm(n, generator=gen, device=data.images.device)
     stop = n - n % batch_size if drop_last and n >= batch_size else n
+    augmenting = crop_padding or hflip
+    source = pad(data.images, crop_padding) if augmenting else data.images  # padded once per epoch
     for start in range(0, stop, batch_size):
         idx = order[start : start + batch_size]
-        images = data.images[idx]
-        if crop_padding or hflip:
-            images = augment(images, crop_padding, hflip, gen)
+        if augmenting:
+            images = shifted_flipped(source, idx, crop_padding, hflip, gen)
+        else:
+            images = source[idx]
         yield images, data.labels[idx], idx
 
 

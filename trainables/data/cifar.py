@@ -67,9 +67,10 @@ def load(directory: Path | None, download: bool, *, variant: str) -> RawData:
     layout = LAYOUTS[variant]
     root = (directory or Path(DEFAULT_DIR)).expanduser()
     folder = root / layout.folder
-    if download:
-        _download(variant, root)
     missing = [n for n in (*layout.train_files, layout.test_file) if not (folder / n).is_file()]
+    if download and missing:  # files already there are used as they are (no network needed)
+        _download(variant, root)
+        missing = [n for n in missing if not (folder / n).is_file()]
     if missing:
         raise FileNotFoundError(
             f"data_dir: {variant} not found: {folder} lacks {', '.join(missing)}; set download: true in the "

@@ -1,0 +1,152 @@
+"""`smoothstudy reproduce`: the committed data of a reproduction run in parts, and its document.
+
+``collect`` copies one part's (a study's) tables, exactly as the study wrote them, into the repository
+(``docs/reproductions/data/<part>/``): ``study.yaml``, ``study.json`` and ``parquet/`` (search trials, epochs,
+the reruns and final runs under ``parquet/reruns``, and the per-sample files unless the whole would exceed
+``max_mb``). A finished or a still running study may be collected, and collected again later: the folder's
+``COLLECTED.json`` lists every file collect wrote with its SHA-256, and collect refuses to touch a folder that
+holds anything else, or a file someone changed since. ``report`` renders the protocol's document
+(``analysis.reproduction``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from study.errors import UsageError
+
+MANIFEST = "COLLECTED.json"
+DEFAULT_MAX_MB = 20.0
+TOP_FILES = ("study.yaml", "study.json")
+SAMPLES_DIRS = ("parquet/samples", "parquet/reruns/samples")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _source_files(study_dir: Path) -> list[str]:
+    """Relative paths of the study's files to collect (temporary ``.*`` files excluded)."""
+    out = [name for name in TOP_FILES if (study_dir / name).is_file()]
+    for path in sorted((study_dir / "parquet").rglob("*")):
+        rel = path.relative_to(study_dir)
+        if path.is_file() and not any(p.startswith(".") for p in rel.parts):
+            out.append(rel.as_posix())
+    return out
+
+
+def _is_sample_part(rel: str) -> bool:
+    return any(rel.startswith(d + "/part-") for d in SAMPLES_DIRS)
+
+
+def _check_target(into: Path) -> dict[str, str]:
+    """The files collect wrote into ``into`` before ({relative path: sha256}); refuses a folder with files it
+    did not write, or with files changed since."""
+    if into.exists() and not into.is_dir():
+        raise UsageError(f"into={into}: exists and is not a folder")
+    if not into.exists():
+        return {}
+    manifest_path = into / MANIFEST
+    present = sorted(p.relative_to(into).as_posix() for p in into.rglob("*") if p.is_file())
+    present = [p for p in present if p != MANIFEST]
+    if not manifest_path.is_file():
+        if present:
+            raise UsageError(f"into={into}: holds {len(present)} file(s) collect did not write (e.g. {present[0]}) "
+                             f"and no {MANIFEST}; refusing to overwrite: choose an empty or new folder")
+        return {}
+    try:
+        written = json.loads(manifest_path.read_text(encoding="utf-8"))["files"]
+    except (ValueError, KeyError, TypeError) as err:
+        raise UsageError(f"into={into}: unreadable {MANIFEST} ({err}); refusing to overwrite") from None
+    foreign = [p for p in present if p not in written]
+    if foreign:
+        raise UsageError(f"into={into}: {foreign[0]} (and {len(foreign) - 1} more) not written by collect; "
+                         "refusing to overwrite")
+    changed = [p for p in present if _sha256(into / p) != written[p]]
+    if changed:
+        raise UsageError(f"into={into}: {changed[0]} changed since collect wrote it; refusing to overwrite")
+    return written
+
+
+def collect(study_dir: Path | str, into: Path | str, max_mb: float = DEFAULT_MAX_MB, samples: bool = True,
+            echo: Callable[[str], None] = print) -> dict[str, Any]:
+    """Copies a study's tables into ``into``; returns ``{files, bytes, samples, removed}``."""
+    study_dir, into = Path(study_dir), Path(into)
+    if not (study_dir / "study.yaml").is_file() or not (study_dir / "parquet").is_dir():
+        raise UsageError(f"study_dir={study_dir}: not a study directory (needs study.yaml and parquet/)")
+    if max_mb <= 0:
+        raise UsageError(f"max_mb={max_mb:g} is not allowed; allowed: a number > 0")
+    if into.resolve() == study_dir.resolve() or study_dir.resolve() in into.resolve().parents:
+        raise UsageError(f"into={into}: inside the study directory; choose a folder outside it")
+    written = _check_target(into)
+    files = _source_files(study_dir)
+    sizes = {rel: (study_dir / rel).stat().st_size for rel in files if (study_dir / rel).exists()}
+    total = sum(sizes.values())
+    with_samples = samples and total <= max_mb * 1e6
+    if not with_samples:
+        files = [rel for rel in files if not _is_sample_part(rel)]
+    into.mkdir(parents=True, exist_ok=True)
+    copied: dict[str, str] = {}
+    for rel in files:
+        target = into / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            shutil.copyfile(study_dir / rel, target)
+        except FileNotFoundError:  # a running study merged or replaced it since the listing
+            continue
+        copied[rel] = _sha256(target)
+    removed = [rel for rel in written if rel not in copied]
+    for rel in removed:
+        (into / rel).unlink(missing_ok=True)
+    for folder in sorted((p for p in into.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+        if not any(folder.iterdir()):
+            folder.rmdir()
+    manifest = {"study": study_dir.name, "samples": with_samples, "files": dict(sorted(copied.items()))}
+    (into / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    size = sum((into / rel).stat().st_size for rel in copied)
+    from analysis.frames import study_frames
+
+    frames = study_frames(into)
+    note = "" if with_samples else f" (per-sample files left out: the whole is {total / 1e6:.1f} MB > {max_mb:g} MB)"
+    echo(f"collected {study_dir} -> {into}: {len(copied)} files, {size / 1e6:.2f} MB, {len(frames.trials)} "
+         f"trial(s), {len(frames.reruns)} rerun(s){note}")
+    return {"files": len(copied), "bytes": size, "samples": with_samples, "removed": removed}
+
+
+def add_parser(sub) -> None:
+    """The ``reproduce`` subcommand and its two actions."""
+    rep = sub.add_parser("reproduce", help="a published table reproduced in parts: collect a part's tables, "
+                         "render the protocol's document")
+    acts = rep.add_subparsers(dest="action", required=True)
+    col = acts.add_parser("collect", help="copy a (finished or running) study's tables into the repository")
+    col.add_argument("study_dir", type=Path)
+    col.add_argument("--into", type=Path, required=True, help="e.g. docs/reproductions/data/<part>")
+    col.add_argument("--max-mb", type=float, default=DEFAULT_MAX_MB,
+                     help="leave the per-sample files out when the whole exceeds this (default 20)")
+    col.add_argument("--no-samples", action="store_true", help="leave the per-sample files out")
+    doc = acts.add_parser("report", help="write the protocol's document from the committed tables")
+    doc.add_argument("protocol", type=Path, help="e.g. docs/reproductions/lr_table1_fmnist.yaml")
+    doc.add_argument("--out", type=Path, help="default: the protocol file with .md")
+
+
+def cmd_reproduce(args) -> int:
+    if args.action == "collect":
+        collect(args.study_dir, args.into, max_mb=args.max_mb, samples=not args.no_samples)
+        return 0
+    from analysis.reproduction import load_protocol, write_report
+
+    try:
+        load_protocol(args.protocol)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    print(f"report: {write_report(args.protocol, args.out)}")
+    return 0

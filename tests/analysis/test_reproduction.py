@@ -1,0 +1,292 @@
+"""A reproduction in parts: synthetic parts written through the Parquet contract's writers (analysis.tables),
+the generated document's numbers against hand-computed means and intervals, a missing part shown as not run, `reproduce collect`'s refusals,
+and the committed document rebuilt from the committed data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+import yaml
+
+from analysis.frames import study_frames
+from analysis.reproduction import NOT_RUN, render
+from analysis.tables import EPOCHS, SAMPLES, TRIALS, PartWriter, rows_to_table, write_file
+from study.cli import main
+from study.errors import UsageError
+from study.reproduce import MANIFEST, collect
+
+ROOT = Path(__file__).resolve().parents[2]
+COMMITTED_PROTOCOL = ROOT / "docs" / "reproductions" / "lr_table1_fmnist.yaml"
+
+
+T0 = pd.Timestamp("2026-01-01 00:00", tz="UTC")
+
+
+def _write_tables(root: Path, name: str, runs: list[dict]) -> None:
+    """``runs`` (trial rows: trial_id, config, tags, metrics, seconds) as the trials table and two epochs each,
+    through the Parquet contract's writers."""
+    rows, epochs = [], PartWriter(root, EPOCHS)
+    for i, run in enumerate(runs):
+        config = {f"config/{k}": v for k, v in run["config"].items()}
+        start = T0 + pd.Timedelta(hours=i)
+        done = run.get("status", "completed") == "completed"
+        rows.append({"study": name, "trial_id": run["trial_id"], "status": run.get("status", "completed"),
+                     "reason": "", "epochs_run": 2 if done else 0, "started_at": start,
+                     "ended_at": start + pd.Timedelta(seconds=run["seconds"]) if done else None,
+                     **config, **{f"tag/{k}": v for k, v in run["tags"].items()}, **run["metrics"]})
+        for epoch in (1, 2):
+            row = {"study": name, "trial_id": run["trial_id"], "epoch": epoch,
+                   "written_at": start + pd.Timedelta(seconds=epoch), **config,
+                   "val/acc": 0.5 + 0.1 * epoch, "time/images_per_s": 1000.0 * epoch}
+            epochs.write(rows_to_table(EPOCHS, [row]), f"part-{run['trial_id']}-{epoch}.parquet")
+    write_file(TRIALS, rows_to_table(TRIALS, rows), TRIALS.location(root))
+
+
+def make_part(folder: Path, name: str, objective: str, method: str, grid: list[tuple[str, dict, dict]],
+              finals: list[tuple[int, dict]], mode: str = "max", status: str = "completed") -> Path:
+    """A study folder as a study writes it: study.yaml, study.json, the search trials (``grid``: trial id,
+    loss params, final metrics; 100 s each) and the final runs of the first grid trial (``finals``: seed,
+    metrics; 600 s each) in ``parquet/reruns``."""
+    folder.mkdir(parents=True)
+    study = {"name": name, "seed": 0, "methods": {method: {}}, "search": {"num_samples": len(grid)},
+             "final": {"top": 1, "seeds": len(finals)}, "training": {"epochs": 2},
+             "objective": {"metric": objective, "mode": mode}}
+    (folder / "study.yaml").write_text(yaml.safe_dump(study), encoding="utf-8")
+    (folder / "study.json").write_text(json.dumps({"environment": {
+        "driver": {"cpu": "Test CPU", "cores": "2"}, "cluster": {"nodes": 1, "cpus": 2.0, "gpus": 0.0},
+        "versions": {"torch": "9.9", "python": "3.11"}}}), encoding="utf-8")
+    params = lambda p: {f"loss_params.{k}": v for k, v in p.items()}  # noqa: E731
+    _write_tables(folder / "parquet", name, [
+        {"trial_id": trial_id, "config": {"loss": method, "seed": 0, **params(p)}, "tags": {"kind": "trial"},
+         "metrics": metrics, "seconds": 100, "status": status} for trial_id, p, metrics in grid])
+    source = grid[0]
+    if finals:
+        _write_tables(folder / "parquet" / "reruns", name, [
+            {"trial_id": f"final-{source[0]}-seed{seed}", "config": {"loss": method, "seed": seed, **params(source[1])},
+             "tags": {"kind": "final", "source_trial": source[0]}, "metrics": metrics, "seconds": 600}
+            for seed, metrics in finals])
+    return folder
+
+
+PROTOCOL = {
+    "title": "Synthetic reproduction",
+    "paper": {"cite": "A paper", "spread": "its ± as printed"},
+    "data": "data",
+    "blocks": {"acc": {"objective": "val/acc", "mode": "max", "preset": "none.yaml", "title": "for accuracy"},
+               "ece": {"objective": "val/ece", "mode": "min", "preset": "none.yaml", "title": "for ECE"}},
+    "parts": {"ce": {"block": "acc", "study": "parts/ce.yaml"}, "ls": {"block": "acc", "study": "parts/ls.yaml"},
+              "ls_ece": {"block": "ece", "study": "parts/ls_ece.yaml"}},
+    "rows": [
+        {"label": "CE", "part": "ce", "method": "ce", "paper": {"acc": [0.912, 0.003], "ece": [0.129, 0.184]}},
+        {"label": "LS acc", "part": "ls", "method": "ls", "paper": {"acc": [0.915, 0.002], "ece": [0.155, 0.128]}},
+        {"label": "CE T", "part": "ce", "method": "ce", "ece_metric": "test/ece_ts", "block": "ece", "note": "same runs as CE",
+         "paper": {"acc": [0.908, 0.004], "ece": [0.030, 0.003]}},
+        {"label": "LS ECE", "part": "ls_ece", "method": "ls", "paper": {"acc": [0.915, 0.003], "ece": [0.016, 0.002]}},
+    ],
+    "claims": [
+        {"text": "LS has the highest accuracy", "metric": "acc", "best": "max", "winner": "LS acc",
+         "among": ["CE", "LS acc"]},
+        {"text": "LS has the lowest ECE", "metric": "ece", "best": "min", "winner": "LS acc", "among": ["CE", "LS acc"]},
+        {"text": "LS for ECE beats CE T", "metric": "ece", "best": "min", "beats": "CE T", "among": ["LS ECE"]},
+    ],
+    "aurc_panel": {"baseline": {"part": "ce", "method": "ce"},
+                   "smoothed": {"part": "ls", "method": "ls", "param": "loss_params.alpha"}},
+}
+
+
+def _sel(acc, aurc, lognorm, p=4.0):
+    return {"test/acc": acc, "test/aurc": aurc, "test/aurc_lognorm": lognorm, "test/lognorm_p": p,
+            "test/lognorm_fallback": 0.0}
+
+
+@pytest.fixture
+def protocol(tmp_path: Path) -> Path:
+    data = tmp_path / "repro" / "data"
+    ce_finals = [(2000, {"test/acc": 0.90, "test/ece": 0.10, "test/ece_ts": 0.03}),
+                 (2001, {"test/acc": 0.91, "test/ece": 0.12, "test/ece_ts": 0.03}),
+                 (2002, {"test/acc": 0.92, "test/ece": 0.14, "test/ece_ts": 0.03})]
+    make_part(data / "ce", "ce", "val/acc", "ce", [("c1", {}, _sel(0.90, 0.030, 0.031))], ce_finals)
+    ls_finals = [(2000, {"test/acc": 0.930, "test/ece": 0.05, "test/aurc": 0.040, "test/aurc_lognorm": 0.035}),
+                 (2001, {"test/acc": 0.932, "test/ece": 0.05, "test/aurc": 0.042, "test/aurc_lognorm": 0.036}),
+                 (2002, {"test/acc": 0.934, "test/ece": 0.05, "test/aurc": 0.044, "test/aurc_lognorm": 0.037})]
+    make_part(data / "ls", "ls", "val/acc", "ls",
+              [("l2", {"alpha": 0.2}, _sel(0.93, 0.040, 0.033)), ("l1", {"alpha": 0.1}, _sel(0.92, 0.035, 0.032))],
+              ls_finals)
+    path = tmp_path / "repro" / "proto.yaml"
+    path.write_text(yaml.safe_dump(PROTOCOL, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def _row(doc: str, label: str) -> list[str]:
+    line = next(line for line in doc.splitlines() if line.startswith(f"| {label} |"))
+    return [cell.strip() for cell in line.strip("|").split("|")]
+
+
+def test_rows_are_hand_computed_means_and_intervals(protocol):
+    doc = render(protocol)
+    # CE acc 0.90/0.91/0.92: mean 0.91, s = 0.01, half-width t(0.975, 2) 4.302653 x 0.01 / sqrt(3) = 0.024841
+    # CE ECE 0.10/0.12/0.14: mean 0.12, half-width 4.302653 x 0.02 / sqrt(3) = 0.049683
+    ce = _row(doc, "CE")
+    assert ce[:7] == ["CE", "0.912 ± 0.003", "0.9100 ± 0.0248 (n = 3)", "holds", "0.129 ± 0.184",
+                      "0.1200 ± 0.0497 (n = 3)", "holds"]
+    assert ce[8:10] == ["2000, 2001, 2002", "30.0 min"]  # 3 final runs of 600 s
+    # LS acc 0.930/0.932/0.934: 0.9320 ± 4.302653 x 0.002 / sqrt(3) = 0.004968: [0.92703, 0.93697] misses 0.915
+    ls = _row(doc, "LS acc")
+    assert ls[2:4] == ["0.9320 ± 0.0050 (n = 3)", "does not hold"]
+    assert ls[5:8] == ["0.0500 ± 0.0000 (n = 3)", "does not hold", "alpha = 0.2"]
+    # temperature scaling: test/ece_ts 0.03 three times; the paper's 0.030 within the rounding margin
+    ce_t = _row(doc, "CE T")
+    assert ce_t[5].startswith("0.0300 ± 0.0000 (n = 3)") and ce_t[6] == "holds"
+    assert "Not reproduced: LS acc acc; LS acc ece." in doc
+    # a row's own block: CE T is shown among the ECE-chosen rows
+    ece_section = doc.split("### for ECE")[1].split("##")[0]
+    assert "| CE T |" in ece_section and "| LS ECE |" in ece_section and "| CE |" not in ece_section
+    assert "- CE T: same runs as CE" in ece_section
+
+
+def test_missing_part_is_not_run(protocol):
+    doc = render(protocol)
+    ls_ece = _row(doc, "LS ECE")
+    assert ls_ece[2] == NOT_RUN and ls_ece[3] == NOT_RUN and ls_ece[5] == NOT_RUN
+    assert _row(doc, "ls_ece")[-1] == NOT_RUN  # the parts table
+    assert "LS for ECE beats CE T: not decidable yet: LS ECE not run yet" in doc
+    assert "holds: 4, does not hold: 2, no interval (1 seed): 0, not run yet: 2 (of 8)" in doc
+
+
+def test_ranking_claims_and_parts(protocol):
+    doc = render(protocol)
+    assert "- LS has the highest accuracy: holds here (best: LS acc; CE: 0.9100, LS acc: 0.9320)" in doc
+    assert "- LS has the lowest ECE: holds here" in doc
+    state = _row(doc, "ce")[-1]
+    assert state == "grid: 1 completed of 1; final runs: 3 completed of 3"
+    assert "| ce | 1.7 min | 30.0 min | 1500 | Test CPU, 2 cores; Ray: 1 node(s), 2 CPUs, 0 GPUs; torch 9.9, Python 3.11" in doc
+
+
+def test_aurc_panel(protocol):
+    doc = render(protocol)
+    assert "| ce | 0 | 0.9000 | 0.0300 | 0.0310 | +0.0010 | 4 | 0 |" in doc
+    lines = doc.splitlines()
+    i1 = lines.index("| ls | 0.1 | 0.9200 | 0.0350 | 0.0320 | -0.0030 | 4 | 0 |")
+    i2 = lines.index("| ls | 0.2 | 0.9300 | 0.0400 | 0.0330 | -0.0070 | 4 | 0 |")
+    assert i1 < i2  # ordered by alpha
+    assert "- LS raises AURC against CE (0.0300): at 2 of 2 values of α (0.1, 0.2)" in doc
+    assert "- AURC of LS grows with α: 1 of 1 steps up the grid raise it" in doc
+    assert "- logit normalisation lowers LS's AURC at 2 of 2 values of α" in doc
+    assert "- for CE it changes AURC by +0.0010" in doc
+    # the final runs: CE's have no AURC in this fixture (shown as no values); LS: raw 0.040/0.042/0.044,
+    # logit-normalised 0.035/0.036/0.037, seed-wise differences -0.005/-0.006/-0.007 (s = 0.001: 0.002484)
+    assert "| ce | – | 3 | 0.9100 ± 0.0248 (n = 3) | no values | no values | no values |" in doc
+    assert ("| ls | alpha = 0.2 | 3 | 0.9320 ± 0.0050 (n = 3) | 0.0420 ± 0.0050 (n = 3) | 0.0360 ± 0.0025 (n = 3) "
+            "| -0.0060 ± 0.0025 (n = 3) |") in doc
+
+
+def test_part_without_finals_or_with_wrong_objective(protocol):
+    data = protocol.parent / "data"
+    make_part(data / "ls_ece", "ls_ece", "val/acc", "ls", [("e1", {"alpha": 0.1}, _sel(0.9, 0.03, 0.03))], [])
+    with pytest.raises(ValueError, match="chooses by val/acc"):
+        render(protocol)
+    import shutil
+
+    shutil.rmtree(data / "ls_ece")
+    make_part(data / "ls_ece", "ls_ece", "val/ece", "ls", [("e1", {"alpha": 0.1}, _sel(0.9, 0.03, 0.03))], [],
+              mode="min")
+    doc = render(protocol)
+    assert _row(doc, "LS ECE")[2] == NOT_RUN
+    assert _row(doc, "ls_ece")[-1] == "grid: 1 completed of 1; final runs: 0 completed"
+
+
+def test_unfinished_part(protocol):
+    data = protocol.parent / "data"
+    make_part(data / "ls_ece", "ls_ece", "val/ece", "ls", [("e1", {"alpha": 0.1}, {})], [], mode="min",
+              status="running")
+    doc = render(protocol)
+    assert _row(doc, "ls_ece")[-1] == ("grid: 0 completed of 1, 1 unfinished when collected (2 of 2 epochs, "
+                                       "val/acc 0.7000, last at 2026-01-01 00:00 UTC); final runs: 0 completed")
+    assert _row(doc, "LS ECE")[2] == NOT_RUN
+
+
+def test_aurc_panel_with_an_unfinished_and_a_missing_part(protocol):
+    import shutil
+
+    data = protocol.parent / "data"
+    shutil.rmtree(data / "ce")
+    shutil.rmtree(data / "ls")
+    make_part(data / "ce", "ce", "val/acc", "ce", [("c1", {}, {})], [], status="running")
+    doc = render(protocol)
+    assert "| ce | 0 | not finished yet | | | | | |" in doc and "| ls | grid | not run yet | | | | | |" in doc
+    assert "- not decidable yet: part ce not finished yet, part ls not run yet" in doc
+
+
+def _source(tmp_path: Path) -> Path:
+    study = make_part(tmp_path / "runs" / "ce", "ce", "val/acc", "ce", [("c1", {}, _sel(0.9, 0.03, 0.031))],
+                      [(2000, {"test/acc": 0.9, "test/ece": 0.1})])
+    samples = pa.table({"trial_id": ["c1"] * 1000, "label": pa.array([1] * 1000, pa.int16())})
+    PartWriter(study / "parquet", SAMPLES).write(samples, "part-c1.parquet")
+    return study
+
+
+def test_collect_copies_and_reads_back(tmp_path):
+    study = _source(tmp_path)
+    into = tmp_path / "docs" / "data" / "ce"
+    out = collect(study, into, echo=lambda _: None)
+    assert out["samples"] and (into / "parquet" / "samples" / "part-c1.parquet").is_file()
+    frames = study_frames(into)
+    assert list(frames.trials["trial_id"]) == ["c1"] and list(frames.reruns["config/seed"]) == [2000]
+    assert (into / "study.yaml").read_bytes() == (study / "study.yaml").read_bytes()
+    manifest = json.loads((into / MANIFEST).read_text())
+    assert "parquet/trials.parquet" in manifest["files"]
+    # again (the study went on): allowed, the same files; a part file the study removed goes too
+    (into / "parquet" / "samples" / "part-c1.parquet").unlink()
+    (study / "parquet" / "samples" / "part-c1.parquet").unlink()
+    out = collect(study, into, echo=lambda _: None)
+    assert "parquet/samples/part-c1.parquet" in out["removed"]
+    # over the size limit: per-sample files are left out
+    small = collect(_source(tmp_path / "b"), tmp_path / "small", max_mb=1e-4, echo=lambda _: None)
+    assert not small["samples"] and not (tmp_path / "small" / "parquet" / "samples" / "part-c1.parquet").exists()
+
+
+def test_collect_refuses_foreign_or_changed_files(tmp_path, capsys):
+    study = _source(tmp_path)
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.md").write_text("mine")
+    with pytest.raises(UsageError, match="did not write"):
+        collect(study, foreign, echo=lambda _: None)
+    assert (foreign / "notes.md").read_text() == "mine"
+    into = tmp_path / "into"
+    collect(study, into, echo=lambda _: None)
+    (into / "extra.txt").write_text("someone's")
+    with pytest.raises(UsageError, match="extra.txt"):
+        collect(study, into, echo=lambda _: None)
+    (into / "extra.txt").unlink()
+    (into / "study.yaml").write_text("edited")
+    with pytest.raises(UsageError, match="changed since"):
+        collect(study, into, echo=lambda _: None)
+    assert (into / "study.yaml").read_text() == "edited"
+    # the CLI: one line, exit 2
+    assert main(["reproduce", "collect", str(tmp_path / "nope"), "--into", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not a study directory" in err[0]
+    assert main(["reproduce", "collect", str(study), "--into", str(foreign)]) == 2
+
+
+def test_report_cli(protocol, tmp_path, capsys):
+    out = tmp_path / "doc.md"
+    assert main(["reproduce", "report", str(protocol), "--out", str(out)]) == 0
+    assert out.read_text(encoding="utf-8") == render(protocol)
+    assert main(["reproduce", "report", str(tmp_path / "missing.yaml")]) == 2
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_committed_document_matches_committed_data():
+    data = COMMITTED_PROTOCOL.parent / "data"
+    if not data.is_dir() or not any(p.is_dir() for p in data.iterdir()):
+        pytest.skip("no reproduction data committed yet")
+    committed = COMMITTED_PROTOCOL.with_suffix(".md").read_text(encoding="utf-8")
+    assert render(COMMITTED_PROTOCOL) == committed, (
+        "docs/reproductions/lr_table1_fmnist.md differs from what its data gives: run "
+        "'smoothstudy reproduce report docs/reproductions/lr_table1_fmnist.yaml'")
