@@ -146,8 +146,11 @@ class SinkCallback(tune.Callback):
         if status == "completed" and trial.checkpoint is not None:
             with trial.checkpoint.as_directory() as d:
                 artifacts = Path(d) / ARTIFACTS_DIR
+                if not artifacts.is_dir():
+                    artifacts = None
                 self._end(TrialEnd(trial.trial_id, status, reason, final, artifacts), trial)
-                self.flush()  # the sinks read the artifacts before the folder goes
+                if artifacts is not None:
+                    self.flush()  # the sinks read the artifacts before the folder goes
             return
         self._end(TrialEnd(trial.trial_id, status, reason, final, artifacts), trial)
 
