@@ -128,6 +128,15 @@ class FinalSection(_Strict):
     seeds: int = Field(3, ge=1)
 
 
+class CheckpointSection(_Strict):
+    """When a trial saves its state, besides at its end and wherever ASHA may stop it: every ``every_epochs``
+    epochs and/or every ``every_s`` seconds (whichever comes first; null turns one off). A worker or driver
+    that dies redoes at most that much of a trial."""
+
+    every_epochs: int | None = Field(None, gt=0)
+    every_s: float | None = Field(60.0, gt=0)
+
+
 class Objective(_Strict):
     metric: str = "val/acc"
     mode: Literal["max", "min"] = "max"
@@ -161,7 +170,7 @@ class StudySpec(_Strict):
     objective: Objective | list[Objective] = Objective()
     resources: Resources = Resources()
     max_failures: int = Field(2, ge=0)
-    checkpoint_every: int = Field(1, ge=1)
+    checkpoint: CheckpointSection = CheckpointSection()
 
     @field_validator("model")
     @classmethod

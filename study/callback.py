@@ -1,4 +1,9 @@
-"""Thin Ray Tune callback: translates Tune's trial events into the Ray-free sink calls, on the driver."""
+"""Thin Ray Tune callback: translates Tune's trial events into the Ray-free sink calls, on the driver.
+
+Sinks that write (Parquet, MLflow) sit behind :class:`~study.sinks.background.BackgroundSinks`: the driver
+loop only queues. It waits for Parquet at each trial checkpoint, so that Ray never records a checkpoint past a
+result Parquet does not hold (a trial restored from it after a crash replays what was lost), and for every
+sink when a trial's artifacts must be read before Ray deletes them, and at the experiment's end."""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ from ray import tune
 
 from study.sinks.base import ResultSink, TrialEnd, TrialStart
 from trainables.config import flatten, resolve_trial_config
-from trainables.tune_adapter import ARTIFACTS_DIR
+from trainables.tune_reporting import ARTIFACTS_DIR
 
 NODE_IP, NODE_ID = "sys/node_ip", "sys/node_id"  # text columns in Parquet: where the trial ran
 
@@ -64,12 +69,28 @@ class SinkCallback(tune.Callback):
         if self._sinks is None:
             opening, self._opening = self._opening, None
             self._sinks = opening.result() if opening is not None else self.make_sinks()  # re-raises its error
-            from study.sinks.parquet import ParquetSink
-
-            for sink in self._sinks:  # a resumed study: the epochs written before the driver stopped
-                if isinstance(sink, ParquetSink):
-                    self._seen = {t: set(state.epochs) for t, state in sink.trials.items()}
+            parquet = self._parquet()
+            if parquet is not None:  # a resumed study: the epochs written before the driver stopped
+                self._seen = {t: set(state.epochs) for t, state in parquet.trials.items()}
         return self._sinks
+
+    def _parquet(self):
+        from study.sinks.parquet import ParquetSink
+
+        for sink in self.sinks:
+            for inner in getattr(sink, "sinks", [sink]):
+                if isinstance(inner, ParquetSink):
+                    return inner
+        return None
+
+    def flush(self, parquet_only: bool = False) -> None:
+        """Returns once what the sinks were handed is written (only the sinks with Parquet: ``parquet_only``)."""
+        from study.sinks.parquet import ParquetSink
+
+        for sink in self.sinks:
+            inner = getattr(sink, "sinks", [sink])
+            if hasattr(sink, "flush") and (not parquet_only or any(isinstance(i, ParquetSink) for i in inner)):
+                sink.flush()
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_sinks": None, "_opening": None, "_seen": {}, "_nodes": {}}
@@ -108,6 +129,9 @@ class SinkCallback(tune.Callback):
             for sink in self.sinks:
                 sink.epoch(trial.trial_id, epoch, metrics)
 
+    def on_checkpoint(self, iteration: int, trials: list, trial: Any, checkpoint: Any, **info: Any) -> None:
+        self.flush(parquet_only=True)
+
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         last = trial.last_result or {}
         epochs_run = int(last.get("epoch", 0))
@@ -122,7 +146,11 @@ class SinkCallback(tune.Callback):
         if status == "completed" and trial.checkpoint is not None:
             with trial.checkpoint.as_directory() as d:
                 artifacts = Path(d) / ARTIFACTS_DIR
+                if not artifacts.is_dir():
+                    artifacts = None
                 self._end(TrialEnd(trial.trial_id, status, reason, final, artifacts), trial)
+                if artifacts is not None:
+                    self.flush()  # the sinks read the artifacts before the folder goes
             return
         self._end(TrialEnd(trial.trial_id, status, reason, final, artifacts), trial)
 
@@ -144,6 +172,7 @@ class SinkCallback(tune.Callback):
                   + "".join(f"  {k}={_fmt(v)}" for k, v in shown.items()))
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
+        self.flush()
         self._end_lost_trials({t.trial_id for t in trials})
         for sink in self._sinks or []:
             sink.close()
@@ -152,9 +181,8 @@ class SinkCallback(tune.Callback):
         """A driver killed between a trial's first result and Ray's next experiment snapshot leaves that trial
         out of the state ``resume`` restores: it never ends, and the searcher asks for another in its place.
         Its rows stay, marked ``lost``, so the study's ended trials are the number it asked for."""
-        from study.sinks.parquet import ParquetSink
-
-        running = set().union(*(s.running_trials() for s in self.sinks if isinstance(s, ParquetSink)))
+        parquet = self._parquet()
+        running = parquet.running_trials() if parquet is not None else set()
         for trial_id in sorted(running - known):
             end = TrialEnd(trial_id, "lost", LOST_REASON, {})
             for sink in self.sinks:

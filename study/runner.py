@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
 import shutil
 import threading
 import time
@@ -152,11 +153,32 @@ def build_scheduler(spec: StudySpec):
     return make() if spec.search.strategy == "joint" else PerMethodASHA(make)
 
 
+def asha_decision_epochs(spec: StudySpec) -> frozenset[int]:
+    """The epochs at which ASHA compares a trial with its rung and may stop it: ``grace_period · rf^k`` below
+    ``max_t`` (a trial reaches a rung at the first epoch at or past it)."""
+    if not spec.asha.enabled:
+        return frozenset()
+    max_t = spec.asha.max_t or spec.training.epochs
+    rungs, milestone = set(), float(spec.asha.grace_period)
+    while milestone < max_t:
+        rungs.add(math.ceil(milestone))
+        milestone *= spec.asha.reduction_factor
+    return frozenset(rungs)
+
+
+def checkpoint_policy(spec: StudySpec):
+    from trainables.tune_reporting import CheckpointPolicy
+
+    return CheckpointPolicy(every_epochs=spec.checkpoint.every_epochs, every_s=spec.checkpoint.every_s,
+                            decision_epochs=asha_decision_epochs(spec))
+
+
 def build_sinks(spec: StudySpec, study: StudyDir, mlflow_uri: str | None, settings: dict[str, Any]) -> list:
     from study.optuna_link import OptunaLink
     from study.progress import progress_sink
+    from study.sinks.background import BackgroundSinks
     from study.sinks.mlflow import MlflowSink
-    from study.sinks.parquet import ParquetSink
+    from study.sinks.parquet import LIVE_TRIALS_EVERY_S, ParquetSink
 
     mlflow = MlflowSink(mlflow_uri or study.default_mlflow_uri, experiment=spec.name, study_name=spec.name,
                         study_file=study.study_file, settings=settings, study_id=study.study_id)
@@ -165,9 +187,10 @@ def build_sinks(spec: StudySpec, study: StudyDir, mlflow_uri: str | None, settin
 
     base = spec.base_trial_config()
     configs = [flatten(resolve_trial_config(base, sampled)) for sampled in method_examples(spec)]
-    parquet = ParquetSink(study.parquet, spec.name, configs)
+    parquet = ParquetSink(study.parquet, spec.name, configs, trials_every_s=LIVE_TRIALS_EVERY_S)
     first = spec.objectives[0]
-    return [parquet, mlflow, OptunaLink(study.optuna_storage, spec.name, mlflow),
+    return [BackgroundSinks([parquet], "parquet"),
+            BackgroundSinks([mlflow, OptunaLink(study.optuna_storage, spec.name, mlflow)], "mlflow"),
             progress_sink(parquet, spec.search.num_samples, first.metric, first.mode)]
 
 
@@ -212,7 +235,7 @@ def make_tuner(spec: StudySpec, study: StudyDir, mlflow_uri: str | None, restore
     make_sinks = partial(build_sinks, spec, study, mlflow_uri, settings)
     trainable = tune.with_resources(
         tune.with_parameters(train_trial, base=base, objectives=tuple(o.metric for o in spec.objectives),
-                             num_threads=max(1, int(spec.resources.cpu))),
+                             num_threads=max(1, int(spec.resources.cpu)), policy=checkpoint_policy(spec)),
         {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu},
     )
     run_config = tune.RunConfig(

@@ -1,5 +1,6 @@
 """Where results go. Sinks know nothing about Ray: the Tune callback in ``study.callback`` and local reruns
-both drive them through these three calls, always from the driver process (one writer per store).
+both drive them through these calls, always from the driver process (one writer per store). A sink may also
+take a whole batch of events at once (``write_batch``); :func:`write_events` uses it when it is there.
 
 Metric keys are the same strings everywhere (Ray result, MLflow metric, Parquet column): ``train/loss``,
 ``val/acc``, ``test/aurc_lognorm`` ...
@@ -30,6 +31,16 @@ class TrialEnd:
     artifacts_dir: Path | None = None  # samples.parquet, *.png, *.npy written by the trial
 
 
+@dataclass
+class EpochResult:
+    trial_id: str
+    epoch: int
+    metrics: dict[str, Any]
+
+
+SinkEvent = TrialStart | EpochResult | TrialEnd
+
+
 class ResultSink(Protocol):
     def trial_started(self, start: TrialStart) -> None: ...
 
@@ -38,3 +49,18 @@ class ResultSink(Protocol):
     def trial_ended(self, end: TrialEnd) -> None: ...
 
     def close(self) -> None: ...
+
+
+def write_events(sink: Any, events: list[SinkEvent]) -> None:
+    """Hands ``events`` (in order) to ``sink``: all at once if it has ``write_batch``, else one call each."""
+    batch = getattr(sink, "write_batch", None)
+    if batch is not None:
+        batch(events)
+        return
+    for event in events:
+        if isinstance(event, EpochResult):
+            sink.epoch(event.trial_id, event.epoch, event.metrics)
+        elif isinstance(event, TrialStart):
+            sink.trial_started(event)
+        else:
+            sink.trial_ended(event)

@@ -73,17 +73,43 @@ def test_replayed_epoch_keeps_the_latest(study):
     t1 = epochs[epochs["trial_id"] == "t1"].set_index("epoch")
     assert len(t1) == 3
     assert t1.loc[2, "val/acc"] == 0.75 and t1.loc[2, "config/loss"] == "ce"
-    assert len(list((study / "parquet" / "epochs").glob("part-t1-*.parquet"))) == 2  # merged + the replay
+    assert len(list((study / "parquet" / "epochs").glob("part-*.parquet"))) == 2  # merged + the replay
     trials = read_trials(study).set_index("trial_id")
     assert trials.loc["t1", "epochs_run"] == 3 and trials.loc["t1", "best/val/acc"] == 0.75
 
 
-def test_a_finished_trial_is_merged_into_one_file(study):
+def test_batches_are_merged_into_one_file_at_close(study):
     files = sorted(p.name for p in (study / "parquet" / "epochs").glob("part-*"))
-    assert [f.rsplit("-", 1)[0] for f in files] == ["part-t1-all", "part-t2-all"]
+    assert [f.split("-")[1] for f in files] == ["m"]
     t1 = read_epochs(study).query("trial_id == 't1'")
     assert list(t1["epoch"]) == [1, 2, 3] and list(t1["val/acc"]) == [0.5, 0.7, 0.6]
     assert list(t1["config/lr"]) == [0.05] * 3
+
+
+def test_a_batch_of_events_is_one_part_file_and_one_trials_write(tmp_path, monkeypatch):
+    from study.sinks.base import EpochResult
+
+    sink = ParquetSink(tmp_path / "parquet", "demo")
+    writes = []
+    monkeypatch.setattr(sink, "_write_trials", lambda real=sink._write_trials: (writes.append(1), real()))
+    events = [TrialStart("t1", CONFIGS["t1"]), TrialStart("t2", CONFIGS["t2"])]
+    events += [EpochResult(t, e, {"val/acc": 0.1 * e}) for e in (1, 2, 3) for t in ("t1", "t2")]
+    events += [TrialEnd("t1", "completed", "", {"test/acc": 0.5})]
+    sink.write_batch(events)
+    assert len(list((tmp_path / "parquet" / "epochs").glob("part-*.parquet"))) == 1 and writes == [1]
+    trials = read_trials(tmp_path).set_index("trial_id")
+    assert trials["status"].to_dict() == {"t1": "completed", "t2": "running"}
+    assert trials.loc["t1", "epochs_run"] == 3 and trials.loc["t1", "test/acc"] == 0.5
+    assert len(read_epochs(tmp_path)) == 6
+
+
+def test_many_batches_are_merged_as_they_come(tmp_path):
+    sink = ParquetSink(tmp_path / "parquet", "demo")
+    sink.merge_after = 4
+    for epoch in range(1, 10):
+        sink.epoch("t1", epoch, {"val/acc": epoch / 10})
+    assert len(list((tmp_path / "parquet" / "epochs").glob("part-*.parquet"))) < 4
+    assert list(read_epochs(tmp_path)["epoch"]) == list(range(1, 10))
 
 
 def test_corrupt_part_file_is_named_and_skipped_and_temp_files_ignored(study):
@@ -163,3 +189,12 @@ def test_readers_refuse_a_directory_without_results(tmp_path):
     with pytest.raises(FileNotFoundError, match="trial 'x'"):
         (tmp_path / "parquet").mkdir()
         read_samples(tmp_path, "x")
+
+
+def test_a_live_trials_table_is_rewritten_at_most_every_few_seconds_and_at_close(tmp_path):
+    sink = ParquetSink(tmp_path / "parquet", "demo", trials_every_s=60)
+    sink.trial_started(TrialStart("t1", CONFIGS["t1"]))  # the first change is written at once
+    sink.trial_ended(TrialEnd("t1", "completed"))
+    assert read_trials(tmp_path).set_index("trial_id").loc["t1", "status"] == "running"
+    sink.close()
+    assert read_trials(tmp_path).set_index("trial_id").loc["t1", "status"] == "completed"

@@ -1,0 +1,15 @@
+from benchmarks.bench_ingestion import main
+
+
+def test_smoke_mode_measures_both_modes_and_stores_every_result(tmp_path, capsys):
+    out = main(["--smoke-test", "--modes", "none,sinks,direct", "--json", str(tmp_path / "ingest.json")])
+    for mode in ("none", "sinks"):
+        row = out[mode]
+        assert row["errors"] == 0 and row["results"] == 2 * 4
+        assert row["results_per_s"] > 0 and row["ratio_to_minimum"] >= 1.0
+        assert row["driver_cpu_cores"] > 0 and row["driver_rss_mb"]["peak"] >= row["driver_rss_mb"]["start"] > 0
+    assert out["sinks"]["parquet_rows"] == 8
+    assert out["sinks_vs_none"] > 0
+    assert out["direct"]["parquet_rows"] == 8 and out["direct"]["driver_results_per_s"] > 0
+    assert (tmp_path / "ingest.json").is_file()
+    assert "result: with sinks" in capsys.readouterr().out
