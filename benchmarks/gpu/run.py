@@ -34,8 +34,9 @@ LOG_CAP_MB = 15
 
 
 class Session:
-    def __init__(self, out: Path, carry: Path, budget: float, smoke: bool) -> None:
+    def __init__(self, out: Path, carry: Path, budget: float, smoke: bool, stop_ray_after_timeout: bool = False) -> None:
         self.out, self.carry, self.smoke = out, carry, smoke
+        self.stop_ray_after_timeout = stop_ray_after_timeout
         self.deadline = time.monotonic() + budget
         self.site = carry / "site"
         self.log = out / "gpu_run.log"
@@ -71,13 +72,14 @@ class Session:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
                 status = f"timeout after {limit:.0f} s"
-                if not self.smoke:
+                if self.stop_ray_after_timeout:
                     self.stop_ray()
         return status, time.monotonic() - start
 
     def stop_ray(self) -> None:
-        """A killed step can leave Ray's daemons behind, holding the GPU share of the next step. Only on the
-        GPU machine, which runs nothing else: ``ray stop`` ends every Ray on the machine."""
+        """A killed step can leave Ray's daemons behind, holding the GPU share of the next step. Only with
+        ``--stop-ray-after-timeout`` (the GPU machine, which runs nothing else): ``ray stop`` ends every Ray on
+        the machine, and a driver whose Ray ends exits with it."""
         subprocess.run([sys.executable, "-m", "ray.scripts.scripts", "stop", "--force"], env=self.env, cwd=ROOT,
                        capture_output=True, timeout=60)
 
@@ -138,10 +140,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--budget", type=float, default=None,
                         help="seconds for all steps together (default 480; 1800 with --smoke-test)")
     parser.add_argument("--smoke-test", action="store_true", help="CPU-sized versions of every step")
+    parser.add_argument("--stop-ray-after-timeout", action="store_true",
+                        help="'ray stop --force' after a step that timed out (ends EVERY Ray on the machine)")
     args = parser.parse_args(argv)
     args.budget = args.budget or (1800.0 if args.smoke_test else 480.0)
     args.out.mkdir(parents=True, exist_ok=True)
-    session = Session(args.out, args.carry, args.budget, args.smoke_test)
+    session = Session(args.out, args.carry, args.budget, args.smoke_test, args.stop_ray_after_timeout)
     session.say(f"gpu run: steps {' '.join(args.steps)}; budget {args.budget:.0f} s; smoke={args.smoke_test}; "
                 f"python {sys.version.split()[0]}; out {args.out}")
     for i, name in enumerate(args.steps):
