@@ -207,8 +207,14 @@ def cmd_mlflow_sync(args: argparse.Namespace) -> int:
 
 def cmd_ui(args: argparse.Namespace) -> int:
     from study.layout import StudyDir
+    from study.mlflow_server import is_loopback
+    from study.preflight import check_port
     from study.ui import open_ui
 
+    check_port(args.host, args.port)
+    if not is_loopback(args.host):
+        print(f"warning: the MLflow UI listens on {args.host}: anyone who can reach port {args.port} can read and "
+              "change every run (no authentication); bind 127.0.0.1 and use an SSH tunnel instead", file=sys.stderr)
     root = args.study_dir.expanduser().absolute()
     if not (root / "study.yaml").exists():
         candidates = sorted(p.parent for p in root.glob("*/study.yaml"))

@@ -7,6 +7,8 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+from optuna.exceptions import UpdateFinishedTrialError
+
 from study.optuna_bridge import MLFLOW_RUN_ATTR, RAY_TRIAL_ATTR, optuna_studies
 from study.sinks.base import TrialEnd, TrialStart
 from study.sinks.mlflow import OPTUNA_TRIAL_TAG, MlflowSink
@@ -52,6 +54,9 @@ class OptunaLink:
         if run_id is None or found is None:
             return
         study, trial = found
-        if trial.user_attrs.get(MLFLOW_RUN_ATTR) != run_id:
-            study._storage.set_trial_user_attr(trial._trial_id, MLFLOW_RUN_ATTR, run_id)
         self.mlflow.tag(trial_id, {OPTUNA_TRIAL_TAG: str(trial.number)})
+        if trial.user_attrs.get(MLFLOW_RUN_ATTR) != run_id:
+            try:
+                study._storage.set_trial_user_attr(trial._trial_id, MLFLOW_RUN_ATTR, run_id)
+            except UpdateFinishedTrialError:
+                pass  # the sinks write behind the driver: a short trial can end first (its run keeps the link)

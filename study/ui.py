@@ -16,8 +16,6 @@ import webbrowser
 from collections.abc import Callable
 
 from study.layout import StudyDir
-from study.mlflow_server import is_loopback
-from study.preflight import check_port
 from study.runner import load_study_of
 
 REMOTE_SCHEMES = ("http://", "https://")
@@ -58,11 +56,6 @@ def open_ui(study: StudyDir, host: str = "127.0.0.1", port: int = 5000, open_bro
         if open_browser:
             webbrowser.open(url)
         return url
-    if serve:
-        check_port(host, port)
-        if not is_loopback(host):
-            print(f"warning: the MLflow UI listens on {host}: anyone who can reach port {port} can read and change "
-                  "every run (no authentication); bind 127.0.0.1 and use an SSH tunnel instead", file=sys.stderr)
     url = runs_table_url(f"http://{host}:{port}", experiment_id_of(uri, name))
     if not serve:
         return url

@@ -13,6 +13,7 @@ from typing import Any
 from mlflow.entities import RunStatus
 
 from study.sqlite_cache import sqlite_file
+from trainables.config import flatten
 
 MAX_BATCH = 1000  # metrics per log_batch request (MLflow's limit)
 MAX_PARAM_CHARS = 6000
@@ -42,14 +43,8 @@ def default_tracking_uri(study_dir: Path | str) -> str:
 
 
 def flatten_params(values: dict[str, Any], prefix: str = "") -> dict[str, str]:
-    flat: dict[str, str] = {}
-    for key, value in values.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(flatten_params(value, name + "."))
-        else:
-            flat[name] = str(value)[:MAX_PARAM_CHARS]
-    return flat
+    """A trial's configuration as MLflow params: flattened, each value a string within MLflow's limit."""
+    return {name: str(value)[:MAX_PARAM_CHARS] for name, value in flatten(values, prefix).items()}
 
 
 def numeric_metrics(metrics: dict[str, Any]) -> dict[str, float]:

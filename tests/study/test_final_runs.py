@@ -37,7 +37,8 @@ def test_final_command_on_a_finished_study(smoke_study, tmp_path):
     the same two for both methods, recorded as reruns tagged final; the epochs they report before the end
     hold no test metric; the report's leaderboard uses them. Run twice, it trains nothing new."""
     study = tmp_path / "smoke"
-    shutil.copytree(smoke_study, study, ignore=shutil.ignore_patterns("report"))
+    # without the reruns other tests may have added to the shared study
+    shutil.copytree(smoke_study, study, ignore=shutil.ignore_patterns("report", "reruns"))
     proc = run_cli("final", str(study), "--seeds", "2", "--device", "cpu", timeout=600)
     trials = read_trials(study)
     finals = read_rerun_trials(study)

@@ -1,5 +1,5 @@
-"""A study folder moved elsewhere (another disk, another head node) and resumed there continues its MLflow
-runs: found by their tags, not by the folder's old path."""
+"""A study folder moved elsewhere (another disk, another head node) and continued there (its final runs; a
+finished study is not resumed) keeps its MLflow runs: found by their tags, not by the folder's old path."""
 
 from __future__ import annotations
 
@@ -21,19 +21,21 @@ def _runs(study: StudyDir):
     return client, client.search_runs([experiment.experiment_id], max_results=1000)
 
 
-def test_a_moved_study_resumes_and_syncs_without_duplicate_runs(smoke_study, tmp_path):
+def test_a_moved_study_continues_and_syncs_without_duplicate_runs(smoke_study, tmp_path):
     moved = StudyDir(tmp_path / "elsewhere" / smoke_study.name)
     shutil.copytree(smoke_study, moved.root, ignore=shutil.ignore_patterns("report", "cli_output.txt"))
     meta = json.loads(moved.meta_file.read_text())
     assert meta["study_id"] and "optuna_storage" in meta
     _, before = _runs(moved)
 
-    run_cli("resume", str(moved.root))
+    run_cli("final", str(moved.root), "--seeds", "1", "--device", "cpu", timeout=600)
     sync = run_cli("mlflow-sync", str(moved.root))
     assert "runs_created=0" in sync.stdout, sync.stdout
 
     client, runs = _runs(moved)
-    assert len(runs) == len(before)
+    reruns = read_rerun_trials(moved.root)
+    finals = reruns[reruns["tag/kind"] == "final"]
+    assert len(finals) == 2 and len(runs) == len(before) + len(finals)  # one final run per method, nothing else
     assert all(r.data.tags[STUDY_ID_TAG] == meta["study_id"] for r in runs)
     kinds = Counter(r.data.tags[KIND_TAG] for r in runs)
     assert kinds["study"] == 1
