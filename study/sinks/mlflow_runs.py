@@ -121,16 +121,9 @@ class RunStore:
         self.map["trials"][start.trial_id] = run_id
         return run_id, True
 
-    def log(
-        self,
-        run_id: str,
-        metrics: dict[str, float] | None = None,
-        step: int = 0,
-        params: dict[str, str] | None = None,
-        tags: dict[str, str] | None = None,
-        steps: dict[int, dict[str, float]] | None = None,
-    ) -> None:
-        self.log_to(self.client, run_id, metrics, step, params, tags, steps)
+    def log(self, run_id: str, metrics: dict[str, float] | None = None, step: int = 0, **rest: Any) -> None:
+        """:meth:`log_to` on this store's client (``params``, ``tags``, ``steps`` as there)."""
+        self.log_to(self.client, run_id, metrics, step, **rest)
 
     @staticmethod
     def log_to(
