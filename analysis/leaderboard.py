@@ -87,6 +87,15 @@ def best_trials(trials: pd.DataFrame, objective: str, mode: str, top: int = 1) -
     return ordered.groupby(METHOD, sort=False).head(top)
 
 
+def best_trials_by(trials: pd.DataFrame, objectives: list[tuple[str, str]], top: int = 1) -> pd.DataFrame:
+    """The union of ``best_trials`` by each ``(objective, mode)``: a trial several of them choose appears
+    once, in the order it was first chosen."""
+    chosen = [best_trials(trials, objective, mode, top) for objective, mode in objectives]
+    if not chosen:
+        return trials.iloc[0:0]
+    return pd.concat(chosen).drop_duplicates("trial_id", ignore_index=True)
+
+
 @dataclass
 class MethodSeeds:
     method: str

@@ -26,6 +26,7 @@ MAX_NUM_SAMPLES = 100_000
 SAMPLERS = ("tpe", "random", "nsga2", "grid")  # grid: every configuration of finite grids, each once
 # per_method: each method its own budget and sampler history; joint: one sampler also picks the method
 STRATEGIES = ("per_method", "joint")
+SELECTION_HINT = "{metric: <a val/ or train/ metric>, mode: max | min}, e.g. {metric: val/ece, mode: min}"
 
 
 class StudyFileError(ValueError):
@@ -120,14 +121,6 @@ class AshaSection(_Strict):
     max_t: int | None = Field(None, gt=0)
 
 
-class FinalSection(_Strict):
-    """After the search: each method's ``top`` best configurations (by the objective on validation) retrained
-    with ``seeds`` new seeds, the same seeds for every method."""
-
-    top: int = Field(1, ge=1)
-    seeds: int = Field(3, ge=1)
-
-
 class CheckpointSection(_Strict):
     """When a trial saves its state, besides at its end and wherever ASHA may stop it: every ``every_epochs``
     epochs and/or every ``every_s`` seconds (whichever comes first; null turns one off). A worker or driver
@@ -147,6 +140,40 @@ class Objective(_Strict):
         if v not in epoch_metric_keys():
             raise ValueError(f"objective metric {_bounded(v)} is not one a trial reports every epoch; "
                              f"allowed: {', '.join(epoch_metric_keys())}")
+        return v
+
+
+class Selection(Objective):
+    """A further choice of the final runs' configurations: no defaults, since a forgotten ``mode`` would
+    silently pick the worst."""
+
+    metric: str
+    mode: Literal["max", "min"]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _both_given(cls, v: Any) -> Any:
+        if not isinstance(v, dict):
+            raise ValueError(f"not a mapping; allowed: {SELECTION_HINT}")
+        missing = [k for k in ("metric", "mode") if k not in v]
+        if missing:
+            raise ValueError(f"{' and '.join(missing)} missing; allowed: {SELECTION_HINT}")
+        return v
+
+
+class FinalSection(_Strict):
+    """After the search: each method's ``top`` best configurations (by the first objective on validation, and
+    by each of ``also_chosen_by``) retrained with ``seeds`` new seeds, the same seeds for every method."""
+
+    top: int = Field(1, ge=1)
+    seeds: int = Field(3, ge=1)
+    also_chosen_by: list[Selection] = []
+
+    @field_validator("also_chosen_by", mode="before")
+    @classmethod
+    def _a_list(cls, v: Any) -> Any:
+        if not isinstance(v, list):
+            raise ValueError(f"not a list; allowed: a list of {SELECTION_HINT}")
         return v
 
 

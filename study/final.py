@@ -1,16 +1,20 @@
-"""The study's final runs (``final: {top, seeds}``): after the search, each method's ``top`` best
-configurations, chosen by the first objective on the validation split, retrained with ``seeds`` new seeds that
-every method shares (``rerun_seeds``), as Ray tasks on the study's cluster, recorded like reruns (Parquet
-``parquet/reruns``, MLflow runs tagged ``kind=final``). The leaderboard and its paired tests use them.
+"""The study's final runs (``final: {top, seeds, also_chosen_by}``): after the search, each method's ``top``
+best configurations, chosen by the first objective on the validation split and again by each selection of
+``also_chosen_by``, retrained with ``seeds`` new seeds that every method shares (``rerun_seeds``), as Ray tasks
+on the study's cluster, recorded like reruns (Parquet ``parquet/reruns``, MLflow runs tagged ``kind=final``).
+A configuration several selections choose is trained once. The leaderboard and its paired tests use the
+first objective's.
 
-Nothing here reads a test metric: the choice is ``best_trials`` on the objective, which the study file
-restricts to ``val/`` and ``train/`` metrics; the test set is evaluated once per run, after its last epoch.
+Nothing here reads a test metric: the choice is ``best_trials`` on each selection's metric, which the study
+file restricts to ``val/`` and ``train/`` metrics; the test set is evaluated once per run, after its last epoch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+
+import pandas as pd
 
 from search_spaces.schema import FinalSection, StudySpec
 from study.errors import UsageError
@@ -29,19 +33,40 @@ def final_settings(spec: StudySpec, top: int | None = None, seeds: int | None = 
     return out
 
 
+def final_objectives(spec: StudySpec, final: FinalSection) -> list[tuple[str, str]]:
+    """``(metric, mode)`` of every selection of the final runs: the first objective's, then the others."""
+    first = spec.objectives[0]
+    pairs = [(first.metric, first.mode), *((s.metric, s.mode) for s in final.also_chosen_by)]
+    return list(dict.fromkeys(pairs))
+
+
+def final_trials(trials: pd.DataFrame, objectives: list[tuple[str, str]], top: int) -> pd.DataFrame:
+    """The search trials to retrain: each method's ``top`` best by each objective, each trial once."""
+    from analysis.leaderboard import best_trials_by
+
+    chosen = best_trials_by(trials, objectives, top)
+    if chosen.empty:
+        raise UsageError("no completed trial to rerun yet; see 'smoothstudy status'")
+    return chosen
+
+
 def run_final(study: StudyDir, spec: StudySpec, top: int | None = None, seeds: int | None = None,
               device: str | None = None, gpus: float | None = None, address: str | None = None,
               echo: Callable[[str], None] = print) -> list[dict[str, Any]]:
     """Train the final runs not recorded yet; ``spec`` is the study as it ran (its smoke version for a smoke
     test). ``device`` defaults to the study's ``training.device``."""
     from study.rerun import rerun
+    from study.state import read_results
 
     final = final_settings(spec, top, seeds)
     device = device or spec.training.device
-    echo(f"final runs: the best {final.top} configuration(s) of each method by {spec.objectives[0].metric} "
-         f"({spec.objectives[0].mode}), {final.seeds} seeds each, the same seeds for every method")
+    objectives = final_objectives(spec, final)
+    chosen = final_trials(read_results(study, "trials"), objectives, final.top)
+    by = " and by ".join(f"{metric} ({mode})" for metric, mode in objectives)
+    echo(f"final runs: the best {final.top} configuration(s) of each method by {by}, {len(chosen)} "
+         f"configuration(s) in all, each trained once with {final.seeds} seeds, the same seeds for every method")
     return rerun(study, top=final.top, seeds=final.seeds, device=device, parallel=True, address=address,
-                 echo=echo, kind=KIND, spec=spec, gpus=gpus)
+                 echo=echo, kind=KIND, spec=spec, gpus=gpus, chosen=chosen)
 
 
 def final_if_asked(study: StudyDir, spec: StudySpec, echo: Callable[[str], None] = print) -> None:

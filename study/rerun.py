@@ -77,11 +77,12 @@ def rerun_configs(rows: pd.DataFrame, seeds: int, epochs: int | None, device: st
 def rerun(study: StudyDir, trial: str = "best", top: int = 1, seeds: int = 1, epochs: int | None = None,
           device: str = "auto", parallel: bool = False, address: str | None = None,
           echo: Callable[[str], None] = print, kind: str = "rerun", spec: Any = None,
-          gpus: float | None = None) -> list[dict[str, Any]]:
+          gpus: float | None = None, chosen: pd.DataFrame | None = None) -> list[dict[str, Any]]:
     """Retrains and records the chosen configurations; returns one dict per rerun (``trial_id``, ``status``,
     ``source_trial`` and its final metrics). ``kind`` names the runs and tags them (``final``: the study's own
     final runs, study.final); runs of that kind already completed are not trained again. ``spec``: the study
-    as it ran (its smoke version for a smoke test); ``gpus``: per run on Ray (default: the study's)."""
+    as it ran (its smoke version for a smoke test); ``gpus``: per run on Ray (default: the study's);
+    ``chosen``: the trials rows to retrain, when the caller chose them (else ``trial`` and ``top`` choose)."""
     from study.runner import build_sinks
     from study.sinks.parquet import ParquetSink
     from study.state import read_results
@@ -93,10 +94,12 @@ def rerun(study: StudyDir, trial: str = "best", top: int = 1, seeds: int = 1, ep
     if epochs is not None and epochs < 1:
         raise UsageError(f"epochs={epochs} is not allowed; allowed: an integer >= 1")
     spec = spec or load_study_of(study)
-    first = spec.objectives[0]
-    rows = select_trials(read_results(study, "trials"), first.metric, first.mode, trial, top)
+    if chosen is None:
+        first = spec.objectives[0]
+        chosen = select_trials(read_results(study, "trials"), first.metric, first.mode, trial, top)
     done = completed_runs(study)
-    jobs = [(s, c) for s, c in rerun_configs(rows, seeds, epochs, device, spec.seed) if _run_id(s, c, kind) not in done]
+    jobs = [(s, c) for s, c in rerun_configs(chosen, seeds, epochs, device, spec.seed)
+            if _run_id(s, c, kind) not in done]
     if not jobs:
         echo(f"every {kind} run is already recorded")
         return []
