@@ -204,11 +204,20 @@ def chosen_params(runs: pd.DataFrame) -> str:
     return ", ".join(params) or "–"
 
 
-def run_seconds(runs: pd.DataFrame) -> float:
-    """Summed wall time of ``runs`` (ended_at - started_at of each)."""
+EPOCH_SECONDS = ("time/train_s", "time/eval_s")  # what the trainer itself timed, per epoch
+
+
+def run_seconds(runs: pd.DataFrame, epochs: pd.DataFrame | None = None) -> float:
+    """Summed wall time of ``runs``: per run ended_at - started_at, but never less than its own epochs'
+    timed seconds (``EPOCH_SECONDS`` in ``epochs``): reruns recorded by an older version after their Ray
+    task returned carry the recording's moment as both times."""
     if runs.empty or "started_at" not in runs or "ended_at" not in runs:
         return math.nan
-    spans = (runs["ended_at"] - runs["started_at"]).dt.total_seconds().dropna()
+    spans = (runs["ended_at"] - runs["started_at"]).dt.total_seconds()
+    if epochs is not None and not epochs.empty and set(EPOCH_SECONDS) <= set(epochs.columns):
+        timed = epochs[list(EPOCH_SECONDS)].fillna(0).sum(axis=1).groupby(epochs["trial_id"]).sum()
+        spans = pd.concat([spans, runs["trial_id"].map(timed)], axis=1).max(axis=1)
+    spans = spans.dropna()
     return float(spans.sum()) if len(spans) else math.nan
 
 
@@ -244,7 +253,7 @@ def row_result(protocol: Protocol, parts: dict[str, Part], row: dict[str, Any]) 
     out.ece = mean_ci(_column(runs, row.get("ece_metric", "test/ece")).astype(float))
     out.seeds = [int(s) for s in _column(runs, "config/seed").dropna()]
     out.params = chosen_params(runs)
-    out.seconds = run_seconds(runs)
+    out.seconds = run_seconds(runs, part.frames.rerun_epochs)
     return out
 
 
@@ -466,7 +475,8 @@ def part_timing(part: Part) -> tuple[str, str]:
         trials.loc[open_, "ended_at"] = trials.loc[open_, "trial_id"].map(last)
     reruns = part.frames.reruns
     finals = reruns[_column(reruns, "tag/kind") == FINAL_KIND] if not reruns.empty else reruns
-    return fmt_seconds(run_seconds(trials)), fmt_seconds(run_seconds(finals))
+    return (fmt_seconds(run_seconds(trials, part.frames.epochs)),
+            fmt_seconds(run_seconds(finals, part.frames.rerun_epochs)))
 
 
 def part_throughput(part: Part) -> str:
@@ -668,7 +678,9 @@ def render(protocol_path: Path | str) -> str:
 
     lines += ["## Wall time and machine", "",
               "Summed run times from the tables' `started_at`/`ended_at` (a running trial: up to its last epoch "
-              "row); runs in parallel overlap, so these are compute times, not spans. Throughput: median of the "
+              "row), a run never counted shorter than its epochs' own `time/train_s` + `time/eval_s` (final runs "
+              "recorded before the tool kept their times carry only the moment they were recorded); runs in "
+              "parallel overlap, so these are compute times, not spans. Throughput: median of the "
               "epochs' `time/images_per_s`.", "",
               "| part | search | final runs | images/s | machine |", "|---|---|---|---|---|"]
     for name, part in parts.items():

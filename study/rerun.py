@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import os
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -120,8 +121,9 @@ def rerun(study: StudyDir, trial: str = "best", top: int = 1, seeds: int = 1, ep
             sink.close()
 
 
-def _train(cfg: TrialConfig, threads: int) -> tuple[list[dict[str, Any]], Any, str]:
-    """``(epoch metrics, final evaluation or None, reason it diverged)``; importable by Ray workers."""
+def _train(cfg: TrialConfig, threads: int) -> tuple[list[dict[str, Any]], Any, str, tuple[float, float]]:
+    """``(epoch metrics, final evaluation or None, reason it diverged, (started, ended))``, the times as
+    ``time.time()`` where it ran; importable by Ray workers."""
     import torch
 
     from trainables.loop import TrainingDiverged, run_local
@@ -129,13 +131,14 @@ def _train(cfg: TrialConfig, threads: int) -> tuple[list[dict[str, Any]], Any, s
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     history: list[dict[str, Any]] = []
+    started = time.time()
     try:
         _, final = run_local(cfg, on_epoch=history.append)
     except TrainingDiverged as err:
-        return history, None, str(err)
+        return history, None, str(err), (started, time.time())
     finally:
         torch.set_num_threads(before)
-    return history, final, ""
+    return history, final, "", (started, time.time())
 
 
 def completed_runs(study: StudyDir) -> set[str]:
@@ -186,8 +189,7 @@ def _run_on_ray(jobs: list[tuple[str, TrialConfig]], sinks: list, cpus: float, g
     while pending:
         done, _ = ray.wait(list(pending), num_returns=1)
         source, cfg = pending.pop(done[0])
-        history, final, reason = ray.get(done[0])
-        out = _record(source, cfg, sinks, echo, history, final, reason, kind=kind)
+        out = _record(source, cfg, sinks, echo, *ray.get(done[0]), kind=kind)
         results[out["trial_id"]] = out
     order = [_run_id(source, cfg, kind) for source, cfg in jobs]  # submission order, whatever finished first
     return [results[r] for r in order]
@@ -198,11 +200,15 @@ def _run_id(source_trial: str, cfg: TrialConfig, kind: str = "rerun") -> str:
 
 
 def _record(source_trial: str, cfg: TrialConfig, sinks: list, echo: Callable[[str], None],
-            history: list[dict[str, Any]], final: Any, reason: str, kind: str = "rerun") -> dict[str, Any]:
+            history: list[dict[str, Any]], final: Any, reason: str, span: tuple[float, float],
+            kind: str = "rerun") -> dict[str, Any]:
+    """Hands a finished run to the sinks, with the times it ran (``span``), not the time it is recorded."""
     from trainables.artifacts import write_trial_artifacts
 
     run_id = _run_id(source_trial, cfg, kind)
-    start = TrialStart(run_id, flatten(cfg.to_dict()), tags={"kind": kind, "source_trial": source_trial})
+    started, ended = span
+    start = TrialStart(run_id, flatten(cfg.to_dict()), tags={"kind": kind, "source_trial": source_trial},
+                       at=started)
     for sink in sinks:
         sink.trial_started(start)
     for metrics in history:
@@ -210,7 +216,7 @@ def _record(source_trial: str, cfg: TrialConfig, sinks: list, echo: Callable[[st
             sink.epoch(run_id, int(metrics["epoch"]), {k: v for k, v in metrics.items() if "/" in k})
     if final is None:
         for sink in sinks:
-            sink.trial_ended(TrialEnd(run_id, "diverged", reason))
+            sink.trial_ended(TrialEnd(run_id, "diverged", reason, at=ended))
         echo(f"{run_id}: diverged ({reason})")
         return {"trial_id": run_id, "status": "diverged", "source_trial": source_trial}
     last = history[-1] if history else {}
@@ -218,7 +224,7 @@ def _record(source_trial: str, cfg: TrialConfig, sinks: list, echo: Callable[[st
     with tempfile.TemporaryDirectory() as d:
         artifacts = write_trial_artifacts(final, Path(d) / "artifacts")
         for sink in sinks:
-            sink.trial_ended(TrialEnd(run_id, "completed", "", metrics, artifacts))
+            sink.trial_ended(TrialEnd(run_id, "completed", "", metrics, artifacts, at=ended))
     shown = "  ".join(f"{k}={metrics[k]:.4f}" for k in SHOWN if k in metrics and not math.isnan(metrics[k]))
     echo(f"{run_id} ({cfg.loss} {cfg.loss_params}): {shown}")
     return {"trial_id": run_id, "status": "completed", "source_trial": source_trial, **metrics}

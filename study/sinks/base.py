@@ -20,6 +20,7 @@ class TrialStart:
     trial_id: str
     config: dict[str, Any]  # flat: "loss", "loss_params.alpha", "lr", ... (see search_spaces.flatten)
     tags: dict[str, str] = field(default_factory=dict)  # e.g. {"kind": "rerun", "source_trial": "…"}
+    at: float | None = None  # when the trial started (time.time()), when it is not now: a rerun recorded after it ran
 
 
 @dataclass
@@ -29,6 +30,7 @@ class TrialEnd:
     reason: str = ""  # why it stopped: "asha", "diverged: train/loss became nan in epoch 3", traceback head
     final_metrics: dict[str, float] = field(default_factory=dict)  # the last result (test/* included)
     artifacts_dir: Path | None = None  # samples.parquet, *.png, *.npy written by the trial
+    at: float | None = None  # when the trial ended (time.time()), when it is not now
 
 
 @dataclass

@@ -115,7 +115,8 @@ class RunStore:
             TRIAL_TAG: start.trial_id,
             **{k: str(v)[:MAX_TAG_CHARS] for k, v in start.tags.items()},
         }
-        run = self.client.create_run(self.experiment_id, run_name=start.trial_id, tags=tags)
+        run = self.client.create_run(self.experiment_id, run_name=start.trial_id, tags=tags,
+                                     start_time=None if start.at is None else int(start.at * 1000))
         run_id = run.info.run_id
         self.log(run_id, params=flatten_params(start.config))
         self.map["trials"][start.trial_id] = run_id

@@ -137,7 +137,8 @@ class MlflowSink:
         self._store.log(run_id, final, step=step, tags={STATUS_TAG: end.status, REASON_TAG: end.reason})
         if end.artifacts_dir is not None:
             log_artifacts(self._store.client, run_id, Path(end.artifacts_dir))
-        self._store.client.set_terminated(run_id, run_end_status(end.status) or "FINISHED")
+        self._store.client.set_terminated(run_id, run_end_status(end.status) or "FINISHED",
+                                          end_time=None if end.at is None else int(end.at * 1000))
 
     def _guard(self, action, *args) -> None:
         if not self.available:

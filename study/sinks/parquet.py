@@ -165,7 +165,7 @@ class ParquetSink:
             "trial_id": start.trial_id,
             "status": "running",
             "reason": "",
-            "started_at": _now(),
+            "started_at": _now(start.at),
             "ended_at": None,
         }
         row = {
@@ -201,7 +201,7 @@ class ParquetSink:
             if k not in reserved and not k.startswith((CONFIG_PREFIX, TAG_PREFIX, BEST_PREFIX))
         }
         state.row.update(final)
-        state.row.update({"status": end.status, "reason": end.reason, "ended_at": _now()})
+        state.row.update({"status": end.status, "reason": end.reason, "ended_at": _now(end.at)})
         return end
 
     def running_trials(self) -> set[str]:
@@ -302,8 +302,9 @@ class ParquetSink:
             state.observe(int(record["epoch"]), metrics)
 
 
-def _now() -> pd.Timestamp:
-    return pd.Timestamp(time.time_ns(), unit="ns", tz="UTC")
+def _now(at: float | None = None) -> pd.Timestamp:
+    """``at`` (seconds since the epoch) as a UTC timestamp; now without it."""
+    return pd.Timestamp(time.time_ns() if at is None else int(at * 1e9), unit="ns", tz="UTC")
 
 
 def _is_missing(value: Any) -> bool:

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from analysis.frames import study_frames
-from analysis.reproduction import NOT_RUN, render
+from analysis.reproduction import NOT_RUN, render, run_seconds
 from analysis.tables import EPOCHS, SAMPLES, TRIALS, PartWriter, rows_to_table, write_file
 from study.cli import main
 from study.errors import UsageError
@@ -363,3 +363,14 @@ def test_committed_document_matches_committed_data():
     assert render(COMMITTED_PROTOCOL) == committed, (
         "docs/reproductions/lr_table1_fmnist.md differs from what its data gives: run "
         "'smoothstudy reproduce report docs/reproductions/lr_table1_fmnist.yaml'")
+
+
+def test_run_seconds_takes_a_runs_own_epoch_times_when_its_record_is_shorter():
+    runs = pd.DataFrame({"trial_id": ["a", "b"],
+                         "started_at": [T0, T0],
+                         "ended_at": [T0 + pd.Timedelta(seconds=100), T0 + pd.Timedelta(seconds=2)]})
+    epochs = pd.DataFrame({"trial_id": ["a", "a", "b", "b"], "time/train_s": [30.0, 30.0, 40.0, 50.0],
+                           "time/eval_s": [1.0, 1.0, 5.0, None]})
+    assert run_seconds(runs) == 102  # the records alone
+    assert run_seconds(runs, epochs) == 100 + 95  # a: its record (100 > 62); b: its epochs (95 > 2)
+    assert run_seconds(runs, epochs.drop(columns="time/eval_s")) == 102  # not timed by the trainer: records

@@ -13,7 +13,7 @@ import yaml
 from mlflow import MlflowClient
 
 from analysis.comparison import build_study_report
-from analysis.results import read_rerun_trials, read_trials
+from analysis.results import read_rerun_trials, read_trials, reruns_dir
 from search_spaces.schema import MAX_NUM_SAMPLES, load_study
 from study.errors import UsageError
 from study.layout import StudyDir
@@ -201,3 +201,17 @@ def test_parallel_reruns_go_back_to_the_studys_cluster(tmp_path, monkeypatch, gi
     connect_for_reruns(study_dir, given, lines.append)
     assert calls == [joined]
     assert (note is None and not lines) or (len(lines) == 1 and note in lines[0])
+
+
+def test_a_run_is_recorded_with_the_times_it_ran_not_the_time_it_is_recorded(tmp_path):
+    """Ray reruns are recorded when their task returns: started_at and ended_at are the task's own times."""
+    from study.rerun import _record
+
+    sink = ParquetSink(reruns_dir(tmp_path), "s")
+    cfg = TrialConfig(loss="ce", seed=3)
+    started, ended = 1_700_000_000.0, 1_700_001_234.5
+    _record("t0", cfg, [sink], lambda _: None, [], None, "nan loss", (started, ended), kind="final")
+    sink.close()
+    row = read_rerun_trials(tmp_path).set_index("trial_id").loc["final-t0-seed3"]
+    assert row["started_at"] == pd.Timestamp(started, unit="s", tz="UTC")
+    assert (row["ended_at"] - row["started_at"]).total_seconds() == pytest.approx(ended - started)
