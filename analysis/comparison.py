@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from analysis.core.catalogue import HEADLINE, metric_mode
 from analysis.document import Block, Heading, Image, Paragraph, Table, to_html, to_markdown
 from analysis.facts import STUDY, StudyFacts, study_facts
 from analysis.frames import study_frames
@@ -21,6 +22,7 @@ from analysis.leaderboard import (
     METHOD,
     SOURCE_TAG,
     BootstrapCache,
+    Declared,
     Leaderboard,
     MethodSeeds,
     build_leaderboard,
@@ -31,7 +33,6 @@ from analysis.leaderboard import (
 from analysis.optuna_section import optuna_blocks
 from analysis.plots import report_plots as rp
 from analysis.results import (
-    metric_mode,
     read_rerun_samples,
     read_samples,
 )
@@ -57,6 +58,7 @@ class ReportInputs:
     environment: dict = field(default_factory=dict)  # versions, driver, cluster recorded at the study's start
     resources: tuple[float, float] = (1.0, 0.0)  # CPUs and GPUs each trial reserved
     optuna_trials: Callable[[], list] | None = None  # the study's Optuna trials (FrozenTrial), read on demand
+    declared: Declared | None = None  # method -> its loss's hyperparameters (shows only the used ones)
 
 
 @dataclass
@@ -138,10 +140,10 @@ def significance_table(board: Leaderboard, tests: dict[tuple[str, str], Comparis
     return Table(header, rows, numeric_from=2)
 
 
-RERUN_COLUMNS = ("test/acc", "test/nll", "test/ece", "test/aurc")
 
 
-def reruns_table(trials: pd.DataFrame, reruns: pd.DataFrame, objective: str, mode: str) -> Table | None:
+def reruns_table(trials: pd.DataFrame, reruns: pd.DataFrame, objective: str, mode: str,
+                 declared: Declared | None = None) -> Table | None:
     """Every rerun configuration (``--top K`` reruns K per method), best first by its search objective:
     mean ± 95% CI over its completed seeds. None when the study has no completed rerun."""
     if reruns.empty or SOURCE_TAG not in reruns or "status" not in reruns:
@@ -151,14 +153,14 @@ def reruns_table(trials: pd.DataFrame, reruns: pd.DataFrame, objective: str, mod
         return None
     source = trials.drop_duplicates("trial_id", keep="last") if "trial_id" in trials else trials.iloc[:0]
     source = source.set_index(source["trial_id"].astype(str)) if "trial_id" in source else source
-    keys = [k for k in (objective, *RERUN_COLUMNS) if k in done]
+    keys = [k for k in (objective, *HEADLINE) if k in done]
     rows = []
     for trial_id, group in done.groupby(done[SOURCE_TAG].astype(str)):
         row = source.loc[trial_id] if trial_id in source.index else pd.Series(dtype=object)
         hp = {c.removeprefix("config/loss_params."): row[c] for c in row.index
               if c.startswith("config/loss_params.") and pd.notna(row[c])}
         method = row.get(METHOD, group[METHOD].iloc[0] if METHOD in group else "?")
-        hp = used_params(str(method), hp)
+        hp = used_params(str(method), hp, declared)
         searched = float(row[objective]) if objective in row and pd.notna(row[objective]) else math.nan
         rows.append((searched, [str(method), trial_id, hparams_text(hp), fmt_value(searched), str(len(group)),
                                 *(fmt_interval(mean_ci(pd.to_numeric(group[k], errors="coerce"))) for k in keys)]))
@@ -168,7 +170,8 @@ def reruns_table(trials: pd.DataFrame, reruns: pd.DataFrame, objective: str, mod
     return Table(header, [r for _, r in rows], numeric_from=3)
 
 
-def pareto_table(trials: pd.DataFrame, keys: list[tuple[str, str]]) -> tuple[pd.DataFrame, Table]:
+def pareto_table(trials: pd.DataFrame, keys: list[tuple[str, str]],
+                 declared: Declared | None = None) -> tuple[pd.DataFrame, Table]:
     """Each method's own Pareto set over ``keys`` (final values of its completed trials: a trial ASHA stopped
     is a model trained for fewer epochs, not a candidate), and whether the trial is on the front of all
     completed trials too."""
@@ -189,7 +192,7 @@ def pareto_table(trials: pd.DataFrame, keys: list[tuple[str, str]]) -> tuple[pd.
     rows = []
     for _, r in chosen.iterrows():
         hp = used_params(str(r[METHOD]), {c.removeprefix("config/loss_params."): r[c] for c in hp_cols
-                                          if pd.notna(r[c])})
+                                          if pd.notna(r[c])}, declared)
         rows.append([str(r[METHOD]), str(r["trial_id"]), str(r["status"]), hparams_text(hp),
                      *(fmt_value(float(r[c])) for c in cols), "yes" if r["on_front"] else "no"])
     header = ["method", "trial", "status", "hyperparameters",
@@ -266,7 +269,7 @@ def build_study_report(inputs: ReportInputs, img_dir: Path, prefix: str = "") ->
     name = inputs.name or (str(trials["study"].dropna().iloc[0]) if "study" in trials and
                            trials["study"].notna().any() else Path(study).name)
     objective, mode = inputs.objectives[0]
-    board = build_leaderboard(trials, reruns, objective, mode)
+    board = build_leaderboard(trials, reruns, objective, mode, declared=inputs.declared)
     cache = BootstrapCache(inputs.resamples)
     tests = {b: significance(board, b, lambda m: _load_columns(inputs, m), cache) for b in BASELINES}
     facts = study_facts(trials, reruns, inputs.environment)
@@ -305,7 +308,7 @@ def build_study_report(inputs: ReportInputs, img_dir: Path, prefix: str = "") ->
     if unranked:
         blocks.append(Paragraph(f"Not on the leaderboard (no completed trial, e.g. every trial stopped early by "
                                 f"ASHA): {', '.join(unranked)}."))
-    rerun_table = reruns_table(trials, reruns, objective, mode)
+    rerun_table = reruns_table(trials, reruns, objective, mode, inputs.declared)
     if rerun_table is not None:
         blocks += [Heading("Reruns", 2),
                    Paragraph("Every configuration retrained by `smoothstudy rerun` (with `--top K`, the K best of "
@@ -327,7 +330,7 @@ def build_study_report(inputs: ReportInputs, img_dir: Path, prefix: str = "") ->
             significance_table(board, t),
         ]
     pareto_keys = list(inputs.objectives) if len(inputs.objectives) > 1 else list(DEFAULT_PARETO)
-    pareto, ptable = pareto_table(trials, pareto_keys)
+    pareto, ptable = pareto_table(trials, pareto_keys, inputs.declared)
     blocks += [
         Heading("Pareto sets", 2),
         Paragraph("Per method, the completed trials no other completed trial of that method beats in every one "

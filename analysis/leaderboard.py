@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analysis.core.catalogue import CATALOGUE
+from analysis.core.registry import HParam, used_hparams
 from analysis.metrics._numeric import log_softmax, softmax
 from analysis.metrics.calibration import ece
 from analysis.metrics.selective import coverage_at_risk, misclassification_auroc, selective_summary
@@ -49,31 +51,24 @@ class MetricSpec:
     mode: str | None  # "max", "min", or None when neither direction is better (R²)
 
 
-LEADERBOARD_METRICS = (
-    MetricSpec("test/acc", "accuracy", "max"),
-    MetricSpec("test/nll", "NLL", "min"),
-    MetricSpec("test/ece", "ECE", "min"),
-    MetricSpec("test/ece_ts", "ECE after TS", "min"),
-    MetricSpec("test/aurc", "AURC (MSP)", "min"),
-    MetricSpec("test/aurc_lognorm", "AURC (lognorm)", "min"),
-    MetricSpec("test/cov_at_5", "coverage @5% risk", "max"),
-    MetricSpec("test/auroc", "AUROC", "max"),
-    MetricSpec("test/r2", "R²", None),
-    MetricSpec("test/probe_acc", "probe accuracy", "max"),
-)
+LEADERBOARD_METRICS = tuple(MetricSpec(m.key("test"), m.label, m.better) for m in CATALOGUE.values())
 
 
-def used_params(method: str, params: dict[str, Any]) -> dict[str, Any]:
+# method -> the hyperparameters its loss declares (trainables.losses.loss_hparams; the caller passes it in)
+Declared = Callable[[str], tuple[HParam, ...]]
+
+
+def used_params(method: str, params: dict[str, Any], declared: Declared | None = None) -> dict[str, Any]:
     """The hyperparameters ``method`` really used: without the settings its other settings switch off (the
-    loss declares them, e.g. MaxSup's hinge margin, which only its prob_hinge form reads)."""
-    from trainables.losses import get_loss_info
-    from trainables.registry import used_hparams
-
+    loss declares them, e.g. MaxSup's hinge margin, which only its prob_hinge form reads). Without
+    ``declared``, or for a method it does not know, everything."""
+    if declared is None:
+        return params
     try:
-        declared = get_loss_info(method).hparams
+        hparams = declared(method)
     except ValueError:  # a method this version does not know: show everything
         return params
-    return used_hparams(declared, params)
+    return used_hparams(hparams, params)
 
 
 def best_trials(trials: pd.DataFrame, objective: str, mode: str, top: int = 1) -> pd.DataFrame:
@@ -116,6 +111,7 @@ def build_leaderboard(
     objective: str,
     mode: str,
     metrics: tuple[MetricSpec, ...] = LEADERBOARD_METRICS,
+    declared: Declared | None = None,
 ) -> Leaderboard:
     chosen = best_trials(trials, objective, mode)
     methods = []
@@ -128,7 +124,7 @@ def build_leaderboard(
             k.removeprefix("config/loss_params."): _plain(v)
             for k, v in row.items()
             if k.startswith("config/loss_params.") and _present(v)
-        })
+        }, declared)
         methods.append(MethodSeeds(str(row[METHOD]), str(row["trial_id"]), float(row[objective]), hparams,
                                    source, seeds))
     present = [m for m in metrics if any(m.key in s.seeds for s in methods)]

@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 
+from analysis.leaderboard import Declared, used_params
 from analysis.results import CONFIG_PREFIX, read_trials
 
 MODES = ("max", "min")
@@ -48,7 +49,7 @@ class Report:
         return sorted(keys, key=lambda k: (not k.startswith("val/"), k))
 
 
-def build_report(study_dir: Path | str, objective: str, mode: str) -> Report:
+def build_report(study_dir: Path | str, objective: str, mode: str, declared: Declared | None = None) -> Report:
     if mode not in MODES:
         raise ValueError(f"mode={mode!r} is not allowed; allowed: {', '.join(MODES)}")
     trials = read_trials(study_dir)
@@ -77,7 +78,7 @@ def build_report(study_dir: Path | str, objective: str, mode: str) -> Report:
                 status=str(best["status"]),
                 epochs_run=int(best["epochs_run"]) if pd.notna(best.get("epochs_run")) else 0,
                 hparams=_used(method, {c[len(CONFIG_PREFIX) :]: _plain(best[c]) for c in searched
-                                       if pd.notna(best[c])}),
+                                       if pd.notna(best[c])}, declared),
                 metrics={
                     c: float(best[c])
                     for c in trials.columns
@@ -118,11 +119,10 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
-def _used(method: str, hparams: dict[str, Any]) -> dict[str, Any]:
-    from analysis.leaderboard import used_params
-
+def _used(method: str, hparams: dict[str, Any], declared: Declared | None) -> dict[str, Any]:
     prefix = "loss_params."
-    loss = used_params(method, {k.removeprefix(prefix): v for k, v in hparams.items() if k.startswith(prefix)})
+    loss = used_params(method, {k.removeprefix(prefix): v for k, v in hparams.items() if k.startswith(prefix)},
+                       declared)
     return {k: v for k, v in hparams.items() if not k.startswith(prefix) or k.removeprefix(prefix) in loss}
 
 

@@ -103,7 +103,7 @@ def shortened_study(study_file: Path, out: Path) -> Path:
 
 
 def one_study(study_file: Path, storage: Path) -> dict:
-    from search_spaces.schema import load_study
+    from search_spaces.study_file import load_study
     from study.cluster import connect
     from study.runner import run_study
 

@@ -202,7 +202,7 @@ def cmd_mlflow_sync(args: argparse.Namespace) -> int:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
-    from study.layout import StudyDir
+    from analysis.core.layout import StudyDir
     from study.ui import open_ui
 
     root = args.study_dir.expanduser().absolute()
@@ -231,7 +231,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def _study_dir(path: Path):
-    from study.layout import StudyDir
+    from analysis.core.layout import StudyDir
 
     study = StudyDir(path.expanduser().absolute())
     if not study.study_file.exists():

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from analysis.core.layout import StudyDir
 from study.errors import UsageError
-from study.layout import StudyDir
 
 
 def compare_studies(study_dirs: list[StudyDir], out: Path) -> Path:

@@ -22,9 +22,10 @@ from typing import Any
 
 import pandas as pd
 
-from search_spaces.schema import MAX_NUM_SAMPLES
+from analysis.core.catalogue import HEADLINE
+from analysis.core.layout import StudyDir
+from search_spaces.study_file import MAX_NUM_SAMPLES
 from study.errors import UsageError
-from study.layout import StudyDir
 from study.runner import load_study_of
 from study.sinks.base import TrialEnd, TrialStart
 from trainables.config import TrialConfig, config_from_flat, flatten
@@ -32,7 +33,6 @@ from trainables.config import TrialConfig, config_from_flat, flatten
 # Above every search trial's seed (trial n: study seed + n, n < num_samples <= MAX_NUM_SAMPLES, plus re-asks).
 RERUN_SEED_OFFSET = 10 * MAX_NUM_SAMPLES
 MAX_RERUNS = 1000  # --top and --seeds each: more is a typo, not a plan
-SHOWN = ("test/acc", "test/nll", "test/ece", "test/aurc")
 
 
 def select_trials(trials: pd.DataFrame, objective: str, mode: str, trial: str, top: int) -> pd.DataFrame:
@@ -216,6 +216,6 @@ def _record(source_trial: str, cfg: TrialConfig, sinks: list, echo: Callable[[st
         artifacts = write_trial_artifacts(final, Path(d) / "artifacts")
         for sink in sinks:
             sink.trial_ended(TrialEnd(run_id, "completed", "", metrics, artifacts))
-    shown = "  ".join(f"{k}={metrics[k]:.4f}" for k in SHOWN if k in metrics and not math.isnan(metrics[k]))
+    shown = "  ".join(f"{k}={metrics[k]:.4f}" for k in HEADLINE if k in metrics and not math.isnan(metrics[k]))
     echo(f"{run_id} ({cfg.loss} {cfg.loss_params}): {shown}")
     return {"trial_id": run_id, "status": "completed", "source_trial": source_trial, **metrics}

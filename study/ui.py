@@ -15,7 +15,7 @@ import urllib.request
 import webbrowser
 from collections.abc import Callable
 
-from study.layout import StudyDir
+from analysis.core.layout import StudyDir
 from study.mlflow_server import is_loopback
 from study.preflight import check_port
 from study.runner import load_study_of

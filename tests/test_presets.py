@@ -7,8 +7,8 @@ import math
 import pytest
 import yaml
 
-from search_spaces.schema import load_study
 from search_spaces.space import method_params
+from search_spaces.study_file import load_study
 from study.runner import smoke_version
 from tests.conftest import ROOT
 from trainables.data import get_dataset_info

@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
+from analysis.core.registry import HParam, Registry, check_hparams
 from analysis.metrics._inputs import as_logits
 from analysis.metrics._numeric import log_softmax
-from trainables.registry import HParam, Registry, check_hparams
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,8 @@ import optuna
 import pytest
 import yaml
 
-from search_spaces.schema import parse_study
 from search_spaces.space import define_by_run, method_params
+from search_spaces.study_file import parse_study
 from trainables.config import resolve_trial_config
 from trainables.losses import build_loss, get_loss_info
 

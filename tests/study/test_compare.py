@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from analysis.comparison import cross_study_ranks
+from analysis.core.layout import StudyDir
 from study.compare import compare_studies
 from study.errors import UsageError
-from study.layout import StudyDir
 from tests.analysis.test_report_synthetic import assert_png, make_synthetic_study
 from tests.conftest import run_cli
 

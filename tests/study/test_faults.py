@@ -15,7 +15,7 @@ import torch
 from mlflow import MlflowClient
 
 from analysis.results import read_trials
-from search_spaces.schema import load_study
+from search_spaces.study_file import load_study
 from study.optuna_bridge import optuna_trials
 from tests.conftest import ROOT, run_cli
 from tests.study.test_mlflow_server import Server, check_study_in_mlflow

@@ -10,9 +10,9 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
+from analysis.core.layout import StudyDir
 from analysis.results import read_epochs, read_trials
-from search_spaces.schema import load_study
-from study.layout import StudyDir
+from search_spaces.study_file import load_study
 from study.optuna_bridge import TruthfulOptunaSearch, optuna_trial_states, optuna_trials, trial_outcome
 from study.runner import build_searcher
 from tests.conftest import ROOT, run_cli

@@ -13,10 +13,10 @@ import yaml
 from mlflow import MlflowClient
 
 from analysis.comparison import build_study_report
+from analysis.core.layout import StudyDir
 from analysis.results import read_rerun_trials, read_trials
-from search_spaces.schema import MAX_NUM_SAMPLES, load_study
+from search_spaces.study_file import MAX_NUM_SAMPLES, load_study
 from study.errors import UsageError
-from study.layout import StudyDir
 from study.rerun import RERUN_SEED_OFFSET, rerun, rerun_configs, select_trials
 from study.sinks.base import TrialEnd, TrialStart
 from study.sinks.parquet import ParquetSink

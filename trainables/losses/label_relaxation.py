@@ -4,8 +4,8 @@ import math
 
 import torch
 
+from analysis.core.registry import HParam
 from trainables.losses.base import LossInfo, SmoothingLoss, log_target_and_rest, register_loss
-from trainables.registry import HParam
 
 
 class LabelRelaxation(SmoothingLoss):

@@ -5,8 +5,8 @@ import math
 import torch
 from torch import nn
 
+from analysis.core.registry import HParam
 from trainables.losses.base import LossInfo, SmoothingLoss, register_loss
-from trainables.registry import HParam
 
 
 class LearnableLabelSmoothing(SmoothingLoss):

@@ -1,7 +1,7 @@
 import torch
 
+from analysis.core.registry import HParam
 from trainables.losses.base import LossInfo, SmoothingLoss, register_loss
-from trainables.registry import HParam
 
 
 class LabelSmoothing(SmoothingLoss):

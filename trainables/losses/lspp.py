@@ -4,8 +4,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from analysis.core.registry import HParam
 from trainables.losses.base import LossInfo, SmoothingLoss, register_loss, target_mask
-from trainables.registry import HParam
 
 EPS = 1e-6  # inside the logs, as in the official code
 

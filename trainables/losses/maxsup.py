@@ -3,8 +3,8 @@
 import torch
 import torch.nn.functional as F
 
+from analysis.core.registry import HParam
 from trainables.losses.base import LossInfo, SmoothingLoss, register_loss, target_mask
-from trainables.registry import HParam
 
 SCHEDULES = ("constant", "ramp")
 VARIANTS = ("logit", "prob", "prob_hinge")

@@ -3,8 +3,8 @@
 import torch
 import torch.nn.functional as F
 
+from analysis.core.registry import HParam
 from trainables.losses.base import LossInfo, SmoothingLoss, register_loss
-from trainables.registry import HParam
 
 
 class MarginLabelSmoothing(SmoothingLoss):

@@ -3,8 +3,8 @@
 import torch
 import torch.nn.functional as F
 
+from analysis.core.registry import HParam
 from trainables.losses.base import LossInfo, SmoothingLoss, register_loss, soft_cross_entropy
-from trainables.registry import HParam
 
 
 class OnlineLabelSmoothing(SmoothingLoss):
