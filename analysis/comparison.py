@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.core.catalogue import HEADLINE, metric_mode
+from analysis.core.statuses import FINISHED, TrialStatus
 from analysis.document import Block, Heading, Image, Paragraph, Table, to_html, to_markdown
 from analysis.facts import STUDY, StudyFacts, study_facts
 from analysis.frames import study_frames
@@ -148,7 +149,7 @@ def reruns_table(trials: pd.DataFrame, reruns: pd.DataFrame, objective: str, mod
     mean ± 95% CI over its completed seeds. None when the study has no completed rerun."""
     if reruns.empty or SOURCE_TAG not in reruns or "status" not in reruns:
         return None
-    done = reruns[reruns["status"] == "completed"]
+    done = reruns[reruns["status"] == TrialStatus.COMPLETED]
     if done.empty:
         return None
     source = trials.drop_duplicates("trial_id", keep="last") if "trial_id" in trials else trials.iloc[:0]
@@ -176,7 +177,7 @@ def pareto_table(trials: pd.DataFrame, keys: list[tuple[str, str]],
     is a model trained for fewer epochs, not a candidate), and whether the trial is on the front of all
     completed trials too."""
     cols = [k for k, _ in keys]
-    ranked = trials[trials["status"] == "completed"]
+    ranked = trials[trials["status"] == TrialStatus.COMPLETED]
     if any(c not in ranked for c in cols) or METHOD not in ranked:  # e.g. every trial diverged before a report
         return ranked.iloc[:0].assign(on_front=[], on_method_front=[]), Table(["method"], [])
     ranked = ranked.dropna(subset=cols)
@@ -338,7 +339,7 @@ def build_study_report(inputs: ReportInputs, img_dir: Path, prefix: str = "") ->
                   "no front (their models trained fewer epochs); the figures draw them as grey crosses."),
         ptable,
     ]
-    finished = trials[trials["status"].isin(("completed", "stopped"))]
+    finished = trials[trials["status"].isin(FINISHED)]
     image(rp.plot_pareto(finished, list(DEFAULT_PARETO), img_dir / f"{prefix}pareto.png"),
           "Accuracy / AURC / ECE Pareto front of the completed trials; black rings: trials on the front of all "
           "three; grey crosses: stopped by ASHA.")

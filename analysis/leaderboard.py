@@ -23,6 +23,7 @@ import pandas as pd
 
 from analysis.core.catalogue import CATALOGUE
 from analysis.core.registry import HParam, used_hparams
+from analysis.core.statuses import TrialStatus
 from analysis.metrics._numeric import log_softmax, softmax
 from analysis.metrics.calibration import ece
 from analysis.metrics.selective import coverage_at_risk, misclassification_auroc, selective_summary
@@ -77,7 +78,7 @@ def best_trials(trials: pd.DataFrame, objective: str, mode: str, top: int = 1) -
         raise ValueError(f"mode={mode!r} is not allowed; allowed: max, min")
     if trials.empty or objective not in trials or METHOD not in trials:
         return trials.iloc[0:0]
-    done = trials[(trials["status"] == "completed") & trials[objective].notna()]
+    done = trials[(trials["status"] == TrialStatus.COMPLETED) & trials[objective].notna()]
     ordered = done.sort_values(objective, ascending=(mode == "min"), kind="stable")
     return ordered.groupby(METHOD, sort=False).head(top)
 
@@ -143,7 +144,7 @@ def _rerun_rows(reruns: pd.DataFrame, source_trial: str) -> pd.DataFrame:
     the same seeds, so the two together would count a seed twice)."""
     if reruns.empty or SOURCE_TAG not in reruns:
         return reruns.iloc[0:0]
-    rows = reruns[(reruns[SOURCE_TAG].astype(str) == source_trial) & (reruns["status"] == "completed")]
+    rows = reruns[(reruns[SOURCE_TAG].astype(str) == source_trial) & (reruns["status"] == TrialStatus.COMPLETED)]
     if KIND_TAG in rows and (rows[KIND_TAG] == FINAL).any():
         rows = rows[rows[KIND_TAG] == FINAL]
     return rows.sort_values(SEED, kind="stable").reset_index(drop=True) if SEED in rows else rows

@@ -12,11 +12,12 @@ from typing import Any
 
 import pandas as pd
 
+from analysis.core.statuses import TrialStatus
 from analysis.leaderboard import Declared, used_params
 from analysis.results import CONFIG_PREFIX, read_trials
 
 MODES = ("max", "min")
-RANKED_STATUSES = ("completed",)
+RANKED_STATUSES = (TrialStatus.COMPLETED,)
 METHOD_COLUMN = f"{CONFIG_PREFIX}loss"
 HPARAM_PREFIX = f"{CONFIG_PREFIX}loss_params."
 TABLE_METRICS = ("acc", "nll", "ece", "aurc")  # the terminal table's columns, val and test, where present

@@ -24,6 +24,7 @@ import pandas as pd
 
 from analysis.core.catalogue import HEADLINE
 from analysis.core.layout import StudyDir
+from analysis.core.statuses import TrialStatus
 from search_spaces.study_file import MAX_NUM_SAMPLES
 from study.errors import UsageError
 from study.runner import load_study_of
@@ -142,7 +143,7 @@ def completed_runs(study: StudyDir) -> set[str]:
     runs = read_rerun_trials(study.root)
     if runs.empty or "status" not in runs:
         return set()
-    return set(runs.loc[runs["status"] == "completed", "trial_id"].astype(str))
+    return set(runs.loc[runs["status"] == TrialStatus.COMPLETED, "trial_id"].astype(str))
 
 
 def connect_for_reruns(study: StudyDir, address: str | None, echo: Callable[[str], None]) -> None:
@@ -207,15 +208,15 @@ def _record(source_trial: str, cfg: TrialConfig, sinks: list, echo: Callable[[st
             sink.epoch(run_id, int(metrics["epoch"]), {k: v for k, v in metrics.items() if "/" in k})
     if final is None:
         for sink in sinks:
-            sink.trial_ended(TrialEnd(run_id, "diverged", reason))
+            sink.trial_ended(TrialEnd(run_id, TrialStatus.DIVERGED, reason))
         echo(f"{run_id}: diverged ({reason})")
-        return {"trial_id": run_id, "status": "diverged", "source_trial": source_trial}
+        return {"trial_id": run_id, "status": TrialStatus.DIVERGED, "source_trial": source_trial}
     last = history[-1] if history else {}
     metrics = {**{k: v for k, v in last.items() if "/" in k}, **final.metrics}
     with tempfile.TemporaryDirectory() as d:
         artifacts = write_trial_artifacts(final, Path(d) / "artifacts")
         for sink in sinks:
-            sink.trial_ended(TrialEnd(run_id, "completed", "", metrics, artifacts))
+            sink.trial_ended(TrialEnd(run_id, TrialStatus.COMPLETED, "", metrics, artifacts))
     shown = "  ".join(f"{k}={metrics[k]:.4f}" for k in HEADLINE if k in metrics and not math.isnan(metrics[k]))
     echo(f"{run_id} ({cfg.loss} {cfg.loss_params}): {shown}")
-    return {"trial_id": run_id, "status": "completed", "source_trial": source_trial, **metrics}
+    return {"trial_id": run_id, "status": TrialStatus.COMPLETED, "source_trial": source_trial, **metrics}

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
+from enum import Enum
 
 
-class TrialStatus(StrEnum):
+class TrialStatus(str, Enum):  # enum.StrEnum once Python 3.10 is no longer supported
+    __str__ = str.__str__
+    __format__ = str.__format__
+
     RUNNING = "running"
     COMPLETED = "completed"
     STOPPED = "stopped"  # by ASHA, before its last epoch
