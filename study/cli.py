@@ -138,7 +138,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from study.reporting import make_report
+    from study.report import make_report
 
     study = _study_dir(args.study_dir)
     path = make_report(study, args.out)
@@ -166,7 +166,7 @@ def cmd_final(args: argparse.Namespace) -> int:
     if gpus is not None and gpus < 0:
         raise UsageError(f"gpu={gpus:g} is not allowed; allowed: a number >= 0")
     run_final(study, spec, top=args.top, seeds=args.seeds, device=args.device, gpus=gpus, address=args.address)
-    from study.reporting import make_report
+    from study.report import make_report
 
     print(f"report: {make_report(study, None)}")
     return 0
@@ -240,7 +240,7 @@ def _study_dir(path: Path):
 
 
 def _print_summary(study, mlflow_uri: str | None) -> None:
-    from study.reporting import make_report
+    from study.report import make_report
 
     report = make_report(study, None, echo=print)
     print()

@@ -10,8 +10,8 @@ from study.errors import UsageError
 
 def compare_studies(study_dirs: list[StudyDir], out: Path) -> Path:
     """Writes ``report.md`` and ``report.html`` (with ``img/``) under ``out``; returns the Markdown path."""
-    from analysis.comparison import write_comparison
-    from study.reporting import report_inputs
+    from analysis.cross_study import write_comparison
+    from study.report import report_inputs
     from study.staging import staged
     from study.state import read_results
 

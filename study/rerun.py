@@ -101,7 +101,7 @@ def rerun(study: StudyDir, trial: str = "best", top: int = 1, seeds: int = 1, ep
     if not jobs:
         echo(f"every {kind} run is already recorded")
         return []
-    from study.reporting import mlflow_uri_of
+    from study.report import mlflow_uri_of
 
     mlflow_sink = build_sinks(spec, study, mlflow_uri_of(study), {"study": spec.model_dump(mode="json")})[1]
     sinks = [ParquetSink(study.parquet / "reruns", spec.name), mlflow_sink]

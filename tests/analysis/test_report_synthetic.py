@@ -11,9 +11,9 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from analysis.comparison import ReportInputs, build_study_report, write_study_report
 from analysis.leaderboard import build_leaderboard
 from analysis.results import read_rerun_trials, read_trials, samples_path, write_samples
+from analysis.study_report import ReportInputs, build_study_report, write_study_report
 from study.sinks.base import TrialEnd, TrialStart
 from study.sinks.parquet import ParquetSink
 

@@ -123,7 +123,7 @@ def test_welch_test_by_hand():
 
 
 def test_interval_half_width_has_the_means_decimals():
-    from analysis.comparison import fmt_interval
+    from analysis.formatting import fmt_interval
     from analysis.stats import Interval
 
     assert fmt_interval(Interval(mean=0.02981, half_width=0.0003679, n=3)) == "0.0298 ± 0.0004"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from analysis.comparison import cross_study_ranks
 from analysis.core.layout import StudyDir
+from analysis.cross_study import cross_study_ranks
 from study.compare import compare_studies
 from study.errors import UsageError
 from tests.analysis.test_report_synthetic import assert_png, make_synthetic_study

@@ -72,7 +72,7 @@ def matrix_loader(study: StudyDir) -> Callable[[str, str], np.ndarray | None]:
 
 
 def report_inputs(study: StudyDir, spec: StudySpec | None = None):
-    from analysis.comparison import ReportInputs
+    from analysis.study_report import ReportInputs
     from trainables.data import get_dataset_info
     from trainables.losses import loss_hparams
 
@@ -145,8 +145,8 @@ def log_report(study: StudyDir, files: list[Path], summary: tuple[dict, dict] | 
 
 
 def make_report(study: StudyDir, out: Path | None = None, echo: Callable[[str], None] | None = print) -> Path:
-    from analysis.comparison import write_study_report
-    from analysis.report import build_report, format_table
+    from analysis.study_report import write_study_report
+    from analysis.terminal_table import build_report, format_table
     from study.staging import staged
     from study.state import read_results
     from trainables.losses import loss_hparams

@@ -1,6 +1,6 @@
 import pytest
 
-from analysis.report import build_report, format_table, write_report
+from analysis.terminal_table import build_report, format_table, write_report
 from study.sinks.base import TrialEnd, TrialStart
 from study.sinks.parquet import ParquetSink
 
