@@ -1,6 +1,6 @@
 """Benchmark: AURC, E-AURC, coverage at 5% risk and ECE together on 1M samples.
 
-Bound (issue 4): at most 0.5 s on the project's CPU for the four metrics together (one call of
+Bound: at most 0.5 s on the project's CPU for the four metrics together (one call of
 ``selective_summary``, which sorts once, plus ``ece``). Theoretical minimum: one O(n log n) sort of the
 scores plus a few O(n) passes; the script times a bare ``np.argsort`` of the same scores as that reference.
 Two score sets: continuous scores (no ties) and a tie-heavy one (30% of the scores exactly 1.0, like

@@ -1,7 +1,7 @@
 """NumPy forms of the few SciPy routines the per-trial metrics use.
 
 Every trial worker imports the metrics; importing ``scipy.optimize`` and ``scipy.stats`` for these five
-functions cost each worker ~0.8 s of CPU at start-up, before its first trial could begin (issue 7).
+functions cost each worker ~0.8 s of CPU at start-up, before its first trial could begin.
 The tests compare each one with SciPy's.
 """
 

@@ -99,7 +99,7 @@ SCORES.register(
                 help="norm order of the centred logits; 0 = no normalisation",
             ),
         ),
-        reference="Cattelan & Silva 2023; Xia et al. (seed 001), Eq. 17",
+        reference="Cattelan & Silva 2023; Xia et al., Eq. 17",
         summary="max of centred logits over their p-norm",
     )
 )

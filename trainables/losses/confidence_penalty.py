@@ -1,4 +1,4 @@
-"""Confidence penalty (Pereyra et al., 2017), a calibration baseline of seed 004."""
+"""Confidence penalty (Pereyra et al., 2017), a calibration baseline of the label relaxation paper (Lienen & Hüllermeier)."""
 
 import torch
 import torch.nn.functional as F
@@ -29,7 +29,7 @@ register_loss(
                    help="weight of the entropy bonus"),
         ),
         reference="Pereyra et al., Regularizing Neural Networks by Penalizing Confident Output "
-                  "Distributions, 2017; grid from seed 004",
+                  "Distributions, 2017; grid from Lienen & Hüllermeier",
         summary="confidence penalty (entropy regularisation)",
     )
 )

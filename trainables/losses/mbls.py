@@ -1,4 +1,4 @@
-"""Margin-based label smoothing (Liu et al., CVPR 2022), a baseline of seed 002."""
+"""Margin-based label smoothing (Liu et al., CVPR 2022), a baseline of Label Smoothing++ (Chhabra et al.)."""
 
 import torch
 import torch.nn.functional as F

@@ -1,4 +1,4 @@
-"""Online label smoothing (Zhang et al., 2021), a baseline of seed 002."""
+"""Online label smoothing (Zhang et al., 2021), a baseline of Label Smoothing++ (Chhabra et al.)."""
 
 import torch
 import torch.nn.functional as F

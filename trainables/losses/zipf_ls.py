@@ -1,4 +1,4 @@
-"""Zipf's label smoothing (Liang et al., ECCV 2022), a baseline of seed 002."""
+"""Zipf's label smoothing (Liang et al., ECCV 2022), a baseline of Label Smoothing++ (Chhabra et al.)."""
 
 import torch
 import torch.nn.functional as F
