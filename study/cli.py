@@ -84,7 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--no-browser", action="store_true", help="print the address only")
 
-    sub.add_parser("list", help="registered methods, datasets, models and confidence scores")
+    sub.add_parser("list", help="registered methods, datasets and models")
     return p
 
 

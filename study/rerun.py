@@ -83,7 +83,7 @@ def rerun(study: StudyDir, trial: str = "best", top: int = 1, seeds: int = 1, ep
     ``source_trial`` and its final metrics). ``kind`` names the runs and tags them (``final``: the study's own
     final runs, study.final); runs of that kind already completed are not trained again. ``spec``: the study
     as it ran (its smoke version for a smoke test); ``gpus``: per run on Ray (default: the study's)."""
-    from study.runner import build_sinks
+    from study.runner import mlflow_sink
     from study.sinks.parquet import ParquetSink
     from study.state import read_results
 
@@ -103,8 +103,8 @@ def rerun(study: StudyDir, trial: str = "best", top: int = 1, seeds: int = 1, ep
         return []
     from study.report import mlflow_uri_of
 
-    mlflow_sink = build_sinks(spec, study, mlflow_uri_of(study), {"study": spec.model_dump(mode="json")})[1]
-    sinks = [ParquetSink(study.parquet / "reruns", spec.name), mlflow_sink]
+    mlflow = mlflow_sink(spec, study, mlflow_uri_of(study), {"study": spec.model_dump(mode="json")})
+    sinks = [ParquetSink(study.parquet / "reruns", spec.name), mlflow]
     threads = max(1, int(spec.resources.cpu))
     try:
         if parallel:

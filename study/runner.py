@@ -152,14 +152,19 @@ def build_scheduler(spec: StudySpec):
     return make() if spec.search.strategy == "joint" else PerMethodASHA(make)
 
 
+def mlflow_sink(spec: StudySpec, study: StudyDir, mlflow_uri: str | None, settings: dict[str, Any]):
+    from study.sinks.mlflow import MlflowSink
+
+    return MlflowSink(mlflow_uri or study.default_mlflow_uri, experiment=spec.name, study_name=spec.name,
+                      study_file=study.study_file, settings=settings, study_id=study.study_id)
+
+
 def build_sinks(spec: StudySpec, study: StudyDir, mlflow_uri: str | None, settings: dict[str, Any]) -> list:
     from study.optuna_link import OptunaLink
     from study.progress import progress_sink
-    from study.sinks.mlflow import MlflowSink
     from study.sinks.parquet import ParquetSink
 
-    mlflow = MlflowSink(mlflow_uri or study.default_mlflow_uri, experiment=spec.name, study_name=spec.name,
-                        study_file=study.study_file, settings=settings, study_id=study.study_id)
+    mlflow = mlflow_sink(spec, study, mlflow_uri, settings)
     from search_spaces.space import method_examples
     from trainables.config import flatten, resolve_trial_config
 

@@ -23,7 +23,6 @@ from analysis.stats import pareto_mask
 
 METHOD = "config/loss"
 HPARAM_PREFIX = "config/loss_params."
-MARKERS = "osD^vP*Xh<>"
 
 
 def method_colors(methods: Sequence[str]) -> dict[str, tuple]:
