@@ -10,10 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import kill_processes_under, ray_env, run_cli, tiny_study
 from tests.study.test_mlflow_server import Server
-from tests.study.test_optuna_bridge import tiny_study
-from tests.study.test_resume import kill_processes_under, ray_env
 
 SCREENSHOT_DIR = Path(__file__).resolve().parents[2] / "runs" / "ui-screenshots"
 
