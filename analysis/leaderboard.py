@@ -20,11 +20,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.special import log_softmax, softmax
 
 from analysis.core.catalogue import CATALOGUE
 from analysis.core.registry import HParam, used_hparams
 from analysis.core.statuses import TrialStatus
-from analysis.metrics._numeric import log_softmax, softmax
 from analysis.metrics.calibration import ece
 from analysis.metrics.selective import coverage_at_risk, misclassification_auroc, selective_summary
 from analysis.stats import (

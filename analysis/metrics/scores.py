@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy.special import log_softmax
 
 from analysis.core.registry import HParam, Registry, check_hparams
 from analysis.metrics._inputs import as_logits
-from analysis.metrics._numeric import log_softmax
 
 
 @dataclass(frozen=True)
