@@ -86,7 +86,7 @@ def versions() -> dict[str, str]:
 
 
 def machine() -> dict[str, str]:
-    out = {"host": platform.node() or "unknown", "platform": platform.platform(), "cpu": _cpu_model(),
+    out = {"host": platform.node() or "unknown", "platform": platform.platform(), "cpu": cpu_model(),
            "cores": str(os.cpu_count() or "?")}
     gpus = _gpu_names()
     if gpus:
@@ -116,7 +116,7 @@ def _gpu_names() -> str:
     return ""
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:

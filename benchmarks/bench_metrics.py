@@ -27,21 +27,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from analysis.facts import cpu_model  # noqa: E402
 from analysis.metrics.calibration import ece  # noqa: E402
 from analysis.metrics.evaluation import Outputs, final_metrics  # noqa: E402
 from analysis.metrics.selective import selective_summary  # noqa: E402
 
 BOUND_S = 0.5
 
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def time_runs(fn, runs: int) -> list[float]:
