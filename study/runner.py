@@ -101,12 +101,14 @@ def build_searcher(spec: StudySpec, study: StudyDir):
     from study.optuna_bridge import TruthfulOptunaSearch
     from study.per_method import PerMethodSearch
     from study.samplers import make_sampler
+    from study.sqlite_cache import make_parent_folder
 
     seed = spec.search.seed if spec.search.seed is not None else spec.seed
     objectives = spec.objectives
     multi = len(objectives) > 1
     metric = [o.metric for o in objectives] if multi else objectives[0].metric
     mode = [o.mode for o in objectives] if multi else objectives[0].mode
+    make_parent_folder(study.optuna_storage)
 
     def searcher(name: str, method: str | None, startup: int) -> TruthfulOptunaSearch:
         return TruthfulOptunaSearch(

@@ -33,6 +33,13 @@ def sqlite_file(uri: str) -> Path | None:
     return Path(uri.removeprefix(SQLITE_PREFIX))
 
 
+def make_parent_folder(uri: str) -> None:
+    """The folder of a ``sqlite:///`` URI's file, which SQLite does not create (other URIs: nothing)."""
+    path = sqlite_file(uri)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+
 def copy_empty_database(uri: str, key: str, create: Callable[[str], None]) -> bool:
     """Make the absent SQLite file of ``uri`` as a copy of the cached empty database ``key`` (made first,
     by ``create(template_uri)``, if the cache has none). False when nothing was copied (not a new SQLite
