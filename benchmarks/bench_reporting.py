@@ -11,7 +11,7 @@ Derived: the report interval that keeps the overhead under 2%: the driver is bus
 interval for ``n`` concurrent trials and ``c`` s/result, and each trial loses ``c_trial`` per report, so
 ``interval >= 50 · max(n · c, c_trial)``; for an epoch time T, report every ceil(interval / T) epochs.
 
-Bound (issue 7): reporting overhead < 2% of training time.
+Bound: reporting overhead < 2% of training time.
 Theoretical minimum: appending a row to an in-memory list (printed as the floor, ~1 µs).
 
 Usage: python benchmarks/bench_reporting.py [--trials 20] [--epochs 50] [--runs 3] [--concurrency 2]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import socket
 
-from search_spaces.schema import Resources
+from search_spaces.study_file import Resources
 from study.errors import UsageError
 
 AUTH_MODE_ENV = "RAY_AUTH_MODE"

@@ -3,6 +3,10 @@ exception is a bug and keeps its traceback (exit code 1)."""
 
 from __future__ import annotations
 
+from analysis.core.errors import UsageError
+
+__all__ = ["UsageError", "expected_failure", "one_line"]
+
 MAX_MESSAGE_CHARS = 500
 # Failures of the outside world beyond OSError (files, the network) and ValueError (bad input, JSON, most of
 # Parquet's): databases, Parquet, YAML, MLflow; by class name in the exception's MRO, so naming one imports
@@ -11,10 +15,6 @@ EXPECTED = frozenset({
     "sqlalchemy.exc.SQLAlchemyError", "sqlite3.Error", "pyarrow.lib.ArrowException", "yaml.error.YAMLError",
     "mlflow.exceptions.MlflowException",
 })
-
-
-class UsageError(ValueError):
-    """Bad input found before any work starts: printed as one line, exit code 2."""
 
 
 def expected_failure(err: BaseException) -> str | None:

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from search_spaces.schema import FinalSection, StudySpec
+from analysis.core.layout import StudyDir
+from search_spaces.study_file import FinalSection, StudySpec
 from study.errors import UsageError
-from study.layout import StudyDir
 
 KIND = "final"
 

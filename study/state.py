@@ -9,12 +9,11 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-from search_spaces.schema import StudySpec
+from analysis.core.layout import StudyDir
+from analysis.core.statuses import NOT_ENDED
+from search_spaces.study_file import StudySpec
 from study.errors import UsageError
-from study.layout import StudyDir
 from study.runner import load_study_of, smoke_version
-
-NOT_ENDED = ("running", "lost")  # lost trials were replaced by others
 
 
 def run_spec(study: StudyDir) -> StudySpec:

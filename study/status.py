@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from study.layout import StudyDir
+from analysis.core.layout import StudyDir
 from study.optuna_bridge import optuna_trial_states
 from study.runner import ray_experiment_path, trials_asked
 from study.state import check_sqlite_file, ended_trials, read_results, run_spec, trial_states

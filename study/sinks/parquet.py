@@ -1,7 +1,7 @@
 """Parquet, the source of truth of a study: an epoch part file per batch of results (merged now and then)
 and a ``trials.parquet`` rewritten in a batch where a trial starts or ends. Every file is written under a temporary name in its directory and
 renamed into place, so a crash never leaves a half-written file where readers look. The tables, their
-columns and types are the contract in ``analysis.tables`` (every file of a table has the table's schema);
+columns and types are the contract in ``analysis.core.tables`` (every file of a table has the table's schema);
 the readers are in ``analysis.results``.
 """
 
@@ -20,8 +20,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from analysis.results import SAMPLES_COMPRESSION, dedupe_epochs, epochs_frame, metric_mode
-from analysis.tables import (
+from analysis.core.catalogue import metric_mode
+from analysis.core.tables import (
     BEST_PREFIX,
     CONFIG_PREFIX,
     EPOCH_KEY_COLUMNS,
@@ -39,6 +39,7 @@ from analysis.tables import (
     sample_file,
     write_file,
 )
+from analysis.results import SAMPLES_COMPRESSION, dedupe_epochs, epochs_frame
 from study.sinks.base import EpochResult, SinkEvent, TrialEnd, TrialStart
 
 SAMPLES_FILE = "samples.parquet"  # the name a trial gives its per-sample outputs in its artifacts dir

@@ -1,4 +1,4 @@
-"""A reproduction in parts: synthetic parts written through the Parquet contract's writers (analysis.tables),
+"""A reproduction in parts: synthetic parts written through the Parquet contract's writers (analysis.core.tables),
 the generated document's numbers against hand-computed means and intervals, a missing part shown as not run, `reproduce collect`'s refusals,
 and the committed document rebuilt from the committed data."""
 
@@ -12,9 +12,9 @@ import pyarrow as pa
 import pytest
 import yaml
 
+from analysis.core.tables import EPOCHS, SAMPLES, TRIALS, PartWriter, rows_to_table, write_file
 from analysis.frames import study_frames
 from analysis.reproduction import NOT_RUN, render
-from analysis.tables import EPOCHS, SAMPLES, TRIALS, PartWriter, rows_to_table, write_file
 from study.cli import main
 from study.errors import UsageError
 from study.reproduce import MANIFEST, collect

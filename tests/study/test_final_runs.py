@@ -8,7 +8,7 @@ import shutil
 import pandas as pd
 
 from analysis.results import read_rerun_trials, read_trials
-from search_spaces.schema import parse_study
+from search_spaces.study_file import parse_study
 from study.final import final_settings
 from study.rerun import rerun_seeds, select_trials
 from tests.conftest import run_cli
