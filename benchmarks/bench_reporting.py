@@ -72,6 +72,7 @@ def make_sinks(kind: str, root: Path) -> list:
 
 def drive_sinks(sinks: list, trials: int, epochs: int) -> tuple[float, float]:
     """(seconds per epoch result, seconds per trial for its start and end)."""
+    from analysis.core.statuses import TrialStatus
     from study.sinks.base import TrialEnd, TrialStart
 
     epoch_s = ends_s = 0.0
@@ -89,7 +90,7 @@ def drive_sinks(sinks: list, trials: int, epochs: int) -> tuple[float, float]:
         epoch_s += time.perf_counter() - t0
         t0 = time.perf_counter()
         for sink in sinks:
-            sink.trial_ended(TrialEnd(tid, "completed", "", final_result(epochs)))
+            sink.trial_ended(TrialEnd(tid, TrialStatus.COMPLETED, "", final_result(epochs)))
         ends_s += time.perf_counter() - t0
     for sink in sinks:
         sink.close()

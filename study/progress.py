@@ -19,7 +19,6 @@ from typing import Any, TextIO
 from analysis.core.statuses import BROKEN, NOT_ENDED, TrialStatus
 from study.sinks.base import TrialEnd, TrialStart
 
-FAILED = BROKEN
 CLEAR_LINE = "\r\x1b[2K"
 
 
@@ -61,8 +60,9 @@ class Progress:
         """One line, e.g. ``3/6 trials: 1 completed, 1 stopped, 1 failed, 2 running | best val/acc: ce 0.95,
         ls 0.97 | elapsed 1m02s, ETA 1m10s``. The ETA assumes the remaining trials take as long on average as
         the ones ended while this process watched (``since_start_done``; all of them when None)."""
-        parts = [f"{self.done}/{self.total} trials: {self.count('completed')} completed, "
-                 f"{self.count('stopped')} stopped, {self.count(*FAILED)} failed, {self.count('running')} running"]
+        parts = [f"{self.done}/{self.total} trials: {self.count(TrialStatus.COMPLETED)} completed, "
+                 f"{self.count(TrialStatus.STOPPED)} stopped, {self.count(*BROKEN)} failed, "
+                 f"{self.count(TrialStatus.RUNNING)} running"]
         if self.best:
             shown = ", ".join(f"{m} {v:.4g}" for m, v in sorted(self.best.items()))
             parts.append(f"best {self.objective} ({self.mode}): {shown}")

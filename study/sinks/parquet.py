@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from analysis.core.catalogue import metric_mode
+from analysis.core.statuses import TrialStatus
 from analysis.core.tables import (
     BEST_PREFIX,
     CONFIG_PREFIX,
@@ -164,7 +165,7 @@ class ParquetSink:
         base = {
             "study": self.study,
             "trial_id": start.trial_id,
-            "status": "running",
+            "status": TrialStatus.RUNNING,
             "reason": "",
             "started_at": _now(),
             "ended_at": None,
@@ -184,7 +185,7 @@ class ParquetSink:
         state = self.trials.get(trial_id)
         if state is None:  # a result for a trial we were not told about: record it all the same
             state = self.trials[trial_id] = _TrialState(
-                {"study": self.study, "trial_id": trial_id, "status": "running", "reason": ""}
+                {"study": self.study, "trial_id": trial_id, "status": TrialStatus.RUNNING, "reason": ""}
             )
         values = metric_values({k: v for k, v in result.metrics.items() if k not in EPOCH_KEY_COLUMNS})
         config = {k: v for k, v in state.row.items() if k.startswith(CONFIG_PREFIX)}
@@ -207,7 +208,7 @@ class ParquetSink:
 
     def running_trials(self) -> set[str]:
         """Trials that started or reported but never ended (as far as this study's files know)."""
-        return {t for t, state in self.trials.items() if state.row.get("status") == "running"}
+        return {t for t, state in self.trials.items() if state.row.get("status") == TrialStatus.RUNNING}
 
     def close(self) -> None:
         self._write_trials()
@@ -288,7 +289,7 @@ class ParquetSink:
                     {
                         "study": record.get("study", self.study),
                         "trial_id": trial_id,
-                        "status": "running",
+                        "status": TrialStatus.RUNNING,
                         "reason": "",
                         **config,
                     }
