@@ -25,6 +25,7 @@ from scipy.special import log_softmax, softmax
 from analysis.core.catalogue import CATALOGUE
 from analysis.core.registry import HParam, used_hparams
 from analysis.core.statuses import TrialStatus
+from analysis.core.tables import FINAL_KIND, HPARAM_PREFIX, KIND_TAG, METHOD, SEED, SOURCE_TAG
 from analysis.metrics.calibration import ece
 from analysis.metrics.selective import coverage_at_risk, misclassification_auroc, selective_summary
 from analysis.stats import (
@@ -37,10 +38,6 @@ from analysis.stats import (
     welch_test,
 )
 
-METHOD = "config/loss"
-SEED = "config/seed"
-SOURCE_TAG = "tag/source_trial"
-KIND_TAG, FINAL = "tag/kind", "final"  # the study's final runs (study.final) among the reruns
 BASELINES = ("ce", "ls")
 RISK = 0.05
 
@@ -122,9 +119,9 @@ def build_leaderboard(
         if seeds.empty:
             seeds, source = row.to_frame().T.reset_index(drop=True), "search trial"
         hparams = used_params(str(row[METHOD]), {
-            k.removeprefix("config/loss_params."): _plain(v)
+            k.removeprefix(HPARAM_PREFIX): _plain(v)
             for k, v in row.items()
-            if k.startswith("config/loss_params.") and _present(v)
+            if k.startswith(HPARAM_PREFIX) and _present(v)
         }, declared)
         methods.append(MethodSeeds(str(row[METHOD]), str(row["trial_id"]), float(row[objective]), hparams,
                                    source, seeds))
@@ -145,8 +142,8 @@ def _rerun_rows(reruns: pd.DataFrame, source_trial: str) -> pd.DataFrame:
     if reruns.empty or SOURCE_TAG not in reruns:
         return reruns.iloc[0:0]
     rows = reruns[(reruns[SOURCE_TAG].astype(str) == source_trial) & (reruns["status"] == TrialStatus.COMPLETED)]
-    if KIND_TAG in rows and (rows[KIND_TAG] == FINAL).any():
-        rows = rows[rows[KIND_TAG] == FINAL]
+    if KIND_TAG in rows and (rows[KIND_TAG] == FINAL_KIND).any():
+        rows = rows[rows[KIND_TAG] == FINAL_KIND]
     return rows.sort_values(SEED, kind="stable").reset_index(drop=True) if SEED in rows else rows
 
 

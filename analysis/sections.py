@@ -8,16 +8,11 @@ import pandas as pd
 
 from analysis.core.catalogue import HEADLINE
 from analysis.core.statuses import TrialStatus
+from analysis.core.tables import HPARAM_PREFIX, METHOD, SOURCE_TAG
 from analysis.document import Block, Heading, Paragraph, Table
 from analysis.facts import STUDY, StudyFacts
 from analysis.formatting import duration_text, fmt_count, fmt_interval, fmt_p, fmt_value, hparams_text
-from analysis.leaderboard import (
-    METHOD,
-    SOURCE_TAG,
-    Declared,
-    Leaderboard,
-    used_params,
-)
+from analysis.leaderboard import Declared, Leaderboard, used_params
 from analysis.stats import Comparison, mean_ci, pareto_mask
 
 ALPHA = 0.05
@@ -72,8 +67,8 @@ def reruns_table(trials: pd.DataFrame, reruns: pd.DataFrame, objective: str, mod
     rows = []
     for trial_id, group in done.groupby(done[SOURCE_TAG].astype(str)):
         row = source.loc[trial_id] if trial_id in source.index else pd.Series(dtype=object)
-        hp = {c.removeprefix("config/loss_params."): row[c] for c in row.index
-              if c.startswith("config/loss_params.") and pd.notna(row[c])}
+        hp = {c.removeprefix(HPARAM_PREFIX): row[c] for c in row.index
+              if c.startswith(HPARAM_PREFIX) and pd.notna(row[c])}
         method = row.get(METHOD, group[METHOD].iloc[0] if METHOD in group else "?")
         hp = used_params(str(method), hp, declared)
         searched = float(row[objective]) if objective in row and pd.notna(row[objective]) else math.nan
@@ -103,10 +98,10 @@ def pareto_table(trials: pd.DataFrame, keys: list[tuple[str, str]],
         ranked.loc[group.index, "on_method_front"] = pareto_mask(group[cols].to_numpy(float), modes)
     chosen = ranked[ranked["on_method_front"]].sort_values([METHOD, cols[0]],
                                                            ascending=[True, keys[0][1] == "min"])
-    hp_cols = [c for c in trials.columns if c.startswith("config/loss_params.")]
+    hp_cols = [c for c in trials.columns if c.startswith(HPARAM_PREFIX)]
     rows = []
     for _, r in chosen.iterrows():
-        hp = used_params(str(r[METHOD]), {c.removeprefix("config/loss_params."): r[c] for c in hp_cols
+        hp = used_params(str(r[METHOD]), {c.removeprefix(HPARAM_PREFIX): r[c] for c in hp_cols
                                           if pd.notna(r[c])}, declared)
         rows.append([str(r[METHOD]), str(r["trial_id"]), str(r["status"]), hparams_text(hp),
                      *(fmt_value(float(r[c])) for c in cols), "yes" if r["on_front"] else "no"])

@@ -8,9 +8,8 @@ from __future__ import annotations
 import pandas as pd
 
 from analysis.core.statuses import TrialStatus
+from analysis.core.tables import METHOD
 from analysis.document import Table
-
-METHOD = "config/loss"
 
 
 def spend_by_method(trials: pd.DataFrame, cpu: float, gpu: float) -> pd.DataFrame:

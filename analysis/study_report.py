@@ -14,12 +14,12 @@ import pandas as pd
 
 from analysis.core.catalogue import metric_mode
 from analysis.core.statuses import FINISHED
+from analysis.core.tables import METHOD
 from analysis.document import Block, Heading, Image, Paragraph, to_html, to_markdown
 from analysis.facts import StudyFacts, study_facts
 from analysis.frames import study_frames
 from analysis.leaderboard import (
     BASELINES,
-    METHOD,
     BootstrapCache,
     Declared,
     Leaderboard,

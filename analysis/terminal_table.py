@@ -13,13 +13,12 @@ from typing import Any
 import pandas as pd
 
 from analysis.core.statuses import TrialStatus
+from analysis.core.tables import CONFIG_PREFIX, HPARAM_PREFIX, METHOD
 from analysis.leaderboard import Declared, used_params
-from analysis.results import CONFIG_PREFIX, read_trials
+from analysis.results import read_trials
 
 MODES = ("max", "min")
 RANKED_STATUSES = (TrialStatus.COMPLETED,)
-METHOD_COLUMN = f"{CONFIG_PREFIX}loss"
-HPARAM_PREFIX = f"{CONFIG_PREFIX}loss_params."
 TABLE_METRICS = ("acc", "nll", "ece", "aurc")  # the terminal table's columns, val and test, where present
 
 
@@ -68,7 +67,7 @@ def build_report(study_dir: Path | str, objective: str, mode: str, declared: Dec
     ranked = trials[trials["status"].isin(RANKED_STATUSES) & trials[objective].notna()]
     searched = _searched_columns(trials)
     results = []
-    methods = ranked[METHOD_COLUMN] if METHOD_COLUMN in ranked else pd.Series("?", index=ranked.index)
+    methods = ranked[METHOD] if METHOD in ranked else pd.Series("?", index=ranked.index)
     for method, group in ranked.groupby(methods):
         best = group.sort_values(objective, ascending=(mode == "min"), kind="stable").iloc[0]
         results.append(
@@ -89,7 +88,7 @@ def build_report(study_dir: Path | str, objective: str, mode: str, declared: Dec
             )
         )
     results.sort(key=lambda r: r.objective, reverse=(mode == "max"))
-    tried = set(trials[METHOD_COLUMN].dropna().astype(str)) if METHOD_COLUMN in trials else set()
+    tried = set(trials[METHOD].dropna().astype(str)) if METHOD in trials else set()
     return Report(study, objective, mode, results, counts, sorted(tried - {r.method for r in results}))
 
 
@@ -97,7 +96,7 @@ def _searched_columns(trials: pd.DataFrame) -> list[str]:
     """The method's own hyperparameters and every other config column that varies across the study."""
     cols = []
     for c in sorted(trials.columns):
-        if not c.startswith(CONFIG_PREFIX) or c == METHOD_COLUMN:
+        if not c.startswith(CONFIG_PREFIX) or c == METHOD:
             continue
         if c.startswith(HPARAM_PREFIX) or trials[c].dropna().astype(str).nunique() > 1:
             cols.append(c)

@@ -13,10 +13,9 @@ from collections.abc import Callable
 from typing import Any
 
 from analysis.core.layout import StudyDir
+from analysis.core.tables import FINAL_KIND
 from search_spaces.study_file import FinalSection, StudySpec
 from study.errors import UsageError
-
-KIND = "final"
 
 
 def final_settings(spec: StudySpec, top: int | None = None, seeds: int | None = None) -> FinalSection:
@@ -41,7 +40,7 @@ def run_final(study: StudyDir, spec: StudySpec, top: int | None = None, seeds: i
     echo(f"final runs: the best {final.top} configuration(s) of each method by {spec.objectives[0].metric} "
          f"({spec.objectives[0].mode}), {final.seeds} seeds each, the same seeds for every method")
     return rerun(study, top=final.top, seeds=final.seeds, device=device, parallel=True, address=address,
-                 echo=echo, kind=KIND, spec=spec, gpus=gpus)
+                 echo=echo, kind=FINAL_KIND, spec=spec, gpus=gpus)
 
 
 def final_if_asked(study: StudyDir, spec: StudySpec, echo: Callable[[str], None] = print) -> None:

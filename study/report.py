@@ -91,7 +91,7 @@ def report_inputs(study: StudyDir, spec: StudySpec | None = None):
 def optuna_trials_of(study: StudyDir, name: str) -> list:
     """The study's Optuna trials (of each method's own study under ``per_method``), or none (with a warning)
     when its storage cannot be read."""
-    if study.optuna_storage == study.optuna_uri and not (study.root / "optuna.db").exists():
+    if study.optuna_storage == study.optuna_uri and not study.optuna_db.exists():
         return []  # (opening a missing SQLite file would create it)
     try:
         from study.optuna_bridge import optuna_trials
@@ -106,7 +106,8 @@ def optuna_trials_of(study: StudyDir, name: str) -> list:
 def best_per_method(trials, objective: str, mode: str) -> tuple[dict[str, float], dict[str, str]]:
     """What the parent run shows of each method's best completed trial (by the final ``objective``): metrics
     ``best/<method>/<objective>`` and ``best/<method>/test/…``, and a tag ``best/<method>/trial_id``."""
-    from analysis.leaderboard import METHOD, best_trials
+    from analysis.core.tables import METHOD
+    from analysis.leaderboard import best_trials
 
     metrics: dict[str, float] = {}
     tags: dict[str, str] = {}

@@ -83,6 +83,7 @@ def rerun(study: StudyDir, trial: str = "best", top: int = 1, seeds: int = 1, ep
     ``source_trial`` and its final metrics). ``kind`` names the runs and tags them (``final``: the study's own
     final runs, study.final); runs of that kind already completed are not trained again. ``spec``: the study
     as it ran (its smoke version for a smoke test); ``gpus``: per run on Ray (default: the study's)."""
+    from analysis.results import reruns_dir
     from study.runner import mlflow_sink
     from study.sinks.parquet import ParquetSink
     from study.state import read_results
@@ -104,7 +105,7 @@ def rerun(study: StudyDir, trial: str = "best", top: int = 1, seeds: int = 1, ep
     from study.report import mlflow_uri_of
 
     mlflow = mlflow_sink(spec, study, mlflow_uri_of(study), {"study": spec.model_dump(mode="json")})
-    sinks = [ParquetSink(study.parquet / "reruns", spec.name), mlflow]
+    sinks = [ParquetSink(reruns_dir(study.root), spec.name), mlflow]
     threads = max(1, int(spec.resources.cpu))
     try:
         if parallel:

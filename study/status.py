@@ -34,7 +34,7 @@ def study_status(study: StudyDir) -> dict:
 
 def _optuna_states(study: StudyDir, name: str) -> dict[str, int]:
     url = study.optuna_storage
-    if url == study.optuna_uri and not (study.root / "optuna.db").exists():
+    if url == study.optuna_uri and not study.optuna_db.exists():
         return {}
     try:
         return optuna_trial_states(url, name)

@@ -17,12 +17,10 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from analysis.core.statuses import FINISHED, TrialStatus
+from analysis.core.tables import HPARAM_PREFIX, METHOD
 from analysis.metrics.calibration import DEFAULT_BINS, reliability_diagram
 from analysis.metrics.selective import risk_coverage_curve
 from analysis.stats import pareto_mask
-
-METHOD = "config/loss"
-HPARAM_PREFIX = "config/loss_params."
 
 
 def method_colors(methods: Sequence[str]) -> dict[str, tuple]:

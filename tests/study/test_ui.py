@@ -8,7 +8,8 @@ import shutil
 from mlflow import MlflowClient
 
 from analysis.core.layout import StudyDir
-from analysis.leaderboard import METHOD, best_trials
+from analysis.core.tables import METHOD
+from analysis.leaderboard import best_trials
 from analysis.results import read_trials
 from study import ui
 from study.report import run_map_of
