@@ -33,6 +33,9 @@ def test_the_layers_hold():
     ("analysis/core/registry.py", "import analysis.results", "analysis.core is the bottom"),
     ("trainables/loop.py", "import search_spaces.study_file", "the packages are layers"),
     ("search_spaces/space.py", "import search_spaces.study_file", "no cycles between the modules"),
+    ("study/sinks/mlflow_names.py", "import study.sinks.mlflow_sink", "no cycles between the modules"),
+    ("study/sinks/parquet.py", "import ray", "Ray only where trials meet Tune"),
+    ("analysis/frames.py", "import mlflow", "MLflow is a view"),
 ])
 def test_a_back_arrow_breaks_a_contract(tmp_path, module, back_arrow, contract):
     for name in PACKAGES:
