@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from study.errors import UsageError, expected_failure
+from analysis.core.errors import UsageError
+from study.errors import expected_failure
 
 DEFAULT_STORAGE = "runs"
 

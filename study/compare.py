@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from analysis.core.errors import UsageError
 from analysis.core.layout import StudyDir
-from study.errors import UsageError
 
 
 def compare_studies(study_dirs: list[StudyDir], out: Path) -> Path:

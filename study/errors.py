@@ -1,11 +1,7 @@
-"""The CLI's expected failures: bad input and broken state, each printed as one line with exit code 2. Any other
-exception is a bug and keeps its traceback (exit code 1)."""
+"""The CLI's expected failures: bad input (``analysis.core.errors.UsageError``) and broken state, each printed
+as one line with exit code 2. Any other exception is a bug and keeps its traceback (exit code 1)."""
 
 from __future__ import annotations
-
-from analysis.core.errors import UsageError
-
-__all__ = ["UsageError", "expected_failure", "one_line"]
 
 MAX_MESSAGE_CHARS = 500
 # Failures of the outside world beyond OSError (files, the network) and ValueError (bad input, JSON, most of

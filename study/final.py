@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from analysis.core.errors import UsageError
 from analysis.core.layout import StudyDir
 from analysis.core.tables import FINAL_KIND
 from search_spaces.study_file import FinalSection, StudySpec
-from study.errors import UsageError
 
 
 def final_settings(spec: StudySpec, top: int | None = None, seeds: int | None = None) -> FinalSection:

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from analysis.core.errors import UsageError
 from analysis.core.layout import StudyDir
-from study.errors import UsageError
 
 if TYPE_CHECKING:  # the schema imports torch: the port and URI checks need none of it
     from search_spaces.study_file import Resources, StudySpec

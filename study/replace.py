@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import shutil
 
+from analysis.core.errors import UsageError
 from analysis.core.layout import StudyDir
-from study.errors import UsageError
 from study.staging import SCRATCH_PREFIX
 
 

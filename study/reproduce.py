@@ -18,9 +18,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from analysis.core.errors import UsageError
 from analysis.core.layout import StudyDir
 from analysis.core.tables import PARQUET_DIR, RERUNS_DIR, SAMPLES
-from study.errors import UsageError
 
 MANIFEST = "COLLECTED.json"
 DEFAULT_MAX_MB = 20.0

@@ -23,10 +23,10 @@ from typing import Any
 import pandas as pd
 
 from analysis.core.catalogue import HEADLINE
+from analysis.core.errors import UsageError
 from analysis.core.layout import StudyDir
 from analysis.core.statuses import TrialStatus
 from search_spaces.study_file import MAX_NUM_SAMPLES
-from study.errors import UsageError
 from study.runner import load_study_of
 from study.sinks.base import TrialEnd, TrialStart
 from trainables.config import TrialConfig, config_from_flat, flatten

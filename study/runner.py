@@ -15,10 +15,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from analysis.core.errors import UsageError
 from analysis.core.layout import StudyDir
 from search_spaces.space import define_by_run
 from search_spaces.study_file import StudySpec, load_study, parse_study
-from study.errors import UsageError
 
 RAY_EXPERIMENT = "ray"  # the experiment directory under the storage path: runs/<study>/ray
 # What the driver imports on its way to the first trial, in that order. Tune's fit() imports mlflow itself

@@ -9,11 +9,11 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
+from analysis.core.errors import UsageError
 from analysis.core.layout import StudyDir
 from analysis.core.statuses import NOT_ENDED
 from analysis.core.tables import TRIALS
 from search_spaces.study_file import StudySpec
-from study.errors import UsageError
 from study.runner import load_study_of, smoke_version
 
 

@@ -12,11 +12,11 @@ import pyarrow as pa
 import pytest
 import yaml
 
+from analysis.core.errors import UsageError
 from analysis.core.tables import EPOCHS, SAMPLES, TRIALS, PartWriter, rows_to_table, write_file
 from analysis.frames import study_frames
 from analysis.reproduction import NOT_RUN, render
 from study.cli import main
-from study.errors import UsageError
 from study.reproduce import MANIFEST, collect
 
 ROOT = Path(__file__).resolve().parents[2]

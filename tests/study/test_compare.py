@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from analysis.core.errors import UsageError
 from analysis.core.layout import StudyDir
 from analysis.cross_study import cross_study_ranks
 from study.compare import compare_studies
-from study.errors import UsageError
 from tests.analysis.test_report_synthetic import make_synthetic_study
 from tests.conftest import assert_png, run_cli
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
+from analysis.core.errors import UsageError
 from analysis.results import read_epochs, read_trials
-from study.errors import UsageError
 from study.mlflow_server import is_loopback, server_command, store_uris
 from tests.conftest import ROOT, free_port, kill_processes_under, ray_env, run_cli, tiny_study
 

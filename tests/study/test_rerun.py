@@ -12,11 +12,11 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
+from analysis.core.errors import UsageError
 from analysis.core.layout import StudyDir
 from analysis.results import read_rerun_trials, read_trials
 from analysis.study_report import build_study_report
 from search_spaces.study_file import MAX_NUM_SAMPLES, load_study
-from study.errors import UsageError
 from study.rerun import RERUN_SEED_OFFSET, rerun, rerun_configs, select_trials
 from study.sinks.base import TrialEnd, TrialStart
 from study.sinks.parquet import ParquetSink
