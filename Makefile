@@ -61,3 +61,4 @@ ui-test-deps: setup
 
 lint: setup
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache  # the layers of ARCHITECTURE.md (tests/test_layers.py runs them too)

@@ -33,14 +33,15 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from analysis.core.layout import StudyDir
+from analysis.core.statuses import TrialStatus
+from analysis.core.tables import FINAL_KIND, HPARAM_PREFIX, KIND_TAG, METHOD, SEED, SOURCE_TAG
 from analysis.frames import StudyFrames, study_frames
 from analysis.leaderboard import best_trials, best_trials_by
 from analysis.stats import Interval, mean_ci
 
-FINAL_KIND = "final"
 PAPER_ROUNDING = 0.0005  # half a unit of the paper's third decimal
 NOT_RUN = "not run yet"
-PARAM_PREFIX = "config/loss_params."
 
 
 # -- the protocol file ------------------------------------------------------------------------------------
@@ -150,13 +151,14 @@ class Part:
 
 def load_part(protocol: Protocol, name: str) -> Part:
     part = Part(name, protocol.part_dir(name))
-    if not (part.dir / "parquet").is_dir():
+    study = StudyDir(part.dir)
+    if not study.parquet.is_dir():
         return part
     part.frames = study_frames(part.dir)
-    if (part.dir / "study.yaml").is_file():
-        part.study = yaml.safe_load((part.dir / "study.yaml").read_text(encoding="utf-8")) or {}
-    if (part.dir / "study.json").is_file():
-        part.meta = json.loads((part.dir / "study.json").read_text(encoding="utf-8"))
+    if study.study_file.is_file():
+        part.study = yaml.safe_load(study.study_file.read_text(encoding="utf-8")) or {}
+    if study.meta_file.is_file():
+        part.meta = json.loads(study.meta_file.read_text(encoding="utf-8"))
     return part
 
 
@@ -189,18 +191,18 @@ def final_runs(part: Part, method: str, chosen: tuple[str, str]) -> pd.DataFrame
     best = best_grid_trial(part, method, chosen)
     if runs.empty or best is None:
         return runs.iloc[0:0]
-    keep = ((_column(runs, "tag/kind") == FINAL_KIND) & (_column(runs, "config/loss") == method)
-            & (_column(runs, "status") == "completed") & (_column(runs, "tag/source_trial").astype(str) == best))
+    keep = ((_column(runs, KIND_TAG) == FINAL_KIND) & (_column(runs, METHOD) == method)
+            & (_column(runs, "status") == TrialStatus.COMPLETED) & (_column(runs, SOURCE_TAG).astype(str) == best))
     runs = runs[keep.fillna(False).astype(bool)]
-    return runs.sort_values("config/seed") if "config/seed" in runs else runs
+    return runs.sort_values(SEED) if SEED in runs else runs
 
 
 def chosen_params(runs: pd.DataFrame) -> str:
     if runs.empty:
         return ""
     first = runs.iloc[0]
-    params = [f"{c.removeprefix(PARAM_PREFIX)} = {first[c]:g}" for c in sorted(runs.columns)
-              if c.startswith(PARAM_PREFIX) and isinstance(first[c], (int, float)) and not pd.isna(first[c])]
+    params = [f"{c.removeprefix(HPARAM_PREFIX)} = {first[c]:g}" for c in sorted(runs.columns)
+              if c.startswith(HPARAM_PREFIX) and isinstance(first[c], (int, float)) and not pd.isna(first[c])]
     return ", ".join(params) or "–"
 
 
@@ -251,7 +253,7 @@ def row_result(protocol: Protocol, parts: dict[str, Part], row: dict[str, Any]) 
         return out
     out.acc = mean_ci(_column(runs, "test/acc").astype(float))
     out.ece = mean_ci(_column(runs, row.get("ece_metric", "test/ece")).astype(float))
-    out.seeds = [int(s) for s in _column(runs, "config/seed").dropna()]
+    out.seeds = [int(s) for s in _column(runs, SEED).dropna()]
     out.params = chosen_params(runs)
     out.seconds = run_seconds(runs, part.frames.rerun_epochs)
     return out
@@ -327,7 +329,7 @@ def grid_trials(part: Part, method: str) -> pd.DataFrame:
     if not part.present or part.frames.trials.empty:
         return pd.DataFrame()
     trials = part.frames.trials
-    keep = (_column(trials, "config/loss") == method) & (_column(trials, "status") == "completed")
+    keep = (_column(trials, METHOD) == method) & (_column(trials, "status") == TrialStatus.COMPLETED)
     return trials[keep.fillna(False).astype(bool)]
 
 
@@ -350,7 +352,7 @@ def aurc_panel(protocol: Protocol, parts: dict[str, Part]) -> list[str]:
     base_spec, ls_spec = spec["baseline"], spec["smoothed"]
     base = grid_trials(parts[base_spec["part"]], base_spec["method"])
     smooth = grid_trials(parts[ls_spec["part"]], ls_spec["method"])
-    param = PARAM_PREFIX + ls_spec.get("param", "loss_params.alpha").removeprefix("loss_params.")
+    param = HPARAM_PREFIX + ls_spec.get("param", "loss_params.alpha").removeprefix("loss_params.")
     header = ["| method | α | test acc | AURC (MSP) | AURC (logit-norm.) | logit-norm. − MSP | p | fallback |",
               "|---|---|---|---|---|---|---|---|"]
     table: list[str] = []
@@ -422,10 +424,10 @@ def part_status(part: Part) -> str:
     trials, reruns = part.frames.trials, part.frames.reruns
     statuses = _column(trials, "status").value_counts().to_dict()
     expected = (part.study.get("search") or {}).get("num_samples")
-    grid = f"grid: {statuses.get('completed', 0)} completed"
+    grid = f"grid: {statuses.get(TrialStatus.COMPLETED, 0)} completed"
     if expected is not None:
         grid += f" of {expected}"
-    running = trials[_column(trials, "status") == "running"]
+    running = trials[_column(trials, "status") == TrialStatus.RUNNING]
     if len(running):
         epochs = (part.study.get("training") or {}).get("epochs")
         rows = part.frames.epochs
@@ -442,11 +444,12 @@ def part_status(part: Part) -> str:
                         + ("" if math.isnan(acc) else f", val/acc {acc:.4f}") + f", last at {when}")
         grid += f", {len(running)} unfinished when collected ({'; '.join(done)})"
     wanted = wanted_finals(part)
-    finals = reruns[_column(reruns, "tag/kind") == FINAL_KIND] if not reruns.empty else reruns
-    done_finals = int((_column(finals, "status") == "completed").sum()) if not finals.empty else 0
+    finals = reruns[_column(reruns, KIND_TAG) == FINAL_KIND] if not reruns.empty else reruns
+    done_finals = int((_column(finals, "status") == TrialStatus.COMPLETED).sum()) if not finals.empty else 0
     fin = f"final runs: {done_finals} completed" + (f" of {wanted}" if wanted else "")
-    if not finals.empty and (_column(finals, "status") == "running").any():
-        fin += f", {int((_column(finals, 'status') == 'running').sum())} running"
+    running_finals = int((_column(finals, "status") == TrialStatus.RUNNING).sum()) if not finals.empty else 0
+    if running_finals:
+        fin += f", {running_finals} running"
     return f"{grid}; {fin}"
 
 
@@ -474,7 +477,7 @@ def part_timing(part: Part) -> tuple[str, str]:
         open_ = trials["ended_at"].isna()
         trials.loc[open_, "ended_at"] = trials.loc[open_, "trial_id"].map(last)
     reruns = part.frames.reruns
-    finals = reruns[_column(reruns, "tag/kind") == FINAL_KIND] if not reruns.empty else reruns
+    finals = reruns[_column(reruns, KIND_TAG) == FINAL_KIND] if not reruns.empty else reruns
     return (fmt_seconds(run_seconds(trials, part.frames.epochs)),
             fmt_seconds(run_seconds(finals, part.frames.rerun_epochs)))
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from ray import tune
 
+from analysis.core.statuses import TrialStatus
 from study.sinks.base import ResultSink, TrialEnd, TrialStart
 from trainables.config import flatten, resolve_trial_config
 from trainables.tune_reporting import ARTIFACTS_DIR
@@ -135,15 +136,15 @@ class SinkCallback(tune.Callback):
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         last = trial.last_result or {}
         epochs_run = int(last.get("epoch", 0))
-        if last.get("status") == "diverged":
-            status, reason = "diverged", str(last.get("reason", "loss became NaN or inf"))
+        if last.get("status") == TrialStatus.DIVERGED:
+            status, reason = TrialStatus.DIVERGED, str(last.get("reason", "loss became NaN or inf"))
         elif epochs_run >= self.epochs:
-            status, reason = "completed", ""
+            status, reason = TrialStatus.COMPLETED, ""
         else:
-            status, reason = "stopped", f"asha: stopped after epoch {epochs_run} of {self.epochs}"
+            status, reason = TrialStatus.STOPPED, f"asha: stopped after epoch {epochs_run} of {self.epochs}"
         final = {**result_metrics(last), **self.node_of(last)}
         artifacts = None
-        if status == "completed" and trial.checkpoint is not None:
+        if status == TrialStatus.COMPLETED and trial.checkpoint is not None:
             with trial.checkpoint.as_directory() as d:
                 artifacts = Path(d) / ARTIFACTS_DIR
                 if not artifacts.is_dir():
@@ -157,7 +158,7 @@ class SinkCallback(tune.Callback):
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         message = str(getattr(trial, "error_message", None) or "trial raised an error").strip()
         reason = message.splitlines()[-1] if message else "error"
-        self._end(TrialEnd(trial.trial_id, "error", reason, result_metrics(trial.last_result or {})), trial)
+        self._end(TrialEnd(trial.trial_id, TrialStatus.ERROR, reason, result_metrics(trial.last_result or {})), trial)
 
     def _end(self, end: TrialEnd, trial: Any) -> None:
         for sink in self.sinks:
@@ -168,7 +169,7 @@ class SinkCallback(tune.Callback):
         shown = {k: end.final_metrics[k] for k in ("val/acc", "test/acc", "test/ece", "test/aurc")
                  if k in end.final_metrics}
         (self.echo or print)(f"[{self.finished}] {end.trial_id} {cfg.get('loss')} {params} -> {end.status}"
-                  + (f" ({end.reason})" if end.reason and end.status != "completed" else "")
+                  + (f" ({end.reason})" if end.reason and end.status != TrialStatus.COMPLETED else "")
                   + "".join(f"  {k}={_fmt(v)}" for k, v in shown.items()))
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
@@ -184,7 +185,7 @@ class SinkCallback(tune.Callback):
         parquet = self._parquet()
         running = parquet.running_trials() if parquet is not None else set()
         for trial_id in sorted(running - known):
-            end = TrialEnd(trial_id, "lost", LOST_REASON, {})
+            end = TrialEnd(trial_id, TrialStatus.LOST, LOST_REASON, {})
             for sink in self.sinks:
                 sink.trial_ended(end)
 

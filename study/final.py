@@ -16,11 +16,10 @@ from typing import Any
 
 import pandas as pd
 
-from search_spaces.schema import FinalSection, StudySpec
-from study.errors import UsageError
-from study.layout import StudyDir
-
-KIND = "final"
+from analysis.core.errors import UsageError
+from analysis.core.layout import StudyDir
+from analysis.core.tables import FINAL_KIND
+from search_spaces.study_file import FinalSection, StudySpec
 
 
 def final_settings(spec: StudySpec, top: int | None = None, seeds: int | None = None) -> FinalSection:
@@ -66,7 +65,7 @@ def run_final(study: StudyDir, spec: StudySpec, top: int | None = None, seeds: i
     echo(f"final runs: the best {final.top} configuration(s) of each method by {by}, {len(chosen)} "
          f"configuration(s) in all, each trained once with {final.seeds} seeds, the same seeds for every method")
     return rerun(study, top=final.top, seeds=final.seeds, device=device, parallel=True, address=address,
-                 echo=echo, kind=KIND, spec=spec, gpus=gpus, chosen=chosen)
+                 echo=echo, kind=FINAL_KIND, spec=spec, gpus=gpus, chosen=chosen)
 
 
 def final_if_asked(study: StudyDir, spec: StudySpec, echo: Callable[[str], None] = print) -> None:

@@ -23,9 +23,11 @@ from typing import Any
 
 import pandas as pd
 
-from search_spaces.schema import MAX_NUM_SAMPLES
-from study.errors import UsageError
-from study.layout import StudyDir
+from analysis.core.catalogue import HEADLINE
+from analysis.core.errors import UsageError
+from analysis.core.layout import StudyDir
+from analysis.core.statuses import TrialStatus
+from search_spaces.study_file import MAX_NUM_SAMPLES
 from study.runner import load_study_of
 from study.sinks.base import TrialEnd, TrialStart
 from trainables.config import TrialConfig, config_from_flat, flatten
@@ -33,7 +35,6 @@ from trainables.config import TrialConfig, config_from_flat, flatten
 # Above every search trial's seed (trial n: study seed + n, n < num_samples <= MAX_NUM_SAMPLES, plus re-asks).
 RERUN_SEED_OFFSET = 10 * MAX_NUM_SAMPLES
 MAX_RERUNS = 1000  # --top and --seeds each: more is a typo, not a plan
-SHOWN = ("test/acc", "test/nll", "test/ece", "test/aurc")
 
 
 def select_trials(trials: pd.DataFrame, objective: str, mode: str, trial: str, top: int) -> pd.DataFrame:
@@ -84,7 +85,8 @@ def rerun(study: StudyDir, trial: str = "best", top: int = 1, seeds: int = 1, ep
     final runs, study.final); runs of that kind already completed are not trained again. ``spec``: the study
     as it ran (its smoke version for a smoke test); ``gpus``: per run on Ray (default: the study's);
     ``chosen``: the trials rows to retrain, when the caller chose them (else ``trial`` and ``top`` choose)."""
-    from study.runner import build_sinks
+    from analysis.results import reruns_dir
+    from study.runner import mlflow_sink
     from study.sinks.parquet import ParquetSink
     from study.state import read_results
 
@@ -104,10 +106,10 @@ def rerun(study: StudyDir, trial: str = "best", top: int = 1, seeds: int = 1, ep
     if not jobs:
         echo(f"every {kind} run is already recorded")
         return []
-    from study.reporting import mlflow_uri_of
+    from study.report import mlflow_uri_of
 
-    mlflow_sink = build_sinks(spec, study, mlflow_uri_of(study), {"study": spec.model_dump(mode="json")})[1]
-    sinks = [ParquetSink(study.parquet / "reruns", spec.name), mlflow_sink]
+    mlflow = mlflow_sink(spec, study, mlflow_uri_of(study), {"study": spec.model_dump(mode="json")})
+    sinks = [ParquetSink(reruns_dir(study.root), spec.name), mlflow]
     threads = max(1, int(spec.resources.cpu))
     try:
         if parallel:
@@ -148,7 +150,7 @@ def completed_runs(study: StudyDir) -> set[str]:
     runs = read_rerun_trials(study.root)
     if runs.empty or "status" not in runs:
         return set()
-    return set(runs.loc[runs["status"] == "completed", "trial_id"].astype(str))
+    return set(runs.loc[runs["status"] == TrialStatus.COMPLETED, "trial_id"].astype(str))
 
 
 def connect_for_reruns(study: StudyDir, address: str | None, echo: Callable[[str], None]) -> None:
@@ -216,15 +218,15 @@ def _record(source_trial: str, cfg: TrialConfig, sinks: list, echo: Callable[[st
             sink.epoch(run_id, int(metrics["epoch"]), {k: v for k, v in metrics.items() if "/" in k})
     if final is None:
         for sink in sinks:
-            sink.trial_ended(TrialEnd(run_id, "diverged", reason, at=ended))
+            sink.trial_ended(TrialEnd(run_id, TrialStatus.DIVERGED, reason, at=ended))
         echo(f"{run_id}: diverged ({reason})")
-        return {"trial_id": run_id, "status": "diverged", "source_trial": source_trial}
+        return {"trial_id": run_id, "status": TrialStatus.DIVERGED, "source_trial": source_trial}
     last = history[-1] if history else {}
     metrics = {**{k: v for k, v in last.items() if "/" in k}, **final.metrics}
     with tempfile.TemporaryDirectory() as d:
         artifacts = write_trial_artifacts(final, Path(d) / "artifacts")
         for sink in sinks:
-            sink.trial_ended(TrialEnd(run_id, "completed", "", metrics, artifacts, at=ended))
-    shown = "  ".join(f"{k}={metrics[k]:.4f}" for k in SHOWN if k in metrics and not math.isnan(metrics[k]))
+            sink.trial_ended(TrialEnd(run_id, TrialStatus.COMPLETED, "", metrics, artifacts, at=ended))
+    shown = "  ".join(f"{k}={metrics[k]:.4f}" for k in HEADLINE if k in metrics and not math.isnan(metrics[k]))
     echo(f"{run_id} ({cfg.loss} {cfg.loss_params}): {shown}")
-    return {"trial_id": run_id, "status": "completed", "source_trial": source_trial, **metrics}
+    return {"trial_id": run_id, "status": TrialStatus.COMPLETED, "source_trial": source_trial, **metrics}

@@ -11,8 +11,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from study.errors import UsageError
-from study.layout import StudyDir
+from analysis.core.errors import UsageError
+from analysis.core.layout import StudyDir
 from study.runner import make_tuner, ray_experiment_path
 from study.state import is_finished, run_spec
 

@@ -9,12 +9,12 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-from search_spaces.schema import StudySpec
-from study.errors import UsageError
-from study.layout import StudyDir
+from analysis.core.errors import UsageError
+from analysis.core.layout import StudyDir
+from analysis.core.statuses import NOT_ENDED
+from analysis.core.tables import TRIALS
+from search_spaces.study_file import StudySpec
 from study.runner import load_study_of, smoke_version
-
-NOT_ENDED = ("running", "lost")  # lost trials were replaced by others
 
 
 def run_spec(study: StudyDir) -> StudySpec:
@@ -37,7 +37,7 @@ def read_results(study: StudyDir, what: str = "trials") -> Any:
 
 
 def trial_states(study: StudyDir) -> Counter:
-    if not (study.parquet / "trials.parquet").exists():
+    if not TRIALS.location(study.parquet).exists():
         return Counter()
     trials = read_results(study, "trials")
     return Counter(trials["status"]) if len(trials) else Counter()

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 _own_cache: list[str] = []
@@ -39,6 +42,48 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600, env: dict
         raise AssertionError(f"smoothstudy {' '.join(args)} exited {proc.returncode}\n"
                              f"stdout:\n{proc.stdout[-4000:]}\nstderr:\n{proc.stderr[-4000:]}")
     return proc
+
+
+def tiny_study(tmp_path, name: str, **overrides) -> str:
+    """studies/smoke.yaml cut down: no probe, 600 digits; ``overrides`` replace whole sections."""
+    spec = yaml.safe_load((ROOT / "studies" / "smoke.yaml").read_text())
+    spec.update(name=name, evaluation={"representation": False, "probe": False})
+    spec["data"] = {**spec["data"], "subset": 600}
+    spec.update(overrides)
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return str(path)
+
+def ray_env(prefix: str = "rt") -> dict[str, str]:
+    """A Ray temp dir of our own (short: Ray's socket paths must fit 107 bytes), so leftovers are findable."""
+    return {"RAY_TMPDIR": tempfile.mkdtemp(prefix=prefix, dir="/tmp"), "PYTHONUNBUFFERED": "1"}
+
+def kill_processes_under(marker: str) -> None:
+    """SIGKILL the processes whose command line names ``marker`` (our own Ray temp dir), by pid."""
+    for pid_dir in Path("/proc").iterdir():
+        if not pid_dir.name.isdigit() or int(pid_dir.name) == os.getpid():
+            continue
+        try:
+            if marker in (pid_dir / "cmdline").read_bytes().decode(errors="replace"):
+                os.kill(int(pid_dir.name), signal.SIGKILL)
+        except (OSError, ProcessLookupError):
+            continue
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def assert_png(path: Path) -> None:
+    import matplotlib.image
+
+    assert path.is_file(), path
+    assert path.read_bytes()[:8] == PNG_MAGIC, path
+    image = matplotlib.image.imread(path)
+    assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
 
 
 @pytest.fixture(scope="session")

@@ -12,8 +12,9 @@ from typing import Any
 
 from mlflow.entities import RunStatus
 
+from analysis.core.statuses import mlflow_run_status
 from study.sinks.base import EpochResult, SinkEvent, TrialEnd, TrialStart
-from study.sinks.mlflow_names import REASON_TAG, STATUS_TAG, numeric_metrics, run_end_status
+from study.sinks.mlflow_names import REASON_TAG, STATUS_TAG, numeric_metrics
 from study.sinks.mlflow_runs import RunStore, log_artifacts
 
 
@@ -137,7 +138,7 @@ class MlflowSink:
         self._store.log(run_id, final, step=step, tags={STATUS_TAG: end.status, REASON_TAG: end.reason})
         if end.artifacts_dir is not None:
             log_artifacts(self._store.client, run_id, Path(end.artifacts_dir))
-        self._store.client.set_terminated(run_id, run_end_status(end.status) or "FINISHED",
+        self._store.client.set_terminated(run_id, mlflow_run_status(end.status) or "FINISHED",
                                           end_time=None if end.at is None else int(end.at * 1000))
 
     def _guard(self, action, *args) -> None:

@@ -1,6 +1,7 @@
-"""A reproduction in parts: synthetic parts written through the Parquet contract's writers (analysis.tables),
-the generated document's numbers against hand-computed means and intervals, each block's rows from the final
-runs of the trial its objective chooses, a missing part shown as not run, `reproduce collect`'s refusals,
+"""A reproduction in parts: synthetic parts written through the Parquet contract's writers
+(analysis.core.tables), the generated document's numbers against hand-computed means and intervals, each block's
+rows from the final runs of the trial its objective chooses, a missing part shown as not run, `reproduce
+collect`'s refusals,
 and the committed document rebuilt from the committed data."""
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ import pyarrow as pa
 import pytest
 import yaml
 
+from analysis.core.errors import UsageError
+from analysis.core.tables import EPOCHS, SAMPLES, TRIALS, PartWriter, rows_to_table, write_file
 from analysis.frames import study_frames
 from analysis.reproduction import NOT_RUN, render, run_seconds
-from analysis.tables import EPOCHS, SAMPLES, TRIALS, PartWriter, rows_to_table, write_file
 from study.cli import main
-from study.errors import UsageError
 from study.reproduce import MANIFEST, collect
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -339,8 +340,8 @@ def test_report_cli(protocol, tmp_path, capsys):
 
 def test_part_study_files_train_their_grid_once_and_choose_for_every_row():
     from analysis.reproduction import Part, choice, chosen_in, load_protocol
-    from search_spaces.schema import load_study
     from search_spaces.space import method_params
+    from search_spaces.study_file import load_study
 
     protocol = load_protocol(COMMITTED_PROTOCOL)
     ce = load_study(ROOT / protocol.spec["parts"]["ce"]["study"])

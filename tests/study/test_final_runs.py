@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 import yaml
 
+from analysis.core.errors import UsageError
 from analysis.results import read_rerun_trials, read_trials
-from search_spaces.schema import parse_study
-from study.errors import UsageError
+from search_spaces.study_file import parse_study
 from study.final import final_objectives, final_settings, final_trials
 from study.rerun import rerun_configs, rerun_seeds, select_trials
 from tests.conftest import run_cli

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
+from analysis.core.statuses import TrialStatus, mlflow_run_status
 from study.sinks.base import TrialEnd, TrialStart
-from study.sinks.mlflow import MlflowSink, find_study_runs, run_end_status, sync_from_parquet
+from study.sinks.mlflow import MlflowSink, find_study_runs, sync_from_parquet
 from study.sinks.parquet import ParquetSink
 
 
@@ -230,7 +231,7 @@ def test_live_sink_and_sync_share_one_status_mapping_and_sync_back_fills_reruns_
     live_runs = {n: r.info.status for n, r in _children(MlflowClient(tracking_uri), live).items()}
     synced = _children(MlflowClient(other), live)
     assert {n: r.info.status for n, r in synced.items()} == {**live_runs, "rerun-a": "FINISHED"}
-    assert live_runs["t-lost"] == "KILLED" == run_end_status("lost")
+    assert live_runs["t-lost"] == "KILLED" == mlflow_run_status(TrialStatus.LOST)
     assert synced["rerun-a"].data.tags["kind"] == "rerun"
     assert [a.path for a in MlflowClient(other).list_artifacts(synced["t-completed"].info.run_id)] == ["reliability.png"]
     assert sync_from_parquet(study_dir, other, artifacts_of=artifacts_of).artifacts_logged == 0  # once

@@ -156,7 +156,7 @@ def test_study_file_seeds_per_trial_reaches_the_tune_adapter(monkeypatch):
 
     import yaml
 
-    from search_spaces.schema import parse_study
+    from search_spaces.study_file import parse_study
     from trainables import tune_adapter
 
     study = yaml.safe_load((Path(__file__).resolve().parents[2] / "studies" / "smoke.yaml").read_text())

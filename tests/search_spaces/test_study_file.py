@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from search_spaces.schema import StudyFileError, load_study, parse_study
+from search_spaces.study_file import StudyFileError, load_study, parse_study
 
 STUDIES = Path(__file__).resolve().parents[2] / "studies"
 
