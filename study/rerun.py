@@ -82,7 +82,8 @@ def rerun(study: StudyDir, trial: str = "best", top: int = 1, seeds: int = 1, ep
     ``source_trial`` and its final metrics). ``kind`` names the runs and tags them (``final``: the study's own
     final runs, study.final); runs of that kind already completed are not trained again. ``spec``: the study
     as it ran (its smoke version for a smoke test); ``gpus``: per run on Ray (default: the study's)."""
-    from study.runner import build_sinks
+    from study.mlflow_group import mlflow_sinks
+    from study.runner import mlflow_group
     from study.sinks.parquet import ParquetSink
     from study.state import read_results
 
@@ -102,7 +103,8 @@ def rerun(study: StudyDir, trial: str = "best", top: int = 1, seeds: int = 1, ep
         return []
     from study.reporting import mlflow_uri_of
 
-    mlflow_sink = build_sinks(spec, study, mlflow_uri_of(study), {"study": spec.model_dump(mode="json")})[1]
+    mlflow_sink = mlflow_sinks(mlflow_group(spec, study, mlflow_uri_of(study), {"study": spec.model_dump(mode="json")}),
+                               live=False)
     sinks = [ParquetSink(study.parquet / "reruns", spec.name), mlflow_sink]
     threads = max(1, int(spec.resources.cpu))
     try:

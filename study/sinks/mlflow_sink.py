@@ -13,7 +13,7 @@ from typing import Any
 from mlflow.entities import RunStatus
 
 from study.sinks.base import EpochResult, SinkEvent, TrialEnd, TrialStart
-from study.sinks.mlflow_names import REASON_TAG, STATUS_TAG, numeric_metrics, run_end_status
+from study.sinks.mlflow_names import MISSED_TAG, REASON_TAG, STATUS_TAG, numeric_metrics, run_end_status
 from study.sinks.mlflow_runs import RunStore, log_artifacts
 
 
@@ -63,6 +63,12 @@ class MlflowSink:
     def tag(self, trial_id: str, tags: dict[str, str]) -> None:
         """Tags on a trial's run (e.g. the Optuna trial number), logged like everything else: never raises."""
         self._guard(lambda: self._store.log(self._trial_run(trial_id), tags=tags))
+
+    def missed_results(self, count: int) -> None:
+        """``count`` results never reached this sink (they were dropped before it): the parent run says so
+        until ``mlflow-sync`` back-fills them."""
+        self.missed = True
+        self._guard(lambda: self._store.log(self._store.parent()[0], tags={MISSED_TAG: str(count)}))
 
     # -- ResultSink ---------------------------------------------------------------------------------
     def trial_started(self, start: TrialStart) -> None:
