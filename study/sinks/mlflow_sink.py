@@ -51,6 +51,7 @@ class MlflowSink:
         self._starts: dict[str, TrialStart] = {}  # to open a trial's run late, after an outage
         self._runs: dict[str, str] = {}
         self._last_epoch: dict[str, tuple[int, set[str]]] = {}
+        self._logged_through: dict[str, int] = {}  # a continued run's last step already in MLflow
         self._guard(self._connect)
 
     @property
@@ -93,6 +94,8 @@ class MlflowSink:
             if isinstance(event, EpochResult):
                 values = numeric_metrics(event.metrics)
                 self._last_epoch[event.trial_id] = (int(event.epoch), set(values))
+                if int(event.epoch) <= self._logged_through.get(event.trial_id, 0):
+                    continue  # a resumed trial replays what came after its checkpoint: MLflow may have it
                 pending.setdefault(event.trial_id, {}).setdefault(int(event.epoch), {}).update(values)
                 continue
             log_pending(event.trial_id)
@@ -126,6 +129,7 @@ class MlflowSink:
         run_id, created = self._store.trial_run(self._starts[trial_id])
         if not created:  # a resumed trial continues its run
             self._store.client.update_run(run_id, status="RUNNING")
+            self._logged_through[trial_id] = self._store.last_step(run_id)
         self._runs[trial_id] = run_id
         return run_id
 

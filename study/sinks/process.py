@@ -9,11 +9,12 @@ When the child falls behind and the queue is full, ``when_full`` decides:
 - ``"drop"``: an epoch result that does not fit is dropped, counted, and the driver warns once; a trial's
   start and end wait on the driver's side (never blocking it) and go out first when there is room, with
   the results behind them dropped meanwhile so that the order holds. The count reaches the sinks' method
-  ``missed_results(count)`` at the next flush and at close. For a sink that is a view of another (MLflow of
-  Parquet), whose back-fill (``smoothstudy mlflow-sync``) restores what was dropped.
+  ``missed_results(count)`` at the next flush and at close. Meant for sinks that are a view of another
+  (MLflow of Parquet), whose back-fill (``smoothstudy mlflow-sync``) restores what was dropped.
 
 A trial's artifacts folder is copied when its end is queued (the child deletes the copy once written), so the
-driver need not wait for this child before Ray deletes the folder. ``flush`` is a barrier the child
+driver need not wait for this child before Ray deletes the folder. As with any spawned process, a script
+that builds these at import time needs the ``if __name__ == "__main__":`` guard (the child imports it). ``flush`` is a barrier the child
 acknowledges; an error a sink raises in the child is raised again on the driver's next call, as is the
 child's unexpected exit. The child ignores Ctrl-C (the driver decides when it ends: ``close``), runs at a
 lower CPU priority (``nice``) and exits, writing nothing more, when the driver process is gone.
@@ -220,12 +221,17 @@ class _ChildLoop(SinkLoop):
         self.parent = multiprocessing.parent_process()
 
     def next_item(self) -> Any:
+        """None once the driver is gone: what it had not flushed is lost, as with a thread. Not written
+        after all, so that a resumed trial's replay of it is not logged twice."""
         while True:
             try:
-                return self.inbox.get(timeout=PARENT_CHECK_S)
+                item = self.inbox.get(timeout=PARENT_CHECK_S)
             except queue.Empty:
-                if self.parent is not None and not self.parent.is_alive():
-                    return None  # the driver died: what it had not flushed is lost, as in a thread
+                item = None
+            if self.parent is not None and not self.parent.is_alive():
+                return None
+            if item is not None:
+                return item
 
     def write(self, events: list[SinkEvent]) -> None:
         super().write(events)

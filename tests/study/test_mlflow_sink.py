@@ -102,6 +102,7 @@ def test_resumed_sink_continues_the_same_runs(tracking_uri, tmp_path):
 
     resumed = _sink(tracking_uri, "s2", tmp_path)  # the driver restarted
     resumed.trial_started(TrialStart("t1", {"loss": "ce"}))
+    resumed.epoch("t1", 1, {"val/acc": 0.5})  # replayed from a checkpoint before it: MLflow has it already
     resumed.epoch("t1", 2, {"val/acc": 0.6})
     resumed.trial_ended(TrialEnd("t1", "completed"))
     resumed.close()
