@@ -1,9 +1,11 @@
 """Thin Ray Tune callback: translates Tune's trial events into the Ray-free sink calls, on the driver.
 
-Sinks that write (Parquet, MLflow) sit behind :class:`~study.sinks.background.BackgroundSinks`: the driver
-loop only queues. It waits for Parquet at each trial checkpoint, so that Ray never records a checkpoint past a
-result Parquet does not hold (a trial restored from it after a crash replays what was lost), and for every
-sink when a trial's artifacts must be read before Ray deletes them, and at the experiment's end."""
+Sinks that write sit behind a queue: Parquet behind a background thread
+(:class:`~study.sinks.background.BackgroundSinks`), MLflow in a process of its own
+(:class:`~study.sinks.process.ProcessSinks`); the driver loop only queues. It waits for Parquet at each trial
+checkpoint, so that Ray never records a checkpoint past a result Parquet does not hold (a trial restored from
+it after a crash replays what was lost), for the sinks that still read a trial's artifacts folder before Ray
+deletes it (a process sink copies it instead), and for every sink at the experiment's end."""
 
 from __future__ import annotations
 
@@ -84,14 +86,21 @@ class SinkCallback(tune.Callback):
                     return inner
         return None
 
-    def flush(self, parquet_only: bool = False) -> None:
-        """Returns once what the sinks were handed is written (only the sinks with Parquet: ``parquet_only``)."""
+    def flush(self, parquet_only: bool = False, artifacts: bool = False) -> None:
+        """Returns once what the sinks were handed is written: every sink's, only the sinks with Parquet
+        (``parquet_only``), or only those that read a trial's artifacts folder after its end was handed over
+        (``artifacts``: not a sink that copies the folder then)."""
         from study.sinks.parquet import ParquetSink
 
         for sink in self.sinks:
             inner = getattr(sink, "sinks", [sink])
-            if hasattr(sink, "flush") and (not parquet_only or any(isinstance(i, ParquetSink) for i in inner)):
-                sink.flush()
+            if not hasattr(sink, "flush"):
+                continue
+            if parquet_only and not any(isinstance(i, ParquetSink) for i in inner):
+                continue
+            if artifacts and getattr(sink, "copies_artifacts", False):
+                continue
+            sink.flush()
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_sinks": None, "_opening": None, "_seen": {}, "_nodes": {}}
@@ -151,7 +160,7 @@ class SinkCallback(tune.Callback):
                     artifacts = None
                 self._end(TrialEnd(trial.trial_id, status, reason, final, artifacts), trial)
                 if artifacts is not None:
-                    self.flush()  # the sinks read the artifacts before the folder goes
+                    self.flush(artifacts=True)  # the sinks read the artifacts before the folder goes
             return
         self._end(TrialEnd(trial.trial_id, status, reason, final, artifacts), trial)
 

@@ -173,21 +173,22 @@ def checkpoint_policy(spec: StudySpec):
                             decision_epochs=asha_decision_epochs(spec))
 
 
-def mlflow_sink(spec: StudySpec, study: StudyDir, mlflow_uri: str | None, settings: dict[str, Any]):
-    from study.sinks.mlflow import MlflowSink
+def mlflow_group(spec: StudySpec, study: StudyDir, mlflow_uri: str | None, settings: dict[str, Any]):
+    from study.mlflow_group import MlflowGroup
 
-    return MlflowSink(mlflow_uri or study.default_mlflow_uri, experiment=spec.name, study_name=spec.name,
-                      study_file=study.study_file, settings=settings, study_id=study.study_id)
+    return MlflowGroup(mlflow_uri or study.default_mlflow_uri, experiment=spec.name, study_name=spec.name,
+                       study_file=study.study_file, settings=settings, study_id=study.study_id,
+                       optuna_storage=study.optuna_storage)
 
 
 def build_sinks(spec: StudySpec, study: StudyDir, mlflow_uri: str | None, settings: dict[str, Any]) -> list:
-    from study.optuna_link import OptunaLink
+    """Parquet behind a background thread of the driver (flushed at checkpoints), MLflow and the Optuna link
+    in a process of their own (``study.mlflow_group``), the progress line."""
+    from search_spaces.space import method_examples
+    from study.mlflow_group import mlflow_sinks
     from study.progress import progress_sink
     from study.sinks.background import BackgroundSinks
     from study.sinks.parquet import LIVE_TRIALS_EVERY_S, ParquetSink
-
-    mlflow = mlflow_sink(spec, study, mlflow_uri, settings)
-    from search_spaces.space import method_examples
     from trainables.config import flatten, resolve_trial_config
 
     base = spec.base_trial_config()
@@ -195,7 +196,7 @@ def build_sinks(spec: StudySpec, study: StudyDir, mlflow_uri: str | None, settin
     parquet = ParquetSink(study.parquet, spec.name, configs, trials_every_s=LIVE_TRIALS_EVERY_S)
     first = spec.objectives[0]
     return [BackgroundSinks([parquet], "parquet"),
-            BackgroundSinks([mlflow, OptunaLink(study.optuna_storage, spec.name, mlflow)], "mlflow"),
+            mlflow_sinks(mlflow_group(spec, study, mlflow_uri, settings)),
             progress_sink(parquet, spec.search.num_samples, first.metric, first.mode)]
 
 

@@ -6,6 +6,7 @@ Parquet is the source of truth. The parts: ``mlflow_names`` (tags, name rules),
 
 from study.sinks.mlflow_names import (
     KIND_TAG,
+    MISSED_TAG,
     OPTUNA_TRIAL_TAG,
     REASON_TAG,
     STATUS_TAG,
@@ -23,7 +24,7 @@ from study.sinks.mlflow_sink import MlflowSink
 from study.sinks.mlflow_sync import SyncSummary, sync_from_parquet
 
 __all__ = [
-    "KIND_TAG", "OPTUNA_TRIAL_TAG", "REASON_TAG", "STATUS_TAG", "STUDY_ID_TAG", "STUDY_TAG",
+    "KIND_TAG", "MISSED_TAG", "OPTUNA_TRIAL_TAG", "REASON_TAG", "STATUS_TAG", "STUDY_ID_TAG", "STUDY_TAG",
     "TRIAL_TAG", "VALID_NAME", "MlflowSink", "RunStore", "SyncSummary", "default_tracking_uri",
     "find_study_runs", "flatten_params", "local_artifact_location", "log_artifacts", "numeric_metrics",
     "sync_from_parquet",

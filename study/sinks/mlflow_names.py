@@ -21,6 +21,9 @@ STUDY_TAG, TRIAL_TAG, KIND_TAG = "smoothstudy.study", "smoothstudy.trial_id", "s
 STUDY_ID_TAG = "smoothstudy.study_id"  # unique per study (study.json); the study's name before it had one
 OPTUNA_TRIAL_TAG = "smoothstudy.optuna_trial"  # the Optuna trial number of a search trial
 STATUS_TAG, REASON_TAG = "smoothstudy.status", "smoothstudy.reason"
+# On the study's parent run: how many results the live sink did not log (its queue was full); `mlflow-sync`
+# removes it once it has back-filled them.
+MISSED_TAG = "smoothstudy.missed_results"
 PARENT_TAG = "mlflow.parentRunId"
 # MLflow 3's UI opens an experiment without this tag on its GenAI overview; with it, on the runs table.
 EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}

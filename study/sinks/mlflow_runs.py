@@ -159,6 +159,11 @@ class RunStore:
     def steps_logged(self, run_id: str, key: str) -> set[int]:
         return {m.step for m in self.client.get_metric_history(run_id, key)}
 
+    def last_step(self, run_id: str) -> int:
+        """The last step of one of the run's metrics (an epoch's metrics are logged together); 0 for none."""
+        keys = sorted(self.client.get_run(run_id).data.metrics)
+        return max(self.steps_logged(run_id, keys[0]), default=0) if keys else 0
+
 
 def log_artifacts(client: MlflowClient, run_id: str, directory: Path) -> int:
     """Every file under ``directory`` except the per-sample outputs (they live in Parquet); how many."""

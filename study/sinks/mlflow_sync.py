@@ -22,7 +22,7 @@ from analysis.results import (
     reruns_dir,
 )
 from study.sinks.base import TrialStart
-from study.sinks.mlflow_names import REASON_TAG, STATUS_TAG, VALID_NAME, default_tracking_uri
+from study.sinks.mlflow_names import MISSED_TAG, REASON_TAG, STATUS_TAG, VALID_NAME, default_tracking_uri
 from study.sinks.mlflow_runs import RunStore, log_artifacts
 
 
@@ -60,6 +60,9 @@ def sync_from_parquet(
         reruns = read_rerun_trials(study_dir)
         summary.reruns = len(reruns)
         _sync_table(store, reruns, read_rerun_epochs(study_dir), summary, None)
+    parent = store.parent()[0]
+    if MISSED_TAG in store.client.get_run(parent).data.tags:
+        store.client.delete_tag(parent, MISSED_TAG)
     return summary
 
 

@@ -103,6 +103,7 @@ def test_resumed_sink_continues_the_same_runs(tracking_uri, tmp_path):
 
     resumed = _sink(tracking_uri, "s2", tmp_path)  # the driver restarted
     resumed.trial_started(TrialStart("t1", {"loss": "ce"}))
+    resumed.epoch("t1", 1, {"val/acc": 0.5})  # replayed from a checkpoint before it: MLflow has it already
     resumed.epoch("t1", 2, {"val/acc": 0.6})
     resumed.trial_ended(TrialEnd("t1", "completed"))
     resumed.close()
@@ -183,6 +184,24 @@ def test_sync_from_parquet_back_fills_and_is_idempotent(tracking_uri, tmp_path):
     assert t2.data.tags["source_trial"] == "t1" and t2.data.tags["smoothstudy.status"] == "stopped"
     assert t2.data.tags["mlflow.parentRunId"] == mlflow_sink.parent_run_id
     assert _history(client, t2.info.run_id, "val/acc") == [(1, 0.3)]
+
+
+def test_missed_results_mark_the_parent_run_until_sync_back_fills_them(tracking_uri, tmp_path):
+    from study.sinks.mlflow import MISSED_TAG
+
+    study_dir = tmp_path / "runs" / "s8"
+    parquet = ParquetSink(study_dir / "parquet", "s8")
+    mlflow_sink = _sink(tracking_uri, "s8", study_dir)
+    for sink in (parquet, mlflow_sink):
+        sink.trial_started(TrialStart("t1", {"loss": "ce"}))
+    parquet.epoch("t1", 1, {"val/acc": 0.4})  # dropped before it reached MLflow
+    parquet.close()
+    mlflow_sink.missed_results(1)
+    client = MlflowClient(tracking_uri)
+    assert client.get_run(mlflow_sink.parent_run_id).data.tags[MISSED_TAG] == "1"
+    sync_from_parquet(study_dir, tracking_uri)
+    assert MISSED_TAG not in client.get_run(mlflow_sink.parent_run_id).data.tags
+    assert _history(client, mlflow_sink.run_id("t1"), "val/acc") == [(1, 0.4)]
 
 
 def test_a_metric_name_mlflow_refuses_is_skipped_without_pausing_logging(tracking_uri, tmp_path):
