@@ -54,6 +54,10 @@ def _depth(text: str) -> int:
     return deepest
 
 
+def _too_deep(path: Path) -> ValueError:
+    return ValueError(f"study file {path}: nested more than {MAX_DEPTH} levels deep; a study file has a few")
+
+
 def _count_values(data: Any, budget: int) -> int:
     """Values in ``data`` with aliases expanded, counting stops once past ``budget``."""
     count, stack = 0, [data]
@@ -83,12 +87,14 @@ def read_study_yaml(path: Path) -> Any:
         raise ValueError(f"study file {path}: not UTF-8 text (byte {err.start}); a study file is YAML") from None
     try:
         if _depth(text) > MAX_DEPTH:
-            raise ValueError(f"study file {path}: nested more than {MAX_DEPTH} levels deep; a study file has a few")
+            raise _too_deep(path)
         data = yaml.load(text, Loader=_StudyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        if "maximum nesting depth" in problem:  # LibYAML >= 0.2.6 (PyYAML 6.0.4) stops at 1000 levels first
+            raise _too_deep(path) from None
         raise ValueError(f"study file {path}{where}: not valid YAML ({problem})") from None
     if _count_values(data, MAX_VALUES) > MAX_VALUES:
         raise ValueError(f"study file {path}: more than {MAX_VALUES} values (an alias *name counts as many as it "

@@ -9,6 +9,7 @@ unless asked otherwise: the server has no authentication.
 from __future__ import annotations
 
 import ipaddress
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -55,6 +56,14 @@ def server_command(host: str, port: int, store: str | Path, artifacts: str | Pat
             "--host", host, "--port", str(port), "--workers", str(workers)]
 
 
+def server_env() -> dict[str, str]:
+    """This environment with the interpreter's scripts folder first on PATH: MLflow < 3.11 finds its job runner
+    (``huey_consumer.py``) on PATH and, in a venv that is not activated, restarts a failing one in a loop."""
+    scripts = str(Path(sys.executable).parent)
+    path = os.environ.get("PATH", "")
+    return {**os.environ, "PATH": path if path.split(os.pathsep)[0] == scripts else os.pathsep.join([scripts, path])}
+
+
 def serve(host: str = "127.0.0.1", port: int = 5000, store: str | Path = "runs/mlflow-server",
           artifacts: str | Path | None = None, echo=print) -> int:
     """Runs the server in the foreground until it exits or Ctrl-C; returns its exit code."""
@@ -68,7 +77,7 @@ def serve(host: str = "127.0.0.1", port: int = 5000, store: str | Path = "runs/m
              "write every run (MLflow has no authentication here); bind 127.0.0.1 and use an SSH tunnel instead")
     echo(f"MLflow tracking server at http://{host}:{port}  (store: {backend}); studies log to it with "
          f"--mlflow-uri http://{host}:{port}; Ctrl-C stops it", flush=True)
-    process = subprocess.Popen(command)
+    process = subprocess.Popen(command, env=server_env())
     try:
         return process.wait()
     except KeyboardInterrupt:

@@ -7,7 +7,10 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from optuna.exceptions import UpdateFinishedTrialError
+try:
+    from optuna.exceptions import UpdateFinishedTrialError
+except ImportError:  # Optuna < 4.3 raises a plain RuntimeError for an update of a finished trial
+    UpdateFinishedTrialError = RuntimeError
 
 from study.optuna_bridge import MLFLOW_RUN_ATTR, RAY_TRIAL_ATTR, optuna_studies
 from study.sinks.base import TrialEnd, TrialStart

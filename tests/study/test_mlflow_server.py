@@ -16,7 +16,7 @@ from mlflow import MlflowClient
 
 from analysis.core.errors import UsageError
 from analysis.results import read_epochs, read_trials
-from study.mlflow_server import is_loopback, server_command, store_uris
+from study.mlflow_server import is_loopback, server_command, server_env, store_uris
 from tests.conftest import ROOT, free_port, kill_processes_under, ray_env, run_cli, tiny_study
 
 
@@ -81,6 +81,14 @@ def test_server_command_binds_loopback_by_default(tmp_path):
     assert cmd[cmd.index("--backend-store-uri") + 1] == f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
     assert cmd[cmd.index("--artifacts-destination") + 1] == str(tmp_path / "store" / "artifacts")
     assert not is_loopback("0.0.0.0") and is_loopback("::1") and is_loopback("localhost")
+
+
+def test_server_env_puts_the_interpreters_scripts_first_on_path(monkeypatch):
+    scripts = str(Path(sys.executable).parent)
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    assert server_env()["PATH"] == os.pathsep.join([scripts, "/usr/bin", "/bin"])
+    monkeypatch.setenv("PATH", os.pathsep.join([scripts, "/usr/bin"]))
+    assert server_env()["PATH"] == os.pathsep.join([scripts, "/usr/bin"])
 
 
 def test_store_accepts_sqlalchemy_uris_and_refuses_others(tmp_path):
