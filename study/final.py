@@ -70,6 +70,16 @@ def run_final(study: StudyDir, spec: StudySpec, top: int | None = None, seeds: i
 
 def final_if_asked(study: StudyDir, spec: StudySpec, echo: Callable[[str], None] = print) -> None:
     """After ``run`` or ``resume``, in the same driver (on the search's Ray cluster): the final runs the study
-    file asks for and has not recorded yet."""
-    if spec.final is not None:
-        run_final(study, spec, echo=echo)
+    file asks for and has not recorded yet, once every trial of the search has ended: a search stopped part way
+    (Ctrl-C, a lost driver) is continued by ``resume``, which then trains them."""
+    from study.runner import trials_asked
+    from study.state import ended_trials, trial_states
+
+    if spec.final is None:
+        return
+    ended, asked = ended_trials(trial_states(study)), trials_asked(spec)
+    if ended < asked:
+        echo(f"no final runs yet: {ended} of the search's {asked} trials have ended; "
+             f"'smoothstudy resume {study.root}' continues the search, then trains them")
+        return
+    run_final(study, spec, echo=echo)

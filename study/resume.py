@@ -37,5 +37,5 @@ def resume_study(path: Path, address: str | None = None, echo=print) -> StudyDir
     echo(f"resuming study {spec.name} from {experiment}")
     start = time.perf_counter()
     make_tuner(spec, study, meta.get("mlflow_uri"), restore=True, ray_storage=meta.get("ray_storage")).fit()
-    echo(f"study {spec.name} finished in {time.perf_counter() - start:.1f} s")
+    echo(f"study {spec.name}: the search ran {time.perf_counter() - start:.1f} s")
     return study

@@ -294,7 +294,7 @@ def run_study(study_file: Path, storage: Path, address: str | None = None, mlflo
     echo(f"study {spec.name}: {search_plan(spec)}; files in {study.root}")
     start = time.perf_counter()
     make_tuner(spec, study, mlflow_uri, ray_storage=ray_storage).fit()
-    echo(f"study {spec.name} finished in {time.perf_counter() - start:.1f} s")
+    echo(f"study {spec.name}: the search ran {time.perf_counter() - start:.1f} s")
     return study
 
 

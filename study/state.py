@@ -14,7 +14,7 @@ from analysis.core.layout import StudyDir
 from analysis.core.statuses import NOT_ENDED
 from analysis.core.tables import TRIALS
 from search_spaces.study_file import StudySpec
-from study.runner import load_study_of, smoke_version
+from study.runner import load_study_of, smoke_version, trials_asked
 
 
 def run_spec(study: StudyDir) -> StudySpec:
@@ -50,7 +50,7 @@ def ended_trials(states: Counter) -> int:
 def is_finished(study: StudyDir, spec: StudySpec | None = None) -> bool:
     """Every trial the study asked for (its smoke cut's, for a smoke test) has ended."""
     spec = spec or run_spec(study)
-    return ended_trials(trial_states(study)) >= spec.search.num_samples
+    return ended_trials(trial_states(study)) >= trials_asked(spec)
 
 
 def check_sqlite_file(path: Path) -> None:

@@ -91,3 +91,26 @@ def test_final_command_on_a_finished_study(smoke_study, tmp_path):
     assert "single search trials" not in report and "report:" in proc.stdout
     again = run_cli("final", str(study), "--seeds", "2", "--device", "cpu", timeout=600)
     assert "already recorded" in again.stdout and len(read_rerun_trials(study)) == len(finals)
+
+
+@pytest.mark.parametrize("states, trained", [
+    ({"completed": 2, "running": 1}, False),  # stopped part way (Ctrl-C): resume continues, then trains them
+    ({"completed": 2, "lost": 1}, False),
+    ({"completed": 2, "stopped": 1}, True),
+])
+def test_final_runs_wait_until_every_search_trial_has_ended(tmp_path, monkeypatch, states, trained):
+    from collections import Counter
+
+    import study.final as final
+    import study.state as state
+    from analysis.core.layout import StudyDir
+
+    spec = parse_study({"name": "s", "methods": {"ce": {}, "ls": {}}, "search": {"num_samples": 3, "strategy": "joint"},
+                        "final": {"top": 1, "seeds": 2}})
+    calls, said = [], []
+    monkeypatch.setattr(state, "trial_states", lambda study: Counter(states))
+    monkeypatch.setattr(final, "run_final", lambda *a, **k: calls.append(a))
+    final.final_if_asked(StudyDir(tmp_path / "s"), spec, echo=said.append)
+    assert bool(calls) == trained
+    assert trained or said == [f"no final runs yet: 2 of the search's 3 trials have ended; 'smoothstudy resume "
+                               f"{tmp_path / 's'}' continues the search, then trains them"]
