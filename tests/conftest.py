@@ -27,6 +27,16 @@ def pytest_configure(config):
         os.environ["SMOOTHSTUDY_CACHE_DIR"] = _own_cache[0]
 
 
+# The longest test files, collected first: `make test` hands whole files to two xdist workers in collection
+# order, so a long file collected last would run alone at the end (seconds of an idle 2-core run).
+LONGEST_FIRST = ("test_preset_smoke_runs.py", "test_gpu_run.py", "test_bench_cluster.py", "test_mlflow_server.py")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
+
+
 def pytest_unconfigure(config):
     for folder in _own_cache:
         shutil.rmtree(folder, ignore_errors=True)

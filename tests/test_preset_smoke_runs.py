@@ -1,13 +1,8 @@
 """Every preset in studies/ runs end to end with ``run --smoke-test``: search, final runs, report.
 
-The presets of one group run in one driver process (one Ray start for all of them) on fabricated data:
-Fashion-MNIST and CIFAR-100 files of ``SMOKE_IMAGES`` training images written here (all a smoke version trains
-on). A preset that asks for ``device: cuda`` runs its smoke version on the CPU.
-
-The default suite runs the presets that between them use every method, model, dataset, sampler and final-run
-path; the others are slow tests: ``smoke`` is the session's ``smoke_study`` (tests/conftest.py),
-``lr_table1_fmnist``'s smoke version is the GPU session's ``lr_grid`` step (tests/benchmarks/test_gpu_run.py),
-and ``lr_table1_fmnist_ece`` is that study with the objective turned round."""
+All presets run in one driver process (one Ray start for all of them) on fabricated data: Fashion-MNIST and
+CIFAR-100 files of ``SMOKE_IMAGES`` training images written here (all a smoke version trains on). A preset
+that asks for ``device: cuda`` runs its smoke version on the CPU."""
 
 from __future__ import annotations
 
@@ -27,9 +22,6 @@ from tests.trainables.test_cifar import write_cifar100
 from tests.trainables.test_idx import write_idx
 
 PRESETS = sorted((ROOT / "studies").glob("*.yaml"))
-COVERED_ELSEWHERE = {"smoke", "lr_table1_fmnist", "lr_table1_fmnist_ece"}
-DEFAULT_GROUP = [p for p in PRESETS if p.stem not in COVERED_ELSEWHERE]
-SLOW_GROUP = [p for p in PRESETS if p.stem in COVERED_ELSEWHERE]
 DRIVER = """
 import json, sys, time
 from study.cli import main
@@ -74,36 +66,13 @@ def run_group(tmp_path_factory, presets):
 
 
 @pytest.fixture(scope="module")
-def default_group(tmp_path_factory):
-    return run_group(tmp_path_factory, DEFAULT_GROUP)
+def smoke_runs(tmp_path_factory):
+    return run_group(tmp_path_factory, PRESETS)
 
 
-@pytest.fixture(scope="module")
-def slow_group(tmp_path_factory):
-    return run_group(tmp_path_factory, SLOW_GROUP)
-
-
-def test_the_default_suite_runs_every_method_model_dataset_and_sampler():
-    """The default group plus the presets run end to end elsewhere in the default suite (``smoke``,
-    ``lr_table1_fmnist``); ``lr_table1_fmnist_ece`` differs from ``lr_table1_fmnist`` only in its objective."""
-    specs = [load_study(p) for p in PRESETS if p in DEFAULT_GROUP or p.stem in {"smoke", "lr_table1_fmnist"}]
-    everything = [load_study(p) for p in PRESETS]
-    ece, acc = (load_study(ROOT / "studies" / f"{n}.yaml").model_dump() for n in ("lr_table1_fmnist_ece", "lr_table1_fmnist"))
-    assert {k for k in acc if acc[k] != ece[k]} == {"name", "objective"}
-    for facet in (lambda s: set(s.methods), lambda s: {s.model}, lambda s: {s.data.dataset},
-                  lambda s: {s.search.sampler}, lambda s: {s.final is not None}):
-        assert set().union(*map(facet, everything)) == set().union(*map(facet, specs))
-
-
-@pytest.mark.parametrize("path", DEFAULT_GROUP, ids=lambda p: p.stem)
-def test_every_preset_runs_its_smoke_version_end_to_end(default_group, path):
-    check_preset(default_group, path)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("path", SLOW_GROUP, ids=lambda p: p.stem)
-def test_the_presets_covered_elsewhere_run_their_smoke_version_end_to_end(slow_group, path):
-    check_preset(slow_group, path)
+@pytest.mark.parametrize("path", PRESETS, ids=lambda p: p.stem)
+def test_every_preset_runs_its_smoke_version_end_to_end(smoke_runs, path):
+    check_preset(smoke_runs, path)
 
 
 def check_preset(group, path):
