@@ -104,3 +104,17 @@ def smoke_study(tmp_path_factory) -> Path:
     study_dir = storage / "smoke"
     (study_dir / "cli_output.txt").write_text(proc.stdout + "\n--- stderr ---\n" + proc.stderr)
     return study_dir
+
+
+def digits_config(**overrides):
+    """A small CPU trial on scikit-learn's digits (no files needed): the loop tests' base configuration."""
+    from trainables.config import TrialConfig
+
+    values = dict(dataset="digits", model="mlp", subset=600, val_fraction=0.2, epochs=3, batch_size=64, lr=0.1,
+                  device="cpu", representation=False, probe=False, seed=11)
+    return TrialConfig(**{**values, **overrides})
+
+
+def untimed(metrics: dict) -> dict:
+    """``metrics`` without the wall-clock ones (``time/…``), which differ between identical runs."""
+    return {k: v for k, v in metrics.items() if not k.startswith("time/")}

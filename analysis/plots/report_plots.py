@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from matplotlib import colormaps
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
@@ -20,6 +19,7 @@ from analysis.core.statuses import FINISHED, TrialStatus
 from analysis.core.tables import HPARAM_PREFIX, METHOD
 from analysis.metrics.calibration import DEFAULT_BINS, reliability_diagram
 from analysis.metrics.selective import risk_coverage_curve
+from analysis.plots.figure import save_figure
 from analysis.stats import pareto_mask
 
 
@@ -27,14 +27,6 @@ def method_colors(methods: Sequence[str]) -> dict[str, tuple]:
     """A fixed colour per method name (sorted), the same in every figure of a report."""
     cmap = colormaps["tab10"]
     return {m: cmap(i % 10) for i, m in enumerate(sorted(set(methods)))}
-
-
-def save_figure(fig: Figure, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    FigureCanvasAgg(fig)
-    fig.savefig(path, format="png", dpi=110)
-    return path
 
 
 def _direction(mode: str | None) -> str:
