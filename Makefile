@@ -6,7 +6,8 @@ STAMP := $(VENV)/.installed
 FASHION_MNIST_DIR ?= /usr/share/datasets/fashion-mnist
 PYTEST_ARGS ?=
 # pytest-xdist workers for `make test`: the suite waits on Ray, subprocesses and files much of the time, so two
-# workers on two cores finish it sooner; a file's tests stay on one worker (its module fixtures run once).
+# workers on two cores finish it sooner; a file's tests stay on one worker (its module fixtures run once), and files
+# are handed out in collection order (tests/conftest.py collects the longest first), not by their number of tests.
 TEST_WORKERS ?= 2
 
 .PHONY: setup data demo test test-slow ui-test-deps lint clean-runs
@@ -42,7 +43,7 @@ demo: setup data
 	$(VENV)/bin/smoothstudy run quick --force
 
 test: setup data
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 # The slow tests (two-node cluster, faults, resume after a killed driver, the MLflow UI in a browser).
 test-slow: setup data ui-test-deps

@@ -28,7 +28,7 @@ def pytest_configure(config):
 
 
 # The longest test files, collected first: `make test` hands whole files to two xdist workers in collection
-# order, so a long file collected last would run alone at the end (seconds of an idle 2-core run).
+# order (--no-loadscope-reorder), so a long file collected last would run alone at the end.
 LONGEST_FIRST = ("test_preset_smoke_runs.py", "test_gpu_run.py", "test_bench_cluster.py", "test_mlflow_server.py")
 
 
