@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 # are handed out in collection order (tests/conftest.py collects the longest first), not by their number of tests.
 TEST_WORKERS ?= 2
 
-.PHONY: setup data demo test test-slow ui-test-deps lint clean-runs
+.PHONY: setup data demo test test-slow test-min-versions ui-test-deps lint clean-runs
 
 setup: $(STAMP)
 
@@ -44,6 +44,18 @@ demo: setup data
 
 test: setup data
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
+
+# The default suite at the lowest Ray, Optuna and MLflow that pyproject.toml allows, in a venv of its own
+# (.venv-min): those three pinned, torch + torchvision as in constraints.txt, the rest as the resolver picks.
+# Serial (-p no:xdist). Results: BENCHMARKS.md, "Minimum versions".
+MIN_VENV ?= .venv-min
+MIN_PINS ?= 'ray[tune]==2.52.0' optuna==4.0.0 mlflow==3.9.0
+test-min-versions: data
+	test -x $(MIN_VENV)/bin/python || $(PYTHON) -m venv $(MIN_VENV)
+	$(MIN_VENV)/bin/python -m pip install -q uv
+	$(MIN_VENV)/bin/uv pip install --python $(MIN_VENV)/bin/python -q -e '.[dev]' $(MIN_PINS) \
+	  $$(grep -E '^(torch|torchvision)==' constraints.txt)
+	$(MIN_VENV)/bin/python -m pytest -q -p no:xdist $(PYTEST_ARGS)
 
 # The slow tests (two-node cluster, faults, resume after a killed driver, the MLflow UI in a browser).
 test-slow: setup data ui-test-deps

@@ -21,7 +21,7 @@ def test_a_preset_runs_by_name_from_anywhere(tmp_path, monkeypatch):
 def test_the_wheel_ships_the_presets_and_states_its_license_and_bounds(tmp_path):
     source = tmp_path / "src"  # a copy: an in-tree build would leave build/ in the checkout
     shutil.copytree(ROOT, source, symlinks=True, ignore=shutil.ignore_patterns(
-        ".git", ".venv", "runs", "build", "*.egg-info", "__pycache__", "docs", "tests", "benchmarks"))
+        ".git", ".venv*", "runs", "build", "*.egg-info", "__pycache__", "docs", "tests", "benchmarks"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
                     str(tmp_path / "dist"), str(source)], check=True, capture_output=True, cwd=tmp_path, timeout=300)
     (wheel,) = (tmp_path / "dist").glob("smoothstudy-*.whl")
@@ -31,4 +31,4 @@ def test_the_wheel_ships_the_presets_and_states_its_license_and_bounds(tmp_path)
     shipped = {n.rsplit("/", 1)[-1].removesuffix(".yaml") for n in names if n.startswith("search_spaces/presets/")}
     assert shipped == set(preset_names())
     assert "License-Expression: Apache-2.0" in metadata
-    assert "Requires-Dist: ray[tune]>=2.41" in metadata
+    assert "Requires-Dist: ray[tune]>=2.52" in metadata
