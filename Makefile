@@ -5,6 +5,10 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 FASHION_MNIST_DIR ?= /usr/share/datasets/fashion-mnist
 PYTEST_ARGS ?=
+# pytest-xdist workers for `make test`: the suite waits on Ray, subprocesses and files much of the time, so two
+# workers on two cores finish it sooner; a file's tests stay on one worker (its module fixtures run once), and files
+# are handed out in collection order (tests/conftest.py collects the longest first), not by their number of tests.
+TEST_WORKERS ?= 2
 
 .PHONY: setup data demo test test-slow test-min-versions ui-test-deps lint clean-runs
 
@@ -39,7 +43,7 @@ demo: setup data
 	$(VENV)/bin/smoothstudy run quick --force
 
 test: setup data
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 # The default suite at the lowest Ray, Optuna and MLflow that pyproject.toml allows, in a venv of its own
 # (.venv-min): those three pinned, torch + torchvision as in constraints.txt, the rest as the resolver picks.
@@ -70,3 +74,4 @@ ui-test-deps: setup
 
 lint: setup
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache  # the layers of ARCHITECTURE.md (tests/test_layers.py runs them too)

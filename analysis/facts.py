@@ -15,7 +15,9 @@ from typing import Any
 
 import pandas as pd
 
-FAILED = ("error", "diverged", "lost")  # lost: dropped by a driver crash (see study.callback)
+from analysis.core.statuses import BROKEN, TrialStatus
+
+FAILED = (*BROKEN, TrialStatus.LOST)  # a lost trial never finished either
 PACKAGES = ("torch", "ray", "optuna", "mlflow", "pyarrow", "timm", "numpy", "pandas", "scipy", "matplotlib")
 STUDY, REPORT_WRITER = "study", "report writer"  # where the versions and machine facts come from
 
@@ -53,10 +55,10 @@ def study_facts(trials: pd.DataFrame, reruns: pd.DataFrame | None = None,
                        .fillna(0).sum())
     return StudyFacts(
         trials=len(trials),
-        completed=int((status == "completed").sum()),
-        stopped=int((status == "stopped").sum()),
+        completed=int((status == TrialStatus.COMPLETED).sum()),
+        stopped=int((status == TrialStatus.STOPPED).sum()),
         failed=int(status.isin(FAILED).sum()),
-        running=int((status == "running").sum()),
+        running=int((status == TrialStatus.RUNNING).sum()),
         trial_epochs=epochs,
         wall_time_s=wall,
         trial_time_s=trial_time,
@@ -84,7 +86,7 @@ def versions() -> dict[str, str]:
 
 
 def machine() -> dict[str, str]:
-    out = {"host": platform.node() or "unknown", "platform": platform.platform(), "cpu": _cpu_model(),
+    out = {"host": platform.node() or "unknown", "platform": platform.platform(), "cpu": cpu_model(),
            "cores": str(os.cpu_count() or "?")}
     gpus = _gpu_names()
     if gpus:
@@ -114,7 +116,7 @@ def _gpu_names() -> str:
     return ""
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:

@@ -20,8 +20,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.special import log_softmax, softmax
 
-from analysis.metrics._numeric import log_softmax, softmax
+from analysis.core.catalogue import CATALOGUE
+from analysis.core.registry import HParam, used_hparams
+from analysis.core.statuses import TrialStatus
+from analysis.core.tables import FINAL_KIND, HPARAM_PREFIX, KIND_TAG, METHOD, SEED, SOURCE_TAG
 from analysis.metrics.calibration import ece
 from analysis.metrics.selective import coverage_at_risk, misclassification_auroc, selective_summary
 from analysis.stats import (
@@ -34,10 +38,6 @@ from analysis.stats import (
     welch_test,
 )
 
-METHOD = "config/loss"
-SEED = "config/seed"
-SOURCE_TAG = "tag/source_trial"
-KIND_TAG, FINAL = "tag/kind", "final"  # the study's final runs (study.final) among the reruns
 BASELINES = ("ce", "ls")
 RISK = 0.05
 
@@ -49,31 +49,24 @@ class MetricSpec:
     mode: str | None  # "max", "min", or None when neither direction is better (R²)
 
 
-LEADERBOARD_METRICS = (
-    MetricSpec("test/acc", "accuracy", "max"),
-    MetricSpec("test/nll", "NLL", "min"),
-    MetricSpec("test/ece", "ECE", "min"),
-    MetricSpec("test/ece_ts", "ECE after TS", "min"),
-    MetricSpec("test/aurc", "AURC (MSP)", "min"),
-    MetricSpec("test/aurc_lognorm", "AURC (lognorm)", "min"),
-    MetricSpec("test/cov_at_5", "coverage @5% risk", "max"),
-    MetricSpec("test/auroc", "AUROC", "max"),
-    MetricSpec("test/r2", "R²", None),
-    MetricSpec("test/probe_acc", "probe accuracy", "max"),
-)
+LEADERBOARD_METRICS = tuple(MetricSpec(m.key("test"), m.label, m.better) for m in CATALOGUE.values())
 
 
-def used_params(method: str, params: dict[str, Any]) -> dict[str, Any]:
+# method -> the hyperparameters its loss declares (trainables.losses.loss_hparams; the caller passes it in)
+Declared = Callable[[str], tuple[HParam, ...]]
+
+
+def used_params(method: str, params: dict[str, Any], declared: Declared | None = None) -> dict[str, Any]:
     """The hyperparameters ``method`` really used: without the settings its other settings switch off (the
-    loss declares them, e.g. MaxSup's hinge margin, which only its prob_hinge form reads)."""
-    from trainables.losses import get_loss_info
-    from trainables.registry import used_hparams
-
+    loss declares them, e.g. MaxSup's hinge margin, which only its prob_hinge form reads). Without
+    ``declared``, or for a method it does not know, everything."""
+    if declared is None:
+        return params
     try:
-        declared = get_loss_info(method).hparams
+        hparams = declared(method)
     except ValueError:  # a method this version does not know: show everything
         return params
-    return used_hparams(declared, params)
+    return used_hparams(hparams, params)
 
 
 def best_trials(trials: pd.DataFrame, objective: str, mode: str, top: int = 1) -> pd.DataFrame:
@@ -82,9 +75,18 @@ def best_trials(trials: pd.DataFrame, objective: str, mode: str, top: int = 1) -
         raise ValueError(f"mode={mode!r} is not allowed; allowed: max, min")
     if trials.empty or objective not in trials or METHOD not in trials:
         return trials.iloc[0:0]
-    done = trials[(trials["status"] == "completed") & trials[objective].notna()]
+    done = trials[(trials["status"] == TrialStatus.COMPLETED) & trials[objective].notna()]
     ordered = done.sort_values(objective, ascending=(mode == "min"), kind="stable")
     return ordered.groupby(METHOD, sort=False).head(top)
+
+
+def best_trials_by(trials: pd.DataFrame, objectives: list[tuple[str, str]], top: int = 1) -> pd.DataFrame:
+    """The union of ``best_trials`` by each ``(objective, mode)``: a trial several of them choose appears
+    once, in the order it was first chosen."""
+    chosen = [best_trials(trials, objective, mode, top) for objective, mode in objectives]
+    if not chosen:
+        return trials.iloc[0:0]
+    return pd.concat(chosen).drop_duplicates("trial_id", ignore_index=True)
 
 
 @dataclass
@@ -116,6 +118,7 @@ def build_leaderboard(
     objective: str,
     mode: str,
     metrics: tuple[MetricSpec, ...] = LEADERBOARD_METRICS,
+    declared: Declared | None = None,
 ) -> Leaderboard:
     chosen = best_trials(trials, objective, mode)
     methods = []
@@ -125,10 +128,10 @@ def build_leaderboard(
         if seeds.empty:
             seeds, source = row.to_frame().T.reset_index(drop=True), "search trial"
         hparams = used_params(str(row[METHOD]), {
-            k.removeprefix("config/loss_params."): _plain(v)
+            k.removeprefix(HPARAM_PREFIX): _plain(v)
             for k, v in row.items()
-            if k.startswith("config/loss_params.") and _present(v)
-        })
+            if k.startswith(HPARAM_PREFIX) and _present(v)
+        }, declared)
         methods.append(MethodSeeds(str(row[METHOD]), str(row["trial_id"]), float(row[objective]), hparams,
                                    source, seeds))
     present = [m for m in metrics if any(m.key in s.seeds for s in methods)]
@@ -147,9 +150,9 @@ def _rerun_rows(reruns: pd.DataFrame, source_trial: str) -> pd.DataFrame:
     the same seeds, so the two together would count a seed twice)."""
     if reruns.empty or SOURCE_TAG not in reruns:
         return reruns.iloc[0:0]
-    rows = reruns[(reruns[SOURCE_TAG].astype(str) == source_trial) & (reruns["status"] == "completed")]
-    if KIND_TAG in rows and (rows[KIND_TAG] == FINAL).any():
-        rows = rows[rows[KIND_TAG] == FINAL]
+    rows = reruns[(reruns[SOURCE_TAG].astype(str) == source_trial) & (reruns["status"] == TrialStatus.COMPLETED)]
+    if KIND_TAG in rows and (rows[KIND_TAG] == FINAL_KIND).any():
+        rows = rows[rows[KIND_TAG] == FINAL_KIND]
     return rows.sort_values(SEED, kind="stable").reset_index(drop=True) if SEED in rows else rows
 
 

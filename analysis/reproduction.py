@@ -1,7 +1,9 @@
-"""A published table reproduced in parts: the protocol file (``docs/reproductions/<name>.yaml``) names the parts
-(one study each), the table's rows (part, method, the paper's numbers) and the paper's claims; each part's
-tables are committed under ``<data>/<part>/`` (``parquet/`` as the study wrote it, ``study.yaml``,
-``study.json``), and :func:`render` turns them into one Markdown document.
+"""A published table reproduced in parts: the protocol file (``docs/reproductions/<name>.yaml``) names the table's
+blocks (each an objective on validation that chooses the configurations), the parts (one study each), the
+table's rows (block, part, method, the paper's numbers) and the paper's claims; each part's tables are
+committed under ``<data>/<part>/`` (``parquet/`` as the study wrote it, ``study.yaml``, ``study.json``), and
+:func:`render` turns them into one Markdown document. One part may serve several blocks: its study's final runs
+retrain the configuration each block's objective chooses (``final.also_chosen_by``).
 
 Everything in the document is computed here from the committed tables, read through
 ``analysis.frames.study_frames``; only the protocol file's text and the paper's numbers come from elsewhere.
@@ -9,8 +11,9 @@ A part without data, or without completed final runs for a row, shows "not run y
 
 Rules (also written into the document):
 
-- ours: each row's final runs (``parquet/reruns``, ``tag/kind = final``, completed, the method's best
-  configuration by the part's objective on validation) give mean ± the 95 % Student-t half-width over seeds
+- ours: each row's final runs (``parquet/reruns``, ``tag/kind = final``, completed, those of the method's grid
+  trial best by the objective of the row's block, or of its ``chosen_by`` block, on validation: recomputed
+  from the part's trials table) give mean ± the 95 % Student-t half-width over seeds
   (``analysis.stats.mean_ci``) of ``test/acc`` and of the row's ECE metric (``test/ece``; ``test/ece_ts``
   for temperature scaling);
 - a paper value *holds* here when it lies in our 95 % interval widened by half a unit of the paper's last
@@ -30,13 +33,15 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from analysis.core.layout import StudyDir
+from analysis.core.statuses import TrialStatus
+from analysis.core.tables import FINAL_KIND, HPARAM_PREFIX, KIND_TAG, METHOD, SEED, SOURCE_TAG
 from analysis.frames import StudyFrames, study_frames
+from analysis.leaderboard import best_trials, best_trials_by
 from analysis.stats import Interval, mean_ci
 
-FINAL_KIND = "final"
 PAPER_ROUNDING = 0.0005  # half a unit of the paper's third decimal
 NOT_RUN = "not run yet"
-PARAM_PREFIX = "config/loss_params."
 
 
 # -- the protocol file ------------------------------------------------------------------------------------
@@ -80,15 +85,18 @@ def load_protocol(path: Path | str) -> Protocol:
         if key not in spec:
             raise ValueError(f"protocol={path}: missing key {key!r}")
     blocks, parts = spec["blocks"], spec["parts"]
-    for name, part in [*parts.items(), *((r.get("label"), r) for r in spec["rows"] if "block" in r)]:
-        if part.get("block") not in blocks:
-            raise ValueError(f"protocol={path}: part {name!r} has block={part.get('block')!r}; allowed: "
-                             + ", ".join(blocks))
+    for name, block in blocks.items():
+        if not {"objective", "mode"} <= set(block) or block["mode"] not in ("max", "min"):
+            raise ValueError(f"protocol={path}: block {name!r} needs objective and mode (max or min)")
+    panel = [(f"aurc_panel.{k}", v) for k, v in (spec.get("aurc_panel") or {}).items()]
+    for name, entry in [*((f"row {r.get('label')!r}", r) for r in spec["rows"]), *panel]:
+        for key in ("block", "chosen_by"):
+            if key in entry and entry[key] not in blocks:
+                raise ValueError(f"protocol={path}: {name} has {key}={entry[key]!r}; allowed: " + ", ".join(blocks))
+        if entry.get("part") not in parts:
+            raise ValueError(f"protocol={path}: {name} has part={entry.get('part')!r}; allowed: " + ", ".join(parts))
     labels = set()
     for row in spec["rows"]:
-        if row.get("part") not in parts:
-            raise ValueError(f"protocol={path}: row {row.get('label')!r} has part={row.get('part')!r}; allowed: "
-                             + ", ".join(parts))
         for key in ("label", "method", "paper"):
             if key not in row:
                 raise ValueError(f"protocol={path}: row {row.get('label')!r} lacks {key!r}")
@@ -101,11 +109,26 @@ def load_protocol(path: Path | str) -> Protocol:
     return Protocol(path, spec)
 
 
+def shown_in(protocol: Protocol, row: dict[str, Any]) -> str:
+    """The block a row is shown (and ranked) in: its ``block``, else the first block."""
+    return row.get("block", next(iter(protocol.spec["blocks"])))
+
+
+def chosen_in(protocol: Protocol, row: dict[str, Any]) -> str:
+    """The block whose objective chooses a row's configuration: its ``chosen_by``, else the block it is shown
+    in (a row of the aurc panel: the first block)."""
+    return row.get("chosen_by", shown_in(protocol, row))
+
+
+def choice(protocol: Protocol, block: str) -> tuple[str, str]:
+    spec = protocol.spec["blocks"][block]
+    return spec["objective"], spec["mode"]
+
+
 # -- one part's committed data ----------------------------------------------------------------------------
 @dataclass
 class Part:
     name: str
-    block: str
     dir: Path
     frames: StudyFrames | None = None
     study: dict[str, Any] = field(default_factory=dict)  # study.yaml
@@ -116,70 +139,87 @@ class Part:
         return self.frames is not None
 
     @property
-    def objective(self) -> tuple[str, str] | None:
+    def selections(self) -> list[tuple[str, str]]:
+        """``(metric, mode)`` of each choice its final runs retrained: the study's first objective, then its
+        ``final.also_chosen_by`` (study.final)."""
         obj = self.study.get("objective")
-        if isinstance(obj, list):
-            obj = obj[0] if obj else None
-        return (obj["metric"], obj.get("mode", "max")) if isinstance(obj, dict) and "metric" in obj else None
+        first = (obj[0] if obj else None) if isinstance(obj, list) else obj
+        extra = (self.study.get("final") or {}).get("also_chosen_by") or []
+        pairs = [(o["metric"], o.get("mode", "max")) for o in (first, *extra) if isinstance(o, dict) and "metric" in o]
+        return list(dict.fromkeys(pairs))
 
 
 def load_part(protocol: Protocol, name: str) -> Part:
-    info = protocol.spec["parts"][name]
-    part = Part(name, info["block"], protocol.part_dir(name))
-    if not (part.dir / "parquet").is_dir():
+    part = Part(name, protocol.part_dir(name))
+    study = StudyDir(part.dir)
+    if not study.parquet.is_dir():
         return part
     part.frames = study_frames(part.dir)
-    if (part.dir / "study.yaml").is_file():
-        part.study = yaml.safe_load((part.dir / "study.yaml").read_text(encoding="utf-8")) or {}
-    if (part.dir / "study.json").is_file():
-        part.meta = json.loads((part.dir / "study.json").read_text(encoding="utf-8"))
-    block = protocol.spec["blocks"][part.block]
-    if part.objective and part.objective[0] != block["objective"]:
-        raise ValueError(f"part {name!r}: its study chooses by {part.objective[0]}, its block {part.block!r} by "
-                         f"{block['objective']}")
+    if study.study_file.is_file():
+        part.study = yaml.safe_load(study.study_file.read_text(encoding="utf-8")) or {}
+    if study.meta_file.is_file():
+        part.meta = json.loads(study.meta_file.read_text(encoding="utf-8"))
     return part
+
+
+def check_choice(part: Part, label: str, block: str, chosen: tuple[str, str]) -> None:
+    """A row chosen by an objective its part's final runs were not chosen by would show runs of another
+    configuration, or none."""
+    if part.study and chosen not in part.selections:
+        made = ", ".join(f"{m} ({d})" for m, d in part.selections) or "nothing"
+        raise ValueError(f"row {label!r}: block {block!r} chooses by {chosen[0]} ({chosen[1]}), but part "
+                         f"{part.name!r} chose its final runs by {made} (its study's objective and "
+                         "final.also_chosen_by)")
 
 
 def _column(frame: pd.DataFrame, name: str) -> pd.Series:
     return frame[name] if name in frame else pd.Series([None] * len(frame), index=frame.index, dtype=object)
 
 
-def final_runs(part: Part, method: str) -> pd.DataFrame:
-    """The completed final runs of ``method`` in ``part``: those of its best configuration (when the part
-    retrained several, the source trial best by the part's objective on validation)."""
+def best_grid_trial(part: Part, method: str, chosen: tuple[str, str]) -> str | None:
+    """The id of ``method``'s completed search trial best by ``chosen`` (metric, mode) on validation."""
+    best = best_trials(grid_trials(part, method), *chosen)
+    return str(best.iloc[0]["trial_id"]) if len(best) else None
+
+
+def final_runs(part: Part, method: str, chosen: tuple[str, str]) -> pd.DataFrame:
+    """The completed final runs of ``method`` in ``part`` retraining its search trial best by ``chosen``
+    (metric, mode), as the trials table says now: the runs' tags only name the trial they retrain."""
     if not part.present:
         return pd.DataFrame()
     runs = part.frames.reruns
-    if runs.empty:
-        return runs
-    keep = ((_column(runs, "tag/kind") == FINAL_KIND) & (_column(runs, "config/loss") == method)
-            & (_column(runs, "status") == "completed"))
+    best = best_grid_trial(part, method, chosen)
+    if runs.empty or best is None:
+        return runs.iloc[0:0]
+    keep = ((_column(runs, KIND_TAG) == FINAL_KIND) & (_column(runs, METHOD) == method)
+            & (_column(runs, "status") == TrialStatus.COMPLETED) & (_column(runs, SOURCE_TAG).astype(str) == best))
     runs = runs[keep.fillna(False).astype(bool)]
-    sources = _column(runs, "tag/source_trial").dropna().unique()
-    if len(sources) > 1 and part.objective:
-        metric, mode = part.objective
-        trials = part.frames.trials
-        scored = trials[trials["trial_id"].isin(sources)].dropna(subset=[metric])
-        if not scored.empty:
-            best = scored.sort_values(metric, ascending=(mode == "min")).iloc[0]["trial_id"]
-            runs = runs[runs["tag/source_trial"] == best]
-    return runs.sort_values("config/seed") if "config/seed" in runs else runs
+    return runs.sort_values(SEED) if SEED in runs else runs
 
 
 def chosen_params(runs: pd.DataFrame) -> str:
     if runs.empty:
         return ""
     first = runs.iloc[0]
-    params = [f"{c.removeprefix(PARAM_PREFIX)} = {first[c]:g}" for c in sorted(runs.columns)
-              if c.startswith(PARAM_PREFIX) and isinstance(first[c], (int, float)) and not pd.isna(first[c])]
+    params = [f"{c.removeprefix(HPARAM_PREFIX)} = {first[c]:g}" for c in sorted(runs.columns)
+              if c.startswith(HPARAM_PREFIX) and isinstance(first[c], (int, float)) and not pd.isna(first[c])]
     return ", ".join(params) or "–"
 
 
-def run_seconds(runs: pd.DataFrame) -> float:
-    """Summed wall time of ``runs`` (ended_at - started_at of each)."""
+EPOCH_SECONDS = ("time/train_s", "time/eval_s")  # what the trainer itself timed, per epoch
+
+
+def run_seconds(runs: pd.DataFrame, epochs: pd.DataFrame | None = None) -> float:
+    """Summed wall time of ``runs``: per run ended_at - started_at, but never less than its own epochs'
+    timed seconds (``EPOCH_SECONDS`` in ``epochs``): reruns recorded by an older version after their Ray
+    task returned carry the recording's moment as both times."""
     if runs.empty or "started_at" not in runs or "ended_at" not in runs:
         return math.nan
-    spans = (runs["ended_at"] - runs["started_at"]).dt.total_seconds().dropna()
+    spans = (runs["ended_at"] - runs["started_at"]).dt.total_seconds()
+    if epochs is not None and not epochs.empty and set(EPOCH_SECONDS) <= set(epochs.columns):
+        timed = epochs[list(EPOCH_SECONDS)].fillna(0).sum(axis=1).groupby(epochs["trial_id"]).sum()
+        spans = pd.concat([spans, runs["trial_id"].map(timed)], axis=1).max(axis=1)
+    spans = spans.dropna()
     return float(spans.sum()) if len(spans) else math.nan
 
 
@@ -205,15 +245,17 @@ def row_result(protocol: Protocol, parts: dict[str, Part], row: dict[str, Any]) 
     part = parts[row["part"]]
     paper = {k: (float(v[0]), float(v[1]) if len(v) > 1 and v[1] is not None else math.nan)
              for k, v in row["paper"].items()}
-    out = RowResult(row["label"], row.get("block", part.block), part.name, paper)
-    runs = final_runs(part, row["method"])
+    out = RowResult(row["label"], shown_in(protocol, row), part.name, paper)
+    chosen = choice(protocol, chosen_in(protocol, row))
+    check_choice(part, row["label"], chosen_in(protocol, row), chosen)
+    runs = final_runs(part, row["method"], chosen)
     if runs.empty:
         return out
     out.acc = mean_ci(_column(runs, "test/acc").astype(float))
     out.ece = mean_ci(_column(runs, row.get("ece_metric", "test/ece")).astype(float))
-    out.seeds = [int(s) for s in _column(runs, "config/seed").dropna()]
+    out.seeds = [int(s) for s in _column(runs, SEED).dropna()]
     out.params = chosen_params(runs)
-    out.seconds = run_seconds(runs)
+    out.seconds = run_seconds(runs, part.frames.rerun_epochs)
     return out
 
 
@@ -287,7 +329,7 @@ def grid_trials(part: Part, method: str) -> pd.DataFrame:
     if not part.present or part.frames.trials.empty:
         return pd.DataFrame()
     trials = part.frames.trials
-    keep = (_column(trials, "config/loss") == method) & (_column(trials, "status") == "completed")
+    keep = (_column(trials, METHOD) == method) & (_column(trials, "status") == TrialStatus.COMPLETED)
     return trials[keep.fillna(False).astype(bool)]
 
 
@@ -310,7 +352,7 @@ def aurc_panel(protocol: Protocol, parts: dict[str, Part]) -> list[str]:
     base_spec, ls_spec = spec["baseline"], spec["smoothed"]
     base = grid_trials(parts[base_spec["part"]], base_spec["method"])
     smooth = grid_trials(parts[ls_spec["part"]], ls_spec["method"])
-    param = PARAM_PREFIX + ls_spec.get("param", "loss_params.alpha").removeprefix("loss_params.")
+    param = HPARAM_PREFIX + ls_spec.get("param", "loss_params.alpha").removeprefix("loss_params.")
     header = ["| method | α | test acc | AURC (MSP) | AURC (logit-norm.) | logit-norm. − MSP | p | fallback |",
               "|---|---|---|---|---|---|---|---|"]
     table: list[str] = []
@@ -333,12 +375,13 @@ def aurc_panel(protocol: Protocol, parts: dict[str, Part]) -> list[str]:
             points.append((alpha, _num(row, "test/aurc"), _num(row, "test/aurc_lognorm")))
             table.append(_aurc_line(ls_spec["method"], f"{alpha:g}", row))
     lines += header + table + [""]
-    lines += ["The final runs (the chosen configuration, several seeds; mean ± 95 % half-width; the difference "
-              "is taken seed by seed):", "",
+    metric, mode = choice(protocol, chosen_in(protocol, ls_spec))
+    lines += [f"The final runs (the configuration chosen by `{metric}` ({mode}), several seeds; mean ± 95 % "
+              "half-width; the difference is taken seed by seed):", "",
               "| method | chosen | seeds | test acc | AURC (MSP) | AURC (logit-norm.) | logit-norm. − MSP |",
               "|---|---|---|---|---|---|---|"]
     for s in (base_spec, ls_spec):
-        runs = final_runs(parts[s["part"]], s["method"])
+        runs = final_runs(parts[s["part"]], s["method"], choice(protocol, chosen_in(protocol, s)))
         if runs.empty:
             lines.append(f"| {s['method']} | | {NOT_RUN} | | | | |")
             continue
@@ -381,10 +424,10 @@ def part_status(part: Part) -> str:
     trials, reruns = part.frames.trials, part.frames.reruns
     statuses = _column(trials, "status").value_counts().to_dict()
     expected = (part.study.get("search") or {}).get("num_samples")
-    grid = f"grid: {statuses.get('completed', 0)} completed"
+    grid = f"grid: {statuses.get(TrialStatus.COMPLETED, 0)} completed"
     if expected is not None:
         grid += f" of {expected}"
-    running = trials[_column(trials, "status") == "running"]
+    running = trials[_column(trials, "status") == TrialStatus.RUNNING]
     if len(running):
         epochs = (part.study.get("training") or {}).get("epochs")
         rows = part.frames.epochs
@@ -400,15 +443,27 @@ def part_status(part: Part) -> str:
             done.append(f"{int(last['epoch'])}{f' of {epochs}' if epochs else ''} epochs"
                         + ("" if math.isnan(acc) else f", val/acc {acc:.4f}") + f", last at {when}")
         grid += f", {len(running)} unfinished when collected ({'; '.join(done)})"
-    final = part.study.get("final") or {}
-    n_methods = len(part.study.get("methods") or {}) or 1
-    wanted = int(final.get("top", 1)) * int(final.get("seeds", 0)) * n_methods if final else None
-    finals = reruns[_column(reruns, "tag/kind") == FINAL_KIND] if not reruns.empty else reruns
-    done_finals = int((_column(finals, "status") == "completed").sum()) if not finals.empty else 0
+    wanted = wanted_finals(part)
+    finals = reruns[_column(reruns, KIND_TAG) == FINAL_KIND] if not reruns.empty else reruns
+    done_finals = int((_column(finals, "status") == TrialStatus.COMPLETED).sum()) if not finals.empty else 0
     fin = f"final runs: {done_finals} completed" + (f" of {wanted}" if wanted else "")
-    if not finals.empty and (_column(finals, "status") == "running").any():
-        fin += f", {int((_column(finals, 'status') == 'running').sum())} running"
+    running_finals = int((_column(finals, "status") == TrialStatus.RUNNING).sum()) if not finals.empty else 0
+    if running_finals:
+        fin += f", {running_finals} running"
     return f"{grid}; {fin}"
+
+
+def wanted_finals(part: Part) -> int | None:
+    """How many final runs the part's study trains once its grid is over: ``seeds`` for each configuration its
+    selections choose (a configuration chosen twice counts once); None while the grid runs, or without finals."""
+    final = part.study.get("final") or {}
+    trials = part.frames.trials
+    expected = (part.study.get("search") or {}).get("num_samples")
+    ended = int((_column(trials, "status") != "running").sum())
+    if not final or (expected is not None and ended < expected):
+        return None
+    chosen = best_trials_by(trials, part.selections, int(final.get("top", 1)))
+    return int(final.get("seeds", 0)) * len(chosen)
 
 
 def part_timing(part: Part) -> tuple[str, str]:
@@ -422,8 +477,9 @@ def part_timing(part: Part) -> tuple[str, str]:
         open_ = trials["ended_at"].isna()
         trials.loc[open_, "ended_at"] = trials.loc[open_, "trial_id"].map(last)
     reruns = part.frames.reruns
-    finals = reruns[_column(reruns, "tag/kind") == FINAL_KIND] if not reruns.empty else reruns
-    return fmt_seconds(run_seconds(trials)), fmt_seconds(run_seconds(finals))
+    finals = reruns[_column(reruns, KIND_TAG) == FINAL_KIND] if not reruns.empty else reruns
+    return (fmt_seconds(run_seconds(trials, part.frames.epochs)),
+            fmt_seconds(run_seconds(finals, part.frames.rerun_epochs)))
 
 
 def part_throughput(part: Part) -> str:
@@ -496,12 +552,32 @@ def _flat(spec: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def part_blocks(protocol: Protocol, part: str) -> list[str]:
+    """The blocks whose objectives choose the configurations of the part's rows, in the blocks' order."""
+    used = {chosen_in(protocol, row) for row in protocol.spec["rows"] if row["part"] == part}
+    return [name for name in protocol.spec["blocks"] if name in used]
+
+
+def home_block(protocol: Protocol, part: Part) -> str:
+    """The block of the part's first objective (the block whose preset the part's study restricts), else the
+    first block."""
+    blocks = protocol.spec["blocks"]
+    first = part.selections[:1]
+    return next((name for name in blocks if [choice(protocol, name)] == first), next(iter(blocks)))
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, (list, dict)):
+        return yaml.safe_dump(value, default_flow_style=True, sort_keys=False).strip()
+    return str(value)
+
+
 def differs_from_preset(protocol: Protocol, part: Part) -> str:
-    """The settings (``section.key``) in which the part's study file, as run, differs from its block's
+    """The settings (``section.key``) in which the part's study file, as run, differs from its home block's
     preset (``name`` aside)."""
     if not part.study:
         return "–"
-    path = protocol.repo_root / protocol.spec["blocks"][part.block]["preset"]
+    path = protocol.repo_root / protocol.spec["blocks"][home_block(protocol, part)]["preset"]
     if not path.is_file():
         return "(preset not found)"
     preset = _flat(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
@@ -513,7 +589,7 @@ def differs_from_preset(protocol: Protocol, part: Part) -> str:
         if key == "methods":
             shown.append(f"methods: {', '.join(part.study.get('methods') or {})}")
         else:
-            shown.append(f"{key}: {mine.get(key, '–')}")
+            shown.append(f"{key}: {_shown(mine.get(key, '–'))}")
     return "; ".join(shown) or "none"
 
 
@@ -537,15 +613,19 @@ def render(protocol_path: Path | str) -> str:
     for name, block in spec["blocks"].items():
         lines.append(f"- **{name}** ({block.get('title', '')}): `{block['preset']}`, objective "
                      f"`{block['objective']}` ({block['mode']})")
-    lines += ["", "The protocol runs in parts, one study each (its grid, then the chosen configuration "
-              "retrained with seeds shared by every part):", "",
-              "| part | block | study file | differs from the block's preset in | data | state |",
+    lines += ["", "The protocol runs in parts, one study each: its grid, each value trained once, then the "
+              "configuration each of its blocks' objectives chooses retrained with seeds shared by every part (a "
+              "configuration chosen by both, once; `final.also_chosen_by`). A row's numbers are the final runs "
+              "of the method's grid trial best by its block's objective, chosen again here from the part's trials "
+              "table.", "",
+              "| part | blocks | study file | differs from its first objective's preset in | data | state |",
               "|---|---|---|---|---|---|"]
     for name, part in parts.items():
         study = spec["parts"][name]["study"]
         exists = (protocol.repo_root / study).is_file()
         data = f"`{protocol.rel(part.dir)}/`" if part.present else "–"
-        lines.append(f"| {name} | {part.block} | `{study}`{'' if exists else ' (not written yet)'} | "
+        lines.append(f"| {name} | {', '.join(part_blocks(protocol, name)) or '–'} | "
+                     f"`{study}`{'' if exists else ' (not written yet)'} | "
                      f"{differs_from_preset(protocol, part)} | {data} | {part_status(part)} |")
     lines += [""]
 
@@ -601,7 +681,9 @@ def render(protocol_path: Path | str) -> str:
 
     lines += ["## Wall time and machine", "",
               "Summed run times from the tables' `started_at`/`ended_at` (a running trial: up to its last epoch "
-              "row); runs in parallel overlap, so these are compute times, not spans. Throughput: median of the "
+              "row), a run never counted shorter than its epochs' own `time/train_s` + `time/eval_s` (final runs "
+              "recorded before the tool kept their times carry only the moment they were recorded); runs in "
+              "parallel overlap, so these are compute times, not spans. Throughput: median of the "
               "epochs' `time/images_per_s`.", "",
               "| part | search | final runs | images/s | machine |", "|---|---|---|---|---|"]
     for name, part in parts.items():

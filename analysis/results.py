@@ -1,6 +1,6 @@
 """Reading a study's Parquet results (written by ``study.sinks.parquet``) with the project's own semantics:
 epochs de-duplicated (a resumed trial replays epochs; the latest written wins), samples as NumPy arrays.
-The layout, column types and the writing rules are the contract in ``analysis.tables``; ``docs/data.md``
+The layout, column types and the writing rules are the contract in ``analysis.core.tables``; ``docs/data.md``
 describes every table and how to read it with pandas, polars, DuckDB and pyarrow.
 
 Every reader takes the study directory ``runs/<study>`` (the ``parquet/`` directory itself works too).
@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from analysis.tables import (  # noqa: F401 - the layout's names, re-exported for the readers' callers
+from analysis.core.tables import (  # noqa: F401 - the layout's names, re-exported for the readers' callers
     BEST_PREFIX,
     CONFIG_PREFIX,
     EPOCH_KEY_COLUMNS,
@@ -38,16 +38,7 @@ from analysis.tables import (  # noqa: F401 - the layout's names, re-exported fo
     sample_file,
 )
 
-# Direction of "better" by metric name (the part after the last "/"); everything not listed is minimised.
-MAX_METRICS = frozenset({"acc", "auroc"})
-MAX_PREFIXES = ("cov_at_",)
 SAMPLES_COMPRESSION = "zstd"
-
-
-def metric_mode(key: str) -> str:
-    """``"max"`` for accuracy-like metrics (``val/acc``, ``test/auroc``, ``val/cov_at_5``), else ``"min"``."""
-    name = key.rsplit("/", 1)[-1]
-    return "max" if name in MAX_METRICS or name.startswith(MAX_PREFIXES) else "min"
 
 
 def parquet_dir(study_dir: Path | str) -> Path:

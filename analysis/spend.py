@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pandas as pd
 
+from analysis.core.statuses import TrialStatus
+from analysis.core.tables import METHOD
 from analysis.document import Table
-
-METHOD = "config/loss"
 
 
 def spend_by_method(trials: pd.DataFrame, cpu: float, gpu: float) -> pd.DataFrame:
@@ -23,8 +23,8 @@ def spend_by_method(trials: pd.DataFrame, cpu: float, gpu: float) -> pd.DataFram
     rows = []
     for method, group in frame.groupby(frame[METHOD].astype(str), sort=True):
         seconds = group["_seconds"].sum(min_count=1)
-        rows.append({"method": method, "trials": len(group), "completed": int((group["status"] == "completed").sum()),
-                     "stopped": int((group["status"] == "stopped").sum()), "epochs": int(group["_epochs"].sum()),
+        rows.append({"method": method, "trials": len(group), "completed": int((group["status"] == TrialStatus.COMPLETED).sum()),
+                     "stopped": int((group["status"] == TrialStatus.STOPPED).sum()), "epochs": int(group["_epochs"].sum()),
                      "cpu_s": seconds * cpu, "gpu_s": seconds * gpu})
     return pd.DataFrame(rows)
 

@@ -7,9 +7,10 @@ over test samples, and Pareto fronts.
   pairs, or the Wilcoxon signed-rank test (exact for small ``n``); identical pairs give p = 1.
 - ``welch_test``: Welch's unpaired t-test (``scipy.stats.ttest_ind(equal_var=False)``), for two methods
   whose seeds differ, so that no seed pairs them.
-- ``paired_bootstrap``: one seed per method; the test samples are resampled with replacement (the same
-  indices for both models, so the comparison stays paired) and the two-sided p-value is
-  ``min(1, 2 · (min(#{d* <= 0}, #{d* >= 0}) + 1) / (B + 1))`` for the resampled differences ``d*``.
+- ``bootstrap_indices``, ``bootstrap_p_value``: the paired bootstrap for one seed per method (the leaderboard
+  resamples the test samples with replacement, the same indices for both models, so the comparison stays
+  paired); the two-sided p-value is ``min(1, 2 · (min(#{d* <= 0}, #{d* >= 0}) + 1) / (B + 1))`` for the
+  resampled differences ``d*``.
 - ``pareto_mask``: the points no other point dominates (at least as good in every objective, strictly
   better in one); NaN rows are never on the front.
 """
@@ -17,7 +18,7 @@ over test samples, and Pareto fronts.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -128,31 +129,6 @@ def bootstrap_p_value(observed: float, resampled: np.ndarray) -> float:
         return 1.0
     tail = min(int((d <= 0).sum()), int((d >= 0).sum()))
     return float(min(1.0, 2.0 * (tail + 1) / (len(d) + 1)))
-
-
-def paired_bootstrap(
-    metric: Callable[[np.ndarray], float],
-    a: dict[str, np.ndarray],
-    b: dict[str, np.ndarray],
-    resamples: int = DEFAULT_BOOTSTRAP,
-    seed: int = 0,
-) -> Comparison:
-    """``metric(columns)`` of model ``a`` minus that of model ``b`` on the same test samples, resampled.
-
-    ``a`` and ``b`` map column names (``label``, ``logits`` …) to per-sample arrays of equal length; the
-    labels must agree sample by sample (the same test set in the same order)."""
-    n = len(a["label"])
-    if len(b["label"]) != n or not np.array_equal(a["label"], b["label"]):
-        raise ValueError("a and b are not the same test samples (their labels differ); a paired bootstrap "
-                         "needs both models' outputs on one test set in one order")
-    idx = bootstrap_indices(n, resamples, seed)
-    observed = metric(a) - metric(b)
-    diffs = np.array([metric(_take(a, i)) - metric(_take(b, i)) for i in idx])
-    return Comparison(float(observed), bootstrap_p_value(observed, diffs), "paired bootstrap", resamples)
-
-
-def _take(columns: dict[str, np.ndarray], index: np.ndarray) -> dict[str, np.ndarray]:
-    return {k: v[index] for k, v in columns.items()}
 
 
 def pareto_mask(points: np.ndarray | Sequence[Sequence[float]], modes: Sequence[str]) -> np.ndarray:

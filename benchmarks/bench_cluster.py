@@ -8,7 +8,7 @@
    the end. Measured: seconds from the start of ``resume`` to the first new epoch result in Parquet (the
    time a user waits for the study to move again), and the whole resume's wall time.
 
-Bound: none fixed (issue 5 asks for the record).
+Bound: none fixed (the record is what counts).
 Theoretical minimum: cluster start >= 2 × the start of one raylet + GCS; resume >= a Ray start + one
 trial's restore from its checkpoint + one epoch.
 

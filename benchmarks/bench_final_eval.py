@@ -47,7 +47,7 @@ SMOKE = {"dataset": "mnist5k", "subset": 1000, "epochs": 2, "probe_max_train": 3
 
 def trial_config(study: Path, loss: str, smoke: bool) -> tuple[dict, int]:
     """The study's trial configuration for ``loss`` (its default hyperparameters) and the trial's threads."""
-    from search_spaces.schema import load_study
+    from search_spaces.study_file import load_study
     from trainables.config import resolve_trial_config
 
     spec = load_study(study)

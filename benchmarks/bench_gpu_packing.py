@@ -7,7 +7,7 @@ training images / (last end - first start). GPU utilisation and memory are sampl
 nvidia-smi); each trial reports its peak ``torch.cuda.max_memory_allocated``, which with the CUDA context
 (~0.5 GiB per process) gives how many trials fit in the GPU's memory.
 
-Bound (issue 7): none fixed; the best share (``resources.gpu = 1/k`` for the k with the highest aggregate
+Bound: none fixed; the best share (``resources.gpu = 1/k`` for the k with the highest aggregate
 rate) goes into the docs.
 Theoretical minimum: with k trials the aggregate rate cannot exceed the single-trial rate divided by the
 single trial's GPU utilisation (the GPU's idle time is all packing can fill).

@@ -2,8 +2,9 @@
 
 N synthetic trials (``trainables.synthetic``: the real reporting loop and checkpoint policy, a sleep for
 training, ~50 metrics a result) run at once on fractional CPUs, each reporting R results/s for T seconds,
-through a real Ray Tune run; with ``sinks`` the study's callback and sinks (Parquet and MLflow behind their
-background queues) take every result, with ``none`` Tune runs alone (the same run, no callback).
+through a real Ray Tune run; with ``sinks`` the study's callback and sinks take every result (Parquet behind a
+background thread of the driver, MLflow in a process of its own that drops what does not fit its queue),
+with ``none`` Tune runs alone (the same run, no callback).
 
 Printed and written (``--json``), per mode:
 - ``results_per_s``: results the driver received per second while every slot was busy (between the moment
@@ -12,14 +13,17 @@ Printed and written (``--json``), per mode:
 - ``ratio_to_minimum``: wall time of the trials (first start to last end, at the driver) over the minimum,
   ``ceil(N / slots) · T``; ``trial_ratio``: the median trial's first-to-last result over its ideal
   ``(epochs - 1) / R`` (does the driver keep up once a trial runs);
-- the driver process's CPU (cores) and memory (RSS at start, peak, and at each quarter of the trials ended).
+- the driver process's CPU (cores) and memory (RSS at start, peak, and at each quarter of the trials ended),
+  and the MLflow process's peak RSS;
+- ``mlflow_live``: results MLflow holds at the end (steps of ``val/acc``, counted per run) and
+  ``mlflow_dropped``: results dropped from its queue (``smoothstudy mlflow-sync`` back-fills them).
 
 Goals (the issue): >= 500 results/s with both sinks, ratio <= 1.2, >= 0.9 of the rate without our sinks;
 driver memory flat over the bookkeeping run (``--trials 1000 --slots 16 --rate 1 --seconds 1``).
 Theoretical minimum: ``N · R`` results/s, ratio 1.
 
 Usage: python benchmarks/bench_ingestion.py --trials 64 --rate 8 --seconds 30 [--slots N] [--modes none,sinks]
-       [--mlflow-uri URI] [--checkpoint-mb 0] [--every-s 60] [--json PATH] [--smoke-test]
+       [--mlflow-uri URI | --mlflow-server] [--checkpoint-mb 0] [--every-s 60] [--json PATH] [--smoke-test]
 """
 
 from __future__ import annotations
@@ -27,12 +31,16 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import multiprocessing
 import os
 import resource
+import socket
+import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +48,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import header, load_average  # noqa: E402
 
 
-def rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
+def rss_mb(pid: int | str = "self") -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return math.nan
 
 
@@ -78,8 +89,11 @@ def make_meter():
 
 
 class RssPeak:
+    """Peak RSS of the driver, and of its ``multiprocessing`` children (the MLflow process) together."""
+
     def __init__(self) -> None:
         self.peak = rss_mb()
+        self.children_peak = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -87,6 +101,8 @@ class RssPeak:
     def _run(self) -> None:
         while not self._stop.wait(0.5):
             self.peak = max(self.peak, rss_mb())
+            children = [rss_mb(p.pid) for p in multiprocessing.active_children()]
+            self.children_peak = max([self.children_peak, *(c for c in children if not math.isnan(c))])
 
     def stop(self) -> float:
         self._stop.set()
@@ -97,14 +113,63 @@ class RssPeak:
 def study_sinks(root: Path, mlflow_uri: str | None) -> list:
     """The study's writing sinks as ``study.runner.build_sinks`` arranges them (no Optuna link or progress
     line: the benchmark has no Optuna study)."""
+    from study.mlflow_group import MlflowGroup, mlflow_sinks
     from study.sinks.background import BackgroundSinks
-    from study.sinks.mlflow import MlflowSink
     from study.sinks.parquet import LIVE_TRIALS_EVERY_S, ParquetSink
 
     uri = mlflow_uri or f"sqlite:///{root / 'mlflow.db'}"
     return [BackgroundSinks([ParquetSink(root / "parquet", "ingest", trials_every_s=LIVE_TRIALS_EVERY_S)], "parquet"),
-            BackgroundSinks([MlflowSink(uri, experiment=f"ingest-{root.name}", study_name="ingest",
-                                        study_file=None, settings={}, study_id=root.name)], "mlflow")]
+            mlflow_sinks(MlflowGroup(uri, experiment=f"ingest-{root.name}", study_name="ingest", study_id=root.name))]
+
+
+def mlflow_dropped(callback) -> int:
+    return sum(getattr(sink, "dropped", 0) for sink in callback._sinks or [])
+
+
+def mlflow_live(root: Path, mlflow_uri: str | None) -> int:
+    """Results MLflow holds for the run: steps of ``val/acc`` over its trial runs."""
+    from mlflow import MlflowClient
+
+    from study.sinks.mlflow import find_study_runs
+
+    client = MlflowClient(mlflow_uri or f"sqlite:///{root / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name(f"ingest-{root.name}")
+    if experiment is None:
+        return 0
+    runs = find_study_runs(client, experiment.experiment_id, root.name)["trials"].values()
+    return sum(len(client.get_metric_history(run_id, "val/acc")) for run_id in runs)
+
+
+class MlflowServer:
+    """``mlflow server`` (as ``smoothstudy mlflow-server`` runs it) on a free local port, its store in ``root``."""
+
+    def __init__(self, root: Path) -> None:
+        from study.mlflow_server import server_command
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        self.uri = f"http://127.0.0.1:{port}"
+        self.process = subprocess.Popen(server_command("127.0.0.1", port, root), stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"{self.uri}/health", timeout=2).read()
+                return
+            except OSError:
+                if self.process.poll() is not None:
+                    break
+                time.sleep(0.5)
+        self.stop()
+        raise SystemExit(f"the MLflow server at {self.uri} did not start")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
 
 
 def run(root: Path, trials: int, slots: int, rate: float, seconds: float, with_sinks: bool,
@@ -119,9 +184,10 @@ def run(root: Path, trials: int, slots: int, rate: float, seconds: float, with_s
     cpu = math.floor(ray.cluster_resources()["CPU"] / slots * 1000) / 1000
     meter = make_meter()
     callbacks = [meter]
+    sinks = None
     if with_sinks:
-        callbacks.append(SinkCallback(lambda: study_sinks(root, mlflow_uri), base={}, epochs=epochs,
-                                      echo=lambda line: None))
+        sinks = SinkCallback(lambda: study_sinks(root, mlflow_uri), base={}, epochs=epochs, echo=lambda line: None)
+        callbacks.append(sinks)
     tuner = tune.Tuner(
         tune.with_resources(synthetic_trial, {"cpu": cpu}),
         param_space={"loss": "ce", "epochs": epochs, "epoch_s": 1.0 / rate, "checkpoint_mb": checkpoint_mb,
@@ -152,6 +218,10 @@ def run(root: Path, trials: int, slots: int, rate: float, seconds: float, with_s
     ideal = (epochs - 1) / rate
     trial_ratios = sorted((meter.last[t] - meter.first[t]) / ideal for t in meter.first if ideal > 0)
     quarters = [meter.rss_at_end[max(0, math.ceil(q * len(meter.rss_at_end)) - 1)] for q in (0.25, 0.5, 0.75, 1.0)]
+    mlflow = {}
+    if sinks is not None:
+        mlflow = {"mlflow_dropped": mlflow_dropped(sinks), "mlflow_live": mlflow_live(root, mlflow_uri),
+                  "mlflow_process_rss_peak_mb": peak.children_peak}
     return {
         "trials": trials, "slots": slots, "rate_per_trial": rate, "seconds": seconds, "epochs": epochs,
         "cpu_per_trial": cpu, "sinks": with_sinks, "errors": errors,
@@ -161,6 +231,7 @@ def run(root: Path, trials: int, slots: int, rate: float, seconds: float, with_s
         "wall_s": wall, "trials_span_s": span, "minimum_s": minimum,
         "driver_cpu_cores": (cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime) / wall,
         "driver_rss_mb": {"start": rss_start, "peak": rss_peak, "quarters": quarters},
+        **mlflow,
         "load": load_average(),
     }
 
@@ -191,7 +262,8 @@ def direct(root: Path, trials: int, epochs: int, mlflow_uri: str | None) -> dict
     callback.on_experiment_end(stand_ins)
     written = time.perf_counter() - t0
     return {"results": len(results), "driver_results_per_s": len(results) / handed,
-            "written_results_per_s": len(results) / written, "load": load_average()}
+            "written_results_per_s": len(results) / written, "mlflow_dropped": mlflow_dropped(callback),
+            "mlflow_live": mlflow_live(root, mlflow_uri), "load": load_average()}
 
 
 def check_stored(root: Path, expected: int) -> int:
@@ -213,6 +285,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--modes", default="none,sinks",
                         help="comma-separated: none (Tune alone), sinks (Tune + ours), direct (ours without Ray)")
     parser.add_argument("--mlflow-uri", default=None, help="an MLflow server; default SQLite in a temp folder")
+    parser.add_argument("--mlflow-server", action="store_true",
+                        help="start a local `mlflow server` (SQLite store in a temp folder) and log to it")
     parser.add_argument("--checkpoint-mb", type=float, default=0.0)
     parser.add_argument("--every-s", type=float, default=60.0, help="checkpoint policy: seconds between saves")
     parser.add_argument("--json", type=Path, default=None)
@@ -231,31 +305,46 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     connect(None)
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for mode in modes:
-            root = Path(tmp) / mode
-            if mode == "direct":
-                out[mode] = row = direct(root, args.trials, max(1, round(args.rate * args.seconds)), args.mlflow_uri)
-                row["parquet_rows"] = check_stored(root, row["results"])
-                print(f"direct {row['driver_results_per_s']:8.0f} results/s handed over by the driver's thread, "
-                      f"{row['written_results_per_s']:.0f} results/s written (both sinks; no Ray)  (load: {row['load']})")
-                continue
-            row = run(root, args.trials, slots, args.rate, args.seconds, mode == "sinks", args.mlflow_uri,
-                      args.checkpoint_mb, args.every_s)
-            if mode == "sinks":
-                row["parquet_rows"] = check_stored(root, row["results"])
-            out[mode] = row
-            rss = row["driver_rss_mb"]
-            print(f"{mode:<6} {row['results_per_s']:8.1f} results/s (target {row['target_results_per_s']:g})  "
-                  f"ratio {row['ratio_to_minimum']:.2f} (trial {row['trial_ratio']:.2f})  wall {row['wall_s']:.1f} s  "
-                  f"driver {row['driver_cpu_cores']:.2f} cores, RSS {rss['start']:.0f}->{rss['peak']:.0f} MB "
-                  f"(quarters {', '.join(f'{q:.0f}' for q in rss['quarters'])})  errors {row['errors']}  "
-                  f"(load: {row['load']})")
+        server = MlflowServer(Path(tmp) / "mlflow-server") if args.mlflow_server else None
+        if server is not None:
+            args.mlflow_uri = server.uri
+            print(f"MLflow server at {server.uri} (store: SQLite)")
+        try:
+            _run_modes(args, modes, slots, Path(tmp), out)
+        finally:
+            if server is not None:
+                server.stop()
     if "none" in out and "sinks" in out:
         out["sinks_vs_none"] = out["sinks"]["results_per_s"] / out["none"]["results_per_s"]
         print(f"result: with sinks {out['sinks_vs_none']:.2f} of the rate Tune reaches alone")
     if args.json:
         args.json.write_text(json.dumps(out, indent=1))
     return out
+
+
+def _run_modes(args: argparse.Namespace, modes: list[str], slots: int, tmp: Path, out: dict[str, Any]) -> None:
+    for mode in modes:
+        root = tmp / mode
+        if mode == "direct":
+            out[mode] = row = direct(root, args.trials, max(1, round(args.rate * args.seconds)), args.mlflow_uri)
+            row["parquet_rows"] = check_stored(root, row["results"])
+            print(f"direct {row['driver_results_per_s']:8.0f} results/s handed over by the driver's thread, "
+                  f"{row['written_results_per_s']:.0f} results/s written (both sinks; no Ray); MLflow live "
+                  f"{row['mlflow_live']}, dropped {row['mlflow_dropped']}  (load: {row['load']})")
+            continue
+        row = run(root, args.trials, slots, args.rate, args.seconds, mode == "sinks", args.mlflow_uri,
+                  args.checkpoint_mb, args.every_s)
+        if mode == "sinks":
+            row["parquet_rows"] = check_stored(root, row["results"])
+        out[mode] = row
+        rss = row["driver_rss_mb"]
+        mlflow = (f"  MLflow live {row['mlflow_live']} of {row['results']}, dropped {row['mlflow_dropped']}, "
+                  f"its process {row['mlflow_process_rss_peak_mb']:.0f} MB" if mode == "sinks" else "")
+        print(f"{mode:<6} {row['results_per_s']:8.1f} results/s (target {row['target_results_per_s']:g})  "
+              f"ratio {row['ratio_to_minimum']:.2f} (trial {row['trial_ratio']:.2f})  wall {row['wall_s']:.1f} s  "
+              f"driver {row['driver_cpu_cores']:.2f} cores, RSS {rss['start']:.0f}->{rss['peak']:.0f} MB "
+              f"(quarters {', '.join(f'{q:.0f}' for q in rss['quarters'])})  errors {row['errors']}{mlflow}  "
+              f"(load: {row['load']})")
 
 
 if __name__ == "__main__":

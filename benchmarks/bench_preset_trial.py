@@ -91,7 +91,7 @@ def optimizer_rates(model: torch.nn.Module, lr: float, repeats: int) -> tuple[fl
 
 
 def preset_config(study: Path, subset: int | None, epochs: int, amp_cpu: bool):
-    from search_spaces.schema import load_study
+    from search_spaces.study_file import load_study
     from trainables.config import TrialConfig
 
     base = load_study(study).base_trial_config()
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> dict:
         args.subset, args.epochs, args.runs, args.matmul_repeats = 1200, 2, 1, 2
     if args.accuracy:
         return accuracy_check(args)
-    from search_spaces.schema import load_study
+    from search_spaces.study_file import load_study
     from trainables.cpu_memory import keep_freed_memory
     from trainables.data import get_dataset_info
     from trainables.models import build_model

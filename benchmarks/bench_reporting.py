@@ -11,7 +11,7 @@ Derived: the report interval that keeps the overhead under 2%: the driver is bus
 interval for ``n`` concurrent trials and ``c`` s/result, and each trial loses ``c_trial`` per report, so
 ``interval >= 50 · max(n · c, c_trial)``; for an epoch time T, report every ceil(interval / T) epochs.
 
-Bound (issue 7): reporting overhead < 2% of training time.
+Bound: reporting overhead < 2% of training time.
 Theoretical minimum: appending a row to an in-memory list (printed as the floor, ~1 µs).
 
 Usage: python benchmarks/bench_reporting.py [--trials 20] [--epochs 50] [--runs 3] [--concurrency 2]
@@ -72,6 +72,7 @@ def make_sinks(kind: str, root: Path) -> list:
 
 def drive_sinks(sinks: list, trials: int, epochs: int) -> tuple[float, float]:
     """(seconds per epoch result, seconds per trial for its start and end)."""
+    from analysis.core.statuses import TrialStatus
     from study.sinks.base import TrialEnd, TrialStart
 
     epoch_s = ends_s = 0.0
@@ -89,7 +90,7 @@ def drive_sinks(sinks: list, trials: int, epochs: int) -> tuple[float, float]:
         epoch_s += time.perf_counter() - t0
         t0 = time.perf_counter()
         for sink in sinks:
-            sink.trial_ended(TrialEnd(tid, "completed", "", final_result(epochs)))
+            sink.trial_ended(TrialEnd(tid, TrialStatus.COMPLETED, "", final_result(epochs)))
         ends_s += time.perf_counter() - t0
     for sink in sinks:
         sink.close()

@@ -9,7 +9,7 @@ Achieved FLOP/s = images/s × FLOPs/image, against (a) the GPU's data-sheet dens
 (``benchmarks.common.BF16_PEAK_TFLOPS``, or ``--peak-tflops``) and (b) a measured large bf16 matmul (fp32 on
 CPU). Reference: airbench trains a smaller CIFAR-10 network at ~130–160k images/s on an A100.
 
-Bound (issue 7): report images/s and the fraction of peak (no pass/fail bound; the Trainer should reach the
+Bound: report images/s and the fraction of peak (no pass/fail bound; the Trainer should reach the
 model-alone rate within 10%).
 Theoretical minimum: time per image = FLOPs/image / peak FLOP/s (printed as the ceiling in images/s).
 

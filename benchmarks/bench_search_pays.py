@@ -67,8 +67,8 @@ def config_key(loss: str, params: dict) -> str:
 
 
 def shortened_spec(epochs: int, subset: int | None, smoke: bool):
-    from search_spaces.schema import load_study
     from search_spaces.space import method_params
+    from search_spaces.study_file import load_study
 
     spec = load_study(PRESET)
     t = spec.training

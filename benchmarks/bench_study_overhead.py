@@ -5,7 +5,7 @@ compares the wall time of ``run_study`` (Ray already started) with the time the 
 of each trial: data loading, training, per-epoch evaluation and checkpoints, final evaluation) packed at the
 study's concurrency, ``c = min(max_concurrent, CPUs // resources.cpu)``.
 
-Bound (issue 7): wall / (sum of trial times / c) <= 1.10.
+Bound: wall / (sum of trial times / c) <= 1.10.
 Theoretical minimum: 1.0 — and no schedule can beat max(sum / c, longest trial), printed as ``ideal``.
 What the gap holds, printed per run from the driver's trial start/end times: start-up before the first trial
 (Ray start is outside ``run_study`` and reported apart; inside it, the data check, the searcher and sinks, and
@@ -104,7 +104,7 @@ def shortened_study(study_file: Path, out: Path) -> Path:
 
 
 def one_study(study_file: Path, storage: Path) -> dict:
-    from search_spaces.schema import load_study
+    from search_spaces.study_file import load_study
     from study.cluster import connect
     from study.runner import run_study
 

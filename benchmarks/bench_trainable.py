@@ -12,7 +12,7 @@ carries the final evaluation):
 - ``trial, training only``: the Trainer's own ``time/images_per_s`` (the loop's training steps);
 - ``trial, per epoch``: training images / Ray's ``time_this_iter_s`` (training + per-epoch validation +
   checkpoint + report, all that happens between two reports).
-Bound (issue 7): trial per-epoch rate / bare rate >= 0.90 on a GPU; on CPU the ratio is reported.
+Bound: trial per-epoch rate / bare rate >= 0.90 on a GPU; on CPU the ratio is reported.
 Theoretical minimum: the bare loop's time per epoch (ratio 1.0); the per-epoch validation pass alone costs
 about ``val_fraction`` × (forward cost / training-step cost) ≈ 0.1 × 1/3 of an epoch.
 

@@ -20,6 +20,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from analysis.facts import cpu_model  # noqa: E402
+
 # Dense (no sparsity) bf16 tensor-core peaks from the vendors' data sheets, TFLOP/s; matched by substring
 # of torch.cuda.get_device_name(). ``--peak-tflops`` overrides.
 BF16_PEAK_TFLOPS = (
@@ -35,15 +37,6 @@ BF16_PEAK_TFLOPS = (
     ("RTX 3090", 71.0),
 )
 
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def load_average() -> str:

@@ -6,12 +6,21 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
+from analysis.core.registry import HParam
 from search_spaces.budgets import Budgets, split_budget
-from search_spaces.schema import StudySpec, parse_param_spec
+from search_spaces.ranges import parse_param_spec
 from trainables.losses import get_loss_info
-from trainables.registry import HParam
+
+
+class StudySpec(Protocol):
+    """What the space reads of a study file (``search_spaces.study_file.StudySpec``, which builds on this
+    module to check its methods)."""
+
+    methods: dict[str, dict[str, Any]]
+    seed: int
+    search: Any  # .num_samples, .sampler
 
 
 @dataclass(frozen=True)

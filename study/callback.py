@@ -1,9 +1,11 @@
 """Thin Ray Tune callback: translates Tune's trial events into the Ray-free sink calls, on the driver.
 
-Sinks that write (Parquet, MLflow) sit behind :class:`~study.sinks.background.BackgroundSinks`: the driver
-loop only queues. It waits for Parquet at each trial checkpoint, so that Ray never records a checkpoint past a
-result Parquet does not hold (a trial restored from it after a crash replays what was lost), and for every
-sink when a trial's artifacts must be read before Ray deletes them, and at the experiment's end."""
+Sinks that write sit behind a queue: Parquet behind a background thread
+(:class:`~study.sinks.background.BackgroundSinks`), MLflow in a process of its own
+(:class:`~study.sinks.process.ProcessSinks`); the driver loop only queues. It waits for Parquet at each trial
+checkpoint, so that Ray never records a checkpoint past a result Parquet does not hold (a trial restored from
+it after a crash replays what was lost), for the sinks that still read a trial's artifacts folder before Ray
+deletes it (a process sink copies it instead), and for every sink at the experiment's end."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from typing import Any
 
 from ray import tune
 
+from analysis.core.statuses import TrialStatus
 from study.sinks.base import ResultSink, TrialEnd, TrialStart
 from trainables.config import flatten, resolve_trial_config
 from trainables.tune_reporting import ARTIFACTS_DIR
@@ -83,14 +86,21 @@ class SinkCallback(tune.Callback):
                     return inner
         return None
 
-    def flush(self, parquet_only: bool = False) -> None:
-        """Returns once what the sinks were handed is written (only the sinks with Parquet: ``parquet_only``)."""
+    def flush(self, parquet_only: bool = False, artifacts: bool = False) -> None:
+        """Returns once what the sinks were handed is written: every sink's, only the sinks with Parquet
+        (``parquet_only``), or only those that read a trial's artifacts folder after its end was handed over
+        (``artifacts``: not a sink that copies the folder then)."""
         from study.sinks.parquet import ParquetSink
 
         for sink in self.sinks:
             inner = getattr(sink, "sinks", [sink])
-            if hasattr(sink, "flush") and (not parquet_only or any(isinstance(i, ParquetSink) for i in inner)):
-                sink.flush()
+            if not hasattr(sink, "flush"):
+                continue
+            if parquet_only and not any(isinstance(i, ParquetSink) for i in inner):
+                continue
+            if artifacts and getattr(sink, "copies_artifacts", False):
+                continue
+            sink.flush()
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_sinks": None, "_opening": None, "_seen": {}, "_nodes": {}}
@@ -135,29 +145,29 @@ class SinkCallback(tune.Callback):
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         last = trial.last_result or {}
         epochs_run = int(last.get("epoch", 0))
-        if last.get("status") == "diverged":
-            status, reason = "diverged", str(last.get("reason", "loss became NaN or inf"))
+        if last.get("status") == TrialStatus.DIVERGED:
+            status, reason = TrialStatus.DIVERGED, str(last.get("reason", "loss became NaN or inf"))
         elif epochs_run >= self.epochs:
-            status, reason = "completed", ""
+            status, reason = TrialStatus.COMPLETED, ""
         else:
-            status, reason = "stopped", f"asha: stopped after epoch {epochs_run} of {self.epochs}"
+            status, reason = TrialStatus.STOPPED, f"asha: stopped after epoch {epochs_run} of {self.epochs}"
         final = {**result_metrics(last), **self.node_of(last)}
         artifacts = None
-        if status == "completed" and trial.checkpoint is not None:
+        if status == TrialStatus.COMPLETED and trial.checkpoint is not None:
             with trial.checkpoint.as_directory() as d:
                 artifacts = Path(d) / ARTIFACTS_DIR
                 if not artifacts.is_dir():
                     artifacts = None
                 self._end(TrialEnd(trial.trial_id, status, reason, final, artifacts), trial)
                 if artifacts is not None:
-                    self.flush()  # the sinks read the artifacts before the folder goes
+                    self.flush(artifacts=True)  # the sinks read the artifacts before the folder goes
             return
         self._end(TrialEnd(trial.trial_id, status, reason, final, artifacts), trial)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         message = str(getattr(trial, "error_message", None) or "trial raised an error").strip()
         reason = message.splitlines()[-1] if message else "error"
-        self._end(TrialEnd(trial.trial_id, "error", reason, result_metrics(trial.last_result or {})), trial)
+        self._end(TrialEnd(trial.trial_id, TrialStatus.ERROR, reason, result_metrics(trial.last_result or {})), trial)
 
     def _end(self, end: TrialEnd, trial: Any) -> None:
         for sink in self.sinks:
@@ -168,7 +178,7 @@ class SinkCallback(tune.Callback):
         shown = {k: end.final_metrics[k] for k in ("val/acc", "test/acc", "test/ece", "test/aurc")
                  if k in end.final_metrics}
         (self.echo or print)(f"[{self.finished}] {end.trial_id} {cfg.get('loss')} {params} -> {end.status}"
-                  + (f" ({end.reason})" if end.reason and end.status != "completed" else "")
+                  + (f" ({end.reason})" if end.reason and end.status != TrialStatus.COMPLETED else "")
                   + "".join(f"  {k}={_fmt(v)}" for k, v in shown.items()))
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
@@ -184,7 +194,7 @@ class SinkCallback(tune.Callback):
         parquet = self._parquet()
         running = parquet.running_trials() if parquet is not None else set()
         for trial_id in sorted(running - known):
-            end = TrialEnd(trial_id, "lost", LOST_REASON, {})
+            end = TrialEnd(trial_id, TrialStatus.LOST, LOST_REASON, {})
             for sink in self.sinks:
                 sink.trial_ended(end)
 

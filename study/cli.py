@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from study.errors import UsageError, expected_failure
+from analysis.core.errors import UsageError
+from study.errors import expected_failure
 
 DEFAULT_STORAGE = "runs"
 
@@ -84,7 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--no-browser", action="store_true", help="print the address only")
 
-    sub.add_parser("list", help="registered methods, datasets, models and confidence scores")
+    sub.add_parser("list", help="registered methods, datasets and models")
 
     from study.reproduce import add_parser as add_reproduce
 
@@ -142,7 +143,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from study.reporting import make_report
+    from study.report import make_report
 
     study = _study_dir(args.study_dir)
     path = make_report(study, args.out)
@@ -170,7 +171,7 @@ def cmd_final(args: argparse.Namespace) -> int:
     if gpus is not None and gpus < 0:
         raise UsageError(f"gpu={gpus:g} is not allowed; allowed: a number >= 0")
     run_final(study, spec, top=args.top, seeds=args.seeds, device=args.device, gpus=gpus, address=args.address)
-    from study.reporting import make_report
+    from study.report import make_report
 
     print(f"report: {make_report(study, None)}")
     return 0
@@ -206,7 +207,7 @@ def cmd_mlflow_sync(args: argparse.Namespace) -> int:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
-    from study.layout import StudyDir
+    from analysis.core.layout import StudyDir
     from study.mlflow_server import is_loopback
     from study.preflight import check_port
     from study.ui import open_ui
@@ -247,7 +248,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def _study_dir(path: Path):
-    from study.layout import StudyDir
+    from analysis.core.layout import StudyDir
 
     study = StudyDir(path.expanduser().absolute())
     if not study.study_file.exists():
@@ -256,7 +257,7 @@ def _study_dir(path: Path):
 
 
 def _print_summary(study, mlflow_uri: str | None) -> None:
-    from study.reporting import make_report
+    from study.report import make_report
 
     report = make_report(study, None, echo=print)
     print()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import socket
 
-from search_spaces.schema import Resources
-from study.errors import UsageError
+from analysis.core.errors import UsageError
+from search_spaces.study_file import Resources
 
 AUTH_MODE_ENV = "RAY_AUTH_MODE"
 ADDRESS_TIMEOUT_S = 5.0  # ray.init retries an absent head for minutes

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from study.errors import UsageError
-from study.layout import StudyDir
+from analysis.core.errors import UsageError
+from analysis.core.layout import StudyDir
 
 
 def compare_studies(study_dirs: list[StudyDir], out: Path) -> Path:
     """Writes ``report.md`` and ``report.html`` (with ``img/``) under ``out``; returns the Markdown path."""
-    from analysis.comparison import write_comparison
-    from study.reporting import report_inputs
+    from analysis.cross_study import write_comparison
+    from study.report import report_inputs
     from study.staging import staged
     from study.state import read_results
 

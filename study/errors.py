@@ -1,5 +1,5 @@
-"""The CLI's expected failures: bad input and broken state, each printed as one line with exit code 2. Any other
-exception is a bug and keeps its traceback (exit code 1)."""
+"""The CLI's expected failures: bad input (``analysis.core.errors.UsageError``) and broken state, each printed
+as one line with exit code 2. Any other exception is a bug and keeps its traceback (exit code 1)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,6 @@ EXPECTED = frozenset({
     "sqlalchemy.exc.SQLAlchemyError", "sqlite3.Error", "pyarrow.lib.ArrowException", "yaml.error.YAMLError",
     "mlflow.exceptions.MlflowException",
 })
-
-
-class UsageError(ValueError):
-    """Bad input found before any work starts: printed as one line, exit code 2."""
 
 
 def expected_failure(err: BaseException) -> str | None:

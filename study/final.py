@@ -1,10 +1,12 @@
-"""The study's final runs (``final: {top, seeds}``): after the search, each method's ``top`` best
-configurations, chosen by the first objective on the validation split, retrained with ``seeds`` new seeds that
-every method shares (``rerun_seeds``), as Ray tasks on the study's cluster, recorded like reruns (Parquet
-``parquet/reruns``, MLflow runs tagged ``kind=final``). The leaderboard and its paired tests use them.
+"""The study's final runs (``final: {top, seeds, also_chosen_by}``): after the search, each method's ``top``
+best configurations, chosen by the first objective on the validation split and again by each selection of
+``also_chosen_by``, retrained with ``seeds`` new seeds that every method shares (``rerun_seeds``), as Ray tasks
+on the study's cluster, recorded like reruns (Parquet ``parquet/reruns``, MLflow runs tagged ``kind=final``).
+A configuration several selections choose is trained once. The leaderboard and its paired tests use the
+first objective's.
 
-Nothing here reads a test metric: the choice is ``best_trials`` on the objective, which the study file
-restricts to ``val/`` and ``train/`` metrics; the test set is evaluated once per run, after its last epoch.
+Nothing here reads a test metric: the choice is ``best_trials`` on each selection's metric, which the study
+file restricts to ``val/`` and ``train/`` metrics; the test set is evaluated once per run, after its last epoch.
 """
 
 from __future__ import annotations
@@ -12,11 +14,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from search_spaces.schema import FinalSection, StudySpec
-from study.errors import UsageError
-from study.layout import StudyDir
+import pandas as pd
 
-KIND = "final"
+from analysis.core.errors import UsageError
+from analysis.core.layout import StudyDir
+from analysis.core.tables import FINAL_KIND
+from search_spaces.study_file import FinalSection, StudySpec
 
 
 def final_settings(spec: StudySpec, top: int | None = None, seeds: int | None = None) -> FinalSection:
@@ -29,23 +32,54 @@ def final_settings(spec: StudySpec, top: int | None = None, seeds: int | None = 
     return out
 
 
+def final_objectives(spec: StudySpec, final: FinalSection) -> list[tuple[str, str]]:
+    """``(metric, mode)`` of every selection of the final runs: the first objective's, then the others."""
+    first = spec.objectives[0]
+    pairs = [(first.metric, first.mode), *((s.metric, s.mode) for s in final.also_chosen_by)]
+    return list(dict.fromkeys(pairs))
+
+
+def final_trials(trials: pd.DataFrame, objectives: list[tuple[str, str]], top: int) -> pd.DataFrame:
+    """The search trials to retrain: each method's ``top`` best by each objective, each trial once."""
+    from analysis.leaderboard import best_trials_by
+
+    chosen = best_trials_by(trials, objectives, top)
+    if chosen.empty:
+        raise UsageError("no completed trial to rerun yet; see 'smoothstudy status'")
+    return chosen
+
+
 def run_final(study: StudyDir, spec: StudySpec, top: int | None = None, seeds: int | None = None,
               device: str | None = None, gpus: float | None = None, address: str | None = None,
               echo: Callable[[str], None] = print) -> list[dict[str, Any]]:
     """Train the final runs not recorded yet; ``spec`` is the study as it ran (its smoke version for a smoke
     test). ``device`` defaults to the study's ``training.device``."""
     from study.rerun import rerun
+    from study.state import read_results
 
     final = final_settings(spec, top, seeds)
     device = device or spec.training.device
-    echo(f"final runs: the best {final.top} configuration(s) of each method by {spec.objectives[0].metric} "
-         f"({spec.objectives[0].mode}), {final.seeds} seeds each, the same seeds for every method")
+    objectives = final_objectives(spec, final)
+    chosen = final_trials(read_results(study, "trials"), objectives, final.top)
+    by = " and by ".join(f"{metric} ({mode})" for metric, mode in objectives)
+    echo(f"final runs: the best {final.top} configuration(s) of each method by {by}, {len(chosen)} "
+         f"configuration(s) in all, each trained once with {final.seeds} seeds, the same seeds for every method")
     return rerun(study, top=final.top, seeds=final.seeds, device=device, parallel=True, address=address,
-                 echo=echo, kind=KIND, spec=spec, gpus=gpus)
+                 echo=echo, kind=FINAL_KIND, spec=spec, gpus=gpus, chosen=chosen)
 
 
 def final_if_asked(study: StudyDir, spec: StudySpec, echo: Callable[[str], None] = print) -> None:
     """After ``run`` or ``resume``, in the same driver (on the search's Ray cluster): the final runs the study
-    file asks for and has not recorded yet."""
-    if spec.final is not None:
-        run_final(study, spec, echo=echo)
+    file asks for and has not recorded yet, once every trial of the search has ended: a search stopped part way
+    (Ctrl-C, a lost driver) is continued by ``resume``, which then trains them."""
+    from study.runner import trials_asked
+    from study.state import ended_trials, trial_states
+
+    if spec.final is None:
+        return
+    ended, asked = ended_trials(trial_states(study)), trials_asked(spec)
+    if ended < asked:
+        echo(f"no final runs yet: {ended} of the search's {asked} trials have ended; "
+             f"'smoothstudy resume {study.root}' continues the search, then trains them")
+        return
+    run_final(study, spec, echo=echo)

@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from study.errors import UsageError
+from analysis.core.errors import UsageError
 
 DEFAULT_WORKERS = 2  # MLflow's default of 4 request workers is a lot on a small head node
 SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")

@@ -19,6 +19,8 @@ import optuna
 from optuna.trial import TrialState
 from ray.tune.search.optuna import OptunaSearch
 
+from analysis.core.statuses import TrialStatus
+
 logger = logging.getLogger(__name__)
 RAY_TRIAL_ATTR, MLFLOW_RUN_ATTR = "ray_trial_id", "mlflow_run_id"  # Optuna user attributes of a search trial
 
@@ -38,7 +40,7 @@ def trial_outcome(result: dict[str, Any] | None, error: bool, metrics: list[str]
     if error or not result:
         return TrialState.FAIL, None
     values = [result.get(m) for m in metrics]
-    if result.get("status") == "diverged" or not all(_finite(v) for v in values):
+    if result.get("status") == TrialStatus.DIVERGED or not all(_finite(v) for v in values):
         return TrialState.FAIL, None
     if int(result.get("epoch", 0)) < epochs:
         return TrialState.PRUNED, None

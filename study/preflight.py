@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from study.errors import UsageError
-from study.layout import StudyDir
+from analysis.core.errors import UsageError
+from analysis.core.layout import StudyDir
 
 if TYPE_CHECKING:  # the schema imports torch: the port and URI checks need none of it
-    from search_spaces.schema import Resources, StudySpec
+    from search_spaces.study_file import Resources, StudySpec
 
 NETWORK_TIMEOUT_S = 5.0
 STORAGE_TIMEOUT_S = 15.0  # an object store's first answer (region lookup, credentials) can take seconds

@@ -16,9 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from analysis.core.statuses import BROKEN, NOT_ENDED, TrialStatus
 from study.sinks.base import TrialEnd, TrialStart
 
-FAILED = ("diverged", "error")
 CLEAR_LINE = "\r\x1b[2K"
 
 
@@ -33,7 +33,7 @@ class Progress:
     finished_at: float | None = None  # epoch seconds the last trial ended (from the files), if known
 
     def started(self, trial_id: str, method: str | None) -> None:
-        self.states[trial_id] = "running"
+        self.states[trial_id] = TrialStatus.RUNNING
         if method:
             self.methods[trial_id] = method
 
@@ -54,14 +54,15 @@ class Progress:
     @property
     def done(self) -> int:
         """Trials that count towards N (a ``lost`` trial was replaced by another)."""
-        return sum(1 for s in self.states.values() if s not in ("running", "lost"))
+        return sum(1 for s in self.states.values() if s not in NOT_ENDED)
 
     def line(self, elapsed_s: float, since_start_done: int | None = None) -> str:
         """One line, e.g. ``3/6 trials: 1 completed, 1 stopped, 1 failed, 2 running | best val/acc: ce 0.95,
         ls 0.97 | elapsed 1m02s, ETA 1m10s``. The ETA assumes the remaining trials take as long on average as
         the ones ended while this process watched (``since_start_done``; all of them when None)."""
-        parts = [f"{self.done}/{self.total} trials: {self.count('completed')} completed, "
-                 f"{self.count('stopped')} stopped, {self.count(*FAILED)} failed, {self.count('running')} running"]
+        parts = [f"{self.done}/{self.total} trials: {self.count(TrialStatus.COMPLETED)} completed, "
+                 f"{self.count(TrialStatus.STOPPED)} stopped, {self.count(*BROKEN)} failed, "
+                 f"{self.count(TrialStatus.RUNNING)} running"]
         if self.best:
             shown = ", ".join(f"{m} {v:.4g}" for m, v in sorted(self.best.items()))
             parts.append(f"best {self.objective} ({self.mode}): {shown}")
@@ -160,7 +161,7 @@ def progress_from_files(trials, epochs, total: int, objective: str, mode: str) -
     progress = Progress(total, objective, mode)
     for row in trials.to_dict("records") if len(trials) else []:
         progress.started(str(row["trial_id"]), row.get("config/loss"))
-        progress.ended(str(row["trial_id"]), str(row.get("status", "running")))
+        progress.ended(str(row["trial_id"]), str(row.get("status", TrialStatus.RUNNING)))
     if len(epochs) and objective in epochs:
         for trial_id, value in zip(epochs["trial_id"], epochs[objective]):
             progress.observed(str(trial_id), value)
@@ -193,6 +194,6 @@ def progress_sink(parquet: Any, total: int, objective: str, mode: str) -> Progre
     progress = Progress(total, objective, mode)
     for trial_id, state in getattr(parquet, "trials", {}).items():
         progress.started(trial_id, state.row.get("config/loss"))
-        progress.ended(trial_id, str(state.row.get("status") or "running"))
+        progress.ended(trial_id, str(state.row.get("status") or TrialStatus.RUNNING))
         progress.observed(trial_id, state.best.get(objective))
     return ProgressSink(progress)

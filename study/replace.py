@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import shutil
 
-from study.errors import UsageError
-from study.layout import StudyDir
+from analysis.core.errors import UsageError
+from analysis.core.layout import StudyDir
 from study.staging import SCRATCH_PREFIX
 
 

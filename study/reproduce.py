@@ -18,12 +18,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from study.errors import UsageError
+from analysis.core.errors import UsageError
+from analysis.core.layout import StudyDir
+from analysis.core.tables import PARQUET_DIR, RERUNS_DIR, SAMPLES
 
 MANIFEST = "COLLECTED.json"
 DEFAULT_MAX_MB = 20.0
-TOP_FILES = ("study.yaml", "study.json")
-SAMPLES_DIRS = ("parquet/samples", "parquet/reruns/samples")
+SAMPLES_DIRS = (f"{PARQUET_DIR}/{SAMPLES.path}", f"{PARQUET_DIR}/{RERUNS_DIR}/{SAMPLES.path}")
 
 
 def _sha256(path: Path) -> str:
@@ -36,8 +37,9 @@ def _sha256(path: Path) -> str:
 
 def _source_files(study_dir: Path) -> list[str]:
     """Relative paths of the study's files to collect (temporary ``.*`` files excluded)."""
-    out = [name for name in TOP_FILES if (study_dir / name).is_file()]
-    for path in sorted((study_dir / "parquet").rglob("*")):
+    study = StudyDir(study_dir)
+    out = [path.name for path in (study.study_file, study.meta_file) if path.is_file()]
+    for path in sorted(study.parquet.rglob("*")):
         rel = path.relative_to(study_dir)
         if path.is_file() and not any(p.startswith(".") for p in rel.parts):
             out.append(rel.as_posix())
@@ -81,7 +83,7 @@ def collect(study_dir: Path | str, into: Path | str, max_mb: float = DEFAULT_MAX
             echo: Callable[[str], None] = print) -> dict[str, Any]:
     """Copies a study's tables into ``into``; returns ``{files, bytes, samples, removed}``."""
     study_dir, into = Path(study_dir), Path(into)
-    if not (study_dir / "study.yaml").is_file() or not (study_dir / "parquet").is_dir():
+    if not StudyDir(study_dir).study_file.is_file() or not StudyDir(study_dir).parquet.is_dir():
         raise UsageError(f"study_dir={study_dir}: not a study directory (needs study.yaml and parquet/)")
     if max_mb <= 0:
         raise UsageError(f"max_mb={max_mb:g} is not allowed; allowed: a number > 0")

@@ -16,15 +16,18 @@ from __future__ import annotations
 import math
 import os
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from search_spaces.schema import MAX_NUM_SAMPLES
-from study.errors import UsageError
-from study.layout import StudyDir
+from analysis.core.catalogue import HEADLINE
+from analysis.core.errors import UsageError
+from analysis.core.layout import StudyDir
+from analysis.core.statuses import TrialStatus
+from search_spaces.study_file import MAX_NUM_SAMPLES
 from study.runner import load_study_of
 from study.sinks.base import TrialEnd, TrialStart
 from trainables.config import TrialConfig, config_from_flat, flatten
@@ -32,7 +35,6 @@ from trainables.config import TrialConfig, config_from_flat, flatten
 # Above every search trial's seed (trial n: study seed + n, n < num_samples <= MAX_NUM_SAMPLES, plus re-asks).
 RERUN_SEED_OFFSET = 10 * MAX_NUM_SAMPLES
 MAX_RERUNS = 1000  # --top and --seeds each: more is a typo, not a plan
-SHOWN = ("test/acc", "test/nll", "test/ece", "test/aurc")
 
 
 def select_trials(trials: pd.DataFrame, objective: str, mode: str, trial: str, top: int) -> pd.DataFrame:
@@ -77,12 +79,15 @@ def rerun_configs(rows: pd.DataFrame, seeds: int, epochs: int | None, device: st
 def rerun(study: StudyDir, trial: str = "best", top: int = 1, seeds: int = 1, epochs: int | None = None,
           device: str = "auto", parallel: bool = False, address: str | None = None,
           echo: Callable[[str], None] = print, kind: str = "rerun", spec: Any = None,
-          gpus: float | None = None) -> list[dict[str, Any]]:
+          gpus: float | None = None, chosen: pd.DataFrame | None = None) -> list[dict[str, Any]]:
     """Retrains and records the chosen configurations; returns one dict per rerun (``trial_id``, ``status``,
     ``source_trial`` and its final metrics). ``kind`` names the runs and tags them (``final``: the study's own
     final runs, study.final); runs of that kind already completed are not trained again. ``spec``: the study
-    as it ran (its smoke version for a smoke test); ``gpus``: per run on Ray (default: the study's)."""
-    from study.runner import build_sinks
+    as it ran (its smoke version for a smoke test); ``gpus``: per run on Ray (default: the study's);
+    ``chosen``: the trials rows to retrain, when the caller chose them (else ``trial`` and ``top`` choose)."""
+    from analysis.results import reruns_dir
+    from study.mlflow_group import mlflow_sinks
+    from study.runner import mlflow_group
     from study.sinks.parquet import ParquetSink
     from study.state import read_results
 
@@ -93,17 +98,20 @@ def rerun(study: StudyDir, trial: str = "best", top: int = 1, seeds: int = 1, ep
     if epochs is not None and epochs < 1:
         raise UsageError(f"epochs={epochs} is not allowed; allowed: an integer >= 1")
     spec = spec or load_study_of(study)
-    first = spec.objectives[0]
-    rows = select_trials(read_results(study, "trials"), first.metric, first.mode, trial, top)
+    if chosen is None:
+        first = spec.objectives[0]
+        chosen = select_trials(read_results(study, "trials"), first.metric, first.mode, trial, top)
     done = completed_runs(study)
-    jobs = [(s, c) for s, c in rerun_configs(rows, seeds, epochs, device, spec.seed) if _run_id(s, c, kind) not in done]
+    jobs = [(s, c) for s, c in rerun_configs(chosen, seeds, epochs, device, spec.seed)
+            if _run_id(s, c, kind) not in done]
     if not jobs:
         echo(f"every {kind} run is already recorded")
         return []
-    from study.reporting import mlflow_uri_of
+    from study.report import mlflow_uri_of
 
-    mlflow_sink = build_sinks(spec, study, mlflow_uri_of(study), {"study": spec.model_dump(mode="json")})[1]
-    sinks = [ParquetSink(study.parquet / "reruns", spec.name), mlflow_sink]
+    mlflow = mlflow_sinks(mlflow_group(spec, study, mlflow_uri_of(study), {"study": spec.model_dump(mode="json")}),
+                          live=False)
+    sinks = [ParquetSink(reruns_dir(study.root), spec.name), mlflow]
     threads = max(1, int(spec.resources.cpu))
     try:
         if parallel:
@@ -117,8 +125,9 @@ def rerun(study: StudyDir, trial: str = "best", top: int = 1, seeds: int = 1, ep
             sink.close()
 
 
-def _train(cfg: TrialConfig, threads: int) -> tuple[list[dict[str, Any]], Any, str]:
-    """``(epoch metrics, final evaluation or None, reason it diverged)``; importable by Ray workers."""
+def _train(cfg: TrialConfig, threads: int) -> tuple[list[dict[str, Any]], Any, str, tuple[float, float]]:
+    """``(epoch metrics, final evaluation or None, reason it diverged, (started, ended))``, the times as
+    ``time.time()`` where it ran; importable by Ray workers."""
     import torch
 
     from trainables.loop import TrainingDiverged, run_local
@@ -126,13 +135,14 @@ def _train(cfg: TrialConfig, threads: int) -> tuple[list[dict[str, Any]], Any, s
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     history: list[dict[str, Any]] = []
+    started = time.time()
     try:
         _, final = run_local(cfg, on_epoch=history.append)
     except TrainingDiverged as err:
-        return history, None, str(err)
+        return history, None, str(err), (started, time.time())
     finally:
         torch.set_num_threads(before)
-    return history, final, ""
+    return history, final, "", (started, time.time())
 
 
 def completed_runs(study: StudyDir) -> set[str]:
@@ -142,7 +152,7 @@ def completed_runs(study: StudyDir) -> set[str]:
     runs = read_rerun_trials(study.root)
     if runs.empty or "status" not in runs:
         return set()
-    return set(runs.loc[runs["status"] == "completed", "trial_id"].astype(str))
+    return set(runs.loc[runs["status"] == TrialStatus.COMPLETED, "trial_id"].astype(str))
 
 
 def connect_for_reruns(study: StudyDir, address: str | None, echo: Callable[[str], None]) -> None:
@@ -183,8 +193,7 @@ def _run_on_ray(jobs: list[tuple[str, TrialConfig]], sinks: list, cpus: float, g
     while pending:
         done, _ = ray.wait(list(pending), num_returns=1)
         source, cfg = pending.pop(done[0])
-        history, final, reason = ray.get(done[0])
-        out = _record(source, cfg, sinks, echo, history, final, reason, kind=kind)
+        out = _record(source, cfg, sinks, echo, *ray.get(done[0]), kind=kind)
         results[out["trial_id"]] = out
     order = [_run_id(source, cfg, kind) for source, cfg in jobs]  # submission order, whatever finished first
     return [results[r] for r in order]
@@ -195,11 +204,15 @@ def _run_id(source_trial: str, cfg: TrialConfig, kind: str = "rerun") -> str:
 
 
 def _record(source_trial: str, cfg: TrialConfig, sinks: list, echo: Callable[[str], None],
-            history: list[dict[str, Any]], final: Any, reason: str, kind: str = "rerun") -> dict[str, Any]:
+            history: list[dict[str, Any]], final: Any, reason: str, span: tuple[float, float],
+            kind: str = "rerun") -> dict[str, Any]:
+    """Hands a finished run to the sinks, with the times it ran (``span``), not the time it is recorded."""
     from trainables.artifacts import write_trial_artifacts
 
     run_id = _run_id(source_trial, cfg, kind)
-    start = TrialStart(run_id, flatten(cfg.to_dict()), tags={"kind": kind, "source_trial": source_trial})
+    started, ended = span
+    start = TrialStart(run_id, flatten(cfg.to_dict()), tags={"kind": kind, "source_trial": source_trial},
+                       at=started)
     for sink in sinks:
         sink.trial_started(start)
     for metrics in history:
@@ -207,15 +220,15 @@ def _record(source_trial: str, cfg: TrialConfig, sinks: list, echo: Callable[[st
             sink.epoch(run_id, int(metrics["epoch"]), {k: v for k, v in metrics.items() if "/" in k})
     if final is None:
         for sink in sinks:
-            sink.trial_ended(TrialEnd(run_id, "diverged", reason))
+            sink.trial_ended(TrialEnd(run_id, TrialStatus.DIVERGED, reason, at=ended))
         echo(f"{run_id}: diverged ({reason})")
-        return {"trial_id": run_id, "status": "diverged", "source_trial": source_trial}
+        return {"trial_id": run_id, "status": TrialStatus.DIVERGED, "source_trial": source_trial}
     last = history[-1] if history else {}
     metrics = {**{k: v for k, v in last.items() if "/" in k}, **final.metrics}
     with tempfile.TemporaryDirectory() as d:
         artifacts = write_trial_artifacts(final, Path(d) / "artifacts")
         for sink in sinks:
-            sink.trial_ended(TrialEnd(run_id, "completed", "", metrics, artifacts))
-    shown = "  ".join(f"{k}={metrics[k]:.4f}" for k in SHOWN if k in metrics and not math.isnan(metrics[k]))
+            sink.trial_ended(TrialEnd(run_id, TrialStatus.COMPLETED, "", metrics, artifacts, at=ended))
+    shown = "  ".join(f"{k}={metrics[k]:.4f}" for k in HEADLINE if k in metrics and not math.isnan(metrics[k]))
     echo(f"{run_id} ({cfg.loss} {cfg.loss_params}): {shown}")
-    return {"trial_id": run_id, "status": "completed", "source_trial": source_trial, **metrics}
+    return {"trial_id": run_id, "status": TrialStatus.COMPLETED, "source_trial": source_trial, **metrics}

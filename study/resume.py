@@ -11,8 +11,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from study.errors import UsageError
-from study.layout import StudyDir
+from analysis.core.errors import UsageError
+from analysis.core.layout import StudyDir
 from study.runner import make_tuner, ray_experiment_path
 from study.state import is_finished, run_spec
 
@@ -37,5 +37,5 @@ def resume_study(path: Path, address: str | None = None, echo=print) -> StudyDir
     echo(f"resuming study {spec.name} from {experiment}")
     start = time.perf_counter()
     make_tuner(spec, study, meta.get("mlflow_uri"), restore=True, ray_storage=meta.get("ray_storage")).fit()
-    echo(f"study {spec.name} finished in {time.perf_counter() - start:.1f} s")
+    echo(f"study {spec.name}: the search ran {time.perf_counter() - start:.1f} s")
     return study

@@ -15,10 +15,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from search_spaces.schema import StudySpec, load_study, parse_study
+from analysis.core.errors import UsageError
+from analysis.core.layout import StudyDir
 from search_spaces.space import define_by_run
-from study.errors import UsageError
-from study.layout import StudyDir
+from search_spaces.study_file import StudySpec, load_study, parse_study
 
 RAY_EXPERIMENT = "ray"  # the experiment directory under the storage path: runs/<study>/ray
 # What the driver imports on its way to the first trial, in that order. Tune's fit() imports mlflow itself
@@ -102,14 +102,14 @@ def build_searcher(spec: StudySpec, study: StudyDir):
     from study.optuna_bridge import TruthfulOptunaSearch
     from study.per_method import PerMethodSearch
     from study.samplers import make_sampler
-    from study.sqlite_cache import new_optuna_database
+    from study.sqlite_cache import make_parent_folder
 
     seed = spec.search.seed if spec.search.seed is not None else spec.seed
     objectives = spec.objectives
     multi = len(objectives) > 1
     metric = [o.metric for o in objectives] if multi else objectives[0].metric
     mode = [o.mode for o in objectives] if multi else objectives[0].mode
-    new_optuna_database(study.optuna_storage)
+    make_parent_folder(study.optuna_storage)
 
     def searcher(name: str, method: str | None, startup: int) -> TruthfulOptunaSearch:
         return TruthfulOptunaSearch(
@@ -173,16 +173,22 @@ def checkpoint_policy(spec: StudySpec):
                             decision_epochs=asha_decision_epochs(spec))
 
 
+def mlflow_group(spec: StudySpec, study: StudyDir, mlflow_uri: str | None, settings: dict[str, Any]):
+    from study.mlflow_group import MlflowGroup
+
+    return MlflowGroup(mlflow_uri or study.default_mlflow_uri, experiment=spec.name, study_name=spec.name,
+                       study_file=study.study_file, settings=settings, study_id=study.study_id,
+                       optuna_storage=study.optuna_storage)
+
+
 def build_sinks(spec: StudySpec, study: StudyDir, mlflow_uri: str | None, settings: dict[str, Any]) -> list:
-    from study.optuna_link import OptunaLink
+    """Parquet behind a background thread of the driver (flushed at checkpoints), MLflow and the Optuna link
+    in a process of their own (``study.mlflow_group``), the progress line."""
+    from search_spaces.space import method_examples
+    from study.mlflow_group import mlflow_sinks
     from study.progress import progress_sink
     from study.sinks.background import BackgroundSinks
-    from study.sinks.mlflow import MlflowSink
     from study.sinks.parquet import LIVE_TRIALS_EVERY_S, ParquetSink
-
-    mlflow = MlflowSink(mlflow_uri or study.default_mlflow_uri, experiment=spec.name, study_name=spec.name,
-                        study_file=study.study_file, settings=settings, study_id=study.study_id)
-    from search_spaces.space import method_examples
     from trainables.config import flatten, resolve_trial_config
 
     base = spec.base_trial_config()
@@ -190,7 +196,7 @@ def build_sinks(spec: StudySpec, study: StudyDir, mlflow_uri: str | None, settin
     parquet = ParquetSink(study.parquet, spec.name, configs, trials_every_s=LIVE_TRIALS_EVERY_S)
     first = spec.objectives[0]
     return [BackgroundSinks([parquet], "parquet"),
-            BackgroundSinks([mlflow, OptunaLink(study.optuna_storage, spec.name, mlflow)], "mlflow"),
+            mlflow_sinks(mlflow_group(spec, study, mlflow_uri, settings)),
             progress_sink(parquet, spec.search.num_samples, first.metric, first.mode)]
 
 
@@ -288,7 +294,7 @@ def run_study(study_file: Path, storage: Path, address: str | None = None, mlflo
     echo(f"study {spec.name}: {search_plan(spec)}; files in {study.root}")
     start = time.perf_counter()
     make_tuner(spec, study, mlflow_uri, ray_storage=ray_storage).fit()
-    echo(f"study {spec.name} finished in {time.perf_counter() - start:.1f} s")
+    echo(f"study {spec.name}: the search ran {time.perf_counter() - start:.1f} s")
     return study
 
 

@@ -1,7 +1,7 @@
-"""New SQLite databases (MLflow's, Optuna's) copied from a cached empty one.
+"""New MLflow SQLite stores copied from a cached empty one.
 
-Creating MLflow's schema runs its Alembic migrations: ~1.9 s of driver CPU at every study start, spent
-while the first trials' workers import torch on the same cores (Optuna's: ~0.6 s). An empty schema
+Creating MLflow's schema runs its Alembic migrations: ~0.8 s more driver CPU at every study start than the
+copy (BENCHMARKS.md), spent while the first trials' workers import torch on the same cores. An empty schema
 depends only on the package versions, so it is made once per version in the cache directory and each
 new study copies it. ``SMOOTHSTUDY_CACHE_DIR`` moves the cache; set to an empty string, it turns it off.
 """
@@ -33,6 +33,13 @@ def sqlite_file(uri: str) -> Path | None:
     return Path(uri.removeprefix(SQLITE_PREFIX))
 
 
+def make_parent_folder(uri: str) -> None:
+    """The folder of a ``sqlite:///`` URI's file, which SQLite does not create (other URIs: nothing)."""
+    path = sqlite_file(uri)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+
 def copy_empty_database(uri: str, key: str, create: Callable[[str], None]) -> bool:
     """Make the absent SQLite file of ``uri`` as a copy of the cached empty database ``key`` (made first,
     by ``create(template_uri)``, if the cache has none). False when nothing was copied (not a new SQLite
@@ -62,23 +69,10 @@ def mlflow_key() -> str:
     return f"mlflow-{mlflow.__version__}-sqlalchemy-{sqlalchemy.__version__}"
 
 
-def optuna_key() -> str:
-    import optuna
-    import sqlalchemy
-
-    return f"optuna-{optuna.__version__}-sqlalchemy-{sqlalchemy.__version__}"
-
-
 def _create_mlflow(uri: str) -> None:
     from mlflow import MlflowClient
 
     MlflowClient(uri).search_experiments(max_results=1)  # the store runs MLflow's migrations on first use
-
-
-def _create_optuna(uri: str) -> None:
-    import optuna
-
-    optuna.storages.RDBStorage(uri).engine.dispose()
 
 
 def new_mlflow_database(uri: str, artifact_root: str | None) -> None:
@@ -97,10 +91,6 @@ def new_mlflow_database(uri: str, artifact_root: str | None) -> None:
         pass  # another MLflow schema: Default keeps the template's location; the study's experiment is unaffected
     finally:
         db.close()
-
-
-def new_optuna_database(uri: str) -> None:
-    copy_empty_database(uri, optuna_key(), _create_optuna)
 
 
 ARTIFACT_DIR = "mlartifacts"  # a SQLite store's artifacts: this folder next to the database

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from study.errors import UsageError
+from analysis.core.errors import UsageError
 from study.preflight import check_writable_dir
 
 SCRATCH_PREFIX = ".smoothstudy-"  # a scratch folder a killed process left behind is the tool's own

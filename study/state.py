@@ -9,12 +9,12 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-from search_spaces.schema import StudySpec
-from study.errors import UsageError
-from study.layout import StudyDir
-from study.runner import load_study_of, smoke_version
-
-NOT_ENDED = ("running", "lost")  # lost trials were replaced by others
+from analysis.core.errors import UsageError
+from analysis.core.layout import StudyDir
+from analysis.core.statuses import NOT_ENDED
+from analysis.core.tables import TRIALS
+from search_spaces.study_file import StudySpec
+from study.runner import load_study_of, smoke_version, trials_asked
 
 
 def run_spec(study: StudyDir) -> StudySpec:
@@ -37,7 +37,7 @@ def read_results(study: StudyDir, what: str = "trials") -> Any:
 
 
 def trial_states(study: StudyDir) -> Counter:
-    if not (study.parquet / "trials.parquet").exists():
+    if not TRIALS.location(study.parquet).exists():
         return Counter()
     trials = read_results(study, "trials")
     return Counter(trials["status"]) if len(trials) else Counter()
@@ -50,7 +50,7 @@ def ended_trials(states: Counter) -> int:
 def is_finished(study: StudyDir, spec: StudySpec | None = None) -> bool:
     """Every trial the study asked for (its smoke cut's, for a smoke test) has ended."""
     spec = spec or run_spec(study)
-    return ended_trials(trial_states(study)) >= spec.search.num_samples
+    return ended_trials(trial_states(study)) >= trials_asked(spec)
 
 
 def check_sqlite_file(path: Path) -> None:

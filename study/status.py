@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from study.layout import StudyDir
+from analysis.core.layout import StudyDir
 from study.optuna_bridge import optuna_trial_states
 from study.runner import ray_experiment_path, trials_asked
 from study.state import check_sqlite_file, ended_trials, read_results, run_spec, trial_states
@@ -34,7 +34,7 @@ def study_status(study: StudyDir) -> dict:
 
 def _optuna_states(study: StudyDir, name: str) -> dict[str, int]:
     url = study.optuna_storage
-    if url == study.optuna_uri and not (study.root / "optuna.db").exists():
+    if url == study.optuna_uri and not study.optuna_db.exists():
         return {}
     try:
         return optuna_trial_states(url, name)

@@ -15,7 +15,7 @@ import urllib.request
 import webbrowser
 from collections.abc import Callable
 
-from study.layout import StudyDir
+from analysis.core.layout import StudyDir
 from study.runner import load_study_of
 
 REMOTE_SCHEMES = ("http://", "https://")

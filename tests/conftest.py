@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 _own_cache: list[str] = []
@@ -22,6 +25,16 @@ def pytest_configure(config):
     if "SMOOTHSTUDY_CACHE_DIR" not in os.environ:
         _own_cache.append(tempfile.mkdtemp(prefix="smoothstudy-test-cache-"))
         os.environ["SMOOTHSTUDY_CACHE_DIR"] = _own_cache[0]
+
+
+# The longest test files, collected first: `make test` hands whole files to two xdist workers in collection
+# order (--no-loadscope-reorder), so a long file collected last would run alone at the end.
+LONGEST_FIRST = ("test_preset_smoke_runs.py", "test_gpu_run.py", "test_bench_cluster.py", "test_mlflow_server.py")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
 
 
 def pytest_unconfigure(config):
@@ -41,6 +54,48 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600, env: dict
     return proc
 
 
+def tiny_study(tmp_path, name: str, **overrides) -> str:
+    """studies/smoke.yaml cut down: no probe, 600 digits; ``overrides`` replace whole sections."""
+    spec = yaml.safe_load((ROOT / "studies" / "smoke.yaml").read_text())
+    spec.update(name=name, evaluation={"representation": False, "probe": False})
+    spec["data"] = {**spec["data"], "subset": 600}
+    spec.update(overrides)
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return str(path)
+
+def ray_env(prefix: str = "rt") -> dict[str, str]:
+    """A Ray temp dir of our own (short: Ray's socket paths must fit 107 bytes), so leftovers are findable."""
+    return {"RAY_TMPDIR": tempfile.mkdtemp(prefix=prefix, dir="/tmp"), "PYTHONUNBUFFERED": "1"}
+
+def kill_processes_under(marker: str) -> None:
+    """SIGKILL the processes whose command line names ``marker`` (our own Ray temp dir), by pid."""
+    for pid_dir in Path("/proc").iterdir():
+        if not pid_dir.name.isdigit() or int(pid_dir.name) == os.getpid():
+            continue
+        try:
+            if marker in (pid_dir / "cmdline").read_bytes().decode(errors="replace"):
+                os.kill(int(pid_dir.name), signal.SIGKILL)
+        except (OSError, ProcessLookupError):
+            continue
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def assert_png(path: Path) -> None:
+    import matplotlib.image
+
+    assert path.is_file(), path
+    assert path.read_bytes()[:8] == PNG_MAGIC, path
+    image = matplotlib.image.imread(path)
+    assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
+
+
 @pytest.fixture(scope="session")
 def smoke_study(tmp_path_factory) -> Path:
     """runs/smoke of ``smoothstudy run studies/smoke.yaml``, shared by the whole session."""
@@ -49,3 +104,17 @@ def smoke_study(tmp_path_factory) -> Path:
     study_dir = storage / "smoke"
     (study_dir / "cli_output.txt").write_text(proc.stdout + "\n--- stderr ---\n" + proc.stderr)
     return study_dir
+
+
+def digits_config(**overrides):
+    """A small CPU trial on scikit-learn's digits (no files needed): the loop tests' base configuration."""
+    from trainables.config import TrialConfig
+
+    values = dict(dataset="digits", model="mlp", subset=600, val_fraction=0.2, epochs=3, batch_size=64, lr=0.1,
+                  device="cpu", representation=False, probe=False, seed=11)
+    return TrialConfig(**{**values, **overrides})
+
+
+def untimed(metrics: dict) -> dict:
+    """``metrics`` without the wall-clock ones (``time/…``), which differ between identical runs."""
+    return {k: v for k, v in metrics.items() if not k.startswith("time/")}

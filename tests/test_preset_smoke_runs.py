@@ -15,10 +15,9 @@ import numpy as np
 import pytest
 
 from analysis.results import read_rerun_trials, read_trials
-from search_spaces.schema import load_study
+from search_spaces.study_file import load_study
 from study.runner import SMOKE_IMAGES, smoke_version
-from tests.conftest import ROOT
-from tests.study.test_resume import kill_processes_under, ray_env
+from tests.conftest import ROOT, kill_processes_under, ray_env
 from tests.trainables.test_cifar import write_cifar100
 from tests.trainables.test_idx import write_idx
 
@@ -49,8 +48,7 @@ def write_fashion(directory, n_train=SMOKE_IMAGES, n_test=100):
     return directory
 
 
-@pytest.fixture(scope="module")
-def smoke_runs(tmp_path_factory):
+def run_group(tmp_path_factory, presets):
     root = tmp_path_factory.mktemp("presets")
     own_ray = ray_env("presets")
     env = {**os.environ, **own_ray,
@@ -58,7 +56,7 @@ def smoke_runs(tmp_path_factory):
            "SMOOTHSTUDY_CIFAR_DIR": str(write_cifar100(root / "cifar", n_train=SMOKE_IMAGES, n_test=100)),
            "CUDA_VISIBLE_DEVICES": ""}
     try:
-        proc = subprocess.run([sys.executable, "-c", DRIVER, str(root / "runs"), *map(str, PRESETS)], cwd=ROOT,
+        proc = subprocess.run([sys.executable, "-c", DRIVER, str(root / "runs"), *map(str, presets)], cwd=ROOT,
                               env=env, capture_output=True, text=True, timeout=1500)
     finally:
         kill_processes_under(own_ray["RAY_TMPDIR"])
@@ -67,9 +65,18 @@ def smoke_runs(tmp_path_factory):
     return root / "runs", json.loads(line.removeprefix("RESULTS ")), proc.stdout
 
 
+@pytest.fixture(scope="module")
+def smoke_runs(tmp_path_factory):
+    return run_group(tmp_path_factory, PRESETS)
+
+
 @pytest.mark.parametrize("path", PRESETS, ids=lambda p: p.stem)
 def test_every_preset_runs_its_smoke_version_end_to_end(smoke_runs, path):
-    runs, results, stdout = smoke_runs
+    check_preset(smoke_runs, path)
+
+
+def check_preset(group, path):
+    runs, results, stdout = group
     assert str(path) in results, f"the driver died before {path.name}:\n{stdout[-3000:]}"
     assert results[str(path)]["code"] == 0, stdout[-3000:]
     spec = smoke_version(load_study(path))

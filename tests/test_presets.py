@@ -7,8 +7,8 @@ import math
 import pytest
 import yaml
 
-from search_spaces.schema import load_study
 from search_spaces.space import method_params
+from search_spaces.study_file import load_study
 from study.runner import smoke_version
 from tests.conftest import ROOT
 from trainables.data import get_dataset_info
@@ -16,17 +16,17 @@ from trainables.losses import get_loss_info, list_losses
 
 STUDIES = ROOT / "studies"
 PRESETS = sorted(STUDIES.glob("*.yaml"))
-LR_PAPER = ("Lienen & Hüllermeier", "From Label Smoothing to Label Relaxation", "seed 004")
-# What each preset's header must name: the paper (authors, title, seed file) and the table or figures it follows;
-# presets tied to no single table must say so and name the seed papers of their methods.
+LR_PAPER = ("Lienen & Hüllermeier", "From Label Smoothing to Label Relaxation")
+# What each preset's header must name: the paper (authors, title) and the table or figures it follows; presets
+# tied to no single table must say so and name the papers of their methods.
 SOURCES = {
     "lr_table1_fmnist": (*LR_PAPER, "Table 1", "Fashion-MNIST", "Deviations from the paper"),
     "lr_table1_fmnist_ece": (*LR_PAPER, "Table 1", "Fashion-MNIST", "Deviations from the paper"),
     "xia_selective": ("Xia et al.", "Understanding Why Label Smoothing Degrades Selective Classification",
-                      "seed 001", "Figs. 15-17", "Appendix", "Deviations"),
-    "quick": ("Label Relaxation paper", "seed 004", "Sec. 5"),
-    "all_methods": ("No single paper table", "seed 000", "seed 002", "seed 003", "seed 004"),
-    "gpu_resnet": ("Not tied to one paper's table", "seed 000", "seed 002", "seed 003", "seed 004"),
+                      "Figs. 15-17", "Appendix", "Deviations"),
+    "quick": ("Label Relaxation paper", "Lienen & Hüllermeier", "Sec. 5"),
+    "all_methods": ("No single paper table", "Zhou et al.", "Chhabra et al.", "LLS", "Lienen & Hüllermeier"),
+    "gpu_resnet": ("Not tied to one paper's table", "Zhou et al.", "Chhabra et al.", "LLS", "Lienen & Hüllermeier"),
 }
 
 

@@ -1,6 +1,7 @@
-"""A synthetic trial for scale tests: the real Tune adapter (:func:`trainables.tune_adapter.report_epochs`,
-checkpoint policy included), with training replaced by a sleep, results of a real trial's shape (about 60
-metrics, the same each time a given epoch is run) and a checkpoint of a chosen size.
+"""A synthetic trial for scale tests: the real Tune reporting loop
+(:func:`trainables.tune_reporting.report_epochs`, checkpoint policy included), with training replaced by a
+sleep, results of a real trial's shape (about 60 metrics, the same each time a given epoch is run) and a
+checkpoint of a chosen size.
 
 Config keys (all optional): ``epochs``, ``epoch_s`` (the sleep per epoch), ``checkpoint_mb``, ``seed``,
 ``every_epochs``/``every_s`` (the checkpoint policy; its state saved as NumPy arrays rather than with torch,

@@ -15,6 +15,8 @@ from typing import Any
 
 from ray import tune
 
+from analysis.core.statuses import TrialStatus
+
 STATE_FILE = "state.pt"
 ARTIFACTS_DIR = "artifacts"
 
@@ -68,10 +70,10 @@ def report_epochs(trainer: Any, finish: Callable[[Path], dict[str, Any]], policy
             metrics: dict[str, Any] = trainer.train_epoch()
         except diverged as err:
             # Objectives are NaN so no scheduler or searcher mistakes the trial for a good one.
-            tune.report({"epoch": trainer.epoch, "status": "diverged", "reason": str(err),
+            tune.report({"epoch": trainer.epoch, "status": TrialStatus.DIVERGED.value, "reason": str(err),
                          **{m: math.nan for m in objectives}})
             return
-        metrics["status"] = "completed" if trainer.done else "running"
+        metrics["status"] = (TrialStatus.COMPLETED if trainer.done else TrialStatus.RUNNING).value
         if not policy.due(trainer.epoch, saved_epoch, time.monotonic() - saved_at, trainer.done):
             tune.report(metrics)
             continue

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy.optimize import minimize_scalar
+from scipy.special import log_softmax, logsumexp, softmax
 
 from analysis.metrics._inputs import (
     as_confidences,
@@ -32,7 +34,6 @@ from analysis.metrics._inputs import (
     as_logits,
     check_positive_int,
 )
-from analysis.metrics._numeric import log_softmax, logsumexp, minimize_unimodal, softmax
 from analysis.metrics.scores import compute_score
 
 DEFAULT_BINS = 15
@@ -135,8 +136,8 @@ def fit_temperature(logits: Any, labels: Any, bounds: tuple[float, float] = (1e-
         raise ValueError(f"bounds={bounds!r} is not allowed; allowed: 0 < low <= 1 <= high, finite")
     z, y = _logits_labels(logits, labels)
     z_true = z[np.arange(len(y)), y]
-    u = minimize_unimodal(lambda u: _nll_at_inverse_temperature(z, z_true, math.exp(u)),
-                          -math.log(hi), -math.log(lo), xatol=1e-5)
+    u = minimize_scalar(lambda u: _nll_at_inverse_temperature(z, z_true, math.exp(u)),
+                        bounds=(-math.log(hi), -math.log(lo)), method="bounded", options={"xatol": 1e-5}).x
     temperature = math.exp(-u)
     # compared exactly as the scaled NLL is reported, nll(z / T), so rounding cannot make it exceed nll(z)
     if _mean_nll(z / temperature, y) < _mean_nll(z, y):

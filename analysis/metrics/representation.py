@@ -1,6 +1,6 @@
 """Quality of penultimate-layer features: class separation, class-centre distances and a linear probe.
 
-Class separation (Kornblith et al. 2021, used by the MaxSup paper, seed 000), cosine distance
+Class separation (Kornblith et al. 2021, used by the MaxSup paper of Zhou et al.), cosine distance
 ``d(x, y) = 1 - x.y / (|x| |y|)``, every class weighted equally, self-pairs included::
 
     d_within = 1/K   sum_k        mean_{m, n in k}          d(x_m, x_n)
@@ -11,7 +11,7 @@ With unit vectors ``u`` and class means ``mu_k`` of them these are ``1 - mean_k 
 ``1 - |mean_k mu_k|^2``, so the cost is O(N D). ``K`` counts the classes present in ``labels``. A feature
 vector of all zeros is treated as a zero unit vector (similarity 0 to everything).
 
-Class-centre distances (LLS paper, seed 003): centres ``c_i`` are the class means of the raw features,
+Class-centre distances (the LLS paper): centres ``c_i`` are the class means of the raw features,
 ``cd(i, j) = 1 - cos(c_i, c_j)`` and the matrix is L1-normalised per row, ``cd(i, j) / sum_j cd(i, j)``.
 Its spread (coefficient of variation of the off-diagonal entries) is 0 when all classes are equidistant.
 

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy.special import log_softmax
 
+from analysis.core.registry import HParam, Registry, check_hparams
 from analysis.metrics._inputs import as_logits
-from analysis.metrics._numeric import log_softmax
-from trainables.registry import HParam, Registry, check_hparams
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ SCORES.register(
                 help="norm order of the centred logits; 0 = no normalisation",
             ),
         ),
-        reference="Cattelan & Silva 2023; Xia et al. (seed 001), Eq. 17",
+        reference="Cattelan & Silva 2023; Xia et al., Eq. 17",
         summary="max of centred logits over their p-norm",
     )
 )

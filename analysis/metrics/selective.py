@@ -38,9 +38,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy.stats import rankdata
 
 from analysis.metrics._inputs import as_correct, as_scores, check_choice, check_fraction
-from analysis.metrics._numeric import average_ranks
 
 TIES = ("average", "stable")
 AURC_METHODS = ("trapezoid", "tu")
@@ -156,7 +156,7 @@ def misclassification_auroc(scores: Any, correct: Any) -> float:
     n_neg = len(ok) - n_pos
     if n_pos == 0 or n_neg == 0:
         return math.nan
-    ranks = average_ranks(s)
+    ranks = rankdata(s)
     return float((ranks[ok].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 
 

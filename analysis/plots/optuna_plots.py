@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from analysis.plots.report_plots import method_colors, save_figure
+from analysis.plots.figure import save_figure
+from analysis.plots.report_plots import method_colors
 
 METHOD_PARAM = "loss"
 

@@ -12,31 +12,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from matplotlib import colormaps
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from analysis.core.statuses import FINISHED, TrialStatus
+from analysis.core.tables import HPARAM_PREFIX, METHOD
 from analysis.metrics.calibration import DEFAULT_BINS, reliability_diagram
 from analysis.metrics.selective import risk_coverage_curve
+from analysis.plots.figure import save_figure
 from analysis.stats import pareto_mask
-
-METHOD = "config/loss"
-HPARAM_PREFIX = "config/loss_params."
-MARKERS = "osD^vP*Xh<>"
 
 
 def method_colors(methods: Sequence[str]) -> dict[str, tuple]:
     """A fixed colour per method name (sorted), the same in every figure of a report."""
     cmap = colormaps["tab10"]
     return {m: cmap(i % 10) for i, m in enumerate(sorted(set(methods)))}
-
-
-def save_figure(fig: Figure, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    FigureCanvasAgg(fig)
-    fig.savefig(path, format="png", dpi=110)
-    return path
 
 
 def _direction(mode: str | None) -> str:
@@ -140,15 +130,15 @@ def plot_metric_vs_hparam(trials: pd.DataFrame, metrics: Sequence[tuple[str, str
         for i, (key, mode) in enumerate(metrics):
             ax = axes[i, j]
             y = pd.to_numeric(group[key], errors="coerce")
-            done = (group["status"] == "completed").to_numpy()
-            stopped = (group["status"] == "stopped").to_numpy()
+            done = (group["status"] == TrialStatus.COMPLETED).to_numpy()
+            stopped = (group["status"] == TrialStatus.STOPPED).to_numpy()
             if done.any():
                 ax.scatter(x[done], y[done], color=colors[method], label="completed")
             if stopped.any():
                 ax.scatter(x[stopped], y[stopped], facecolors="none", edgecolors=colors[method],
                            label="stopped early")
             for other in fixed:
-                finished = (trials[METHOD] == other) & trials["status"].isin(("completed", "stopped"))
+                finished = (trials[METHOD] == other) & trials["status"].isin(FINISHED)
                 best = pd.to_numeric(trials.loc[finished, key], errors="coerce")
                 best = best.max() if mode == "max" else best.min()
                 if math.isfinite(best):
@@ -174,8 +164,8 @@ def plot_pareto(trials: pd.DataFrame, keys: Sequence[tuple[str, str]], path: str
     if len(keys) < 2:
         return None
     frame = trials.dropna(subset=[k for k, _ in keys])
-    stopped = frame[frame["status"] == "stopped"] if "status" in frame else frame.iloc[0:0]
-    frame = frame[frame["status"] == "completed"] if "status" in frame else frame
+    stopped = frame[frame["status"] == TrialStatus.STOPPED] if "status" in frame else frame.iloc[0:0]
+    frame = frame[frame["status"] == TrialStatus.COMPLETED] if "status" in frame else frame
     if frame.empty:
         return None
     front = pareto_mask(frame[[k for k, _ in keys]].to_numpy(float), [m for _, m in keys])
@@ -225,7 +215,7 @@ def plot_learning_curves(epochs: pd.DataFrame, trials: pd.DataFrame, metric: str
         ax.plot(group["epoch"], group[metric], color=colors[method], alpha=0.8, marker=".",
                 label=method if method not in seen else None)
         seen.add(method)
-        if status.get(trial_id) == "stopped":
+        if status.get(trial_id) == TrialStatus.STOPPED:
             last = group.iloc[-1]
             ax.scatter([last["epoch"]], [last[metric]], marker="x", color="black", s=50, zorder=3,
                        label=stopped_label)

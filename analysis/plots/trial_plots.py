@@ -11,19 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from analysis.metrics._inputs import as_labels, as_logits, as_scores
 from analysis.metrics.calibration import DEFAULT_BINS, reliability_diagram, top_label
-
-
-def _save(fig: Figure, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    FigureCanvasAgg(fig)
-    fig.savefig(path, format="png", dpi=120)
-    return path
+from analysis.plots.figure import save_figure
 
 
 def plot_reliability(logits: Any, labels: Any, path: str | Path, bins: int = DEFAULT_BINS) -> Path:
@@ -76,7 +68,7 @@ def plot_confidence_reliability(
     ax_count.set_xlabel("top-label confidence")
     ax_count.set_ylabel("share")
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path, dpi=120)
 
 
 def plot_risk_coverage(curves: Mapping[str, tuple[Any, Any]], path: str | Path) -> Path:
@@ -96,4 +88,4 @@ def plot_risk_coverage(curves: Mapping[str, tuple[Any, Any]], path: str | Path) 
     ax.set_title("risk-coverage")
     ax.legend()
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path, dpi=120)

@@ -4,6 +4,8 @@ together are written together) and hands it to its sinks as one batch. A full qu
 back-pressure rather than unbounded memory. What a crash loses is the queued tail, at most ``linger_s`` of
 results plus what was being written; the callback flushes at each trial checkpoint so that a trial never
 resumes past a result that is not in Parquet.
+
+:class:`SinkLoop` is that thread's loop; ``study.sinks.process`` runs the same loop in a child process.
 """
 
 from __future__ import annotations
@@ -20,17 +22,129 @@ MAX_QUEUE = 20000  # events; about 40 s of 512 results/s
 MAX_BATCH = 5000
 
 
-class _Barrier:
-    def __init__(self) -> None:
+class Barrier:
+    """Released by the loop once everything queued before it is written."""
+
+    def __init__(self, token: int = 0) -> None:
+        self.token = token
         self.done = threading.Event()
 
+    def __reduce__(self):
+        return Barrier, (self.token,)
 
-class _Call:
+
+class Action:
+    """Run by the loop with its sinks, after everything queued before it is written."""
+
+    def run(self, sinks: list[Any]) -> None:
+        raise NotImplementedError
+
+
+class _Call(Action):
     def __init__(self, action: Callable[[], Any]) -> None:
         self.action = action
 
+    def run(self, sinks: list[Any]) -> None:
+        self.action()
 
-_STOP = object()
+
+class SinkMethod(Action):
+    """``sink.<name>(*args)`` on each sink that has that method (a call that can cross to another process)."""
+
+    def __init__(self, name: str, *args: Any) -> None:
+        self.name, self.args = name, args
+
+    def run(self, sinks: list[Any]) -> None:
+        for sink in sinks:
+            method = getattr(sink, self.name, None)
+            if method is not None:
+                method(*self.args)
+
+
+class _Stop:
+    def __reduce__(self):
+        return "STOP"  # unpickles as this module's STOP: `item is STOP` holds in another process too
+
+
+STOP = _Stop()
+
+
+class SinkLoop:
+    """Takes items from ``inbox`` (a ``queue.Queue`` or a ``multiprocessing`` queue), waiting up to
+    ``linger_s`` after a batch unless ``hurry`` is set, and hands the events among them to ``sinks`` (in
+    this order) as one batch; actions and barriers are handled in their place in the order. A sink's error
+    goes to :meth:`fail`; until it is taken (``error`` cleared), nothing more is written."""
+
+    def __init__(self, sinks: list[Any], inbox: Any, hurry: Any, linger_s: float) -> None:
+        self.sinks = sinks
+        self.inbox = inbox
+        self.hurry = hurry
+        self.linger_s = linger_s
+        self.batches = 0
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        """Until the stop marker, or until :meth:`next_item` returns None."""
+        last = 0.0
+        while True:
+            item = self.next_item()
+            if item is None:
+                return
+            wait = self.linger_s - (time.monotonic() - last)
+            if wait > 0 and not self.hurry.is_set():
+                self.hurry.wait(wait)
+            self.hurry.clear()
+            items = [item]
+            while len(items) < MAX_BATCH:
+                try:
+                    items.append(self.inbox.get_nowait())
+                except queue.Empty:
+                    break
+            last = time.monotonic()
+            if not self.handle(items):
+                return
+
+    def next_item(self) -> Any:
+        return self.inbox.get()
+
+    def handle(self, items: list[Any]) -> bool:
+        """Writes ``items``' events in order, runs actions, releases barriers; False at the stop marker."""
+        events: list[SinkEvent] = []
+        for item in items:
+            if isinstance(item, (TrialStart, EpochResult, TrialEnd)):
+                events.append(item)
+                continue
+            self.write(events)
+            events = []
+            if isinstance(item, Barrier):
+                self.release(item)
+            elif isinstance(item, Action):
+                self.guarded(lambda item=item: item.run(self.sinks))
+            elif item is STOP:
+                return False
+        self.write(events)
+        return True
+
+    def write(self, events: list[SinkEvent]) -> None:
+        if not events:
+            return
+        self.batches += 1
+        for sink in self.sinks:
+            self.guarded(lambda sink=sink: write_events(sink, events))
+
+    def release(self, barrier: Barrier) -> None:
+        barrier.done.set()
+
+    def fail(self, error: BaseException) -> None:
+        self.error = error
+
+    def guarded(self, action: Callable[[], Any]) -> None:
+        if self.error is not None:  # a sink failed: nothing more is written until the driver hears of it
+            return
+        try:
+            action()
+        except BaseException as err:  # noqa: BLE001 - raised again on the driver's side
+            self.fail(err)
 
 
 class BackgroundSinks:
@@ -41,12 +155,15 @@ class BackgroundSinks:
                  max_queue: int = MAX_QUEUE) -> None:
         self.sinks = sinks
         self.linger_s = linger_s
-        self.batches = 0
         self._queue: queue.Queue = queue.Queue(max_queue)
         self._hurry = threading.Event()
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name=f"smoothstudy-{name}", daemon=True)
+        self._loop = SinkLoop(sinks, self._queue, self._hurry, linger_s)
+        self._thread = threading.Thread(target=self._loop.run, name=f"smoothstudy-{name}", daemon=True)
         self._thread.start()
+
+    @property
+    def batches(self) -> int:
+        return self._loop.batches
 
     # -- ResultSink (from the driver's thread) -------------------------------------------------------
     def trial_started(self, start: TrialStart) -> None:
@@ -65,7 +182,7 @@ class BackgroundSinks:
 
     def flush(self) -> None:
         """Returns once everything queued before this call is written."""
-        barrier = _Barrier()
+        barrier = Barrier()
         self._put(barrier)
         self._hurry.set()
         while not barrier.done.wait(1.0):
@@ -75,7 +192,7 @@ class BackgroundSinks:
 
     def close(self) -> None:
         if self._thread.is_alive():
-            self._queue.put(_STOP)
+            self._queue.put(STOP)
             self._hurry.set()
             self._thread.join()
         self._raise()
@@ -88,57 +205,6 @@ class BackgroundSinks:
         self._queue.put(item)
 
     def _raise(self) -> None:
-        if self._error is not None:
-            error, self._error = self._error, None
+        if self._loop.error is not None:
+            error, self._loop.error = self._loop.error, None
             raise error
-
-    def _run(self) -> None:
-        last = 0.0
-        while True:
-            item = self._queue.get()
-            wait = self.linger_s - (time.monotonic() - last)
-            if wait > 0 and not self._hurry.is_set():
-                self._hurry.wait(wait)
-            self._hurry.clear()
-            items = [item]
-            while len(items) < MAX_BATCH:
-                try:
-                    items.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            last = time.monotonic()
-            if not self._handle(items):
-                return
-
-    def _handle(self, items: list[Any]) -> bool:
-        """Writes ``items``' events in order, runs calls, releases barriers; False at the stop marker."""
-        events: list[SinkEvent] = []
-        for item in items:
-            if isinstance(item, (TrialStart, EpochResult, TrialEnd)):
-                events.append(item)
-                continue
-            self._write(events)
-            events = []
-            if isinstance(item, _Barrier):
-                item.done.set()
-            elif isinstance(item, _Call):
-                self._guarded(item.action)
-            elif item is _STOP:
-                return False
-        self._write(events)
-        return True
-
-    def _write(self, events: list[SinkEvent]) -> None:
-        if not events:
-            return
-        self.batches += 1
-        for sink in self.sinks:
-            self._guarded(lambda sink=sink: write_events(sink, events))
-
-    def _guarded(self, action: Callable[[], Any]) -> None:
-        if self._error is not None:  # a sink failed: nothing more is written until the driver hears of it
-            return
-        try:
-            action()
-        except BaseException as err:  # noqa: BLE001 - raised again on the driver's thread
-            self._error = err

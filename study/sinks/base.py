@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-TRIAL_STATUSES = ("running", "completed", "stopped", "diverged", "error")
+from analysis.core.statuses import TrialStatus
 
 
 @dataclass
@@ -20,15 +20,17 @@ class TrialStart:
     trial_id: str
     config: dict[str, Any]  # flat: "loss", "loss_params.alpha", "lr", ... (see search_spaces.flatten)
     tags: dict[str, str] = field(default_factory=dict)  # e.g. {"kind": "rerun", "source_trial": "…"}
+    at: float | None = None  # when the trial started (time.time()), when it is not now: a rerun recorded after it ran
 
 
 @dataclass
 class TrialEnd:
     trial_id: str
-    status: str  # one of TRIAL_STATUSES
+    status: TrialStatus
     reason: str = ""  # why it stopped: "asha", "diverged: train/loss became nan in epoch 3", traceback head
     final_metrics: dict[str, float] = field(default_factory=dict)  # the last result (test/* included)
     artifacts_dir: Path | None = None  # samples.parquet, *.png, *.npy written by the trial
+    at: float | None = None  # when the trial ended (time.time()), when it is not now
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """MLflow's names and limits as a study uses them: the tags that find a study's runs, which metric names MLflow
-accepts, how params are flattened, and the one mapping of a trial's status to its run's end state (the live
-sink and ``mlflow-sync`` both use it)."""
+accepts, how params are flattened. A trial's status becomes its run's end state by the one mapping in
+``analysis.core.statuses`` (``mlflow_run_status``), which the live sink and ``mlflow-sync`` both use."""
 
 from __future__ import annotations
 
@@ -10,9 +10,8 @@ from numbers import Number
 from pathlib import Path
 from typing import Any
 
-from mlflow.entities import RunStatus
-
-from study.sqlite_cache import sqlite_file
+from analysis.core.layout import StudyDir
+from study.sqlite_cache import ARTIFACT_DIR, sqlite_file
 from trainables.config import flatten
 
 MAX_BATCH = 1000  # metrics per log_batch request (MLflow's limit)
@@ -22,24 +21,18 @@ STUDY_TAG, TRIAL_TAG, KIND_TAG = "smoothstudy.study", "smoothstudy.trial_id", "s
 STUDY_ID_TAG = "smoothstudy.study_id"  # unique per study (study.json); the study's name before it had one
 OPTUNA_TRIAL_TAG = "smoothstudy.optuna_trial"  # the Optuna trial number of a search trial
 STATUS_TAG, REASON_TAG = "smoothstudy.status", "smoothstudy.reason"
+# On the study's parent run: how many results the live sink did not log (its queue was full); `mlflow-sync`
+# removes it once it has back-filled them.
+MISSED_TAG = "smoothstudy.missed_results"
 PARENT_TAG = "mlflow.parentRunId"
 # MLflow 3's UI opens an experiment without this tag on its GenAI overview; with it, on the runs table.
 EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
-# A trial's status (study.sinks.base.TRIAL_STATUSES, and "lost") -> its MLflow run's end state; "running"
-# has none. The live sink and `mlflow-sync` both use this one mapping.
-RUN_END_STATUS = {
-    "completed": RunStatus.FINISHED,
-    "stopped": RunStatus.FINISHED,
-    "diverged": RunStatus.FAILED,
-    "error": RunStatus.FAILED,
-    "lost": RunStatus.KILLED,
-}
 VALID_NAME = re.compile(r"^[/\w.\- :]+$")  # MLflow's rule for metric, param and tag names
 _invalid_seen: set[str] = set()
 
 
 def default_tracking_uri(study_dir: Path | str) -> str:
-    return f"sqlite:///{Path(study_dir).resolve() / 'mlflow.db'}"
+    return StudyDir(Path(study_dir).resolve()).default_mlflow_uri
 
 
 def flatten_params(values: dict[str, Any], prefix: str = "") -> dict[str, str]:
@@ -70,10 +63,5 @@ def local_artifact_location(tracking_uri: str) -> str | None:
     """Artifacts of a SQLite store go next to the database: MLflow's default is ``./mlruns`` of whatever
     directory the driver happens to run in. Servers choose their own artifact root (None)."""
     db = sqlite_file(tracking_uri)
-    return None if db is None else (db.absolute().parent / "mlartifacts").as_uri()
+    return None if db is None else (db.absolute().parent / ARTIFACT_DIR).as_uri()
 
-
-def run_end_status(status: str) -> str | None:
-    """The MLflow run status a trial that ended with ``status`` gets (None: it has not ended)."""
-    end = RUN_END_STATUS.get(status)
-    return None if end is None else RunStatus.to_string(end)

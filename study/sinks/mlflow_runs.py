@@ -115,7 +115,8 @@ class RunStore:
             TRIAL_TAG: start.trial_id,
             **{k: str(v)[:MAX_TAG_CHARS] for k, v in start.tags.items()},
         }
-        run = self.client.create_run(self.experiment_id, run_name=start.trial_id, tags=tags)
+        run = self.client.create_run(self.experiment_id, run_name=start.trial_id, tags=tags,
+                                     start_time=None if start.at is None else int(start.at * 1000))
         run_id = run.info.run_id
         self.log(run_id, params=flatten_params(start.config))
         self.map["trials"][start.trial_id] = run_id
@@ -157,6 +158,11 @@ class RunStore:
 
     def steps_logged(self, run_id: str, key: str) -> set[int]:
         return {m.step for m in self.client.get_metric_history(run_id, key)}
+
+    def last_step(self, run_id: str) -> int:
+        """The last step of one of the run's metrics (an epoch's metrics are logged together); 0 for none."""
+        keys = sorted(self.client.get_run(run_id).data.metrics)
+        return max(self.steps_logged(run_id, keys[0]), default=0) if keys else 0
 
 
 def log_artifacts(client: MlflowClient, run_id: str, directory: Path) -> int:

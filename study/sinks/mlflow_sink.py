@@ -12,8 +12,9 @@ from typing import Any
 
 from mlflow.entities import RunStatus
 
+from analysis.core.statuses import mlflow_run_status
 from study.sinks.base import EpochResult, SinkEvent, TrialEnd, TrialStart
-from study.sinks.mlflow_names import REASON_TAG, STATUS_TAG, numeric_metrics, run_end_status
+from study.sinks.mlflow_names import MISSED_TAG, REASON_TAG, STATUS_TAG, numeric_metrics
 from study.sinks.mlflow_runs import RunStore, log_artifacts
 
 
@@ -51,6 +52,7 @@ class MlflowSink:
         self._starts: dict[str, TrialStart] = {}  # to open a trial's run late, after an outage
         self._runs: dict[str, str] = {}
         self._last_epoch: dict[str, tuple[int, set[str]]] = {}
+        self._logged_through: dict[str, int] = {}  # a continued run's last step already in MLflow
         self._guard(self._connect)
 
     @property
@@ -63,6 +65,12 @@ class MlflowSink:
     def tag(self, trial_id: str, tags: dict[str, str]) -> None:
         """Tags on a trial's run (e.g. the Optuna trial number), logged like everything else: never raises."""
         self._guard(lambda: self._store.log(self._trial_run(trial_id), tags=tags))
+
+    def missed_results(self, count: int) -> None:
+        """``count`` results never reached this sink (they were dropped before it): the parent run says so
+        until ``mlflow-sync`` back-fills them."""
+        self.missed = True
+        self._guard(lambda: self._store.log(self._store.parent()[0], tags={MISSED_TAG: str(count)}))
 
     # -- ResultSink ---------------------------------------------------------------------------------
     def trial_started(self, start: TrialStart) -> None:
@@ -87,6 +95,8 @@ class MlflowSink:
             if isinstance(event, EpochResult):
                 values = numeric_metrics(event.metrics)
                 self._last_epoch[event.trial_id] = (int(event.epoch), set(values))
+                if int(event.epoch) <= self._logged_through.get(event.trial_id, 0):
+                    continue  # a resumed trial replays what came after its checkpoint: MLflow may have it
                 pending.setdefault(event.trial_id, {}).setdefault(int(event.epoch), {}).update(values)
                 continue
             log_pending(event.trial_id)
@@ -120,6 +130,7 @@ class MlflowSink:
         run_id, created = self._store.trial_run(self._starts[trial_id])
         if not created:  # a resumed trial continues its run
             self._store.client.update_run(run_id, status="RUNNING")
+            self._logged_through[trial_id] = self._store.last_step(run_id)
         self._runs[trial_id] = run_id
         return run_id
 
@@ -137,7 +148,8 @@ class MlflowSink:
         self._store.log(run_id, final, step=step, tags={STATUS_TAG: end.status, REASON_TAG: end.reason})
         if end.artifacts_dir is not None:
             log_artifacts(self._store.client, run_id, Path(end.artifacts_dir))
-        self._store.client.set_terminated(run_id, run_end_status(end.status) or "FINISHED")
+        self._store.client.set_terminated(run_id, mlflow_run_status(end.status) or "FINISHED",
+                                          end_time=None if end.at is None else int(end.at * 1000))
 
     def _guard(self, action, *args) -> None:
         if not self.available:

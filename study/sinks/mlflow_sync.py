@@ -9,6 +9,7 @@ from numbers import Number
 from pathlib import Path
 from typing import Any
 
+from analysis.core.statuses import TrialStatus, mlflow_run_status
 from analysis.results import (
     BEST_PREFIX,
     CONFIG_PREFIX,
@@ -21,7 +22,7 @@ from analysis.results import (
     reruns_dir,
 )
 from study.sinks.base import TrialStart
-from study.sinks.mlflow_names import REASON_TAG, STATUS_TAG, VALID_NAME, default_tracking_uri, run_end_status
+from study.sinks.mlflow_names import MISSED_TAG, REASON_TAG, STATUS_TAG, VALID_NAME, default_tracking_uri
 from study.sinks.mlflow_runs import RunStore, log_artifacts
 
 
@@ -59,6 +60,9 @@ def sync_from_parquet(
         reruns = read_rerun_trials(study_dir)
         summary.reruns = len(reruns)
         _sync_table(store, reruns, read_rerun_epochs(study_dir), summary, None)
+    parent = store.parent()[0]
+    if MISSED_TAG in store.client.get_run(parent).data.tags:
+        store.client.delete_tag(parent, MISSED_TAG)
     return summary
 
 
@@ -121,9 +125,9 @@ def _sync_end(
         for k, v in final.items()
         if k not in just_logged and (created or step not in store.steps_logged(run_id, k))
     }
-    status = str(row.get("status", "running"))
+    status = str(row.get("status", TrialStatus.RUNNING))
     store.log(run_id, missing, step=step, tags={STATUS_TAG: status, REASON_TAG: str(row.get("reason", ""))})
-    end = run_end_status(status)
+    end = mlflow_run_status(status)
     if end is not None:
         store.client.set_terminated(run_id, end)
     return len(missing)

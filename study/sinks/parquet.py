@@ -1,7 +1,7 @@
 """Parquet, the source of truth of a study: an epoch part file per batch of results (merged now and then)
 and a ``trials.parquet`` rewritten in a batch where a trial starts or ends. Every file is written under a temporary name in its directory and
 renamed into place, so a crash never leaves a half-written file where readers look. The tables, their
-columns and types are the contract in ``analysis.tables`` (every file of a table has the table's schema);
+columns and types are the contract in ``analysis.core.tables`` (every file of a table has the table's schema);
 the readers are in ``analysis.results``.
 """
 
@@ -20,8 +20,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from analysis.results import SAMPLES_COMPRESSION, dedupe_epochs, epochs_frame, metric_mode
-from analysis.tables import (
+from analysis.core.catalogue import metric_mode
+from analysis.core.statuses import TrialStatus
+from analysis.core.tables import (
     BEST_PREFIX,
     CONFIG_PREFIX,
     EPOCH_KEY_COLUMNS,
@@ -39,6 +40,7 @@ from analysis.tables import (
     sample_file,
     write_file,
 )
+from analysis.results import SAMPLES_COMPRESSION, dedupe_epochs, epochs_frame
 from study.sinks.base import EpochResult, SinkEvent, TrialEnd, TrialStart
 
 SAMPLES_FILE = "samples.parquet"  # the name a trial gives its per-sample outputs in its artifacts dir
@@ -163,9 +165,9 @@ class ParquetSink:
         base = {
             "study": self.study,
             "trial_id": start.trial_id,
-            "status": "running",
+            "status": TrialStatus.RUNNING,
             "reason": "",
-            "started_at": _now(),
+            "started_at": _now(start.at),
             "ended_at": None,
         }
         row = {
@@ -183,7 +185,7 @@ class ParquetSink:
         state = self.trials.get(trial_id)
         if state is None:  # a result for a trial we were not told about: record it all the same
             state = self.trials[trial_id] = _TrialState(
-                {"study": self.study, "trial_id": trial_id, "status": "running", "reason": ""}
+                {"study": self.study, "trial_id": trial_id, "status": TrialStatus.RUNNING, "reason": ""}
             )
         values = metric_values({k: v for k, v in result.metrics.items() if k not in EPOCH_KEY_COLUMNS})
         config = {k: v for k, v in state.row.items() if k.startswith(CONFIG_PREFIX)}
@@ -201,12 +203,12 @@ class ParquetSink:
             if k not in reserved and not k.startswith((CONFIG_PREFIX, TAG_PREFIX, BEST_PREFIX))
         }
         state.row.update(final)
-        state.row.update({"status": end.status, "reason": end.reason, "ended_at": _now()})
+        state.row.update({"status": end.status, "reason": end.reason, "ended_at": _now(end.at)})
         return end
 
     def running_trials(self) -> set[str]:
         """Trials that started or reported but never ended (as far as this study's files know)."""
-        return {t for t, state in self.trials.items() if state.row.get("status") == "running"}
+        return {t for t, state in self.trials.items() if state.row.get("status") == TrialStatus.RUNNING}
 
     def close(self) -> None:
         self._write_trials()
@@ -287,7 +289,7 @@ class ParquetSink:
                     {
                         "study": record.get("study", self.study),
                         "trial_id": trial_id,
-                        "status": "running",
+                        "status": TrialStatus.RUNNING,
                         "reason": "",
                         **config,
                     }
@@ -302,8 +304,9 @@ class ParquetSink:
             state.observe(int(record["epoch"]), metrics)
 
 
-def _now() -> pd.Timestamp:
-    return pd.Timestamp(time.time_ns(), unit="ns", tz="UTC")
+def _now(at: float | None = None) -> pd.Timestamp:
+    """``at`` (seconds since the epoch) as a UTC timestamp; now without it."""
+    return pd.Timestamp(time.time_ns() if at is None else int(at * 1e9), unit="ns", tz="UTC")
 
 
 def _is_missing(value: Any) -> bool:

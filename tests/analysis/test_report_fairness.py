@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis.comparison import ReportInputs, write_study_report
 from analysis.leaderboard import build_leaderboard
 from analysis.spend import spend_by_method
+from analysis.study_report import ReportInputs, write_study_report
 from tests.analysis.test_report_synthetic import make_synthetic_study
 
 

@@ -8,12 +8,12 @@ import math
 import numpy as np
 import pytest
 
-from analysis.comparison import ReportInputs, write_study_report
 from analysis.plots.report_plots import confusion_matrix, off_diagonal_correlation
 from analysis.results import samples_path, write_samples
+from analysis.study_report import ReportInputs, write_study_report
 from study.sinks.base import TrialEnd, TrialStart
 from study.sinks.parquet import ParquetSink
-from tests.analysis.test_report_synthetic import assert_png
+from tests.conftest import assert_png
 
 K = 4
 

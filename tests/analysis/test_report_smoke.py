@@ -8,11 +8,11 @@ import platform
 
 from mlflow import MlflowClient
 
+from analysis.core.layout import StudyDir
 from analysis.results import read_trials
-from study.layout import StudyDir
-from study.reporting import REPORT_ARTIFACT_DIR, asha_rungs, make_report, run_map_of
+from study.report import REPORT_ARTIFACT_DIR, asha_rungs, make_report, run_map_of
 from study.runner import load_study_of
-from tests.analysis.test_report_synthetic import assert_png
+from tests.conftest import assert_png
 
 
 def test_report_on_the_smoke_study(smoke_study, tmp_path):

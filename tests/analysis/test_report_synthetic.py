@@ -7,15 +7,15 @@ import math
 import platform
 from pathlib import Path
 
-import matplotlib.image
 import numpy as np
 import pytest
 
-from analysis.comparison import ReportInputs, build_study_report, write_study_report
 from analysis.leaderboard import build_leaderboard
 from analysis.results import read_rerun_trials, read_trials, samples_path, write_samples
+from analysis.study_report import ReportInputs, build_study_report, write_study_report
 from study.sinks.base import TrialEnd, TrialStart
 from study.sinks.parquet import ParquetSink
+from tests.conftest import assert_png
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 STUDY_YAML = """name: {name}
@@ -114,11 +114,6 @@ def one_seed(tmp_path_factory):
     return make_synthetic_study(tmp_path_factory.mktemp("runs"), "oneseed", reruns=False)
 
 
-def assert_png(path: Path) -> None:
-    assert path.is_file(), path
-    assert path.read_bytes()[:8] == PNG_MAGIC, path
-    image = matplotlib.image.imread(path)
-    assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
 
 
 def test_leaderboard_planted_best_and_intervals(planted):

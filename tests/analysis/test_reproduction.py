@@ -1,5 +1,7 @@
-"""A reproduction in parts: synthetic parts written through the Parquet contract's writers (analysis.tables),
-the generated document's numbers against hand-computed means and intervals, a missing part shown as not run, `reproduce collect`'s refusals,
+"""A reproduction in parts: synthetic parts written through the Parquet contract's writers
+(analysis.core.tables), the generated document's numbers against hand-computed means and intervals, each block's
+rows from the final runs of the trial its objective chooses, a missing part shown as not run, `reproduce
+collect`'s refusals,
 and the committed document rebuilt from the committed data."""
 
 from __future__ import annotations
@@ -12,11 +14,11 @@ import pyarrow as pa
 import pytest
 import yaml
 
+from analysis.core.errors import UsageError
+from analysis.core.tables import EPOCHS, SAMPLES, TRIALS, PartWriter, rows_to_table, write_file
 from analysis.frames import study_frames
-from analysis.reproduction import NOT_RUN, render
-from analysis.tables import EPOCHS, SAMPLES, TRIALS, PartWriter, rows_to_table, write_file
+from analysis.reproduction import NOT_RUN, render, run_seconds
 from study.cli import main
-from study.errors import UsageError
 from study.reproduce import MANIFEST, collect
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,14 +49,17 @@ def _write_tables(root: Path, name: str, runs: list[dict]) -> None:
 
 
 def make_part(folder: Path, name: str, objective: str, method: str, grid: list[tuple[str, dict, dict]],
-              finals: list[tuple[int, dict]], mode: str = "max", status: str = "completed") -> Path:
+              finals: list[tuple[int, dict]], mode: str = "max", status: str = "completed",
+              also: dict[str, str] | None = None, more_finals: dict[str, list[tuple[int, dict]]] | None = None
+              ) -> Path:
     """A study folder as a study writes it: study.yaml, study.json, the search trials (``grid``: trial id,
-    loss params, final metrics; 100 s each) and the final runs of the first grid trial (``finals``: seed,
-    metrics; 600 s each) in ``parquet/reruns``."""
+    loss params, final metrics; 100 s each) and the final runs (seed, metrics; 600 s each) in
+    ``parquet/reruns``: ``finals`` of the first grid trial, ``more_finals`` of the trials it names. ``also``:
+    the study's ``final.also_chosen_by`` selection."""
     folder.mkdir(parents=True)
     study = {"name": name, "seed": 0, "methods": {method: {}}, "search": {"num_samples": len(grid)},
-             "final": {"top": 1, "seeds": len(finals)}, "training": {"epochs": 2},
-             "objective": {"metric": objective, "mode": mode}}
+             "final": {"top": 1, "seeds": len(finals), **({"also_chosen_by": [also]} if also else {})},
+             "training": {"epochs": 2}, "objective": {"metric": objective, "mode": mode}}
     (folder / "study.yaml").write_text(yaml.safe_dump(study), encoding="utf-8")
     (folder / "study.json").write_text(json.dumps({"environment": {
         "driver": {"cpu": "Test CPU", "cores": "2"}, "cluster": {"nodes": 1, "cpus": 2.0, "gpus": 0.0},
@@ -63,12 +68,14 @@ def make_part(folder: Path, name: str, objective: str, method: str, grid: list[t
     _write_tables(folder / "parquet", name, [
         {"trial_id": trial_id, "config": {"loss": method, "seed": 0, **params(p)}, "tags": {"kind": "trial"},
          "metrics": metrics, "seconds": 100, "status": status} for trial_id, p, metrics in grid])
-    source = grid[0]
-    if finals:
-        _write_tables(folder / "parquet" / "reruns", name, [
-            {"trial_id": f"final-{source[0]}-seed{seed}", "config": {"loss": method, "seed": seed, **params(source[1])},
-             "tags": {"kind": "final", "source_trial": source[0]}, "metrics": metrics, "seconds": 600}
-            for seed, metrics in finals])
+    runs_of = {grid[0][0]: finals, **(more_finals or {})}
+    trial_params = {trial_id: p for trial_id, p, _ in grid}
+    runs = [{"trial_id": f"final-{source}-seed{seed}", "config": {"loss": method, "seed": seed,
+                                                                   **params(trial_params[source])},
+             "tags": {"kind": "final", "source_trial": source}, "metrics": metrics, "seconds": 600}
+            for source, source_runs in runs_of.items() for seed, metrics in source_runs]
+    if runs:
+        _write_tables(folder / "parquet" / "reruns", name, runs)
     return folder
 
 
@@ -78,29 +85,37 @@ PROTOCOL = {
     "data": "data",
     "blocks": {"acc": {"objective": "val/acc", "mode": "max", "preset": "none.yaml", "title": "for accuracy"},
                "ece": {"objective": "val/ece", "mode": "min", "preset": "none.yaml", "title": "for ECE"}},
-    "parts": {"ce": {"block": "acc", "study": "parts/ce.yaml"}, "ls": {"block": "acc", "study": "parts/ls.yaml"},
-              "ls_ece": {"block": "ece", "study": "parts/ls_ece.yaml"}},
+    "parts": {"ce": {"study": "parts/ce.yaml"}, "ls": {"study": "parts/ls.yaml"}, "cp": {"study": "parts/cp.yaml"}},
     "rows": [
         {"label": "CE", "part": "ce", "method": "ce", "paper": {"acc": [0.912, 0.003], "ece": [0.129, 0.184]}},
         {"label": "LS acc", "part": "ls", "method": "ls", "paper": {"acc": [0.915, 0.002], "ece": [0.155, 0.128]}},
-        {"label": "CE T", "part": "ce", "method": "ce", "ece_metric": "test/ece_ts", "block": "ece", "note": "same runs as CE",
-         "paper": {"acc": [0.908, 0.004], "ece": [0.030, 0.003]}},
-        {"label": "LS ECE", "part": "ls_ece", "method": "ls", "paper": {"acc": [0.915, 0.003], "ece": [0.016, 0.002]}},
+        {"label": "CE T", "part": "ce", "method": "ce", "ece_metric": "test/ece_ts", "block": "ece", "chosen_by": "acc",
+         "note": "same runs as CE", "paper": {"acc": [0.908, 0.004], "ece": [0.030, 0.003]}},
+        {"label": "LS ECE", "part": "ls", "method": "ls", "block": "ece",
+         "paper": {"acc": [0.915, 0.003], "ece": [0.016, 0.002]}},
+        {"label": "CP ECE", "part": "cp", "method": "confidence_penalty", "block": "ece",
+         "paper": {"acc": [0.911, 0.003], "ece": [0.072, 0.003]}},
     ],
     "claims": [
         {"text": "LS has the highest accuracy", "metric": "acc", "best": "max", "winner": "LS acc",
          "among": ["CE", "LS acc"]},
         {"text": "LS has the lowest ECE", "metric": "ece", "best": "min", "winner": "LS acc", "among": ["CE", "LS acc"]},
-        {"text": "LS for ECE beats CE T", "metric": "ece", "best": "min", "beats": "CE T", "among": ["LS ECE"]},
+        {"text": "LS and CP for ECE beat CE T", "metric": "ece", "best": "min", "beats": "CE T",
+         "among": ["LS ECE", "CP ECE"]},
     ],
     "aurc_panel": {"baseline": {"part": "ce", "method": "ce"},
                    "smoothed": {"part": "ls", "method": "ls", "param": "loss_params.alpha"}},
 }
 
 
-def _sel(acc, aurc, lognorm, p=4.0):
+def _sel(acc, aurc, lognorm, p=4.0, val=(0.9, 0.05)):
+    """A grid trial's final metrics; ``val``: its val/acc and val/ece, which choose it."""
     return {"test/acc": acc, "test/aurc": aurc, "test/aurc_lognorm": lognorm, "test/lognorm_p": p,
-            "test/lognorm_fallback": 0.0}
+            "test/lognorm_fallback": 0.0, "val/acc": val[0], "val/ece": val[1]}
+
+
+LS_ECE_FINALS = [(2000, {"test/acc": 0.915, "test/ece": 0.016}), (2001, {"test/acc": 0.916, "test/ece": 0.017}),
+                 (2002, {"test/acc": 0.917, "test/ece": 0.018})]
 
 
 @pytest.fixture
@@ -113,9 +128,11 @@ def protocol(tmp_path: Path) -> Path:
     ls_finals = [(2000, {"test/acc": 0.930, "test/ece": 0.05, "test/aurc": 0.040, "test/aurc_lognorm": 0.035}),
                  (2001, {"test/acc": 0.932, "test/ece": 0.05, "test/aurc": 0.042, "test/aurc_lognorm": 0.036}),
                  (2002, {"test/acc": 0.934, "test/ece": 0.05, "test/aurc": 0.044, "test/aurc_lognorm": 0.037})]
+    # one study serves both blocks: l2 is best by val/acc, l1 by val/ece, each with its final runs
     make_part(data / "ls", "ls", "val/acc", "ls",
-              [("l2", {"alpha": 0.2}, _sel(0.93, 0.040, 0.033)), ("l1", {"alpha": 0.1}, _sel(0.92, 0.035, 0.032))],
-              ls_finals)
+              [("l2", {"alpha": 0.2}, _sel(0.93, 0.040, 0.033, val=(0.93, 0.05))),
+               ("l1", {"alpha": 0.1}, _sel(0.92, 0.035, 0.032, val=(0.92, 0.01)))],
+              ls_finals, also={"metric": "val/ece", "mode": "min"}, more_finals={"l1": LS_ECE_FINALS})
     path = tmp_path / "repro" / "proto.yaml"
     path.write_text(yaml.safe_dump(PROTOCOL, allow_unicode=True), encoding="utf-8")
     return path
@@ -148,13 +165,44 @@ def test_rows_are_hand_computed_means_and_intervals(protocol):
     assert "- CE T: same runs as CE" in ece_section
 
 
+def test_each_block_shows_the_finals_of_the_trial_its_objective_chooses(protocol):
+    """One LS study: its acc row has the final runs of l2 (best by val/acc), its ECE row those of l1 (best by
+    val/ece), whatever other final runs the part holds."""
+    doc = render(protocol)
+    ls_acc, ls_ece = _row(doc, "LS acc"), _row(doc, "LS ECE")
+    assert ls_acc[2] == "0.9320 ± 0.0050 (n = 3)" and ls_acc[7] == "alpha = 0.2"
+    # 0.915/0.916/0.917 and 0.016/0.017/0.018: s = 0.001, half-width 4.302653 x 0.001 / sqrt(3) = 0.002484
+    assert ls_ece[2:8] == ["0.9160 ± 0.0025 (n = 3)", "holds", "0.016 ± 0.002", "0.0170 ± 0.0025 (n = 3)", "holds",
+                           "alpha = 0.1"]
+    assert _row(doc, "ls")[1] == "acc, ece" and _row(doc, "ce")[1] == "acc"  # the parts table: blocks served
+    assert _row(doc, "ls")[-1] == "grid: 2 completed of 2; final runs: 6 completed of 6"
+
+
+def test_a_trial_both_objectives_choose_serves_both_rows(protocol):
+    import shutil
+
+    data = protocol.parent / "data"
+    shutil.rmtree(data / "ls")
+    finals = [(2000 + i, {"test/acc": 0.93 + 0.002 * i, "test/ece": 0.02}) for i in range(3)]
+    make_part(data / "ls", "ls", "val/acc", "ls",
+              [("l2", {"alpha": 0.2}, _sel(0.93, 0.04, 0.03, val=(0.93, 0.01))),
+               ("l1", {"alpha": 0.1}, _sel(0.92, 0.03, 0.03, val=(0.92, 0.05)))],
+              finals, also={"metric": "val/ece", "mode": "min"}, more_finals={"l1": LS_ECE_FINALS})
+    doc = render(protocol)
+    ours = lambda label: [_row(doc, label)[i] for i in (2, 5, 7, 8)]  # noqa: E731 (acc, ECE, chosen, seeds)
+    assert ours("LS acc") == ours("LS ECE") == ["0.9320 ± 0.0050 (n = 3)", "0.0200 ± 0.0000 (n = 3)",
+                                               "alpha = 0.2", "2000, 2001, 2002"]
+    # the stale runs of l1 (chosen by nothing now) are shown nowhere; 3 final runs wanted, of the one trial
+    assert _row(doc, "ls")[-1] == "grid: 2 completed of 2; final runs: 6 completed of 3"
+
+
 def test_missing_part_is_not_run(protocol):
     doc = render(protocol)
-    ls_ece = _row(doc, "LS ECE")
-    assert ls_ece[2] == NOT_RUN and ls_ece[3] == NOT_RUN and ls_ece[5] == NOT_RUN
-    assert _row(doc, "ls_ece")[-1] == NOT_RUN  # the parts table
-    assert "LS for ECE beats CE T: not decidable yet: LS ECE not run yet" in doc
-    assert "holds: 4, does not hold: 2, no interval (1 seed): 0, not run yet: 2 (of 8)" in doc
+    cp_ece = _row(doc, "CP ECE")
+    assert cp_ece[2] == NOT_RUN and cp_ece[3] == NOT_RUN and cp_ece[5] == NOT_RUN
+    assert _row(doc, "cp")[-1] == NOT_RUN  # the parts table
+    assert "LS and CP for ECE beat CE T: not decidable yet: CP ECE not run yet" in doc
+    assert "holds: 6, does not hold: 2, no interval (1 seed): 0, not run yet: 2 (of 10)" in doc
 
 
 def test_ranking_claims_and_parts(protocol):
@@ -184,29 +232,37 @@ def test_aurc_panel(protocol):
             "| -0.0060 ± 0.0025 (n = 3) |") in doc
 
 
-def test_part_without_finals_or_with_wrong_objective(protocol):
+def test_part_without_finals_or_not_chosen_by_the_rows_block(protocol):
     data = protocol.parent / "data"
-    make_part(data / "ls_ece", "ls_ece", "val/acc", "ls", [("e1", {"alpha": 0.1}, _sel(0.9, 0.03, 0.03))], [])
-    with pytest.raises(ValueError, match="chooses by val/acc"):
+    grid = [("e1", {"beta": 0.1}, _sel(0.9, 0.03, 0.03))]
+    make_part(data / "cp", "cp", "val/acc", "confidence_penalty", grid, [])
+    with pytest.raises(ValueError, match=r"row 'CP ECE': block 'ece' chooses by val/ece \(min\), but part 'cp' "
+                                         r"chose its final runs by val/acc \(max\)"):
         render(protocol)
     import shutil
 
-    shutil.rmtree(data / "ls_ece")
-    make_part(data / "ls_ece", "ls_ece", "val/ece", "ls", [("e1", {"alpha": 0.1}, _sel(0.9, 0.03, 0.03))], [],
-              mode="min")
+    shutil.rmtree(data / "cp")
+    make_part(data / "cp", "cp", "val/acc", "confidence_penalty", grid, [], also={"metric": "val/ece", "mode": "min"})
     doc = render(protocol)
-    assert _row(doc, "LS ECE")[2] == NOT_RUN
-    assert _row(doc, "ls_ece")[-1] == "grid: 1 completed of 1; final runs: 0 completed"
+    assert _row(doc, "CP ECE")[2] == NOT_RUN
+    assert _row(doc, "cp")[-1] == "grid: 1 completed of 1; final runs: 0 completed"
+
+
+def test_protocol_names_known_blocks(protocol):
+    bad = {**PROTOCOL, "rows": [{**PROTOCOL["rows"][0], "chosen_by": "nll"}]}
+    protocol.write_text(yaml.safe_dump(bad, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(ValueError, match="row 'CE' has chosen_by='nll'; allowed: acc, ece"):
+        render(protocol)
 
 
 def test_unfinished_part(protocol):
     data = protocol.parent / "data"
-    make_part(data / "ls_ece", "ls_ece", "val/ece", "ls", [("e1", {"alpha": 0.1}, {})], [], mode="min",
-              status="running")
+    make_part(data / "cp", "cp", "val/acc", "confidence_penalty", [("e1", {"beta": 0.1}, {})], [],
+              status="running", also={"metric": "val/ece", "mode": "min"})
     doc = render(protocol)
-    assert _row(doc, "ls_ece")[-1] == ("grid: 0 completed of 1, 1 unfinished when collected (2 of 2 epochs, "
-                                       "val/acc 0.7000, last at 2026-01-01 00:00 UTC); final runs: 0 completed")
-    assert _row(doc, "LS ECE")[2] == NOT_RUN
+    assert _row(doc, "cp")[-1] == ("grid: 0 completed of 1, 1 unfinished when collected (2 of 2 epochs, "
+                                   "val/acc 0.7000, last at 2026-01-01 00:00 UTC); final runs: 0 completed")
+    assert _row(doc, "CP ECE")[2] == NOT_RUN
 
 
 def test_aurc_panel_with_an_unfinished_and_a_missing_part(protocol):
@@ -282,6 +338,24 @@ def test_report_cli(protocol, tmp_path, capsys):
     assert "no such file" in capsys.readouterr().err
 
 
+def test_part_study_files_train_their_grid_once_and_choose_for_every_row():
+    from analysis.reproduction import Part, choice, chosen_in, load_protocol
+    from search_spaces.space import method_params
+    from search_spaces.study_file import load_study
+
+    protocol = load_protocol(COMMITTED_PROTOCOL)
+    ce = load_study(ROOT / protocol.spec["parts"]["ce"]["study"])
+    for name, info in protocol.spec["parts"].items():
+        spec = load_study(ROOT / info["study"])
+        (params,) = method_params(spec).values()
+        grid = len(params[0].choices) if params else 1
+        assert (spec.search.sampler, spec.search.num_samples, spec.asha.enabled) == ("grid", grid, False), name
+        assert spec.seed == ce.seed and spec.training == ce.training and spec.data == ce.data, name
+        part = Part(name, Path(), study=yaml.safe_load((ROOT / info["study"]).read_text(encoding="utf-8")))
+        for row in (r for r in protocol.spec["rows"] if r["part"] == name):
+            assert choice(protocol, chosen_in(protocol, row)) in part.selections, row["label"]
+
+
 def test_committed_document_matches_committed_data():
     data = COMMITTED_PROTOCOL.parent / "data"
     if not data.is_dir() or not any(p.is_dir() for p in data.iterdir()):
@@ -290,3 +364,14 @@ def test_committed_document_matches_committed_data():
     assert render(COMMITTED_PROTOCOL) == committed, (
         "docs/reproductions/lr_table1_fmnist.md differs from what its data gives: run "
         "'smoothstudy reproduce report docs/reproductions/lr_table1_fmnist.yaml'")
+
+
+def test_run_seconds_takes_a_runs_own_epoch_times_when_its_record_is_shorter():
+    runs = pd.DataFrame({"trial_id": ["a", "b"],
+                         "started_at": [T0, T0],
+                         "ended_at": [T0 + pd.Timedelta(seconds=100), T0 + pd.Timedelta(seconds=2)]})
+    epochs = pd.DataFrame({"trial_id": ["a", "a", "b", "b"], "time/train_s": [30.0, 30.0, 40.0, 50.0],
+                           "time/eval_s": [1.0, 1.0, 5.0, None]})
+    assert run_seconds(runs) == 102  # the records alone
+    assert run_seconds(runs, epochs) == 100 + 95  # a: its record (100 > 62); b: its epochs (95 > 2)
+    assert run_seconds(runs, epochs.drop(columns="time/eval_s")) == 102  # not timed by the trainer: records

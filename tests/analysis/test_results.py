@@ -3,7 +3,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from analysis.results import metric_mode, parquet_dir, read_epochs, read_trials
+from analysis.core.catalogue import metric_mode
+from analysis.results import parquet_dir, read_epochs, read_trials
 
 
 def _part(directory, name, trial_id, epoch, written_at_ns, **metrics):

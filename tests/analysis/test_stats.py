@@ -8,7 +8,6 @@ from analysis.stats import (
     bootstrap_indices,
     bootstrap_p_value,
     mean_ci,
-    paired_bootstrap,
     paired_test,
     pareto_mask,
     welch_test,
@@ -69,23 +68,6 @@ def test_bootstrap_p_value_by_hand():
     assert bootstrap_p_value(1.0, np.ones(999)) == pytest.approx(2 / 1000)
 
 
-def test_paired_bootstrap_planted_difference_and_none():
-    labels = np.arange(200) % 4
-    always = {"label": labels, "pred": labels.copy()}
-    half = {"label": labels, "pred": np.where(np.arange(200) % 2 == 0, labels, (labels + 1) % 4)}
-
-    def acc(c):
-        return float((c["pred"] == c["label"]).mean())
-
-    planted = paired_bootstrap(acc, always, half, resamples=300)
-    assert planted.diff == pytest.approx(0.5)
-    assert planted.p_value == pytest.approx(2 / 301)
-    assert planted.test == "paired bootstrap"
-    assert paired_bootstrap(acc, half, half, resamples=50).p_value == 1.0
-    with pytest.raises(ValueError, match="same test samples"):
-        paired_bootstrap(acc, always, {"label": labels[::-1], "pred": labels}, resamples=10)
-
-
 def test_bootstrap_indices_shape_and_reproducible():
     a = bootstrap_indices(7, 5, seed=3)
     assert a.shape == (5, 7) and a.min() >= 0 and a.max() < 7
@@ -123,7 +105,7 @@ def test_welch_test_by_hand():
 
 
 def test_interval_half_width_has_the_means_decimals():
-    from analysis.comparison import fmt_interval
+    from analysis.formatting import fmt_interval
     from analysis.stats import Interval
 
     assert fmt_interval(Interval(mean=0.02981, half_width=0.0003679, n=3)) == "0.0298 ± 0.0004"

@@ -4,9 +4,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from analysis.frames import study_frames
-from analysis.results import read_epochs, read_trials
-from analysis.tables import (
+from analysis.core.tables import (
     COMMON_METADATA,
     EPOCHS,
     SCHEMA_VERSION,
@@ -15,6 +13,8 @@ from analysis.tables import (
     rows_to_table,
     schema_version,
 )
+from analysis.frames import study_frames
+from analysis.results import read_epochs, read_trials
 from study.sinks.base import TrialEnd, TrialStart
 from study.sinks.parquet import ParquetSink
 
@@ -82,8 +82,8 @@ def test_a_resumed_study_with_a_new_hyperparameter_keeps_one_schema(tmp_path):
 
 
 def test_the_schema_is_written_at_the_start_from_the_study_configs(tmp_path):
-    from search_spaces.schema import load_study
     from search_spaces.space import method_examples
+    from search_spaces.study_file import load_study
     from tests.conftest import ROOT
     from trainables.config import flatten, resolve_trial_config
 

@@ -9,6 +9,8 @@ def test_smoke_mode_measures_both_modes_and_stores_every_result(tmp_path, capsys
         assert row["results_per_s"] > 0 and row["ratio_to_minimum"] >= 1.0
         assert row["driver_cpu_cores"] > 0 and row["driver_rss_mb"]["peak"] >= row["driver_rss_mb"]["start"] > 0
     assert out["sinks"]["parquet_rows"] == 8
+    assert out["sinks"]["mlflow_live"] + out["sinks"]["mlflow_dropped"] == 8  # the MLflow process's share
+    assert out["sinks"]["mlflow_process_rss_peak_mb"] > 0
     assert out["sinks_vs_none"] > 0
     assert out["direct"]["parquet_rows"] == 8 and out["direct"]["driver_results_per_s"] > 0
     assert (tmp_path / "ingest.json").is_file()

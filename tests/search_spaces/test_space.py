@@ -4,8 +4,8 @@ import optuna
 import pytest
 import yaml
 
-from search_spaces.schema import parse_study
 from search_spaces.space import define_by_run, method_params
+from search_spaces.study_file import parse_study
 from trainables.config import resolve_trial_config
 from trainables.losses import build_loss, get_loss_info
 
@@ -14,8 +14,8 @@ def spec_with(methods: dict):
     return parse_study({"name": "t", "data": {"dataset": "digits"}, "methods": methods})
 
 
-def sample(spec, n=30, seed=0):
-    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+def sample(spec, n=30, seed=0, sampler=None):
+    study = optuna.create_study(sampler=sampler or optuna.samplers.RandomSampler(seed=seed))
     space = define_by_run(spec)
     out = []
     for _ in range(n):
@@ -82,10 +82,12 @@ def test_space_pickles_for_ray_experiment_state():
 
 
 def test_tpe_is_seeded():
+    from study.samplers import make_sampler
+
     spec = spec_with({"ce": {}, "ls": {}})
-    a = sample(spec, n=10, seed=3)
-    b = sample(spec, n=10, seed=3)
+    a, b, c = (sample(spec, n=12, sampler=make_sampler("tpe", seed, n_startup_trials=4)) for seed in (3, 3, 4))
     assert a == b
+    assert a != c
 
 
 @pytest.mark.parametrize("path", ["studies/quick.yaml", "studies/smoke.yaml"])

@@ -19,7 +19,7 @@ from analysis.results import read_epochs
 from study.callback import SinkCallback
 from study.sinks.background import BackgroundSinks
 from study.sinks.base import EpochResult, TrialEnd, TrialStart
-from study.sinks.mlflow import MlflowSink, sync_from_parquet
+from study.sinks.mlflow import sync_from_parquet
 from study.sinks.parquet import ParquetSink
 from tests.conftest import ROOT
 
@@ -86,17 +86,21 @@ def test_a_full_queue_holds_the_driver_until_there_is_room():
 
 
 KILLED_DRIVER = textwrap.dedent("""
-    import os, signal, sys, time
+    import os, signal, sys
     from types import SimpleNamespace
     from study.callback import SinkCallback
+    from study.mlflow_group import MlflowGroup, mlflow_sinks
     from study.sinks.background import BackgroundSinks
     from study.sinks.mlflow import MlflowSink
     from study.sinks.parquet import ParquetSink
 
-    root, uri = sys.argv[1], sys.argv[2]
+    root, uri, mlflow_in = sys.argv[1], sys.argv[2], sys.argv[3]
     def make_sinks():
-        return [BackgroundSinks([ParquetSink(root + "/parquet", "s")], linger_s=60),
-                BackgroundSinks([MlflowSink(uri, "s", "s", None, {})], linger_s=60)]
+        if mlflow_in == "process":  # as the study runs it: MLflow may have written 4 and 5 before the kill
+            mlflow = mlflow_sinks(MlflowGroup(uri, "s", "s"))
+        else:
+            mlflow = BackgroundSinks([MlflowSink(uri, "s", "s", None, {})], linger_s=60)
+        return [BackgroundSinks([ParquetSink(root + "/parquet", "s")], linger_s=60), mlflow]
     callback = SinkCallback(make_sinks, base={}, epochs=5, echo=lambda line: None)
     trial = SimpleNamespace(trial_id="a", config={"loss": "ce"}, last_result=None, checkpoint=None)
     callback.on_trial_start(0, [], trial)
@@ -105,21 +109,25 @@ KILLED_DRIVER = textwrap.dedent("""
     callback.on_checkpoint(0, [], trial, checkpoint=None)  # Ray recorded a checkpoint at epoch 3
     for epoch in (4, 5):
         callback.on_trial_result(0, [], trial, {"epoch": epoch, "val/acc": epoch / 10})
+    if sys.argv[4] == "mlflow-ahead":  # MLflow wrote 4 and 5, Parquet did not: the replay must not repeat them
+        callback.sinks[1].flush()
     os.kill(os.getpid(), signal.SIGKILL)
 """)
 
 
-def test_a_killed_driver_loses_only_the_queued_tail_which_resume_and_sync_restore(tmp_path):
+@pytest.mark.parametrize("mlflow_in, when", [("thread", "now"), ("process", "now"), ("process", "mlflow-ahead")])
+def test_a_killed_driver_loses_only_the_queued_tail_which_resume_and_sync_restore(tmp_path, mlflow_in, when):
+    from study.mlflow_group import MlflowGroup, mlflow_sinks
+
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-c", KILLED_DRIVER, str(tmp_path), uri], env=env, timeout=300,
-                          capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-c", KILLED_DRIVER, str(tmp_path), uri, mlflow_in, when],
+                          env=env, timeout=300, capture_output=True, text=True)
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
     assert list(read_epochs(tmp_path)["epoch"]) == [1, 2, 3]  # flushed at the checkpoint; 4 and 5 lost
 
     def make_sinks():
-        return [BackgroundSinks([ParquetSink(tmp_path / "parquet", "s")]),
-                BackgroundSinks([MlflowSink(uri, "s", "s", None, {})])]
+        return [BackgroundSinks([ParquetSink(tmp_path / "parquet", "s")]), mlflow_sinks(MlflowGroup(uri, "s", "s"))]
 
     resumed = SinkCallback(make_sinks, base={}, epochs=5, echo=lambda line: None)  # `smoothstudy resume`
     trial = SimpleNamespace(trial_id="a", config={"loss": "ce"}, last_result=None, checkpoint=None)
@@ -137,7 +145,7 @@ def test_a_killed_driver_loses_only_the_queued_tail_which_resume_and_sync_restor
     run = client.search_runs([client.get_experiment_by_name("s").experiment_id],
                              filter_string="tags.`smoothstudy.trial_id` = 'a'")[0]
     history = sorted((m.step, m.value) for m in client.get_metric_history(run.info.run_id, "val/acc"))
-    assert history == [(1, 0.1), (2, 0.2), (3, 0.3), (4, 0.4), (5, 0.5)]
+    assert history == [(1, 0.1), (2, 0.2), (3, 0.3), (4, 0.4), (5, 0.5)]  # each once
 
 
 def test_callback_writes_through_background_sinks(tmp_path):

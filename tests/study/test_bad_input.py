@@ -86,7 +86,7 @@ def test_force_leaves_a_study_holding_the_users_files_untouched(tmp_path):
 
 
 def test_force_clears_only_the_studys_own_files(tmp_path):
-    from study.layout import StudyDir
+    from analysis.core.layout import StudyDir
     from study.replace import check_replaceable, clear_study
 
     study = StudyDir(tmp_path / "smoke")
@@ -311,7 +311,7 @@ def test_expected_failures_are_one_bounded_line_and_bugs_are_not():
 def test_a_finished_study_is_one_force_may_replace(smoke_study, tmp_path):
     import shutil
 
-    from study.layout import StudyDir
+    from analysis.core.layout import StudyDir
     from study.replace import foreign_entries, is_study
 
     copy = tmp_path / "smoke"

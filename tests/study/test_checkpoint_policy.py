@@ -7,7 +7,7 @@ import pytest
 from mlflow import MlflowClient
 
 from analysis.results import read_epochs
-from search_spaces.schema import parse_study
+from search_spaces.study_file import parse_study
 from study.runner import asha_decision_epochs, checkpoint_policy
 from trainables.synthetic import synthetic_metrics
 from trainables.tune_reporting import CheckpointPolicy

@@ -17,10 +17,7 @@ import pytest
 from analysis.results import read_epochs, read_trials
 from study.callback import NODE_ID, NODE_IP
 from study.cluster import enable_token_auth, reachable, token_available
-from tests.conftest import run_cli
-from tests.study.test_mlflow_server import free_port
-from tests.study.test_optuna_bridge import tiny_study
-from tests.study.test_resume import kill_processes_under
+from tests.conftest import free_port, kill_processes_under, run_cli, tiny_study
 
 RAY = str(Path(sys.executable).with_name("ray"))
 WORKER_IP = "127.0.0.2"  # a second loopback address: the worker node gets an IP of its own

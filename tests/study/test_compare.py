@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from analysis.comparison import cross_study_ranks
+from analysis.core.errors import UsageError
+from analysis.core.layout import StudyDir
+from analysis.cross_study import cross_study_ranks
 from study.compare import compare_studies
-from study.errors import UsageError
-from study.layout import StudyDir
-from tests.analysis.test_report_synthetic import assert_png, make_synthetic_study
-from tests.conftest import run_cli
+from tests.analysis.test_report_synthetic import make_synthetic_study
+from tests.conftest import assert_png, run_cli
 
 
 def test_compare_two_synthetic_studies(tmp_path):

@@ -9,9 +9,9 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
+from analysis.core.tables import SCHEMA_VERSION, VERSION_KEY
 from analysis.frames import study_frames
 from analysis.results import read_epochs, read_samples, read_trials
-from analysis.tables import SCHEMA_VERSION, VERSION_KEY
 
 
 def _readers(folder):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from search_spaces.schema import parse_study
+from search_spaces.study_file import parse_study
 from study.runner import smoke_version
 from tests.conftest import run_cli
 from tests.study.test_cli import SMOKE, assert_usage_error, write_study

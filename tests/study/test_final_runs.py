@@ -1,17 +1,29 @@
-"""Final runs: each method's best configuration by the objective on validation, retrained with seeds every
-method shares; ``smoothstudy final`` runs them for a study that has finished."""
+"""Final runs: each method's best configuration by the objective on validation (and by each further selection
+of ``final.also_chosen_by``, a configuration chosen twice trained once), retrained with seeds every method
+shares; ``smoothstudy final`` runs them for a study that has finished."""
 
 from __future__ import annotations
 
 import shutil
 
 import pandas as pd
+import pytest
+import yaml
 
+from analysis.core.errors import UsageError
 from analysis.results import read_rerun_trials, read_trials
-from search_spaces.schema import parse_study
-from study.final import final_settings
-from study.rerun import rerun_seeds, select_trials
+from search_spaces.study_file import parse_study
+from study.final import final_objectives, final_settings, final_trials
+from study.rerun import rerun_configs, rerun_seeds, select_trials
 from tests.conftest import run_cli
+
+# ls: a is best by val/acc, b by val/ece (e, better still, was stopped); ce: d is the only one, so both choose it
+TRIALS = pd.DataFrame({
+    "trial_id": ["a", "b", "c", "d", "e"], "status": ["completed"] * 4 + ["stopped"],
+    "config/loss": ["ls", "ls", "ls", "ce", "ls"], "config/loss_params.alpha": [0.1, 0.2, 0.3, None, 0.4],
+    "config/seed": [0, 1, 2, 3, 4],
+    "val/acc": [0.90, 0.85, 0.80, 0.88, 0.99], "val/ece": [0.05, 0.02, 0.10, 0.04, 0.001],
+})
 
 
 def test_the_choice_is_made_on_validation_never_on_test():
@@ -32,25 +44,73 @@ def test_final_settings_defaults_and_overrides():
     assert (final_settings(with_final, seeds=2).top, final_settings(with_final, seeds=2).seeds) == (2, 2)
 
 
+def test_the_union_of_the_selections_each_trial_once():
+    spec = parse_study({"name": "f", "data": {"dataset": "digits"}, "methods": {"ce": {}, "ls": {}},
+                        "final": {"seeds": 2, "also_chosen_by": [{"metric": "val/ece", "mode": "min"}]}})
+    objectives = final_objectives(spec, final_settings(spec))
+    assert objectives == [("val/acc", "max"), ("val/ece", "min")]
+    chosen = final_trials(TRIALS, objectives, top=1)
+    assert list(chosen["trial_id"]) == ["a", "d", "b"]  # d, chosen by both, once
+    sources = [source for source, _ in rerun_configs(chosen, 2, None, "cpu", 0)]
+    assert sources == ["a", "a", "d", "d", "b", "b"]
+    # a selection that repeats the first objective, or one that chooses the same trials, adds nothing
+    again = parse_study({**spec.model_dump(), "final": {"also_chosen_by": [{"metric": "val/acc", "mode": "max"}]}})
+    assert final_objectives(again, final_settings(again)) == [("val/acc", "max")]
+    assert list(final_trials(TRIALS, [("val/acc", "max"), ("val/nll", "min"), ("train/loss", "min")], 1)["trial_id"]
+                ) == ["a", "d"]  # metrics no trial has choose nothing
+    assert list(final_trials(TRIALS, [("val/acc", "max"), ("val/ece", "min")], 2)["trial_id"]) == ["a", "d", "b"]
+    with pytest.raises(UsageError, match="no completed trial"):
+        final_trials(TRIALS[TRIALS["status"] != "completed"], objectives, 1)
+
+
 def test_final_command_on_a_finished_study(smoke_study, tmp_path):
-    """``smoothstudy final`` on a copy of the finished smoke study (which has no final section): two seeds,
-    the same two for both methods, recorded as reruns tagged final; the epochs they report before the end
-    hold no test metric; the report's leaderboard uses them. Run twice, it trains nothing new."""
+    """``smoothstudy final`` on a copy of the finished smoke study, given a final section that also chooses
+    each method's worst trial by val/acc: two seeds, the same two for both methods, for each configuration
+    either choice picks (CE's one trial, both pick: once), recorded as reruns tagged final; the epochs they
+    report before the end hold no test metric; the report's leaderboard uses them. Run twice, it trains
+    nothing new."""
     study = tmp_path / "smoke"
     # without the reruns other tests may have added to the shared study
     shutil.copytree(smoke_study, study, ignore=shutil.ignore_patterns("report", "reruns"))
+    spec = yaml.safe_load((study / "study.yaml").read_text())
+    spec["final"] = {"also_chosen_by": [{"metric": "val/acc", "mode": "min"}]}
+    (study / "study.yaml").write_text(yaml.safe_dump(spec))
     proc = run_cli("final", str(study), "--seeds", "2", "--device", "cpu", timeout=600)
+    assert "by val/acc (max) and by val/acc (min)" in proc.stdout
     trials = read_trials(study)
     finals = read_rerun_trials(study)
     assert set(finals["tag/kind"]) == {"final"} and set(finals["status"]) == {"completed"}
-    seeds = finals.groupby("config/loss")["config/seed"].apply(lambda s: sorted(s.astype(int)))
-    assert set(seeds.index) == set(trials["config/loss"])
-    assert all(s == rerun_seeds(0, 2) for s in seeds)  # shared across methods
-    best = select_trials(trials, "val/acc", "max", "best", 1)
-    assert set(finals["tag/source_trial"]) == set(best["trial_id"])
+    assert set(finals["config/loss"]) == set(trials["config/loss"])
+    seeds = finals.groupby("tag/source_trial")["config/seed"].apply(lambda s: sorted(s.astype(int)))
+    assert all(s == rerun_seeds(0, 2) for s in seeds)  # shared across methods, each configuration once
+    chosen = final_trials(trials, [("val/acc", "max"), ("val/acc", "min")], 1)
+    assert set(seeds.index) == set(chosen["trial_id"])
     epochs = pd.read_parquet(study / "parquet" / "reruns" / "epochs")
     assert not [c for c in epochs.columns if c.startswith("test/") and epochs[c].notna().any()]
     report = (study / "report" / "report.md").read_text()
     assert "single search trials" not in report and "report:" in proc.stdout
     again = run_cli("final", str(study), "--seeds", "2", "--device", "cpu", timeout=600)
     assert "already recorded" in again.stdout and len(read_rerun_trials(study)) == len(finals)
+
+
+@pytest.mark.parametrize("states, trained", [
+    ({"completed": 2, "running": 1}, False),  # stopped part way (Ctrl-C): resume continues, then trains them
+    ({"completed": 2, "lost": 1}, False),
+    ({"completed": 2, "stopped": 1}, True),
+])
+def test_final_runs_wait_until_every_search_trial_has_ended(tmp_path, monkeypatch, states, trained):
+    from collections import Counter
+
+    import study.final as final
+    import study.state as state
+    from analysis.core.layout import StudyDir
+
+    spec = parse_study({"name": "s", "methods": {"ce": {}, "ls": {}}, "search": {"num_samples": 3, "strategy": "joint"},
+                        "final": {"top": 1, "seeds": 2}})
+    calls, said = [], []
+    monkeypatch.setattr(state, "trial_states", lambda study: Counter(states))
+    monkeypatch.setattr(final, "run_final", lambda *a, **k: calls.append(a))
+    final.final_if_asked(StudyDir(tmp_path / "s"), spec, echo=said.append)
+    assert bool(calls) == trained
+    assert trained or said == [f"no final runs yet: 2 of the search's 3 trials have ended; 'smoothstudy resume "
+                               f"{tmp_path / 's'}' continues the search, then trains them"]

@@ -14,18 +14,10 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
+from analysis.core.errors import UsageError
 from analysis.results import read_epochs, read_trials
-from study.errors import UsageError
 from study.mlflow_server import is_loopback, server_command, server_env, store_uris
-from tests.conftest import ROOT, run_cli
-from tests.study.test_optuna_bridge import tiny_study
-from tests.study.test_resume import kill_processes_under, ray_env
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.conftest import ROOT, free_port, kill_processes_under, ray_env, run_cli, tiny_study
 
 
 def machine_ip() -> str | None:

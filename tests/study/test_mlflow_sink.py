@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
+from analysis.core.statuses import TrialStatus, mlflow_run_status
 from study.sinks.base import TrialEnd, TrialStart
-from study.sinks.mlflow import MlflowSink, find_study_runs, run_end_status, sync_from_parquet
+from study.sinks.mlflow import MlflowSink, find_study_runs, sync_from_parquet
 from study.sinks.parquet import ParquetSink
 
 
@@ -102,6 +103,7 @@ def test_resumed_sink_continues_the_same_runs(tracking_uri, tmp_path):
 
     resumed = _sink(tracking_uri, "s2", tmp_path)  # the driver restarted
     resumed.trial_started(TrialStart("t1", {"loss": "ce"}))
+    resumed.epoch("t1", 1, {"val/acc": 0.5})  # replayed from a checkpoint before it: MLflow has it already
     resumed.epoch("t1", 2, {"val/acc": 0.6})
     resumed.trial_ended(TrialEnd("t1", "completed"))
     resumed.close()
@@ -184,6 +186,24 @@ def test_sync_from_parquet_back_fills_and_is_idempotent(tracking_uri, tmp_path):
     assert _history(client, t2.info.run_id, "val/acc") == [(1, 0.3)]
 
 
+def test_missed_results_mark_the_parent_run_until_sync_back_fills_them(tracking_uri, tmp_path):
+    from study.sinks.mlflow import MISSED_TAG
+
+    study_dir = tmp_path / "runs" / "s8"
+    parquet = ParquetSink(study_dir / "parquet", "s8")
+    mlflow_sink = _sink(tracking_uri, "s8", study_dir)
+    for sink in (parquet, mlflow_sink):
+        sink.trial_started(TrialStart("t1", {"loss": "ce"}))
+    parquet.epoch("t1", 1, {"val/acc": 0.4})  # dropped before it reached MLflow
+    parquet.close()
+    mlflow_sink.missed_results(1)
+    client = MlflowClient(tracking_uri)
+    assert client.get_run(mlflow_sink.parent_run_id).data.tags[MISSED_TAG] == "1"
+    sync_from_parquet(study_dir, tracking_uri)
+    assert MISSED_TAG not in client.get_run(mlflow_sink.parent_run_id).data.tags
+    assert _history(client, mlflow_sink.run_id("t1"), "val/acc") == [(1, 0.4)]
+
+
 def test_a_metric_name_mlflow_refuses_is_skipped_without_pausing_logging(tracking_uri, tmp_path):
     sink = _sink(tracking_uri, "s6", tmp_path)
     sink.trial_started(TrialStart("t1", {"loss": "ce"}))
@@ -230,7 +250,7 @@ def test_live_sink_and_sync_share_one_status_mapping_and_sync_back_fills_reruns_
     live_runs = {n: r.info.status for n, r in _children(MlflowClient(tracking_uri), live).items()}
     synced = _children(MlflowClient(other), live)
     assert {n: r.info.status for n, r in synced.items()} == {**live_runs, "rerun-a": "FINISHED"}
-    assert live_runs["t-lost"] == "KILLED" == run_end_status("lost")
+    assert live_runs["t-lost"] == "KILLED" == mlflow_run_status(TrialStatus.LOST)
     assert synced["rerun-a"].data.tags["kind"] == "rerun"
     assert [a.path for a in MlflowClient(other).list_artifacts(synced["t-completed"].info.run_id)] == ["reliability.png"]
     assert sync_from_parquet(study_dir, other, artifacts_of=artifacts_of).artifacts_logged == 0  # once

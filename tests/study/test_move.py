@@ -9,8 +9,8 @@ from collections import Counter
 
 from mlflow import MlflowClient
 
+from analysis.core.layout import StudyDir
 from analysis.results import read_rerun_trials, read_trials
-from study.layout import StudyDir
 from study.sinks.mlflow import KIND_TAG, STUDY_ID_TAG, TRIAL_TAG
 from tests.conftest import run_cli
 

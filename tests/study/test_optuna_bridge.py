@@ -10,23 +10,12 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
+from analysis.core.layout import StudyDir
 from analysis.results import read_epochs, read_trials
-from search_spaces.schema import load_study
-from study.layout import StudyDir
+from search_spaces.study_file import load_study
 from study.optuna_bridge import TruthfulOptunaSearch, optuna_trial_states, optuna_trials, trial_outcome
 from study.runner import build_searcher
-from tests.conftest import ROOT, run_cli
-
-
-def tiny_study(tmp_path, name: str, **overrides) -> str:
-    """studies/smoke.yaml cut down: no probe, 600 digits; ``overrides`` replace whole sections."""
-    spec = yaml.safe_load((ROOT / "studies" / "smoke.yaml").read_text())
-    spec.update(name=name, evaluation={"representation": False, "probe": False})
-    spec["data"] = {**spec["data"], "subset": 600}
-    spec.update(overrides)
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(spec))
-    return str(path)
+from tests.conftest import ROOT, run_cli, tiny_study
 
 
 @pytest.mark.parametrize("result,error,expected", [

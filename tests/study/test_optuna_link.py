@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from mlflow import MlflowClient
 
+from analysis.core.layout import StudyDir
 from analysis.results import read_trials
-from study.layout import StudyDir
 from study.optuna_bridge import MLFLOW_RUN_ATTR, RAY_TRIAL_ATTR, optuna_studies
 from study.sinks.mlflow import OPTUNA_TRIAL_TAG, TRIAL_TAG
 

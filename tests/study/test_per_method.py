@@ -10,10 +10,10 @@ import optuna
 import pytest
 import yaml
 
+from analysis.core.layout import StudyDir
 from search_spaces.budgets import interleave, split_budget
-from search_spaces.schema import load_study, parse_study
 from search_spaces.space import search_budgets
-from study.layout import StudyDir
+from search_spaces.study_file import load_study, parse_study
 from study.per_method import PerMethodASHA, PerMethodSearch
 from study.runner import build_scheduler, build_searcher, search_plan
 from study.samplers import make_sampler

@@ -7,7 +7,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from study.errors import UsageError
+from analysis.core.errors import UsageError
 from study.preflight import check_mlflow_uri, check_port, check_writable_dir
 
 

@@ -12,11 +12,11 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from analysis.comparison import build_study_report
-from analysis.results import read_rerun_trials, read_trials
-from search_spaces.schema import MAX_NUM_SAMPLES, load_study
-from study.errors import UsageError
-from study.layout import StudyDir
+from analysis.core.errors import UsageError
+from analysis.core.layout import StudyDir
+from analysis.results import read_rerun_trials, read_trials, reruns_dir
+from analysis.study_report import build_study_report
+from search_spaces.study_file import MAX_NUM_SAMPLES, load_study
 from study.rerun import RERUN_SEED_OFFSET, rerun, rerun_configs, select_trials
 from study.sinks.base import TrialEnd, TrialStart
 from study.sinks.parquet import ParquetSink
@@ -65,7 +65,8 @@ def test_rerun_configs_new_seeds(study_copy):
     row = _best(study_copy)
     jobs = rerun_configs(row, seeds=3, epochs=1, device="cpu", study_seed=0)
     assert [cfg.seed for _, cfg in jobs] == [RERUN_SEED_OFFSET + i for i in range(3)]
-    assert RERUN_SEED_OFFSET > MAX_NUM_SAMPLES  # above the seed of every search trial (trial n: seed + n)
+    searched = {0 + n for n in range(MAX_NUM_SAMPLES)}  # the seed of every search trial (trial n: seed + n)
+    assert not searched & {cfg.seed for _, cfg in jobs}
     method = row["config/loss"].iloc[0]
     assert all(source == row["trial_id"].iloc[0] and cfg.epochs == 1 and cfg.loss == method for source, cfg in jobs)
 
@@ -111,8 +112,8 @@ def test_reruns_of_every_method_share_seeds(tmp_path):
 def test_real_reruns_give_the_paired_t_test_in_the_report(tmp_path):
     """Two reruns of each method's best trial (trained here, 1 epoch on 400 digits): the report pairs CE and
     LS seed by seed (paired t-test over 2 seeds), not Welch's unpaired test."""
-    from analysis.comparison import write_study_report
-    from study.reporting import report_inputs
+    from analysis.study_report import write_study_report
+    from study.report import report_inputs
 
     study = tiny_searched_study(tmp_path)
     results = rerun(study, top=1, seeds=2, epochs=1, device="cpu", echo=lambda _: None)
@@ -201,3 +202,17 @@ def test_parallel_reruns_go_back_to_the_studys_cluster(tmp_path, monkeypatch, gi
     connect_for_reruns(study_dir, given, lines.append)
     assert calls == [joined]
     assert (note is None and not lines) or (len(lines) == 1 and note in lines[0])
+
+
+def test_a_run_is_recorded_with_the_times_it_ran_not_the_time_it_is_recorded(tmp_path):
+    """Ray reruns are recorded when their task returns: started_at and ended_at are the task's own times."""
+    from study.rerun import _record
+
+    sink = ParquetSink(reruns_dir(tmp_path), "s")
+    cfg = TrialConfig(loss="ce", seed=3)
+    started, ended = 1_700_000_000.0, 1_700_001_234.5
+    _record("t0", cfg, [sink], lambda _: None, [], None, "nan loss", (started, ended), kind="final")
+    sink.close()
+    row = read_rerun_trials(tmp_path).set_index("trial_id").loc["final-t0-seed3"]
+    assert row["started_at"] == pd.Timestamp(started, unit="s", tz="UTC")
+    assert (row["ended_at"] - row["started_at"]).total_seconds() == pytest.approx(ended - started)

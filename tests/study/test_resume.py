@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -17,27 +16,13 @@ from mlflow import MlflowClient
 
 from analysis.results import read_trials
 from study.optuna_bridge import optuna_trials
-from tests.conftest import ROOT, run_cli
-from tests.study.test_optuna_bridge import tiny_study
+from tests.conftest import ROOT, kill_processes_under, ray_env, run_cli, tiny_study
 
 TRIALS, EPOCHS = 5, 4
 
 
-def ray_env(prefix: str = "rt") -> dict[str, str]:
-    """A Ray temp dir of our own (short: Ray's socket paths must fit 107 bytes), so leftovers are findable."""
-    return {"RAY_TMPDIR": tempfile.mkdtemp(prefix=prefix, dir="/tmp"), "PYTHONUNBUFFERED": "1"}
 
 
-def kill_processes_under(marker: str) -> None:
-    """SIGKILL the processes whose command line names ``marker`` (our own Ray temp dir), by pid."""
-    for pid_dir in Path("/proc").iterdir():
-        if not pid_dir.name.isdigit() or int(pid_dir.name) == os.getpid():
-            continue
-        try:
-            if marker in (pid_dir / "cmdline").read_bytes().decode(errors="replace"):
-                os.kill(int(pid_dir.name), signal.SIGKILL)
-        except (OSError, ProcessLookupError):
-            continue
 
 
 def epoch_parts(study_dir: Path) -> list[Path]:

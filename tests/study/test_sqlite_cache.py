@@ -1,11 +1,10 @@
 import sqlite3
 
-import optuna
 import pytest
 from mlflow import MlflowClient
 
 from study.sinks.mlflow import RunStore
-from study.sqlite_cache import CACHE_ENV, copy_empty_database, new_mlflow_database, new_optuna_database
+from study.sqlite_cache import CACHE_ENV, copy_empty_database, new_mlflow_database
 
 
 @pytest.fixture
@@ -68,16 +67,6 @@ def test_copied_mlflow_store_works_and_default_experiment_points_at_the_study(tm
         client.log_metric(run_id, "val/acc", 0.5, step=1)
         assert client.get_run(run_id).data.metrics == {"val/acc": 0.5}
     assert len(list(cache.glob("mlflow-*.db"))) == 1
-
-
-def test_copied_optuna_storage_works(tmp_path, cache):
-    for name in ("one", "two"):
-        uri = f"sqlite:///{tmp_path / f'{name}.db'}"
-        new_optuna_database(uri)
-        study = optuna.create_study(study_name=name, storage=uri)
-        study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
-        assert len(optuna.load_study(study_name=name, storage=uri).trials) == 2
-    assert len(list(cache.glob("optuna-*.db"))) == 1
 
 
 def test_an_unexpected_mlflow_schema_is_copied_without_error(tmp_path, cache):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from study.errors import UsageError
+from analysis.core.errors import UsageError
 from study.staging import staged
 
 

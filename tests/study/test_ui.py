@@ -7,11 +7,12 @@ import shutil
 
 from mlflow import MlflowClient
 
-from analysis.leaderboard import METHOD, best_trials
+from analysis.core.layout import StudyDir
+from analysis.core.tables import METHOD
+from analysis.leaderboard import best_trials
 from analysis.results import read_trials
 from study import ui
-from study.layout import StudyDir
-from study.reporting import run_map_of
+from study.report import run_map_of
 from tests.conftest import run_cli
 
 

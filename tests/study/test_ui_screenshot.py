@@ -10,10 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import kill_processes_under, ray_env, run_cli, tiny_study
 from tests.study.test_mlflow_server import Server
-from tests.study.test_optuna_bridge import tiny_study
-from tests.study.test_resume import kill_processes_under, ray_env
 
 SCREENSHOT_DIR = Path(__file__).resolve().parents[2] / "runs" / "ui-screenshots"
 
@@ -69,8 +67,8 @@ def test_mlflow_ui_shows_study_runs_and_a_metric_chart(tmp_path):
         _wait_text(browser, "uistudy")  # the experiment is listed
         SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
         # where `smoothstudy ui` sends a first-time user: the runs table, not MLflow 3's GenAI overview
+        from analysis.core.layout import StudyDir
         from study import ui
-        from study.layout import StudyDir
 
         landing = ui.open_ui(StudyDir(tmp_path / "runs" / "uistudy"), open_browser=False, echo=lambda line: None)
         assert landing == f"{server.uri.rstrip('/')}/#/experiments/{experiment.experiment_id}/runs"

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from analysis.metrics.representation import centre_distance_spread
+from tests.conftest import digits_config, untimed
 from trainables import loop
 from trainables.config import TrialConfig
 from trainables.data import RawData, TensorDataset, get_dataset_info
@@ -18,14 +19,7 @@ EPOCHS = 3
 
 
 def small_config(**overrides) -> TrialConfig:
-    values = dict(dataset="digits", model="mlp", subset=600, val_fraction=0.2, epochs=EPOCHS, batch_size=64,
-                  lr=0.1, device="cpu", representation=False, probe=False, seed=11)
-    values.update(overrides)
-    return TrialConfig(**values)
-
-
-def without_timings(metrics: dict) -> dict:
-    return {k: v for k, v in metrics.items() if not k.startswith("time/")}
+    return digits_config(**{"epochs": EPOCHS, **overrides})
 
 
 def assert_same_weights(a: torch.nn.Module, b: torch.nn.Module) -> None:
@@ -77,7 +71,7 @@ def test_deterministic_on_cpu(reference):
     ref_trainer, ref_history = reference
     trainer = Trainer(small_config())
     history = [trainer.train_epoch() for _ in range(EPOCHS)]
-    assert [without_timings(m) for m in history] == [without_timings(m) for m in ref_history]
+    assert [untimed(m) for m in history] == [untimed(m) for m in ref_history]
     assert_same_weights(trainer.model, ref_trainer.model)
 
 
@@ -96,7 +90,7 @@ def test_resume_continues_exactly(reference, tmp_path):
     assert resumed.epoch == 1 and not resumed.done
     assert torch.equal(torch.get_rng_state(), saved_rng)
     history = [resumed.train_epoch() for _ in range(EPOCHS - 1)]
-    assert [without_timings(m) for m in history] == [without_timings(m) for m in ref_history[1:]]
+    assert [untimed(m) for m in history] == [untimed(m) for m in ref_history[1:]]
     assert_same_weights(resumed.model, ref_trainer.model)
     assert resumed.done
 
@@ -158,7 +152,7 @@ def test_fused_sgd_on_cpu_is_bit_identical_to_the_default(momentum, nesterov):
                                       nesterov=group["nesterov"], foreach=False)
     plain.scheduler = torch.optim.lr_scheduler.LambdaLR(plain.optimizer, plain._lr_factor)
     for _ in range(2):
-        assert without_timings(fused.train_epoch()) == without_timings(plain.train_epoch())
+        assert untimed(fused.train_epoch()) == untimed(plain.train_epoch())
     assert_same_weights(fused.model, plain.model)
 
 
@@ -179,7 +173,7 @@ def test_resume_continues_exactly_with_cpu_autocast(tmp_path):
     torch.save(first.state_dict(), tmp_path / "checkpoint.pt")
     resumed = Trainer(config)
     resumed.load_state_dict(torch.load(tmp_path / "checkpoint.pt", weights_only=True))
-    assert without_timings(resumed.train_epoch()) == without_timings(history[1])
+    assert untimed(resumed.train_epoch()) == untimed(history[1])
     assert_same_weights(resumed.model, straight.model)
 
 
@@ -259,14 +253,14 @@ def test_stateful_losses_resume_exactly(loss, params, tmp_path):
     """Loss state (matrices, schedules, learnable targets and their optimizer state) survives a checkpoint."""
     cfg = small_config(loss=loss, loss_params=params)
     straight = Trainer(cfg)
-    reference = [without_timings(straight.train_epoch()) for _ in range(EPOCHS)]
+    reference = [untimed(straight.train_epoch()) for _ in range(EPOCHS)]
 
     first = Trainer(cfg)
     first.train_epoch()
     torch.save(first.state_dict(), tmp_path / "checkpoint.pt")
     resumed = Trainer(cfg)
     resumed.load_state_dict(torch.load(tmp_path / "checkpoint.pt", weights_only=True))
-    history = [without_timings(resumed.train_epoch()) for _ in range(EPOCHS - 1)]
+    history = [untimed(resumed.train_epoch()) for _ in range(EPOCHS - 1)]
     assert history == reference[1:]
     for key, value in straight.loss_fn.state_dict().items():
         assert torch.equal(value, resumed.loss_fn.state_dict()[key]), key

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.conftest import digits_config, untimed
 from trainables.config import TrialConfig
 from trainables.loop import (
     PER_SEED_CHOICES,
@@ -22,14 +23,7 @@ EPOCHS = 2
 
 
 def small_config(**overrides) -> TrialConfig:
-    values = dict(dataset="digits", model="mlp", subset=400, val_fraction=0.2, epochs=EPOCHS, batch_size=64,
-                  lr=0.1, device="cpu", representation=False, probe=False, seed=5)
-    values.update(overrides)
-    return TrialConfig(**values)
-
-
-def untimed(metrics: dict) -> dict:
-    return {k: v for k, v in metrics.items() if not k.startswith("time/")}
+    return digits_config(**{"subset": 400, "epochs": EPOCHS, "seed": 5, **overrides})
 
 
 @pytest.fixture(scope="module")
@@ -156,7 +150,7 @@ def test_study_file_seeds_per_trial_reaches_the_tune_adapter(monkeypatch):
 
     import yaml
 
-    from search_spaces.schema import parse_study
+    from search_spaces.study_file import parse_study
     from trainables import tune_adapter
 
     study = yaml.safe_load((Path(__file__).resolve().parents[2] / "studies" / "smoke.yaml").read_text())

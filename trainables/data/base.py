@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from trainables.registry import Registry
+from analysis.core.registry import Registry
 
 
 @dataclass

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from trainables.registry import Registry
+from analysis.core.registry import Registry
 
 SEVERITIES = (1, 2, 3, 4, 5)
 

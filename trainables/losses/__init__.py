@@ -11,6 +11,7 @@ from trainables.losses.base import (
     check_loss_hparams,
     get_loss_info,
     list_losses,
+    loss_hparams,
     register_loss,
 )
 
@@ -20,5 +21,5 @@ for _mod in pkgutil.iter_modules(__path__):
 
 __all__ = [
     "LOSSES", "LossInfo", "SmoothingLoss", "build_loss", "check_loss_hparams", "get_loss_info",
-    "list_losses", "register_loss",
+    "list_losses", "loss_hparams", "register_loss",
 ]

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from trainables.registry import HParam, Registry, check_hparams
+from analysis.core.registry import HParam, Registry, check_hparams
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -41,6 +41,11 @@ def list_losses() -> list[str]:
 
 def get_loss_info(name: str) -> LossInfo:
     return LOSSES.get(name)
+
+
+def loss_hparams(name: str) -> tuple[HParam, ...]:
+    """The hyperparameters loss ``name`` declares (what reports need to hide the ones it did not use)."""
+    return LOSSES.get(name).hparams
 
 
 def check_loss_hparams(name: str, hparams: dict[str, Any]) -> dict[str, Any]:

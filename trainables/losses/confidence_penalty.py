@@ -1,10 +1,10 @@
-"""Confidence penalty (Pereyra et al., 2017), a calibration baseline of seed 004."""
+"""Confidence penalty (Pereyra et al., 2017), a calibration baseline of the label relaxation paper (Lienen & Hüllermeier)."""
 
 import torch
 import torch.nn.functional as F
 
+from analysis.core.registry import HParam
 from trainables.losses.base import LossInfo, SmoothingLoss, register_loss
-from trainables.registry import HParam
 
 
 class ConfidencePenalty(SmoothingLoss):
@@ -29,7 +29,7 @@ register_loss(
                    help="weight of the entropy bonus"),
         ),
         reference="Pereyra et al., Regularizing Neural Networks by Penalizing Confident Output "
-                  "Distributions, 2017; grid from seed 004",
+                  "Distributions, 2017; grid from Lienen & Hüllermeier",
         summary="confidence penalty (entropy regularisation)",
     )
 )

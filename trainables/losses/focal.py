@@ -1,9 +1,9 @@
-"""Focal loss (Lin et al., 2020), a calibration baseline of seed 004."""
+"""Focal loss (Lin et al., 2020), a calibration baseline of the label relaxation paper (Lienen & Hüllermeier)."""
 
 import torch
 
+from analysis.core.registry import HParam
 from trainables.losses.base import LossInfo, SmoothingLoss, log_target_and_rest, register_loss
-from trainables.registry import HParam
 
 
 class FocalLoss(SmoothingLoss):
@@ -26,7 +26,7 @@ register_loss(
             HParam("gamma", 2.0, 0.0, 5.0, grid=(0.1, 0.2, 0.5, 1, 2, 3.5, 5),
                    help="focusing exponent; 0 gives cross-entropy"),
         ),
-        reference="Lin et al., Focal Loss for Dense Object Detection, TPAMI 2020; grid from seed 004",
+        reference="Lin et al., Focal Loss for Dense Object Detection, TPAMI 2020; grid from Lienen & Hüllermeier",
         summary="focal loss",
     )
 )

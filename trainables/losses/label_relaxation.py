@@ -1,11 +1,11 @@
-"""Label relaxation (Lienen & Hüllermeier, seed 004): no loss inside the credal set p_y ≥ 1−α."""
+"""Label relaxation (Lienen & Hüllermeier): no loss inside the credal set p_y ≥ 1−α."""
 
 import math
 
 import torch
 
+from analysis.core.registry import HParam
 from trainables.losses.base import LossInfo, SmoothingLoss, log_target_and_rest, register_loss
-from trainables.registry import HParam
 
 
 class LabelRelaxation(SmoothingLoss):
@@ -37,7 +37,7 @@ register_loss(
             HParam("alpha", 0.1, 0.0, 0.9, grid=(0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.4),
                    help="relaxation: predictions with p_y >= 1-alpha cost nothing"),
         ),
-        reference="Lienen & Huellermeier, From Label Smoothing to Label Relaxation, AAAI 2021 (seed 004)",
+        reference="Lienen & Huellermeier, From Label Smoothing to Label Relaxation, AAAI 2021",
         summary="label relaxation (KL to the closest distribution of the credal set)",
     )
 )

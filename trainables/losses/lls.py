@@ -1,12 +1,12 @@
-"""Learnable Label Smoothing (seed 003): a learnable target distribution per class, symmetric KL."""
+"""Learnable Label Smoothing: a learnable target distribution per class, symmetric KL."""
 
 import math
 
 import torch
 from torch import nn
 
+from analysis.core.registry import HParam
 from trainables.losses.base import LossInfo, SmoothingLoss, register_loss
-from trainables.registry import HParam
 
 
 class LearnableLabelSmoothing(SmoothingLoss):
@@ -44,7 +44,7 @@ register_loss(
             HParam("alpha", 0.1, 0.01, 0.9, grid=(0.05, 0.1, 0.2, 0.3, 0.4, 0.5),
                    help="mass of the learned class distribution (paper: 0.1; appendix C grid); > 0 (reverse KL)"),
         ),
-        reference="LLS: Regulating Neural Network Training via Learnable Label Smoothing (seed 003)",
+        reference="LLS: Regulating Neural Network Training via Learnable Label Smoothing",
         summary="learnable class-wise target distributions (Q-matrix), symmetric KL",
         learnable=True,
     )

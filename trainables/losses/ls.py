@@ -1,7 +1,7 @@
 import torch
 
+from analysis.core.registry import HParam
 from trainables.losses.base import LossInfo, SmoothingLoss, register_loss
-from trainables.registry import HParam
 
 
 class LabelSmoothing(SmoothingLoss):
@@ -25,7 +25,7 @@ register_loss(
             HParam("alpha", 0.1, 0.0, 0.9, grid=(0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.4),
                    help="smoothing mass spread uniformly over all classes"),
         ),
-        reference="Szegedy et al. 2016; seed 004 (Lienen & Huellermeier) alpha grid",
+        reference="Szegedy et al. 2016; Lienen & Huellermeier alpha grid",
         summary="label smoothing",
     )
 )

@@ -1,11 +1,11 @@
-"""Label Smoothing++ (Chhabra et al., seed 002): a learnable non-target distribution per class."""
+"""Label Smoothing++ (Chhabra et al.): a learnable non-target distribution per class."""
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from analysis.core.registry import HParam
 from trainables.losses.base import LossInfo, SmoothingLoss, register_loss, target_mask
-from trainables.registry import HParam
 
 EPS = 1e-6  # inside the logs, as in the official code
 
@@ -54,7 +54,7 @@ register_loss(
             HParam("alpha", 0.1, 0.0, 0.9,
                    help="mass given to the learned non-target distribution (paper: 0.1 throughout)"),
         ),
-        reference="Chhabra et al., Label Smoothing++ (seed 002); github.com/s-choh/LSPP",
+        reference="Chhabra et al., Label Smoothing++; github.com/s-choh/LSPP",
         summary="learnable class-wise non-target distributions (C-matrix)",
         learnable=True,
     )

@@ -1,10 +1,10 @@
-"""MaxSup (Zhou et al., seed 000): suppress the top logit instead of the target logit."""
+"""MaxSup (Zhou et al.): suppress the top logit instead of the target logit."""
 
 import torch
 import torch.nn.functional as F
 
+from analysis.core.registry import HParam
 from trainables.losses.base import LossInfo, SmoothingLoss, register_loss, target_mask
-from trainables.registry import HParam
 
 SCHEDULES = ("constant", "ramp")
 VARIANTS = ("logit", "prob", "prob_hinge")
@@ -79,7 +79,7 @@ register_loss(
             HParam("hinge_margin", 0.1, 0.0, 1.0, search=False, when=("variant", ("prob_hinge",)),
                    help="prob_hinge only: phi(x)=max(0, x-m)"),
         ),
-        reference="Zhou et al., MaxSup (seed 000); github.com/ZhouYuxuanYX/Maximum-Suppression-Regularization",
+        reference="Zhou et al., MaxSup; github.com/ZhouYuxuanYX/Maximum-Suppression-Regularization",
         summary="max suppression: penalise the top logit",
     )
 )

@@ -1,10 +1,10 @@
-"""Margin-based label smoothing (Liu et al., CVPR 2022), a baseline of seed 002."""
+"""Margin-based label smoothing (Liu et al., CVPR 2022), a baseline of Label Smoothing++ (Chhabra et al.)."""
 
 import torch
 import torch.nn.functional as F
 
+from analysis.core.registry import HParam
 from trainables.losses.base import LossInfo, SmoothingLoss, register_loss
-from trainables.registry import HParam
 
 
 class MarginLabelSmoothing(SmoothingLoss):

@@ -1,10 +1,10 @@
-"""Online label smoothing (Zhang et al., 2021), a baseline of seed 002."""
+"""Online label smoothing (Zhang et al., 2021), a baseline of Label Smoothing++ (Chhabra et al.)."""
 
 import torch
 import torch.nn.functional as F
 
+from analysis.core.registry import HParam
 from trainables.losses.base import LossInfo, SmoothingLoss, register_loss, soft_cross_entropy
-from trainables.registry import HParam
 
 
 class OnlineLabelSmoothing(SmoothingLoss):

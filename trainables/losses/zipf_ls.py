@@ -1,10 +1,10 @@
-"""Zipf's label smoothing (Liang et al., ECCV 2022), a baseline of seed 002."""
+"""Zipf's label smoothing (Liang et al., ECCV 2022), a baseline of Label Smoothing++ (Chhabra et al.)."""
 
 import torch
 import torch.nn.functional as F
 
+from analysis.core.registry import HParam
 from trainables.losses.base import LossInfo, SmoothingLoss, register_loss, target_mask
-from trainables.registry import HParam
 
 
 def _count_greater(z: torch.Tensor) -> torch.Tensor:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from trainables.registry import Registry
+from analysis.core.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -22,21 +22,26 @@ class ModelInfo:
 
 MODELS: Registry[ModelInfo] = Registry("model")
 TIMM_PREFIX = "timm/"
+# Families of models named by a prefix ("timm/<arch>"): prefix -> (arch -> its record, what follows the prefix)
+FAMILIES: dict[str, tuple[Callable[[str], ModelInfo], str]] = {}
 
 
 def register_model(info: ModelInfo) -> ModelInfo:
     return MODELS.register(info)
 
 
+def register_family(prefix: str, info_of: Callable[[str], ModelInfo], names: str) -> None:
+    FAMILIES[prefix] = (info_of, names)
+
+
 def list_models() -> list[str]:
-    return MODELS.names() + [TIMM_PREFIX + "<any timm model name>"]
+    return MODELS.names() + [f"{prefix}<{names}>" for prefix, (_, names) in FAMILIES.items()]
 
 
 def get_model_info(name: str) -> ModelInfo:
-    if name.startswith(TIMM_PREFIX):
-        from trainables.models.timm_models import timm_model_info
-
-        return timm_model_info(name[len(TIMM_PREFIX):])
+    for prefix, (info_of, _) in FAMILIES.items():
+        if name.startswith(prefix):
+            return info_of(name[len(prefix):])
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; known: {', '.join(list_models())}")
     return MODELS.get(name)

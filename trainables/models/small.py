@@ -50,6 +50,6 @@ class SmallCNN(nn.Module):
         return self.head(self.features(x))
 
 
-register_model(ModelInfo("mlp", MLP, convolutional=False, reference="seed 004 (Lienen & Huellermeier), Sec. 5",
+register_model(ModelInfo("mlp", MLP, convolutional=False, reference="Lienen & Huellermeier, Sec. 5",
                          summary="MLP, two hidden layers of 1024, ReLU"))
 register_model(ModelInfo("small_cnn", SmallCNN, convolutional=True, summary="3-stage conv-BN-ReLU CNN, ~0.1M params"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from trainables.models.base import TIMM_PREFIX, ModelInfo
+from trainables.models.base import TIMM_PREFIX, ModelInfo, register_family
 
 
 class TimmClassifier(nn.Module):
@@ -42,3 +42,6 @@ def timm_model_info(arch: str) -> ModelInfo:
         return TimmClassifier(model)
 
     return ModelInfo(TIMM_PREFIX + arch, build, convolutional=True, reference="timm")
+
+
+register_family(TIMM_PREFIX, timm_model_info, "any timm model name")

@@ -89,8 +89,8 @@ def test_gradcheck_probability_variants(variant):
 
 
 def test_every_searched_alpha_is_an_upward_ramp_and_unused_settings_are_not_reported():
+    from analysis.core.registry import used_hparams
     from trainables.losses import get_loss_info
-    from trainables.registry import used_hparams
 
     for alpha in (0.0, 0.05, 0.3, 0.5):
         loss = build_loss("maxsup", 3, alpha=alpha)

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from search_spaces.schema import StudyFileError, load_study, parse_study
+from search_spaces.study_file import StudyFileError, load_study, parse_study
 
 STUDIES = Path(__file__).resolve().parents[2] / "studies"
 
@@ -54,6 +54,18 @@ def test_shipped_studies_load():
         ("search.sampler", "cmaes", "search.sampler='cmaes': Input should be 'tpe', 'random', 'nsga2' or 'grid'"),
         ("search.num_samples", 10**6, "search.num_samples: Input should be less than or equal to 100000"),
         ("name", "bad name!", "name: String should match pattern"),
+        ("final.also_chosen_by", [{"metric": "test/ece", "mode": "min"}],
+         "final.also_chosen_by.0.metric: objective metric 'test/ece' is not one a trial reports every epoch; "
+         "allowed: val/acc"),
+        ("final.also_chosen_by", [{"metric": "val/ece", "mode": "lowest"}],
+         "final.also_chosen_by.0.mode='lowest': Input should be 'max' or 'min'"),
+        ("final.also_chosen_by", [{"metric": "val/ece"}],
+         "final.also_chosen_by.0: mode missing; allowed: {metric: <a val/ or train/ metric>, mode: max | min}"),
+        ("final.also_chosen_by", ["val/ece"], "final.also_chosen_by.0: not a mapping; allowed: {metric: "),
+        ("final.also_chosen_by", {"metric": "val/ece", "mode": "min"},
+         "final.also_chosen_by: not a list; allowed: a list"),
+        ("final.also_chosen_by", [{"metric": "val/ece", "mode": "min", "top": 2}],
+         "final.also_chosen_by.0.top: unknown key"),
     ],
 )
 def test_bad_input_names_the_field(path, value, expected):
@@ -62,6 +74,13 @@ def test_bad_input_names_the_field(path, value, expected):
     message = str(err.value)
     assert expected in message
     assert "\n" not in message
+
+
+def test_final_runs_also_chosen_by_other_validation_metrics():
+    spec = parse_study(with_("final", {"top": 2, "seeds": 5, "also_chosen_by": [
+        {"metric": "val/ece", "mode": "min"}, {"metric": "train/loss", "mode": "min"}]}))
+    assert [(s.metric, s.mode) for s in spec.final.also_chosen_by] == [("val/ece", "min"), ("train/loss", "min")]
+    assert parse_study(with_("final", {"seeds": 2})).final.also_chosen_by == []
 
 
 def test_grid_sampler_takes_finite_grids():

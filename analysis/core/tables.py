@@ -44,6 +44,13 @@ RERUNS_DIR = "reruns"  # the reruns' results root, under the study's results roo
 CONFIG_PREFIX = "config/"  # a trial's flat configuration: config/lr, config/loss_params.alpha …
 TAG_PREFIX = "tag/"  # labels of a trial: tag/kind (trial, rerun …), tag/source_trial
 BEST_PREFIX = "best/"  # trials only: the best value over epochs of each val/* metric
+# Columns of a trial's (or rerun's) row that the readers rely on.
+METHOD = f"{CONFIG_PREFIX}loss"  # the method, i.e. the loss it trained with
+HPARAM_PREFIX = f"{CONFIG_PREFIX}loss_params."  # the method's hyperparameters: config/loss_params.alpha …
+SEED = f"{CONFIG_PREFIX}seed"
+KIND_TAG = f"{TAG_PREFIX}kind"  # what the row is: "trial" (search), "rerun", "final" (see FINAL_KIND)
+SOURCE_TAG = f"{TAG_PREFIX}source_trial"  # a rerun's search trial
+FINAL_KIND = "final"  # the kind of the study's own final runs (``smoothstudy final``), among the reruns
 
 TIMESTAMP = pa.timestamp("ns", tz="UTC")
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from search_spaces.schema import StudySpec
-from study.layout import StudyDir
+from analysis.core.layout import StudyDir
+from search_spaces.study_file import StudySpec
 from study.runner import load_study_of
 
 REPORT_ARTIFACT_DIR = "report"
@@ -72,8 +72,9 @@ def matrix_loader(study: StudyDir) -> Callable[[str, str], np.ndarray | None]:
 
 
 def report_inputs(study: StudyDir, spec: StudySpec | None = None):
-    from analysis.comparison import ReportInputs
+    from analysis.study_report import ReportInputs
     from trainables.data import get_dataset_info
+    from trainables.losses import loss_hparams
 
     spec = spec or load_study_of(study)
     try:
@@ -84,13 +85,13 @@ def report_inputs(study: StudyDir, spec: StudySpec | None = None):
                         name=spec.name, rungs=asha_rungs(spec), class_names=names,
                         load_matrix=matrix_loader(study), environment=study.meta().get("environment") or {},
                         resources=(spec.resources.cpu, spec.resources.gpu),
-                        optuna_trials=lambda: optuna_trials_of(study, spec.name))
+                        optuna_trials=lambda: optuna_trials_of(study, spec.name), declared=loss_hparams)
 
 
 def optuna_trials_of(study: StudyDir, name: str) -> list:
     """The study's Optuna trials (of each method's own study under ``per_method``), or none (with a warning)
     when its storage cannot be read."""
-    if study.optuna_storage == study.optuna_uri and not (study.root / "optuna.db").exists():
+    if study.optuna_storage == study.optuna_uri and not study.optuna_db.exists():
         return []  # (opening a missing SQLite file would create it)
     try:
         from study.optuna_bridge import optuna_trials
@@ -105,7 +106,8 @@ def optuna_trials_of(study: StudyDir, name: str) -> list:
 def best_per_method(trials, objective: str, mode: str) -> tuple[dict[str, float], dict[str, str]]:
     """What the parent run shows of each method's best completed trial (by the final ``objective``): metrics
     ``best/<method>/<objective>`` and ``best/<method>/test/…``, and a tag ``best/<method>/trial_id``."""
-    from analysis.leaderboard import METHOD, best_trials
+    from analysis.core.tables import METHOD
+    from analysis.leaderboard import best_trials
 
     metrics: dict[str, float] = {}
     tags: dict[str, str] = {}
@@ -145,17 +147,18 @@ def log_report(study: StudyDir, files: list[Path], summary: tuple[dict, dict] | 
 
 
 def make_report(study: StudyDir, out: Path | None = None, echo: Callable[[str], None] | None = print) -> Path:
-    from analysis.comparison import write_study_report
-    from analysis.report import build_report, format_table
+    from analysis.study_report import write_study_report
+    from analysis.terminal_table import build_report, format_table
     from study.staging import staged
     from study.state import read_results
+    from trainables.losses import loss_hparams
 
     spec = load_study_of(study)
     first = spec.objectives[0]
     for what in ("trials", "rerun_trials", "epochs"):  # every input loads before anything is written
         read_results(study, what)
     if echo:
-        echo(format_table(build_report(study.root, objective=first.metric, mode=first.mode)))
+        echo(format_table(build_report(study.root, objective=first.metric, mode=first.mode, declared=loss_hparams)))
     with staged(out or study.report_dir) as stage:
         files = write_study_report(report_inputs(study, spec), stage.scratch)
     summary = best_per_method(read_results(study, "trials"), first.metric, first.mode)

@@ -12,12 +12,13 @@ from typing import Any
 
 import pandas as pd
 
-from analysis.results import CONFIG_PREFIX, read_trials
+from analysis.core.statuses import TrialStatus
+from analysis.core.tables import CONFIG_PREFIX, HPARAM_PREFIX, METHOD
+from analysis.leaderboard import Declared, used_params
+from analysis.results import read_trials
 
 MODES = ("max", "min")
-RANKED_STATUSES = ("completed",)
-METHOD_COLUMN = f"{CONFIG_PREFIX}loss"
-HPARAM_PREFIX = f"{CONFIG_PREFIX}loss_params."
+RANKED_STATUSES = (TrialStatus.COMPLETED,)
 TABLE_METRICS = ("acc", "nll", "ece", "aurc")  # the terminal table's columns, val and test, where present
 
 
@@ -48,7 +49,7 @@ class Report:
         return sorted(keys, key=lambda k: (not k.startswith("val/"), k))
 
 
-def build_report(study_dir: Path | str, objective: str, mode: str) -> Report:
+def build_report(study_dir: Path | str, objective: str, mode: str, declared: Declared | None = None) -> Report:
     if mode not in MODES:
         raise ValueError(f"mode={mode!r} is not allowed; allowed: {', '.join(MODES)}")
     trials = read_trials(study_dir)
@@ -66,7 +67,7 @@ def build_report(study_dir: Path | str, objective: str, mode: str) -> Report:
     ranked = trials[trials["status"].isin(RANKED_STATUSES) & trials[objective].notna()]
     searched = _searched_columns(trials)
     results = []
-    methods = ranked[METHOD_COLUMN] if METHOD_COLUMN in ranked else pd.Series("?", index=ranked.index)
+    methods = ranked[METHOD] if METHOD in ranked else pd.Series("?", index=ranked.index)
     for method, group in ranked.groupby(methods):
         best = group.sort_values(objective, ascending=(mode == "min"), kind="stable").iloc[0]
         results.append(
@@ -77,7 +78,7 @@ def build_report(study_dir: Path | str, objective: str, mode: str) -> Report:
                 status=str(best["status"]),
                 epochs_run=int(best["epochs_run"]) if pd.notna(best.get("epochs_run")) else 0,
                 hparams=_used(method, {c[len(CONFIG_PREFIX) :]: _plain(best[c]) for c in searched
-                                       if pd.notna(best[c])}),
+                                       if pd.notna(best[c])}, declared),
                 metrics={
                     c: float(best[c])
                     for c in trials.columns
@@ -87,7 +88,7 @@ def build_report(study_dir: Path | str, objective: str, mode: str) -> Report:
             )
         )
     results.sort(key=lambda r: r.objective, reverse=(mode == "max"))
-    tried = set(trials[METHOD_COLUMN].dropna().astype(str)) if METHOD_COLUMN in trials else set()
+    tried = set(trials[METHOD].dropna().astype(str)) if METHOD in trials else set()
     return Report(study, objective, mode, results, counts, sorted(tried - {r.method for r in results}))
 
 
@@ -95,7 +96,7 @@ def _searched_columns(trials: pd.DataFrame) -> list[str]:
     """The method's own hyperparameters and every other config column that varies across the study."""
     cols = []
     for c in sorted(trials.columns):
-        if not c.startswith(CONFIG_PREFIX) or c == METHOD_COLUMN:
+        if not c.startswith(CONFIG_PREFIX) or c == METHOD:
             continue
         if c.startswith(HPARAM_PREFIX) or trials[c].dropna().astype(str).nunique() > 1:
             cols.append(c)
@@ -118,11 +119,10 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
-def _used(method: str, hparams: dict[str, Any]) -> dict[str, Any]:
-    from analysis.leaderboard import used_params
-
+def _used(method: str, hparams: dict[str, Any], declared: Declared | None) -> dict[str, Any]:
     prefix = "loss_params."
-    loss = used_params(method, {k.removeprefix(prefix): v for k, v in hparams.items() if k.startswith(prefix)})
+    loss = used_params(method, {k.removeprefix(prefix): v for k, v in hparams.items() if k.startswith(prefix)},
+                       declared)
     return {k: v for k, v in hparams.items() if not k.startswith(prefix) or k.removeprefix(prefix) in loss}
 
 
@@ -180,47 +180,3 @@ def format_table(report: Report, metrics: list[str] | None = None) -> str:
 
 def _unranked_text(report: Report) -> str:
     return f"Not ranked (no completed trial, e.g. every trial stopped early by ASHA): {', '.join(report.unranked)}."
-
-
-def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    escape = [[c.replace("|", "\\|") for c in row] for row in [header, *rows]]
-    lines = ["| " + " | ".join(escape[0]) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in escape[1:]]
-    return "\n".join(lines)
-
-
-def to_markdown(report: Report) -> str:
-    direction = "higher" if report.mode == "max" else "lower"
-    counts = ", ".join(f"{n} {s}" for s, n in sorted(report.status_counts.items())) or "none"
-    parts = [
-        f"# Study `{report.study}`: comparison of methods",
-        "",
-        f"Objective: `{report.objective}` ({direction} is better). Trials: {counts}. "
-        "Each method's best completed trial (a trial ASHA stopped early has its value from a shorter "
-        "training, so it is not ranked)." + (" " + _unranked_text(report) if report.unranked else ""),
-        "",
-    ]
-    if not report.results:
-        parts.append("No completed trial has the objective yet.")
-        return "\n".join(parts) + "\n"
-    parts += ["## Leaderboard", "", _markdown_table(*_table_rows(report, _summary_metrics(report))), ""]
-    header = ["metric", *(r.method for r in report.results)]
-    rows = [
-        [key, *(fmt(r.metrics.get(key, float("nan"))) for r in report.results)] for key in report.metric_keys
-    ]
-    parts += ["## All final metrics of each method's best trial", "", _markdown_table(header, rows), ""]
-    header = ["method", "trial", "status", "epochs", "ranked trials", "hyperparameters"]
-    rows = [
-        [r.method, r.trial_id, r.status, str(r.epochs_run), str(r.trials), _hparams_text(r.hparams)]
-        for r in report.results
-    ]
-    parts += ["## Best trials", "", _markdown_table(header, rows), ""]
-    return "\n".join(parts)
-
-
-def write_report(report: Report, out_dir: Path | str) -> Path:
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / "report.md"
-    path.write_text(to_markdown(report))
-    return path

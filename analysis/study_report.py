@@ -1,10 +1,9 @@
-"""The full comparison report of a study (``report.md`` + self-contained ``report.html`` + PNGs) and the
-comparison across studies. Reads only Parquet; what lives elsewhere (learned matrices in MLflow, class
-names in the dataset registry) is handed in by the caller."""
+"""The report of one study (``report.md`` + self-contained ``report.html`` + PNGs). Reads only Parquet;
+what lives elsewhere (learned matrices in MLflow, class names in the dataset registry, the losses' declared
+hyperparameters) is handed in by the caller."""
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,36 +12,44 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.document import Block, Heading, Image, Paragraph, Table, to_html, to_markdown
-from analysis.facts import STUDY, StudyFacts, study_facts
+from analysis.core.catalogue import metric_mode
+from analysis.core.statuses import FINISHED
+from analysis.core.tables import METHOD
+from analysis.document import Block, Heading, Image, Paragraph, to_html, to_markdown
+from analysis.facts import StudyFacts, study_facts
 from analysis.frames import study_frames
 from analysis.leaderboard import (
     BASELINES,
-    METHOD,
-    SOURCE_TAG,
     BootstrapCache,
+    Declared,
     Leaderboard,
     MethodSeeds,
     build_leaderboard,
     sample_columns,
     significance,
-    used_params,
 )
 from analysis.optuna_section import optuna_blocks
 from analysis.plots import report_plots as rp
 from analysis.results import (
-    metric_mode,
     read_rerun_samples,
     read_samples,
 )
+from analysis.sections import (
+    ALPHA,
+    facts_blocks,
+    leaderboard_table,
+    pareto_table,
+    reruns_table,
+    significance_table,
+)
 from analysis.spend import spend_by_method, spend_table
-from analysis.stats import WELCH, Comparison, Interval, mean_ci, pareto_mask
+from analysis.stats import WELCH, Comparison
 
 DEFAULT_PARETO = (("val/acc", "max"), ("val/aurc", "min"), ("val/ece", "min"))
 HPARAM_METRICS = ("val/acc", "val/ece", "val/aurc")
 MATRIX_METHODS = ("lspp", "lls")
-ALPHA = 0.05
 IMG_DIR = "img"
+
 
 
 @dataclass
@@ -57,6 +64,7 @@ class ReportInputs:
     environment: dict = field(default_factory=dict)  # versions, driver, cluster recorded at the study's start
     resources: tuple[float, float] = (1.0, 0.0)  # CPUs and GPUs each trial reserved
     optuna_trials: Callable[[], list] | None = None  # the study's Optuna trials (FrozenTrial), read on demand
+    declared: Declared | None = None  # method -> its loss's hyperparameters (shows only the used ones)
 
 
 @dataclass
@@ -77,162 +85,7 @@ class ReportFiles:
     images: list[Path]
 
 
-# -- formatting -----------------------------------------------------------------------------------------
-def fmt_value(x: float) -> str:
-    if x is None or not math.isfinite(x):
-        return "—"
-    return f"{x:.4g}" if x != 0 and (abs(x) >= 1000 or abs(x) < 0.001) else f"{x:.4f}"
 
-
-def fmt_interval(iv: Interval) -> str:
-    if iv.n == 0:
-        return "—"
-    if iv.n < 2:
-        return fmt_value(iv.mean)
-    fixed = iv.mean != 0 and 0.001 <= abs(iv.mean) < 1000
-    # the half-width to the mean's own decimals, so a column reads alike ("0.0298 ± 0.0004")
-    half = f"{iv.half_width:.4f}" if fixed and math.isfinite(iv.half_width) else fmt_value(iv.half_width)
-    return f"{fmt_value(iv.mean)} ± {half}"
-
-
-def fmt_p(p: float) -> str:
-    if not math.isfinite(p):
-        return "p=—"
-    return "p<0.001" if p < 0.001 else f"p={p:.3f}"
-
-
-def hparams_text(hparams: dict) -> str:
-    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in hparams.items()) or "—"
-
-
-# -- sections -------------------------------------------------------------------------------------------
-def leaderboard_table(board: Leaderboard) -> Table:
-    header = ["method", "hyperparameters", board.objective, "seeds", *(m.label for m in board.metrics)]
-    rows = []
-    for m in board.methods:
-        cells = []
-        for spec in board.metrics:
-            text = fmt_interval(board.interval(m.method, spec.key))
-            cells.append(f"**{text}**" if m.method in board.best.get(spec.key, set()) else text)
-        rows.append([m.method, hparams_text(m.hparams), fmt_value(m.objective),
-                     f"{len(m.seeds)} ({m.source})", *cells])
-    return Table(header, rows, numeric_from=2)
-
-
-def significance_table(board: Leaderboard, tests: dict[tuple[str, str], Comparison]) -> Table:
-    header = ["method", "test", *(m.label for m in board.metrics)]
-    rows = []
-    for m in board.methods:
-        used = sorted({c.test for k, c in tests.items() if k[0] == m.method})
-        if not used:
-            continue
-        cells = []
-        for spec in board.metrics:
-            c = tests.get((m.method, spec.key))
-            if c is None:
-                cells.append("—")
-                continue
-            mark = " *" if math.isfinite(c.p_value) and c.p_value < ALPHA else ""
-            cells.append(f"{c.diff:+.4f} ({fmt_p(c.p_value)}){mark}")
-        rows.append([m.method, ", ".join(used), *cells])
-    return Table(header, rows, numeric_from=2)
-
-
-RERUN_COLUMNS = ("test/acc", "test/nll", "test/ece", "test/aurc")
-
-
-def reruns_table(trials: pd.DataFrame, reruns: pd.DataFrame, objective: str, mode: str) -> Table | None:
-    """Every rerun configuration (``--top K`` reruns K per method), best first by its search objective:
-    mean ± 95% CI over its completed seeds. None when the study has no completed rerun."""
-    if reruns.empty or SOURCE_TAG not in reruns or "status" not in reruns:
-        return None
-    done = reruns[reruns["status"] == "completed"]
-    if done.empty:
-        return None
-    source = trials.drop_duplicates("trial_id", keep="last") if "trial_id" in trials else trials.iloc[:0]
-    source = source.set_index(source["trial_id"].astype(str)) if "trial_id" in source else source
-    keys = [k for k in (objective, *RERUN_COLUMNS) if k in done]
-    rows = []
-    for trial_id, group in done.groupby(done[SOURCE_TAG].astype(str)):
-        row = source.loc[trial_id] if trial_id in source.index else pd.Series(dtype=object)
-        hp = {c.removeprefix("config/loss_params."): row[c] for c in row.index
-              if c.startswith("config/loss_params.") and pd.notna(row[c])}
-        method = row.get(METHOD, group[METHOD].iloc[0] if METHOD in group else "?")
-        hp = used_params(str(method), hp)
-        searched = float(row[objective]) if objective in row and pd.notna(row[objective]) else math.nan
-        rows.append((searched, [str(method), trial_id, hparams_text(hp), fmt_value(searched), str(len(group)),
-                                *(fmt_interval(mean_ci(pd.to_numeric(group[k], errors="coerce"))) for k in keys)]))
-    rows.sort(key=lambda r: (r[1][0], -r[0] if mode == "max" else r[0]))
-    header = ["method", "source trial", "hyperparameters", f"{objective} (search)", "seeds",
-              *(f"{k} (reruns)" if k == objective else k for k in keys)]
-    return Table(header, [r for _, r in rows], numeric_from=3)
-
-
-def pareto_table(trials: pd.DataFrame, keys: list[tuple[str, str]]) -> tuple[pd.DataFrame, Table]:
-    """Each method's own Pareto set over ``keys`` (final values of its completed trials: a trial ASHA stopped
-    is a model trained for fewer epochs, not a candidate), and whether the trial is on the front of all
-    completed trials too."""
-    cols = [k for k, _ in keys]
-    ranked = trials[trials["status"] == "completed"]
-    if any(c not in ranked for c in cols) or METHOD not in ranked:  # e.g. every trial diverged before a report
-        return ranked.iloc[:0].assign(on_front=[], on_method_front=[]), Table(["method"], [])
-    ranked = ranked.dropna(subset=cols)
-    if ranked.empty:
-        return ranked.assign(on_front=[], on_method_front=[]), Table(["method"], [])
-    modes = [m for _, m in keys]
-    ranked = ranked.assign(on_front=pareto_mask(ranked[cols].to_numpy(float), modes), on_method_front=False)
-    for _, group in ranked.groupby(METHOD):
-        ranked.loc[group.index, "on_method_front"] = pareto_mask(group[cols].to_numpy(float), modes)
-    chosen = ranked[ranked["on_method_front"]].sort_values([METHOD, cols[0]],
-                                                           ascending=[True, keys[0][1] == "min"])
-    hp_cols = [c for c in trials.columns if c.startswith("config/loss_params.")]
-    rows = []
-    for _, r in chosen.iterrows():
-        hp = used_params(str(r[METHOD]), {c.removeprefix("config/loss_params."): r[c] for c in hp_cols
-                                          if pd.notna(r[c])})
-        rows.append([str(r[METHOD]), str(r["trial_id"]), str(r["status"]), hparams_text(hp),
-                     *(fmt_value(float(r[c])) for c in cols), "yes" if r["on_front"] else "no"])
-    header = ["method", "trial", "status", "hyperparameters",
-              *(f"{k} ({'max' if m == 'max' else 'min'})" for k, m in keys), "on the front of all trials"]
-    return ranked, Table(header, rows, numeric_from=4)
-
-
-def facts_blocks(f: StudyFacts) -> list[Block]:
-    rows = [
-        ["trials", str(f.trials)],
-        ["completed", str(f.completed)],
-        ["stopped early by ASHA", str(f.stopped)],
-        ["failed (error or diverged)", str(f.failed)],
-        ["still running / unknown", str(f.running)],
-        ["trial-epochs trained (search)", str(f.trial_epochs)],
-        ["reruns (trial-epochs)", f"{f.reruns} ({f.rerun_epochs})"],
-        ["wall time of the search", _duration(f.wall_time_s)],
-        ["summed trial time", _duration(f.trial_time_s)],
-    ]
-    env = [[k, str(v)] for k, v in f.versions.items()]
-    env += [[f"driver {k}" if f.environment_of == STUDY else k, str(v)] for k, v in f.machine.items()]
-    env += [[f"Ray cluster {k}", fmt_count(v)] for k, v in f.cluster.items()]
-    if f.environment_of == STUDY:
-        where = ("Software and machine of the study, recorded when it started: package versions and the driver "
-                 "process's machine, and the Ray cluster the trials ran on:")
-    else:
-        where = ("This study did not record its software and machine (it predates that record): these are of the "
-                 "process that wrote this report, not necessarily the study's:")
-    return [Heading("Study facts", 2), Table(["fact", "value"], rows), Paragraph(where),
-            Table(["component", "version / value"], env, numeric_from=2)]
-
-
-def fmt_count(value) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def _duration(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "—"
-    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min ({seconds:.0f} s)"
-
-
-# -- assembling a study's report ------------------------------------------------------------------------
 def _load_columns(inputs: ReportInputs, m: MethodSeeds) -> dict[str, np.ndarray] | None:
     """The per-sample outputs the bootstrap uses: the single rerun's when there is one, else the search
     trial's."""
@@ -266,7 +119,7 @@ def build_study_report(inputs: ReportInputs, img_dir: Path, prefix: str = "") ->
     name = inputs.name or (str(trials["study"].dropna().iloc[0]) if "study" in trials and
                            trials["study"].notna().any() else Path(study).name)
     objective, mode = inputs.objectives[0]
-    board = build_leaderboard(trials, reruns, objective, mode)
+    board = build_leaderboard(trials, reruns, objective, mode, declared=inputs.declared)
     cache = BootstrapCache(inputs.resamples)
     tests = {b: significance(board, b, lambda m: _load_columns(inputs, m), cache) for b in BASELINES}
     facts = study_facts(trials, reruns, inputs.environment)
@@ -305,7 +158,7 @@ def build_study_report(inputs: ReportInputs, img_dir: Path, prefix: str = "") ->
     if unranked:
         blocks.append(Paragraph(f"Not on the leaderboard (no completed trial, e.g. every trial stopped early by "
                                 f"ASHA): {', '.join(unranked)}."))
-    rerun_table = reruns_table(trials, reruns, objective, mode)
+    rerun_table = reruns_table(trials, reruns, objective, mode, inputs.declared)
     if rerun_table is not None:
         blocks += [Heading("Reruns", 2),
                    Paragraph("Every configuration retrained by `smoothstudy rerun` (with `--top K`, the K best of "
@@ -327,7 +180,7 @@ def build_study_report(inputs: ReportInputs, img_dir: Path, prefix: str = "") ->
             significance_table(board, t),
         ]
     pareto_keys = list(inputs.objectives) if len(inputs.objectives) > 1 else list(DEFAULT_PARETO)
-    pareto, ptable = pareto_table(trials, pareto_keys)
+    pareto, ptable = pareto_table(trials, pareto_keys, inputs.declared)
     blocks += [
         Heading("Pareto sets", 2),
         Paragraph("Per method, the completed trials no other completed trial of that method beats in every one "
@@ -335,7 +188,7 @@ def build_study_report(inputs: ReportInputs, img_dir: Path, prefix: str = "") ->
                   "no front (their models trained fewer epochs); the figures draw them as grey crosses."),
         ptable,
     ]
-    finished = trials[trials["status"].isin(("completed", "stopped"))]
+    finished = trials[trials["status"].isin(FINISHED)]
     image(rp.plot_pareto(finished, list(DEFAULT_PARETO), img_dir / f"{prefix}pareto.png"),
           "Accuracy / AURC / ECE Pareto front of the completed trials; black rings: trials on the front of all "
           "three; grey crosses: stopped by ASHA.")
@@ -414,10 +267,10 @@ def write_study_report(inputs: ReportInputs, out_dir: Path | str) -> ReportFiles
     rep = build_study_report(inputs, img)
     title = f"Study {rep.name}: comparison of label-smoothing methods"
     blocks: list[Block] = [Heading(title, 1), *rep.blocks, *reading_guide()]
-    return _write(blocks, title, out, rep.images)
+    return write_files(blocks, title, out, rep.images)
 
 
-def _write(blocks: list[Block], title: str, out: Path, images: list[Path]) -> ReportFiles:
+def write_files(blocks: list[Block], title: str, out: Path, images: list[Path]) -> ReportFiles:
     md = out / "report.md"
     md.write_text(to_markdown(blocks, out))
     page = out / "report.html"
@@ -435,59 +288,3 @@ def reading_guide() -> list[Block]:
                   "when its difference has the right sign and a small p-value; with few seeds, a p-value "
                   "above 0.05 means 'not shown', not 'equal'."),
     ]
-
-
-# -- across studies -------------------------------------------------------------------------------------
-CROSS_METRICS = ("test/acc", "test/ece", "test/aurc")
-
-
-def write_comparison(inputs: list[ReportInputs], out_dir: Path | str) -> ReportFiles:
-    """One document comparing several studies (e.g. one per dataset): a table of each method's key metrics
-    per study, the average rank of each method per metric across studies, then every study's own sections."""
-    if len(inputs) < 1:
-        raise ValueError("inputs is empty; expected at least one study")
-    out = Path(out_dir)
-    img = out / IMG_DIR
-    img.mkdir(parents=True, exist_ok=True)
-    reports = [build_study_report(inp, img, prefix=f"{i}_") for i, inp in enumerate(inputs)]
-    names = [r.name for r in reports]
-    title = f"Comparison of studies: {', '.join(names)}"
-    methods = sorted({m.method for r in reports for m in r.board.methods})
-    header = ["method"] + [f"{n}: {k.removeprefix('test/')}" for n in names for k in CROSS_METRICS]
-    rows = [[meth] + [fmt_interval(r.board.interval(meth, k)) for r in reports for k in CROSS_METRICS]
-            for meth in methods]
-    ranks = cross_study_ranks(reports, CROSS_METRICS)
-    rank_rows = [[meth] + [fmt_value(ranks.get((meth, k), math.nan)) for k in CROSS_METRICS] for meth in methods]
-    blocks: list[Block] = [
-        Heading(title, 1),
-        Paragraph("Per study, each method's best configuration (mean ± 95% CI over rerun seeds where there are "
-                  "reruns). The rank table averages each method's rank (1 = best) over the studies that ran it."),
-        Table(header, rows),
-        Heading("Average rank across studies", 2),
-        Table(["method", *(k.removeprefix("test/") for k in CROSS_METRICS)], rank_rows),
-    ]
-    images: list[Path] = []
-    for r in reports:
-        blocks += [Heading(f"Study {r.name}", 2), *[_demote(b) for b in r.blocks]]
-        images += r.images
-    blocks += reading_guide()
-    return _write(blocks, title, out, images)
-
-
-def cross_study_ranks(reports: list[StudyReport], keys: tuple[str, ...]) -> dict[tuple[str, str], float]:
-    """Mean rank (1 = best, ties share the mean rank) of each method per metric over the studies."""
-    collected: dict[tuple[str, str], list[float]] = {}
-    for r in reports:
-        for key in keys:
-            means = pd.Series({m.method: r.board.interval(m.method, key).mean for m in r.board.methods},
-                              dtype=float).dropna()
-            if means.empty:
-                continue
-            ranks = means.rank(ascending=(metric_mode(key) == "min"), method="average")
-            for meth, rank in ranks.items():
-                collected.setdefault((meth, key), []).append(float(rank))
-    return {k: float(np.mean(v)) for k, v in collected.items()}
-
-
-def _demote(b: Block) -> Block:
-    return Heading(b.text, min(b.level + 1, 6)) if isinstance(b, Heading) else b

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from analysis.core.errors import UsageError
+
 
 @dataclass(frozen=True)
 class StudyDir:
@@ -31,8 +33,6 @@ class StudyDir:
     def meta(self) -> dict[str, Any]:
         """``study.json``: how the study was run (empty before it started); one that is not the JSON
         smoothstudy wrote is a ``UsageError`` naming the file."""
-        from study.errors import UsageError
-
         if not self.meta_file.exists():
             return {}
         try:

@@ -5,19 +5,19 @@ Every error is one line that names the field and the allowed values (``StudyFile
 
 from __future__ import annotations
 
-import reprlib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from analysis.metrics.epoch_keys import epoch_metric_keys
+from search_spaces.ranges import Strict, bounded, parse_param_spec
+from search_spaces.space import method_params, search_budgets
 from search_spaces.yaml_file import read_study_yaml
-from trainables.config import MAX_EPOCHS, MAX_INT, OPTIMIZERS, SCHEDULES, TrialConfig
+from trainables.config import MAX_EPOCHS, OPTIMIZERS, SCHEDULES, TrialConfig
 from trainables.data import get_dataset_info, list_datasets
 from trainables.losses import get_loss_info, list_losses
 from trainables.models import get_model_info
-from trainables.registry import HParam
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 # Search trial n trains with seed + n, so trial seeds stay below seed + MAX_NUM_SAMPLES (plus a few re-asks
@@ -26,24 +26,14 @@ MAX_NUM_SAMPLES = 100_000
 SAMPLERS = ("tpe", "random", "nsga2", "grid")  # grid: every configuration of finite grids, each once
 # per_method: each method its own budget and sampler history; joint: one sampler also picks the method
 STRATEGIES = ("per_method", "joint")
+SELECTION_HINT = "{metric: <a val/ or train/ metric>, mode: max | min}, e.g. {metric: val/ece, mode: min}"
 
 
 class StudyFileError(ValueError):
     """A study file that cannot be used; the message is one line naming the field."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    @field_validator("*")
-    @classmethod
-    def _bounded_int(cls, v: Any) -> Any:
-        if isinstance(v, int) and not isinstance(v, bool) and abs(v) > MAX_INT:
-            raise ValueError(f"{_bounded(v)} is too large; allowed: an integer of at most {MAX_INT}")
-        return v
-
-
-class DataSection(_Strict):
+class DataSection(Strict):
     dataset: str = "fashion_mnist"
     data_dir: str | None = None
     download: bool = False
@@ -56,18 +46,18 @@ class DataSection(_Strict):
     @classmethod
     def _known_dataset(cls, v: str) -> str:
         if v not in list_datasets():
-            raise ValueError(f"unknown dataset {_bounded(v)}; allowed: {', '.join(list_datasets())}")
+            raise ValueError(f"unknown dataset {bounded(v)}; allowed: {', '.join(list_datasets())}")
         return v
 
     @model_validator(mode="after")
     def _directory_used(self) -> DataSection:
         if self.data_dir and not get_dataset_info(self.dataset).reads_directory:
-            raise ValueError(f"data_dir={_bounded(self.data_dir)}: {self.dataset} ships with its Python package and "
+            raise ValueError(f"data_dir={bounded(self.data_dir)}: {self.dataset} ships with its Python package and "
                              "reads no directory; allowed: no data_dir for it")
         return self
 
 
-class TrainingSection(_Strict):
+class TrainingSection(Strict):
     optimizer: Literal[OPTIMIZERS] = "sgd"  # type: ignore[valid-type]
     lr: float = Field(0.05, gt=0)
     momentum: float = Field(0.9, ge=0, lt=1)
@@ -86,7 +76,7 @@ class TrainingSection(_Strict):
     seeds_per_trial: int = Field(1, gt=0)  # >1: several seeds of a configuration in one trial (short trials)
 
 
-class EvaluationSection(_Strict):
+class EvaluationSection(Strict):
     representation: bool = True
     probe: bool = True
     probe_max_train: int = Field(5000, gt=0)
@@ -94,17 +84,7 @@ class EvaluationSection(_Strict):
     shift_severity: int = Field(0, ge=0, le=5)
 
 
-class Range(_Strict):
-    """How one hyperparameter is searched: a range, a grid (``grid: paper`` = the paper's values) or fixed."""
-
-    low: float | None = None
-    high: float | None = None
-    log: bool | None = None
-    grid: list[Any] | Literal["paper"] | None = None
-    value: Any = None
-
-
-class SearchSection(_Strict):
+class SearchSection(Strict):
     num_samples: int = Field(8, gt=0, le=MAX_NUM_SAMPLES)
     max_concurrent: int = Field(2, gt=0)
     sampler: Literal[SAMPLERS] = "tpe"  # type: ignore[valid-type]
@@ -113,22 +93,14 @@ class SearchSection(_Strict):
     n_startup_trials: int = Field(4, ge=0)
 
 
-class AshaSection(_Strict):
+class AshaSection(Strict):
     enabled: bool = True
     grace_period: int = Field(1, gt=0)
     reduction_factor: float = Field(2, gt=1)
     max_t: int | None = Field(None, gt=0)
 
 
-class FinalSection(_Strict):
-    """After the search: each method's ``top`` best configurations (by the objective on validation) retrained
-    with ``seeds`` new seeds, the same seeds for every method."""
-
-    top: int = Field(1, ge=1)
-    seeds: int = Field(3, ge=1)
-
-
-class CheckpointSection(_Strict):
+class CheckpointSection(Strict):
     """When a trial saves its state, besides at its end and wherever ASHA may stop it: every ``every_epochs``
     epochs and/or every ``every_s`` seconds (whichever comes first; null turns one off). A worker or driver
     that dies redoes at most that much of a trial."""
@@ -137,7 +109,7 @@ class CheckpointSection(_Strict):
     every_s: float | None = Field(60.0, gt=0)
 
 
-class Objective(_Strict):
+class Objective(Strict):
     metric: str = "val/acc"
     mode: Literal["max", "min"] = "max"
 
@@ -145,17 +117,51 @@ class Objective(_Strict):
     @classmethod
     def _namespaced(cls, v: str) -> str:
         if v not in epoch_metric_keys():
-            raise ValueError(f"objective metric {_bounded(v)} is not one a trial reports every epoch; "
+            raise ValueError(f"objective metric {bounded(v)} is not one a trial reports every epoch; "
                              f"allowed: {', '.join(epoch_metric_keys())}")
         return v
 
 
-class Resources(_Strict):
+class Selection(Objective):
+    """A further choice of the final runs' configurations: no defaults, since a forgotten ``mode`` would
+    silently pick the worst."""
+
+    metric: str
+    mode: Literal["max", "min"]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _both_given(cls, v: Any) -> Any:
+        if not isinstance(v, dict):
+            raise ValueError(f"not a mapping; allowed: {SELECTION_HINT}")
+        missing = [k for k in ("metric", "mode") if k not in v]
+        if missing:
+            raise ValueError(f"{' and '.join(missing)} missing; allowed: {SELECTION_HINT}")
+        return v
+
+
+class FinalSection(Strict):
+    """After the search: each method's ``top`` best configurations (by the first objective on validation, and
+    by each of ``also_chosen_by``) retrained with ``seeds`` new seeds, the same seeds for every method."""
+
+    top: int = Field(1, ge=1)
+    seeds: int = Field(3, ge=1)
+    also_chosen_by: list[Selection] = []
+
+    @field_validator("also_chosen_by", mode="before")
+    @classmethod
+    def _a_list(cls, v: Any) -> Any:
+        if not isinstance(v, list):
+            raise ValueError(f"not a list; allowed: a list of {SELECTION_HINT}")
+        return v
+
+
+class Resources(Strict):
     cpu: float = Field(1, gt=0)
     gpu: float = Field(0, ge=0)
 
 
-class StudySpec(_Strict):
+class StudySpec(Strict):
     name: str = Field(pattern=NAME_PATTERN)
     description: str = ""
     seed: int = 0
@@ -223,32 +229,6 @@ class StudySpec(_Strict):
         return cfg
 
 
-def parse_param_spec(h: HParam, spec: Any, owner: str) -> Range:
-    """Normalise one method hyperparameter's study-file entry to a ``Range`` and check it against what the
-    method declares (an α outside its declared range is refused here, before anything runs)."""
-    field_name = f"methods.{owner}.{h.name}"
-    if not isinstance(spec, dict):
-        spec = {"value": spec}
-    try:
-        r = Range(**spec)
-    except ValidationError as err:
-        bad = err.errors()[0]
-        raise ValueError(f"{field_name}.{'.'.join(map(str, bad['loc']))}: {bad['msg']}; "
-                         f"allowed keys: low, high, log, grid, value") from None
-    if r.value is not None:
-        h.check(r.value, owner)
-    if r.grid == "paper" and not h.grid:
-        raise ValueError(f"{field_name}.grid=paper: {owner} declares no paper grid for {h.name}; give the values")
-    for g in r.grid if isinstance(r.grid, list) else ():
-        h.check(g, owner)
-    for bound in (r.low, r.high):
-        if bound is not None:
-            h.check(bound, owner)
-    if r.low is not None and r.high is not None and r.low >= r.high:
-        raise ValueError(f"{field_name}: low={r.low} must be below high={r.high}")
-    return r
-
-
 def _check_asha(asha: AshaSection, epochs: int) -> None:
     if asha.max_t is not None and asha.max_t > epochs:
         raise ValueError(f"asha.max_t={asha.max_t} exceeds training.epochs={epochs}; allowed: {epochs} or leave it out")
@@ -261,15 +241,11 @@ def _check_asha(asha: AshaSection, epochs: int) -> None:
 
 
 def _check_budgets(spec: StudySpec) -> None:
-    from search_spaces.space import search_budgets  # builds on this module
-
     search_budgets(spec)  # raises when num_samples cannot give every method its trials
 
 
 def _check_finite_grid(spec: StudySpec) -> None:
     """``sampler: grid`` enumerates every configuration, so each searched hyperparameter needs finite values."""
-    from search_spaces.space import method_params  # builds on this module
-
     for loss, params in method_params(spec).items():
         for p in params:
             if not (p.is_fixed or p.choices):
@@ -284,17 +260,9 @@ def _one_line(err: ValidationError) -> str:
     if e["type"] == "extra_forbidden":
         return f"{loc}: unknown key; see the README's study-file reference for the allowed keys"
     if e["type"] == "literal_error":
-        return f"{loc}={_bounded(e.get('input'))}: {msg}"
-    return f"{loc}: {msg}" + (f" (got {_bounded(e['input'])})" if "input" in e and not isinstance(e["input"], dict)
+        return f"{loc}={bounded(e.get('input'))}: {msg}"
+    return f"{loc}: {msg}" + (f" (got {bounded(e['input'])})" if "input" in e and not isinstance(e["input"], dict)
                               else "")
-
-
-def _bounded(value: Any) -> str:
-    """A repr short enough for a one-line message, whatever the study file put there."""
-    short = reprlib.Repr()
-    short.maxstring = short.maxother = 80
-    short.maxlevel, short.maxlist, short.maxdict = 2, 6, 6
-    return short.repr(value)
 
 
 def load_study(path: str | Path) -> StudySpec:
