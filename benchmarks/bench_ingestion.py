@@ -22,7 +22,7 @@ Goals (the issue): >= 500 results/s with both sinks, ratio <= 1.2, >= 0.9 of the
 driver memory flat over the bookkeeping run (``--trials 1000 --slots 16 --rate 1 --seconds 1``).
 Theoretical minimum: ``N · R`` results/s, ratio 1.
 
-Usage: python benchmarks/bench_ingestion.py --trials 64 --rate 8 --seconds 30 [--slots N] [--modes none,sinks]
+Usage: python -m benchmarks.bench_ingestion --trials 64 --rate 8 --seconds 30 [--slots N] [--modes none,sinks]
        [--mlflow-uri URI | --mlflow-server] [--checkpoint-mb 0] [--every-s 60] [--json PATH] [--smoke-test]
 """
 
@@ -36,7 +36,6 @@ import os
 import resource
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -44,8 +43,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.common import header, load_average  # noqa: E402
+from benchmarks.common import header, load_average
 
 
 def rss_mb(pid: int | str = "self") -> float:

@@ -14,7 +14,7 @@ compute-bound: 3 matmul passes × 2·B·(784·1024 + 1024·1024 + 1024·10) FLOP
 table gives the GFLOP/s reached by the CE step. The ideal ratio is 1.00 (the loss costs nothing next to
 the network); the goal is every method within 3% of CE for the whole step.
 
-Run ``python benchmarks/bench_losses.py [--device cuda] [--runs 7]``; ``--smoke-test`` runs in seconds.
+Run ``python -m benchmarks.bench_losses [--device cuda] [--runs 7]``; ``--smoke-test`` runs in seconds.
 """
 
 from __future__ import annotations
@@ -25,17 +25,14 @@ import json
 import os
 import platform
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from trainables.losses import build_loss, list_losses  # noqa: E402
-from trainables.models.small import MLP  # noqa: E402
+from trainables.losses import build_loss, list_losses
+from trainables.models.small import MLP
 
 BATCH = 256
 

@@ -9,7 +9,7 @@ saturated float32 MSPs), which takes the tie-averaging path. Also times the whol
 and both probes (same data and transfer): the metric part of a trial's final evaluation, forward passes
 excluded (``bench_final_eval.py`` measures a quick-study trial's whole final evaluation against its time).
 
-Usage: python benchmarks/bench_metrics.py [--n 1000000] [--runs 7] [--trial-d 1024] [--smoke-test]
+Usage: python -m benchmarks.bench_metrics [--n 1000000] [--runs 7] [--trial-d 1024] [--smoke-test]
 """
 
 from __future__ import annotations
@@ -18,19 +18,15 @@ import argparse
 import os
 import platform
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from analysis.facts import cpu_model  # noqa: E402
-from analysis.metrics.calibration import ece  # noqa: E402
-from analysis.metrics.evaluation import Outputs, final_metrics  # noqa: E402
-from analysis.metrics.selective import selective_summary  # noqa: E402
+from analysis.facts import cpu_model
+from analysis.metrics.calibration import ece
+from analysis.metrics.evaluation import Outputs, final_metrics
+from analysis.metrics.selective import selective_summary
 
 BOUND_S = 0.5
 

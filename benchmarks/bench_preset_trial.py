@@ -28,23 +28,21 @@ with bf16 autocast the casts of the weights and their grads; ratio 1.0 to the ma
 in fp32 and in bf16 autocast for each of ``--seeds`` and prints validation and test accuracy, NLL and ECE:
 the check that CPU autocast does not change the results beyond seed-to-seed variation.
 
-Usage: python benchmarks/bench_preset_trial.py [--study studies/lr_table1_fmnist.yaml] [--subset 12000]
+Usage: python -m benchmarks.bench_preset_trial [--study studies/lr_table1_fmnist.yaml] [--subset 12000]
        [--epochs 3] [--runs 3] [--precisions fp32 bf16] [--smoke-test]
-       python benchmarks/bench_preset_trial.py --accuracy 5 --subset 0 --seeds 0 1
+       python -m benchmarks.bench_preset_trial --accuracy 5 --subset 0 --seeds 0 1
 """
 
 from __future__ import annotations
 
 import argparse
 import resource
-import sys
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.bench_trainable import bare_loop_rates  # noqa: E402
-from benchmarks.common import ROOT, Clock, header, load_average, stats  # noqa: E402
+from benchmarks.bench_trainable import bare_loop_rates
+from benchmarks.common import ROOT, Clock, header, load_average, stats
 
 GOAL_BARE, GOAL_MATMUL = 0.9, 0.5
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
@@ -103,7 +101,7 @@ def preset_config(study: Path, subset: int | None, epochs: int, amp_cpu: bool):
 def trial_rates(config) -> tuple[list[tuple[float, float]], list[float]]:
     """(wall, CPU-time) images/s and minor page faults per step of each epoch of the Trainer on ``config``,
     validation cut to one batch."""
-    from trainables.loop import Trainer
+    from trainables.trainer import Trainer
 
     trainer = Trainer(config)
     trainer.val_data = trainer.val_data.subset(torch.arange(min(len(trainer.val_data), config.eval_batch_size)))

@@ -14,7 +14,7 @@ interval for ``n`` concurrent trials and ``c`` s/result, and each trial loses ``
 Bound: reporting overhead < 2% of training time.
 Theoretical minimum: appending a row to an in-memory list (printed as the floor, ~1 µs).
 
-Usage: python benchmarks/bench_reporting.py [--trials 20] [--epochs 50] [--runs 3] [--concurrency 2]
+Usage: python -m benchmarks.bench_reporting [--trials 20] [--epochs 50] [--runs 3] [--concurrency 2]
        [--epoch-time 5] [--no-tune] [--smoke-test]
 """
 
@@ -23,14 +23,12 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 from types import SimpleNamespace
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.common import header, load_average, stats  # noqa: E402
+from benchmarks.common import header, load_average, stats
 
 OVERHEAD = 0.02
 EPOCH_KEYS = ("train/loss", "train/acc", "train/lr", "val/acc", "val/nll", "val/ece", "val/aurc", "val/eaurc",

@@ -13,21 +13,18 @@ Bound: report images/s and the fraction of peak (no pass/fail bound; the Trainer
 model-alone rate within 10%).
 Theoretical minimum: time per image = FLOPs/image / peak FLOP/s (printed as the ceiling in images/s).
 
-Usage: python benchmarks/bench_resnet_flops.py [--model timm/resnet18] [--batch-size 512] [--epochs 3]
+Usage: python -m benchmarks.bench_resnet_flops [--model timm/resnet18] [--batch-size 512] [--epochs 3]
        [--subset N] [--compile] [--device auto] [--smoke-test]
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.common import bf16_peak_tflops, gpu_name, header, load_average, stats, time_runs  # noqa: E402
+from benchmarks.common import bf16_peak_tflops, gpu_name, header, load_average, stats, time_runs
 
 AIRBENCH_A100 = (130_000, 160_000)
 
@@ -85,7 +82,8 @@ def model_alone_rate(model_name: str, in_chans: int, size: int, batch: int, devi
 
 def trainer_rates(args: argparse.Namespace, device: torch.device) -> tuple[list[float], float]:
     from trainables.config import TrialConfig
-    from trainables.loop import Trainer, peak_memory_mb, reset_peak_memory
+    from trainables.peak_memory import peak_memory_mb, reset_peak_memory
+    from trainables.trainer import Trainer
 
     cfg = TrialConfig(dataset="fashion_mnist", subset=args.subset, model=args.model, batch_size=args.batch_size,
                       epochs=args.epochs, lr=0.05, device=device.type, compile=args.compile,
@@ -110,8 +108,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--smoke-test", action="store_true", help="CPU-sized: 200 images, batch 16, 2 epochs")
     args = parser.parse_args(argv)
     from trainables.data import get_dataset_info
-    from trainables.loop import resolve_device
     from trainables.models import build_model
+    from trainables.trainer import resolve_device
 
     device = resolve_device(args.device)
     cuda = device.type == "cuda"

@@ -21,7 +21,7 @@ configuration (its best completed trial by final validation accuracy) is within 
 grid-best, per search seed, as a share of the full grid's epochs (goal: <= 0.35); and, with the same
 number of trials, how many trials ``joint`` and ``per_method`` give each method and which method each picks.
 
-Usage: python benchmarks/bench_search_pays.py [--epochs 20] [--subset 12000] [--seeds 5]
+Usage: python -m benchmarks.bench_search_pays [--epochs 20] [--subset 12000] [--seeds 5]
        [--table runs/bench_search_pays/curves.json] [--smoke-test]
 """
 
@@ -30,14 +30,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.common import ROOT, header  # noqa: E402
+from benchmarks.common import ROOT, header
 
 PRESET = ROOT / "studies" / "lr_table1_fmnist.yaml"
 GOAL = 0.35

@@ -15,7 +15,7 @@ left. ``wall / zero-cost schedule`` compares with the same trials run in the sam
 slot at no cost: that ratio is the orchestration's own cost; the rest of the main ratio is the tail, which
 depends on how long the last trials happen to be.
 
-Usage: python benchmarks/bench_study_overhead.py [--study studies/quick.yaml] [--runs 1] [--smoke-test]
+Usage: python -m benchmarks.bench_study_overhead [--study studies/quick.yaml] [--runs 1] [--smoke-test]
 ``--smoke-test`` runs the quick study shortened (2 trials of 2 epochs on 1000 images, no transfer or shift
 evaluation), written to a temporary study file.
 """
@@ -26,13 +26,11 @@ import argparse
 import json
 import math
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.common import ROOT, header, load_average, stats  # noqa: E402
+from benchmarks.common import ROOT, header, load_average, stats
 
 GOAL = 1.10
 

@@ -16,7 +16,7 @@ Bound: trial per-epoch rate / bare rate >= 0.90 on a GPU; on CPU the ratio is re
 Theoretical minimum: the bare loop's time per epoch (ratio 1.0); the per-epoch validation pass alone costs
 about ``val_fraction`` × (forward cost / training-step cost) ≈ 0.1 × 1/3 of an epoch.
 
-Usage: python benchmarks/bench_trainable.py [--model mlp] [--subset 10000] [--epochs 5] [--runs 3]
+Usage: python -m benchmarks.bench_trainable [--model mlp] [--subset 10000] [--epochs 5] [--runs 3]
        [--device auto] [--smoke-test]
 """
 
@@ -26,14 +26,12 @@ import argparse
 import json
 import math
 import os
-import sys
 import tempfile
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.common import Clock, header, load_average, stats  # noqa: E402
+from benchmarks.common import Clock, header, load_average, stats
 
 GOAL = 0.90
 
@@ -151,7 +149,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     if args.smoke_test:
         args.dataset, args.subset, args.epochs, args.runs, args.batch_size = "digits", None, 3, 1, 64
-    from trainables.loop import resolve_device
+    from trainables.trainer import resolve_device
 
     device = resolve_device(args.device)
     gpu = device.type == "cuda"

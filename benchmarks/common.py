@@ -8,7 +8,6 @@ import platform
 import shutil
 import statistics
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -16,11 +15,9 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from analysis.facts import cpu_model
 
-from analysis.facts import cpu_model  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 # Dense (no sparsity) bf16 tensor-core peaks from the vendors' data sheets, TFLOP/s; matched by substring
 # of torch.cuda.get_device_name(). ``--peak-tflops`` overrides.

@@ -130,7 +130,8 @@ def _train(cfg: TrialConfig, threads: int) -> tuple[list[dict[str, Any]], Any, s
     ``time.time()`` where it ran; importable by Ray workers."""
     import torch
 
-    from trainables.loop import TrainingDiverged, run_local
+    from trainables.loop import run_local
+    from trainables.trainer import TrainingDiverged
 
     before = torch.get_num_threads()
     torch.set_num_threads(threads)

@@ -254,7 +254,9 @@ def make_tuner(spec: StudySpec, study: StudyDir, mlflow_uri: str | None, restore
     )
     if restore:
         from study.optuna_bridge import TruthfulOptunaSearch
+        from study.renamed_modules import alias_renamed_modules
 
+        alias_renamed_modules()  # the pickled tuner and searcher of a study an earlier release started
         TruthfulOptunaSearch.storage_on_restore = study.optuna_storage  # the study may have moved
         return tune.Tuner.restore(ray_experiment_path(study, ray_storage), trainable=trainable, resume_unfinished=True, resume_errored=True)
     return tune.Tuner(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trainables.loop import FinalEvaluation
+from trainables.trainer import FinalEvaluation
 
 SAMPLES_FILE = "samples.parquet"  # the name study.sinks.parquet looks for
 # Heatmap (title, (x, y) axis labels) of matrices that are not learned soft-label targets.

@@ -45,7 +45,7 @@ class TrialConfig:
     eval_batch_size: int = 2048
     seed: int = 0
     # n > 1: seeds seed·n … seed·n+n−1 of this configuration trained one epoch each in turn inside the trial
-    # (trainables.loop.SeedGroup); results are their means plus per-seed final metrics ``seed<i>/<key>``
+    # (trainables.seed_group.SeedGroup); results are their means plus per-seed final metrics ``seed<i>/<key>``
     seeds_per_trial: int = 1
     # hardware
     device: str = "auto"

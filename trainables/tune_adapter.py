@@ -1,4 +1,4 @@
-"""The one place the training loop meets Ray Tune: a :class:`~trainables.loop.Trainer` run through
+"""The one place the training loop meets Ray Tune: a :class:`~trainables.trainer.Trainer` run through
 :func:`~trainables.tune_reporting.report_epochs` (each epoch reported, checkpoints by the study's policy).
 
 The final checkpoint also carries the trial's artifacts (per-sample test outputs, plots, learned target
@@ -15,7 +15,9 @@ from ray import tune  # noqa: F401 - tests patch tune.get_checkpoint / tune.repo
 
 from trainables.artifacts import write_trial_artifacts
 from trainables.config import TrialConfig, resolve_trial_config
-from trainables.loop import TrainingDiverged, make_trainer, peak_memory_mb, reset_peak_memory
+from trainables.loop import make_trainer
+from trainables.peak_memory import peak_memory_mb, reset_peak_memory
+from trainables.trainer import TrainingDiverged
 from trainables.tune_reporting import ARTIFACTS_DIR, EVERY_EPOCH, STATE_FILE, CheckpointPolicy, report_epochs
 
 __all__ = ["ARTIFACTS_DIR", "STATE_FILE", "CheckpointPolicy", "train_trial"]

@@ -3,6 +3,8 @@ class-centre distance matrix, each as a heatmap PNG plus the raw array, logged t
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -17,7 +19,8 @@ from study.sinks.base import TrialEnd, TrialStart
 from study.sinks.mlflow import MlflowSink
 from trainables.artifacts import SAMPLES_FILE, write_trial_artifacts
 from trainables.config import TrialConfig
-from trainables.loop import FinalEvaluation, run_local
+from trainables.loop import run_local
+from trainables.trainer import FinalEvaluation
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -73,13 +76,13 @@ def test_centre_distance_matrix_files(lspp_final, tmp_path):
 def plot_titles(monkeypatch):
     """Titles of the figures the trial plots save, by file name."""
     titles = {}
-    save = trial_plots._save
+    save = trial_plots.save_figure
 
-    def recording_save(fig, path):
-        titles[path.name] = fig.axes[0].get_title()
-        return save(fig, path)
+    def recording_save(fig, path, **kwargs):
+        titles[Path(path).name] = fig.axes[0].get_title()
+        return save(fig, path, **kwargs)
 
-    monkeypatch.setattr(trial_plots, "_save", recording_save)
+    monkeypatch.setattr(trial_plots, "save_figure", recording_save)
     return titles
 
 

@@ -8,7 +8,9 @@ import pytest
 import torch
 
 from trainables.config import TrialConfig
-from trainables.loop import SeedGroup, Trainer, peak_memory_mb, reset_peak_memory
+from trainables.peak_memory import peak_memory_mb, reset_peak_memory
+from trainables.seed_group import SeedGroup
+from trainables.trainer import Trainer
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 

@@ -9,11 +9,12 @@ import torch
 
 from analysis.metrics.representation import centre_distance_spread
 from tests.conftest import digits_config, untimed
-from trainables import loop
+from trainables import trainer as trainer_module
 from trainables.config import TrialConfig
 from trainables.data import RawData, TensorDataset, get_dataset_info
-from trainables.loop import Trainer, TrainingDiverged, run_local
+from trainables.loop import run_local
 from trainables.losses import LOSSES
+from trainables.trainer import Trainer, TrainingDiverged
 
 EPOCHS = 3
 
@@ -229,12 +230,12 @@ def test_transfer_dataset_is_read_from_its_own_directory(monkeypatch, tmp_path):
         probe_labels.append(kwargs["transfer_train"].labels)
         return final_results(*args, **kwargs)
 
-    final_results = loop.final_results
+    final_results = trainer_module.final_results
     for transfer, expected_dir in (("fashion_mnist", None), ("mnist5k", main_dir)):
         trainer = Trainer(small_config(dataset="mnist5k", subset=200, epochs=1, data_dir=main_dir, download=True,
                                        probe=True, probe_max_train=40, transfer_dataset=transfer))
-        monkeypatch.setattr(loop, "load_dataset", fake_load)
-        monkeypatch.setattr(loop, "final_results", recording_results)
+        monkeypatch.setattr(trainer_module, "load_dataset", fake_load)
+        monkeypatch.setattr(trainer_module, "final_results", recording_results)
         trainer.train_epoch()
         assert "transfer/probe_acc" in trainer.final_evaluation().metrics
         assert calls[-1] == (transfer, expected_dir, True)

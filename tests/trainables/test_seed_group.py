@@ -8,16 +8,10 @@ import torch
 
 from tests.conftest import digits_config, untimed
 from trainables.config import TrialConfig
-from trainables.loop import (
-    PER_SEED_CHOICES,
-    FinalEvaluation,
-    SeedGroup,
-    Trainer,
-    make_trainer,
-    peak_memory_mb,
-    reset_peak_memory,
-    run_local,
-)
+from trainables.loop import make_trainer, run_local
+from trainables.peak_memory import peak_memory_mb, reset_peak_memory
+from trainables.seed_group import PER_SEED_CHOICES, SeedGroup
+from trainables.trainer import FinalEvaluation, Trainer
 
 EPOCHS = 2
 
