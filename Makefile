@@ -5,10 +5,12 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 FASHION_MNIST_DIR ?= /usr/share/datasets/fashion-mnist
 PYTEST_ARGS ?=
-# pytest-xdist workers for `make test`: the suite waits on Ray, subprocesses and files much of the time, so two
-# workers on two cores finish it sooner; a file's tests stay on one worker (its module fixtures run once), and files
-# are handed out in collection order (tests/conftest.py collects the longest first), not by their number of tests.
-TEST_WORKERS ?= 2
+# pytest-xdist workers for `make test`. 0 (in the pytest process) by default: on two cores the suite is CPU-bound
+# (its studies start Ray workers of their own), so two workers were no faster (865 s against 904 s serial) and
+# tripled the longest test's time. On a bigger machine, e.g. TEST_WORKERS=4: a file's tests stay on one worker
+# (its module fixtures run once), and files are handed out in collection order (tests/conftest.py collects the
+# longest first).
+TEST_WORKERS ?= 0
 
 .PHONY: setup data demo test test-slow test-min-versions ui-test-deps lint clean-runs
 

@@ -3,6 +3,8 @@ real) and every test that needs a finished study reads its output."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import shutil
 import signal
@@ -29,12 +31,23 @@ def pytest_configure(config):
 
 # The longest test files, collected first: `make test` hands whole files to two xdist workers in collection
 # order (--no-loadscope-reorder), so a long file collected last would run alone at the end.
-LONGEST_FIRST = ("test_preset_smoke_runs.py", "test_gpu_run.py", "test_bench_cluster.py", "test_mlflow_server.py")
+LONGEST_FIRST = ("test_preset_smoke_runs.py", "test_mlflow_server.py", "test_final_runs.py", "test_move.py")
 
 
 def pytest_collection_modifyitems(session, config, items):
     rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
+
+
+@pytest.fixture(autouse=True)
+def _no_ray_left_running():
+    """A test that starts Ray in this process (a benchmark's smoke mode) stops it, so no later test runs next to
+    its idle cluster or joins it."""
+    yield
+    ray = sys.modules.get("ray")
+    running = getattr(ray, "is_initialized", None)
+    if running and running():
+        ray.shutdown()
 
 
 def pytest_unconfigure(config):
@@ -52,6 +65,32 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600, env: dict
         raise AssertionError(f"smoothstudy {' '.join(args)} exited {proc.returncode}\n"
                              f"stdout:\n{proc.stdout[-4000:]}\nstderr:\n{proc.stderr[-4000:]}")
     return proc
+
+
+def refusal_here(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """``smoothstudy ARGS`` in this process, for a refusal: it ends before Ray or any other process starts, so a
+    check costs the check, not an interpreter and a torch start-up. The real entry point's stderr (warnings
+    included) is tested by the subprocess tests of test_cli.py."""
+    from study.cli import main
+
+    def ray_running() -> bool:
+        running = getattr(sys.modules.get("ray"), "is_initialized", None)  # None while a preload thread imports Ray
+        return bool(running and running())
+
+    ray_before = ray_running()  # another test of this process may have started Ray
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.ExitStack() as stack:
+        saved = dict(os.environ)
+        stack.callback(lambda: (os.environ.clear(), os.environ.update(saved)))
+        os.environ.update(env or {})
+        stack.enter_context(contextlib.redirect_stdout(out))
+        stack.enter_context(contextlib.redirect_stderr(err))
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as stop:  # argparse
+            code = stop.code if isinstance(stop.code, int) else 1
+    assert ray_before or not ray_running(), f"smoothstudy {' '.join(map(str, args))} started Ray"
+    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
 
 
 def tiny_study(tmp_path, name: str, **overrides) -> str:

@@ -1,9 +1,11 @@
 """benchmarks/gpu/run.py --smoke-test: the GPU session's steps on CPU, so the script is never first tried on the
 GPU machine; and the carried folder's builder (offline parts).
 
-The default suite runs the steps whose code lives in gpu/ (install, imports, tests, lr_grid); the benchmark steps
-call the benchmarks' own smoke modes, each tested in its test_bench_*.py. All steps together (~3 min on an idle
-2-core machine) are the slow test, run before a GPU session."""
+The default suite runs the steps that prepare the machine (install, imports); the others call entry points the
+suite tests on their own: the GPU tests (tests/trainables/test_gpu_paths.py, tests/study/test_gpu_study.py),
+the benchmarks' smoke modes (test_bench_*.py) and the lr_table1_fmnist preset's smoke run
+(tests/test_preset_smoke_runs.py). All steps together (~3 min on an idle 2-core machine) are the slow test,
+run before a GPU session."""
 
 import json
 import zipfile
@@ -25,13 +27,13 @@ def fake_wheel(folder):
     return path
 
 
-GPU_OWN_STEPS = ("install", "imports", "tests", "lr_grid")
+MACHINE_STEPS = ("install", "imports")
 
 
 @pytest.mark.parametrize("chosen", [
-    GPU_OWN_STEPS,
+    MACHINE_STEPS,
     pytest.param(run.DEFAULT_STEPS, marks=pytest.mark.slow),
-], ids=["own-steps", "all-steps"])
+], ids=["machine-steps", "all-steps"])
 def test_smoke_run(tmp_path, chosen):
     fake_wheel(tmp_path / "carry" / "wheels")
     out = tmp_path / "out"
@@ -41,9 +43,11 @@ def test_smoke_run(tmp_path, chosen):
     assert (tmp_path / "carry" / "site" / "carried_demo" / "__init__.py").exists()
     saved = json.loads((out / "gpu_results.json").read_text())
     assert saved["steps"]["imports"]["result"]["unmet"] == []
+    assert "== imports: ok" in (out / "gpu_run.log").read_text()
+    if chosen == MACHINE_STEPS:
+        return
     assert saved["steps"]["tests"]["result"]["tests"] >= 10
-    if "trainable_mlp" in chosen:
-        assert saved["steps"]["trainable_mlp"]["result"]["ratio"]["median"] > 0
+    assert saved["steps"]["trainable_mlp"]["result"]["ratio"]["median"] > 0
     assert saved["steps"]["lr_grid"]["result"]["archive"] == ["lr_grid.tar.gz"]
     import tarfile
 

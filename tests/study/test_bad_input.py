@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, refusal_here, run_cli
 
 SMOKE_FILE = ROOT / "studies" / "smoke.yaml"
 SMOKE = yaml.safe_load(SMOKE_FILE.read_text())
@@ -47,6 +47,11 @@ def refused(proc, *needles: str) -> str:
 
 
 def cli(*args: str, timeout: float = 60):
+    return refusal_here(*args)
+
+
+def cli_process(*args: str, timeout: float = 60):
+    """In a process of its own: for what prints beyond the error line (warnings) or succeeds."""
     return run_cli(*map(str, args), check=False, timeout=timeout)
 
 
@@ -254,7 +259,7 @@ def test_a_finished_smoke_study_is_finished(tmp_path):
     (root / "parquet").mkdir()
     pq.write_table(pa.table({"trial_id": [f"t{i}" for i in range(4)], "status": ["completed"] * 3 + ["stopped"]}),
                    root / "parquet" / "trials.parquet")
-    status = cli("status", root)
+    status = cli_process("status", root)
     assert status.returncode == 0, status.stderr[-3000:]
     assert "4 trials asked for" in status.stdout and "finished: every trial has ended" in status.stdout
     assert "can be resumed" not in status.stdout
@@ -282,7 +287,7 @@ def test_ui_on_every_interface_warns(tmp_path):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    proc = cli("ui", tmp_path, "--host", "0.0.0.0", "--port", port)  # no store in tmp_path: refused after the warning
+    proc = cli_process("ui", tmp_path, "--host", "0.0.0.0", "--port", port)  # no store in tmp_path: refused after the warning
     assert proc.returncode == 2, proc.stderr
     warning, error = proc.stderr.splitlines()
     assert warning.startswith("warning: the MLflow UI listens on 0.0.0.0: anyone who can reach port")

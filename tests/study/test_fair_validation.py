@@ -7,7 +7,7 @@ import pytest
 
 from search_spaces.study_file import parse_study
 from study.runner import smoke_version
-from tests.conftest import run_cli
+from tests.conftest import refusal_here
 from tests.study.test_cli import SMOKE, assert_usage_error, write_study
 
 
@@ -19,7 +19,7 @@ from tests.study.test_cli import SMOKE, assert_usage_error, write_study
 ])
 def test_refused_before_anything_is_written(tmp_path, changes, needle):
     study = write_study(tmp_path, **changes)
-    proc = run_cli("run", str(study), "--storage", str(tmp_path / "runs"), check=False, timeout=60)
+    proc = refusal_here("run", study, "--storage", tmp_path / "runs")
     assert_usage_error(proc, needle)
     assert not (tmp_path / "runs").exists()
 

@@ -15,7 +15,7 @@ from analysis.results import read_epochs, read_trials
 from search_spaces.study_file import load_study
 from study.optuna_bridge import TruthfulOptunaSearch, optuna_trial_states, optuna_trials, trial_outcome
 from study.runner import build_searcher
-from tests.conftest import ROOT, run_cli, tiny_study
+from tests.conftest import ROOT
 
 
 @pytest.mark.parametrize("result,error,expected", [
@@ -112,18 +112,17 @@ def test_epochs_is_validated():
         TruthfulOptunaSearch(epochs=0, space=_space, metric="val/acc", mode="max")
 
 
-def test_asha_study_tells_optuna_pruned_and_complete(tmp_path):
-    """A real study: ASHA (grace 1, factor 2) over 4 epochs stops some of 6 trials; Optuna's persisted study
-    then holds them as PRUNED with exactly the epochs Parquet recorded, and the rest as COMPLETE."""
-    study_file = tiny_study(tmp_path, "asha", search={"num_samples": 6, "max_concurrent": 2, "n_startup_trials": 3})
-    run_cli("run", study_file, "--storage", str(tmp_path / "runs"))
-    study_dir = tmp_path / "runs" / "asha"
+def test_asha_study_tells_optuna_pruned_and_complete(smoke_study):
+    """A real study (the smoke study): ASHA (grace 1, factor 2) over 4 epochs stops some of 6 trials; Optuna's
+    persisted studies then hold them as PRUNED with exactly the epochs Parquet recorded, and the rest as
+    COMPLETE."""
+    study_dir = smoke_study
     trials, epochs = read_trials(study_dir), read_epochs(study_dir)
     parquet_status = dict(zip(trials["trial_id"], trials["status"]))
     assert set(parquet_status.values()) <= {"completed", "stopped"}
     assert "stopped" in parquet_status.values() and "completed" in parquet_status.values()
 
-    study = SimpleNamespace(trials=optuna_trials(f"sqlite:///{study_dir / 'optuna.db'}", "asha"))
+    study = SimpleNamespace(trials=optuna_trials(f"sqlite:///{study_dir / 'optuna.db'}", "smoke"))
     by_state = {s: [t for t in study.trials if t.state == s] for s in TrialState}
     assert len(study.trials) == 6
     assert len(by_state[TrialState.PRUNED]) == sum(s == "stopped" for s in parquet_status.values())
@@ -139,7 +138,7 @@ def test_asha_study_tells_optuna_pruned_and_complete(tmp_path):
         assert len(t.intermediate_values) < 4
     for t in by_state[TrialState.COMPLETE]:
         assert sorted(t.intermediate_values) == [1, 2, 3, 4] and t.value == t.intermediate_values[4]
-    assert optuna_trial_states(f"sqlite:///{study_dir / 'optuna.db'}", "asha") == {
+    assert optuna_trial_states(f"sqlite:///{study_dir / 'optuna.db'}", "smoke") == {
         s.name: len(v) for s, v in by_state.items() if v}
 
 

@@ -16,7 +16,7 @@ from mlflow import MlflowClient
 
 from analysis.results import read_trials
 from study.optuna_bridge import optuna_trials
-from tests.conftest import ROOT, kill_processes_under, ray_env, run_cli, tiny_study
+from tests.conftest import ROOT, kill_processes_under, ray_env, refusal_here, run_cli, tiny_study
 
 TRIALS, EPOCHS = 5, 4
 
@@ -134,5 +134,5 @@ def test_kill_driver_then_resume(tmp_path, ray_tmp):
 def test_resume_refuses_a_directory_without_ray_state(tmp_path):
     (tmp_path / "s").mkdir()
     (tmp_path / "s" / "study.yaml").write_text(Path(tiny_study(tmp_path, "s")).read_text())
-    proc = run_cli("resume", str(tmp_path / "s"), check=False)
+    proc = refusal_here("resume", tmp_path / "s")
     assert proc.returncode == 2 and "no Ray experiment state" in proc.stderr

@@ -13,7 +13,7 @@ from analysis.leaderboard import best_trials
 from analysis.results import read_trials
 from study import ui
 from study.report import run_map_of
-from tests.conftest import run_cli
+from tests.conftest import refusal_here
 
 
 def test_the_address_is_the_study_runs_table(smoke_study):
@@ -39,7 +39,7 @@ def test_ui_refuses_a_folder_of_several_studies(tmp_path):
     for name in ("a", "b"):
         (tmp_path / name).mkdir()
         (tmp_path / name / "study.yaml").write_text(f"name: {name}\n")
-    proc = run_cli("ui", str(tmp_path), "--no-browser", check=False)
+    proc = refusal_here("ui", tmp_path, "--no-browser")
     assert proc.returncode == 2 and "studies here: a, b" in proc.stderr
 
 
