@@ -609,7 +609,8 @@ def render(protocol_path: Path | str) -> str:
 
     lines += ["## Protocol", ""]
     lines += ["The paper chooses each method's parameter on a validation split of 1/6 of the training data, "
-              "once for accuracy and once for ECE; each choice is a block of the table and a study preset:", ""]
+              "once for accuracy and once for ECE; each choice is a block of the table, with the preset that states "
+              "the protocol:", ""]
     for name, block in spec["blocks"].items():
         lines.append(f"- **{name}** ({block.get('title', '')}): `{block['preset']}`, objective "
                      f"`{block['objective']}` ({block['mode']})")
@@ -631,7 +632,8 @@ def render(protocol_path: Path | str) -> str:
 
     lines += ["## Deviations from the paper", ""]
     presets = list(dict.fromkeys(b["preset"] for b in spec["blocks"].values()))
-    lines += [f"From the presets' comments (`{'`, `'.join(presets)}`; the same list in each):", ""]
+    lines += [f"From the preset's comments (`{presets[0]}`):" if len(presets) == 1 else
+              f"From the presets' comments (`{'`, `'.join(presets)}`; the same list in each):", ""]
     lines += deviations(protocol, presets[0])
     seeds = sorted({len(r.seeds) for r in results.values() if r.ran})
     lines += [f"- seeds here: {' or '.join(map(str, seeds)) + ' final runs per row' if seeds else 'no final runs yet'} "
