@@ -39,17 +39,6 @@ def pytest_collection_modifyitems(session, config, items):
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
 
 
-@pytest.fixture(autouse=True)
-def _no_ray_left_running():
-    """A test that starts Ray in this process (a benchmark's smoke mode) stops it, so no later test runs next to
-    its idle cluster or joins it."""
-    yield
-    ray = sys.modules.get("ray")
-    running = getattr(ray, "is_initialized", None)
-    if running and running():
-        ray.shutdown()
-
-
 def pytest_unconfigure(config):
     for folder in _own_cache:
         shutil.rmtree(folder, ignore_errors=True)
