@@ -66,7 +66,8 @@ def refusal_here(*args: str, env: dict | None = None) -> subprocess.CompletedPro
         running = getattr(sys.modules.get("ray"), "is_initialized", None)  # None while a preload thread imports Ray
         return bool(running and running())
 
-    ray_before = ray_running()  # another test of this process may have started Ray
+    if ray_running():  # another test of this process started Ray: the real CLI starts without it (and would
+        sys.modules["ray"].shutdown()  # otherwise reuse it, --address and all)
     out, err = io.StringIO(), io.StringIO()
     with contextlib.ExitStack() as stack:
         saved = dict(os.environ)
@@ -78,7 +79,7 @@ def refusal_here(*args: str, env: dict | None = None) -> subprocess.CompletedPro
             code = main([str(a) for a in args])
         except SystemExit as stop:  # argparse
             code = stop.code if isinstance(stop.code, int) else 1
-    assert ray_before or not ray_running(), f"smoothstudy {' '.join(map(str, args))} started Ray"
+    assert not ray_running(), f"smoothstudy {' '.join(map(str, args))} started Ray"
     return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
 
 
