@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from unittest.mock import patch
 
 import pytest
 import yaml
@@ -29,8 +30,8 @@ def pytest_configure(config):
         os.environ["SMOOTHSTUDY_CACHE_DIR"] = _own_cache[0]
 
 
-# The longest test files, collected first: `make test` hands whole files to two xdist workers in collection
-# order (--no-loadscope-reorder), so a long file collected last would run alone at the end.
+# The longest test files, collected first: with xdist workers (`make test TEST_WORKERS=N`) whole files are handed
+# out in collection order (--no-loadscope-reorder), so a long file collected last would run alone at the end.
 LONGEST_FIRST = ("test_preset_smoke_runs.py", "test_mlflow_server.py", "test_final_runs.py", "test_move.py")
 
 
@@ -69,12 +70,7 @@ def refusal_here(*args: str, env: dict | None = None) -> subprocess.CompletedPro
     if ray_running():  # another test of this process started Ray: the real CLI starts without it (and would
         sys.modules["ray"].shutdown()  # otherwise reuse it, --address and all)
     out, err = io.StringIO(), io.StringIO()
-    with contextlib.ExitStack() as stack:
-        saved = dict(os.environ)
-        stack.callback(lambda: (os.environ.clear(), os.environ.update(saved)))
-        os.environ.update(env or {})
-        stack.enter_context(contextlib.redirect_stdout(out))
-        stack.enter_context(contextlib.redirect_stderr(err))
+    with patch.dict(os.environ, env or {}), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
             code = main([str(a) for a in args])
         except SystemExit as stop:  # argparse

@@ -27,25 +27,28 @@ def fake_wheel(folder):
     return path
 
 
-MACHINE_STEPS = ("install", "imports")
-
-
-@pytest.mark.parametrize("chosen", [
-    MACHINE_STEPS,
-    pytest.param(run.DEFAULT_STEPS, marks=pytest.mark.slow),
-], ids=["machine-steps", "all-steps"])
-def test_smoke_run(tmp_path, chosen):
+def smoke_run(tmp_path, steps):
+    """``run.py --smoke-test`` of ``steps`` with a fake carried wheel: every step ok, the wheel installed, the
+    imports' lower bounds met; the saved results and the log folder."""
     fake_wheel(tmp_path / "carry" / "wheels")
     out = tmp_path / "out"
-    results = run.main(["--smoke-test", "--out", str(out), "--carry", str(tmp_path / "carry"), "--steps", *chosen])
+    results = run.main(["--smoke-test", "--out", str(out), "--carry", str(tmp_path / "carry"), "--steps", *steps])
     statuses = {name: entry["status"] for name, entry in results["steps"].items()}
-    assert statuses == {name: "ok" for name in chosen}, statuses
+    assert statuses == {name: "ok" for name in steps}, statuses
     assert (tmp_path / "carry" / "site" / "carried_demo" / "__init__.py").exists()
     saved = json.loads((out / "gpu_results.json").read_text())
     assert saved["steps"]["imports"]["result"]["unmet"] == []
     assert "== imports: ok" in (out / "gpu_run.log").read_text()
-    if chosen == MACHINE_STEPS:
-        return
+    return saved, out
+
+
+def test_smoke_run_of_the_machine_steps(tmp_path):
+    smoke_run(tmp_path, ("install", "imports"))
+
+
+@pytest.mark.slow
+def test_smoke_run_of_all_steps(tmp_path):
+    saved, out = smoke_run(tmp_path, run.DEFAULT_STEPS)
     assert saved["steps"]["tests"]["result"]["tests"] >= 10
     assert saved["steps"]["trainable_mlp"]["result"]["ratio"]["median"] > 0
     assert saved["steps"]["lr_grid"]["result"]["archive"] == ["lr_grid.tar.gz"]
