@@ -502,6 +502,8 @@ def machine(part: Part) -> str:
                 + (f", {nodes} Ray node(s)" if nodes else ""))
     driver, cluster, versions = env.get("driver", {}), env.get("cluster", {}), env.get("versions", {})
     bits = [f"{driver.get('cpu', '?')}, {driver.get('cores', '?')} cores"]
+    if driver.get("gpu"):
+        bits.append(f"GPU: {driver['gpu']}")
     if cluster:
         bits.append(f"Ray: {cluster.get('nodes', '?')} node(s), {cluster.get('cpus', 0):g} CPUs, "
                     f"{cluster.get('gpus', 0):g} GPUs")

@@ -118,7 +118,12 @@ def collect(study_dir: Path | str, into: Path | str, max_mb: float = DEFAULT_MAX
     from analysis.frames import study_frames
 
     frames = study_frames(into)
-    note = "" if with_samples else f" (per-sample files left out: the whole is {total / 1e6:.1f} MB > {max_mb:g} MB)"
+    if with_samples:
+        note = ""
+    elif not samples:
+        note = " (per-sample files left out, as asked)"
+    else:
+        note = f" (per-sample files left out: the whole is {total / 1e6:.1f} MB > {max_mb:g} MB)"
     echo(f"collected {study_dir} -> {into}: {len(copied)} files, {size / 1e6:.2f} MB, {len(frames.trials)} "
          f"trial(s), {len(frames.reruns)} rerun(s){note}")
     return {"files": len(copied), "bytes": size, "samples": with_samples, "removed": removed}

@@ -191,10 +191,12 @@ def lr_grid(smoke: bool, out: Path, limit: float) -> dict:
     return {"wall_s": wall, "concurrency": None if smoke else LR_GRID_CONCURRENCY, "archive": parts}
 
 
-def archive(root: Path, dest: Path) -> list[str]:
-    """The study's own files (not Ray's checkpoints or MLflow's artifacts) as a .tar.gz, split into parts of
-    at most :data:`ARCHIVE_PART_MB` MiB; returns the parts' names."""
-    keep = ("study.yaml", "study.json", "optuna.db", "mlflow.db", "mlflow_runs.json", "parquet")
+STUDY_FILES = ("study.yaml", "study.json", "optuna.db", "mlflow.db", "mlflow_runs.json", "parquet")
+
+
+def archive(root: Path, dest: Path, keep: tuple[str, ...] = STUDY_FILES) -> list[str]:
+    """The study's files ``keep`` (by default its own, not Ray's checkpoints or MLflow's artifacts) as a .tar.gz,
+    split into parts of at most :data:`ARCHIVE_PART_MB` MiB; returns the parts' names."""
     with tempfile.NamedTemporaryFile(suffix=".tar.gz", delete=False) as tmp:
         with tarfile.open(tmp.name, "w:gz") as tar:
             for name in keep:

@@ -1,0 +1,191 @@
+"""A reproduction's parts run together on one GPU machine, in the background, their tables brought back.
+
+One call to the machine may run 10 minutes, and a process in a session of its own outlives the call while the
+machine stays warm. So ``start`` launches the parts and returns; ``watch`` prints their progress and writes
+each part's tables (``<part>.tar.gz``: ``study.yaml``, ``study.json`` and ``parquet/``, what ``smoothstudy
+reproduce collect`` reads) into ``--out`` as it goes, so a call cut short keeps what the parts wrote.
+
+    python -m benchmarks.gpu.reproduce_parts start docs/reproductions/lr_table1_fmnist.yaml --parts lr fl \\
+        --storage /tmp/repro
+    python -m benchmarks.gpu.reproduce_parts watch --storage /tmp/repro --seconds 240 --out $OUT
+
+Each part's study runs as its file says (grid, epochs, seeds, final runs), except that its trials train on the
+GPU in fp32 (``device: cuda``, ``amp: false``: the parts trained on CPU ran in fp32 too) on a share of it,
+``--slots`` trials at a time over all parts, on one Ray head started here. ``--smoke-test``: each part's
+``--smoke-test`` study on the CPU (with ``--no-head``, each with its own local Ray: the test suite runs it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from benchmarks.gpu.steps import archive
+
+ROOT = Path(__file__).resolve().parents[2]
+STATE = "parts.json"
+KEEP = ("study.yaml", "study.json", "parquet")
+PROGRESS = re.compile(r"^\[progress\].*$", re.M)
+
+
+def gpu_part_file(source: Path, dest: Path, slots: int, smoke: bool) -> Path:
+    """``source`` with its trials on a ``1/slots`` share of the GPU, in fp32 (unchanged with ``smoke``)."""
+    spec = yaml.safe_load(source.read_text())
+    if not smoke:
+        spec["training"] = {**spec.get("training", {}), "device": "cuda", "amp": False}
+        # more trials than cores: the GPU waits on each trial's Python, and one round of the grid beats two
+        cpu = round(min(1.0, (os.cpu_count() or 1) / slots), 3)
+        spec["resources"] = {**spec.get("resources", {}), "cpu": cpu, "gpu": 1 / slots}
+        spec["search"] = {**spec["search"], "max_concurrent": slots}
+    dest.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return dest
+
+
+def part_files(protocol: Path, names: list[str]) -> dict[str, Path]:
+    parts = yaml.safe_load(protocol.read_text())["parts"]
+    unknown = [n for n in names if n not in parts]
+    if unknown:
+        raise SystemExit(f"--parts: {unknown[0]} is not a part of {protocol}; allowed: {', '.join(parts)}")
+    return {n: ROOT / parts[n]["study"] for n in names}
+
+
+def environment() -> dict[str, str]:
+    env = dict(os.environ, PYTHONUNBUFFERED="1", RAY_DEDUP_LOGS="0")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+    return env
+
+
+def start_head(env: dict[str, str], storage: Path, port: int) -> str:
+    """A Ray head of this machine's CPUs and GPUs, in a session of its own (it outlives the call)."""
+    import torch
+
+    cmd = [sys.executable, "-m", "ray.scripts.scripts", "start", "--head", f"--port={port}",
+           f"--num-cpus={os.cpu_count()}", f"--num-gpus={torch.cuda.device_count()}", "--disable-usage-stats",
+           "--include-dashboard=false"]
+    with (storage / "ray_head.log").open("w") as log:
+        subprocess.run(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, check=True,
+                       timeout=120)
+    return f"127.0.0.1:{port}"
+
+
+def start(args: argparse.Namespace) -> dict:
+    files = part_files(args.protocol, args.parts)
+    storage = args.storage.resolve()
+    storage.mkdir(parents=True, exist_ok=True)
+    env = environment()
+    address = args.address or (start_head(env, storage, args.port) if args.head else None)
+    state = json.loads((storage / STATE).read_text()) if (storage / STATE).exists() else {"started": time.time(),
+                                                                                           "parts": {}}
+    for name, source in files.items():
+        study_file = gpu_part_file(source, storage / f"{name}.yaml", args.slots, args.smoke_test)
+        cmd = [sys.executable, "-m", "study", "run", str(study_file), "--storage", str(storage)]
+        cmd += ["--address", address] if address else []
+        cmd += ["--smoke-test"] if args.smoke_test else []
+        log, rc = storage / f"{name}.log", storage / f"{name}.rc"
+        shell = " ".join(map(_quote, cmd)) + f" > {_quote(str(log))} 2>&1; echo $? > {_quote(str(rc))}"
+        proc = subprocess.Popen(["sh", "-c", shell], cwd=ROOT, env=env, start_new_session=True)
+        state["parts"][name] = {"pid": proc.pid, "study": yaml.safe_load(study_file.read_text())["name"]}
+        print(f"{name}: started ({' '.join(cmd)})", flush=True)
+    (storage / STATE).write_text(json.dumps(state, indent=1))
+    return state
+
+
+def _quote(s: str) -> str:
+    return "'" + s.replace("'", "'\\''") + "'"
+
+
+def status(storage: Path) -> dict[str, dict]:
+    state = json.loads((storage / STATE).read_text())
+    out = {}
+    for name, part in state["parts"].items():
+        rc_file, log = storage / f"{name}.rc", storage / f"{name}.log"
+        text = log.read_text(errors="replace") if log.exists() else ""
+        progress = PROGRESS.findall(text)
+        rc = rc_file.read_text().strip() if rc_file.exists() else None
+        out[name] = {"study": part["study"], "exit": None if rc is None else int(rc),
+                     "epoch_rows": epoch_rows(storage / part["study"]),
+                     "progress": progress[-1] if progress else (text.strip().splitlines() or [""])[-1][:200]}
+    return out
+
+
+def epoch_rows(root: Path) -> int:
+    """Epoch results the part's Parquet holds so far (search trials and final runs)."""
+    import pyarrow.parquet as pq
+
+    rows = 0
+    for folder in (root / "parquet" / "epochs", root / "parquet" / "reruns" / "epochs"):
+        for f in folder.glob("part-*.parquet") if folder.is_dir() else ():
+            try:
+                rows += pq.ParquetFile(f).metadata.num_rows
+            except (OSError, ValueError):
+                pass
+    return rows
+
+
+def collect_archives(storage: Path, out: Path, parts: dict[str, dict]) -> None:
+    for name, part in parts.items():
+        root = storage / part["study"]
+        if (root / "study.yaml").exists():
+            try:
+                archive(root, out / f"{name}.tar.gz", keep=KEEP)
+            except OSError as err:  # a file the running study replaced meanwhile: the next round takes it
+                print(f"{name}: archive not updated ({err})", flush=True)
+
+
+def watch(args: argparse.Namespace) -> dict:
+    storage = args.storage.resolve()
+    state = json.loads((storage / STATE).read_text())
+    args.out.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + args.seconds
+    while True:
+        parts = status(storage)
+        elapsed = time.time() - state["started"]
+        for name, part in parts.items():
+            print(f"[{elapsed:6.0f} s] {name}: exit {part['exit']}, {part['epoch_rows']} epochs | {part['progress']}",
+                  flush=True)
+        collect_archives(storage, args.out, parts)
+        done = all(p["exit"] is not None for p in parts.values())
+        if done or time.monotonic() + args.every > deadline:
+            break
+        time.sleep(args.every)
+    (args.out / "parts_status.json").write_text(json.dumps({"elapsed_s": time.time() - state["started"],
+                                                            "parts": parts}, indent=1))
+    for name in parts:
+        log = storage / f"{name}.log"
+        if log.exists():
+            (args.out / f"{name}.log").write_bytes(log.read_bytes()[-2_000_000:])
+    return parts
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="action", required=True)
+    st = sub.add_parser("start", help="launch the parts in the background and return")
+    st.add_argument("protocol", type=Path)
+    st.add_argument("--parts", nargs="+", required=True)
+    st.add_argument("--storage", type=Path, required=True)
+    st.add_argument("--slots", type=int, default=16, help="trials on the GPU at a time, all parts together")
+    st.add_argument("--head", action=argparse.BooleanOptionalAction, default=True,
+                    help="start one Ray head for all parts (default); --no-head: each part its own local Ray")
+    st.add_argument("--port", type=int, default=6379, help="the head's GCS port")
+    st.add_argument("--address", help="join this Ray head (e.g. one an earlier start began) instead")
+    st.add_argument("--smoke-test", action="store_true")
+    wa = sub.add_parser("watch", help="progress and archives until the parts end or --seconds pass")
+    wa.add_argument("--storage", type=Path, required=True)
+    wa.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", "gpu_out")))
+    wa.add_argument("--seconds", type=float, default=240)
+    wa.add_argument("--every", type=float, default=30)
+    args = parser.parse_args(argv)
+    return start(args) if args.action == "start" else watch(args)
+
+
+if __name__ == "__main__":
+    main()
