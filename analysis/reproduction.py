@@ -509,6 +509,10 @@ def machine(part: Part) -> str:
                     f"{cluster.get('gpus', 0):g} GPUs")
     if versions:
         bits.append(f"torch {versions.get('torch', '?')}, Python {versions.get('python', '?')}")
+    search, final = (sorted(str(d) for d in _column(frame, "config/device").dropna().unique())
+                     for frame in (part.frames.trials, part.frames.reruns))
+    if final and final != search:  # `smoothstudy final` run elsewhere, e.g. a GPU part's final runs on a CPU
+        bits.append(f"final runs on device {', '.join(final)}, the search on {', '.join(search) or '?'}")
     return "; ".join(bits)
 
 

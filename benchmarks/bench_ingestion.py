@@ -4,7 +4,9 @@ N synthetic trials (``trainables.synthetic``: the real reporting loop and checkp
 training, ~50 metrics a result) run at once on fractional CPUs, each reporting R results/s for T seconds,
 through a real Ray Tune run; with ``sinks`` the study's callback and sinks take every result (Parquet behind a
 background thread of the driver, MLflow in a process of its own that drops what does not fit its queue),
-with ``none`` Tune runs alone (the same run, no callback).
+with ``none`` Tune runs alone (the same run, no callback, Tune's default file loggers: CSV, JSON,
+TensorBoard). A study keeps only the JSON one (``study.tune_loggers``), and so does ``sinks``; ``json`` is Tune
+alone with those loggers, the same Tune work as ``sinks`` without our callback.
 
 Printed and written (``--json``), per mode:
 - ``results_per_s``: results the driver received per second while every slot was busy (between the moment
@@ -171,11 +173,14 @@ class MlflowServer:
 
 
 def run(root: Path, trials: int, slots: int, rate: float, seconds: float, with_sinks: bool,
-        mlflow_uri: str | None, checkpoint_mb: float, every_s: float | None) -> dict[str, Any]:
+        mlflow_uri: str | None, checkpoint_mb: float, every_s: float | None,
+        study_logging: bool | None = None) -> dict[str, Any]:
+    """One Tune run; ``study_logging`` (default: ``with_sinks``): Tune's file loggers as a study keeps them."""
     import ray
     from ray import tune
 
     from study.callback import SinkCallback
+    from study.tune_loggers import study_loggers
     from trainables.synthetic import synthetic_trial
 
     epochs = max(1, round(rate * seconds))
@@ -186,6 +191,8 @@ def run(root: Path, trials: int, slots: int, rate: float, seconds: float, with_s
     if with_sinks:
         sinks = SinkCallback(lambda: study_sinks(root, mlflow_uri), base={}, epochs=epochs, echo=lambda line: None)
         callbacks.append(sinks)
+    if with_sinks if study_logging is None else study_logging:
+        callbacks += study_loggers()
     tuner = tune.Tuner(
         tune.with_resources(synthetic_trial, {"cpu": cpu}),
         param_space={"loss": "ce", "epochs": epochs, "epoch_s": 1.0 / rate, "checkpoint_mb": checkpoint_mb,
@@ -281,7 +288,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--rate", type=float, default=8.0, help="results per second per trial")
     parser.add_argument("--seconds", type=float, default=30.0, help="how long each trial reports")
     parser.add_argument("--modes", default="none,sinks",
-                        help="comma-separated: none (Tune alone), sinks (Tune + ours), direct (ours without Ray)")
+                        help="comma-separated: none (Tune alone), json (Tune alone, a study's file loggers), "
+                             "sinks (Tune + ours), direct (ours without Ray)")
     parser.add_argument("--mlflow-uri", default=None, help="an MLflow server; default SQLite in a temp folder")
     parser.add_argument("--mlflow-server", action="store_true",
                         help="start a local `mlflow server` (SQLite store in a temp folder) and log to it")
@@ -315,6 +323,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if "none" in out and "sinks" in out:
         out["sinks_vs_none"] = out["sinks"]["results_per_s"] / out["none"]["results_per_s"]
         print(f"result: with sinks {out['sinks_vs_none']:.2f} of the rate Tune reaches alone")
+    if "json" in out and "sinks" in out:
+        out["sinks_vs_json"] = out["sinks"]["results_per_s"] / out["json"]["results_per_s"]
+        print(f"result: with sinks {out['sinks_vs_json']:.2f} of Tune alone with a study's file loggers")
     if args.json:
         args.json.write_text(json.dumps(out, indent=1))
     return out
@@ -331,7 +342,7 @@ def _run_modes(args: argparse.Namespace, modes: list[str], slots: int, tmp: Path
                   f"{row['mlflow_live']}, dropped {row['mlflow_dropped']}  (load: {row['load']})")
             continue
         row = run(root, args.trials, slots, args.rate, args.seconds, mode == "sinks", args.mlflow_uri,
-                  args.checkpoint_mb, args.every_s)
+                  args.checkpoint_mb, args.every_s, study_logging=mode in ("sinks", "json"))
         if mode == "sinks":
             row["parquet_rows"] = check_stored(root, row["results"])
         out[mode] = row

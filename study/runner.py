@@ -234,6 +234,7 @@ def make_tuner(spec: StudySpec, study: StudyDir, mlflow_uri: str | None, restore
     from ray import tune
 
     from study.callback import SinkCallback
+    from study.tune_loggers import study_loggers
     from trainables.tune_adapter import train_trial
 
     base = spec.base_trial_config()
@@ -247,7 +248,7 @@ def make_tuner(spec: StudySpec, study: StudyDir, mlflow_uri: str | None, restore
     run_config = tune.RunConfig(
         name=RAY_EXPERIMENT,
         storage_path=ray_storage_path(study, ray_storage),
-        callbacks=[SinkCallback(make_sinks, base, spec.training.epochs)],
+        callbacks=[SinkCallback(make_sinks, base, spec.training.epochs), *study_loggers()],
         checkpoint_config=tune.CheckpointConfig(num_to_keep=2),  # 1 forces a state snapshot per result
         failure_config=tune.FailureConfig(max_failures=spec.max_failures),
         verbose=0,

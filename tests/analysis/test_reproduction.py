@@ -375,3 +375,19 @@ def test_run_seconds_takes_a_runs_own_epoch_times_when_its_record_is_shorter():
     assert run_seconds(runs) == 102  # the records alone
     assert run_seconds(runs, epochs) == 100 + 95  # a: its record (100 > 62); b: its epochs (95 > 2)
     assert run_seconds(runs, epochs.drop(columns="time/eval_s")) == 102  # not timed by the trainer: records
+
+
+def test_machine_names_the_gpu_and_final_runs_trained_on_another_device():
+    from types import SimpleNamespace
+
+    from analysis.reproduction import Part, machine
+
+    meta = {"environment": {"driver": {"cpu": "Test CPU", "cores": "16", "gpu": "Test GPU"},
+                            "cluster": {"nodes": 1, "cpus": 16.0, "gpus": 1.0},
+                            "versions": {"torch": "9.9", "python": "3.12"}}}
+    on = lambda *devices: pd.DataFrame({"config/device": list(devices)})  # noqa: E731
+    same = Part("cp", Path("."), SimpleNamespace(trials=on("cuda", "cuda"), reruns=on("cuda")), meta=meta)
+    assert machine(same) == ("Test CPU, 16 cores; GPU: Test GPU; Ray: 1 node(s), 16 CPUs, 1 GPUs; "
+                             "torch 9.9, Python 3.12")
+    moved = Part("cp", Path("."), SimpleNamespace(trials=on("cuda"), reruns=on("cpu", "cpu")), meta=meta)
+    assert machine(moved).endswith("; final runs on device cpu, the search on cuda")

@@ -1,3 +1,5 @@
+import pytest
+
 from benchmarks.bench_search_pays import SimulatedAsha, asha_rungs, epochs_until_close, main
 
 
@@ -24,3 +26,33 @@ def test_smoke_mode_records_and_replays_the_searches(capsys):
     assert result["picks"]["per_method"]["ce"] == 2  # one trial per search
     out = capsys.readouterr().out
     assert "SIMULATED searches on the recorded curves" in out and "goal <= 0.35" in out
+
+
+def test_median_counts_a_seed_that_never_got_there_as_infinitely_late():
+    from benchmarks.bench_search_pays import median_or_never
+
+    assert median_or_never([0.17, None, 0.35, 0.2, 0.17]) == 0.2
+    assert median_or_never([0.17, None, None]) is None
+    assert median_or_never([0.5, None]) is None  # the median of 0.5 and never is never
+
+
+def test_replays_the_grids_a_reproduction_committed(tmp_path):
+    import shutil
+
+    import yaml
+
+    from benchmarks.bench_search_pays import ROOT
+
+    protocol = ROOT / "docs" / "reproductions" / "lr_table1_fmnist.yaml"
+    result = main(["--from-reproduction", str(protocol), "--seeds", "1", "--trials", "12", "--metric", "val/ece"])
+    assert result["grid_epochs"] == 29 * 50 and result["metric"] == "val/ece"
+    assert result["spread"]["ce"] == 0 and result["spread"]["confidence_penalty"] > 0.1  # β moves ECE a lot
+    assert sum(result["picks"]["per_method"].values()) == 12
+
+    # a part without its committed tables: refused, naming a configuration it lacks
+    copy = tmp_path / "proto.yaml"
+    shutil.copy(protocol, copy)
+    doc = yaml.safe_load(copy.read_text())
+    shutil.copytree(protocol.parent / doc["data"] / "ce", tmp_path / doc["data"] / "ce")
+    with pytest.raises(SystemExit, match=r"--from-reproduction: ls\(alpha=0.01\) has 0 grid trials"):
+        main(["--from-reproduction", str(copy), "--seeds", "1"])
