@@ -173,9 +173,8 @@ class MlflowServer:
 
 
 def run(root: Path, trials: int, slots: int, rate: float, seconds: float, with_sinks: bool,
-        mlflow_uri: str | None, checkpoint_mb: float, every_s: float | None,
-        study_logging: bool | None = None) -> dict[str, Any]:
-    """One Tune run; ``study_logging`` (default: ``with_sinks``): Tune's file loggers as a study keeps them."""
+        mlflow_uri: str | None, checkpoint_mb: float, every_s: float | None, study_logging: bool) -> dict[str, Any]:
+    """One Tune run; ``study_logging``: Tune's file loggers as a study keeps them, else Tune's defaults."""
     import ray
     from ray import tune
 
@@ -191,7 +190,7 @@ def run(root: Path, trials: int, slots: int, rate: float, seconds: float, with_s
     if with_sinks:
         sinks = SinkCallback(lambda: study_sinks(root, mlflow_uri), base={}, epochs=epochs, echo=lambda line: None)
         callbacks.append(sinks)
-    if with_sinks if study_logging is None else study_logging:
+    if study_logging:
         callbacks += study_loggers()
     tuner = tune.Tuner(
         tune.with_resources(synthetic_trial, {"cpu": cpu}),

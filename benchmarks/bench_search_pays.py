@@ -116,25 +116,21 @@ def record(spec, echo=print) -> dict:
     return curves
 
 
-def from_reproduction(protocol: Path, spec, echo=print) -> dict:
+def from_reproduction(protocol_file: Path, spec, echo=print) -> dict:
     """The curves of the grid trials a reproduction's parts trained (full protocol, as committed under its
     ``data`` folder): per configuration of ``spec``'s grids, its trial's per-epoch val/acc and val/ece, and as
     ``cpu_s`` the seconds each epoch took where it ran (``time/train_s`` + ``time/eval_s``: wall seconds, on
     whichever machine the part ran)."""
     import pandas as pd
-    import yaml
 
-    from analysis.frames import study_frames
+    from analysis.reproduction import load_part, load_protocol
 
-    doc = yaml.safe_load(protocol.read_text())
-    trials, epochs = [], []
-    for part in doc["parts"]:
-        folder = protocol.parent / doc.get("data", "data") / part
-        if (folder / "parquet").is_dir():
-            frames = study_frames(folder)
-            trials.append(frames.trials)
-            epochs.append(frames.epochs)
-    trials, epochs = pd.concat(trials, ignore_index=True), pd.concat(epochs, ignore_index=True)
+    protocol = load_protocol(protocol_file)
+    frames = [part.frames for part in (load_part(protocol, name) for name in protocol.spec["parts"]) if part.present]
+    if not frames:
+        raise SystemExit(f"--from-reproduction: no part of {protocol_file} has tables under {protocol.data_dir}")
+    trials = pd.concat([f.trials for f in frames], ignore_index=True)
+    epochs = pd.concat([f.epochs for f in frames], ignore_index=True)
     curves = {}
     for loss, params in grid_configs(spec):
         match = trials["config/loss"] == loss
@@ -144,13 +140,13 @@ def from_reproduction(protocol: Path, spec, echo=print) -> dict:
             match &= np.isclose(values, float(value))
         if match.sum() != 1:
             raise SystemExit(f"--from-reproduction: {config_key(loss, params)} has {int(match.sum())} grid trials "
-                             f"in {protocol.parent / doc.get('data', 'data')}; needs exactly 1 (is every part run?)")
+                             f"in {protocol.data_dir}; needs exactly 1 (is every part run?)")
         rows = epochs[epochs["trial_id"] == trials.loc[match, "trial_id"].iloc[0]].sort_values("epoch")
         curves[config_key(loss, params)] = {
             "loss": loss, "params": params, "val_acc": rows["val/acc"].astype(float).tolist(),
             "val_ece": rows["val/ece"].astype(float).tolist(),
             "cpu_s": (rows["time/train_s"] + rows["time/eval_s"]).astype(float).tolist()}
-    echo(f"recorded curves: the grid trials of {protocol} ({len(curves)} configurations)")
+    echo(f"recorded curves: the grid trials of {protocol_file} ({len(curves)} configurations)")
     return curves
 
 

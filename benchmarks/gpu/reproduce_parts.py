@@ -11,7 +11,8 @@ reproduce collect`` reads) into ``--out`` as it goes, so a call cut short keeps 
 
 Each part's study runs as its file says (grid, epochs, seeds, final runs), except that its trials train on the
 GPU in fp32 (``device: cuda``, ``amp: false``: the parts trained on CPU ran in fp32 too) on a share of it,
-``--slots`` trials at a time over all parts, on one Ray head started here. ``--smoke-test``: each part's
+``--slots`` trials at a time over all parts, on one Ray head started here, every process with the machine's
+environment of ``run.py`` (the carried packages and data of ``--carry``). ``--smoke-test``: each part's
 ``--smoke-test`` study on the CPU (with ``--no-head``, each with its own local Ray: the test suite runs it).
 """
 
@@ -21,6 +22,8 @@ import argparse
 import json
 import os
 import re
+import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -28,39 +31,35 @@ from pathlib import Path
 
 import yaml
 
-from benchmarks.gpu.steps import archive
+from analysis.reproduction import load_protocol
+from benchmarks.gpu.run import machine_env
+from benchmarks.gpu.steps import archive, gpu_study_file
 
 ROOT = Path(__file__).resolve().parents[2]
 STATE = "parts.json"
 KEEP = ("study.yaml", "study.json", "parquet")
 PROGRESS = re.compile(r"^\[progress\].*$", re.M)
+PROGRESS_TAIL_BYTES = 64_000  # enough for a part's last progress line; logs grow to megabytes
+LOG_BACK_BYTES = 2_000_000
 
 
 def gpu_part_file(source: Path, dest: Path, slots: int, smoke: bool) -> Path:
     """``source`` with its trials on a ``1/slots`` share of the GPU, in fp32 (unchanged with ``smoke``)."""
-    spec = yaml.safe_load(source.read_text())
-    if not smoke:
-        spec["training"] = {**spec.get("training", {}), "device": "cuda", "amp": False}
-        # more trials than cores: the GPU waits on each trial's Python, and one round of the grid beats two
-        cpu = round(min(1.0, (os.cpu_count() or 1) / slots), 3)
-        spec["resources"] = {**spec.get("resources", {}), "cpu": cpu, "gpu": 1 / slots}
-        spec["search"] = {**spec["search"], "max_concurrent": slots}
-    dest.write_text(yaml.safe_dump(spec, sort_keys=False))
-    return dest
+    if smoke:
+        shutil.copyfile(source, dest)
+        return dest
+    # more trials than cores: the GPU waits on each trial's Python, and one round of the grid beats two
+    cpu = round(min(1.0, (os.cpu_count() or 1) / slots), 3)
+    return gpu_study_file(source, dest, 1 / slots, slots, cpu=cpu, fp32=True)
 
 
-def part_files(protocol: Path, names: list[str]) -> dict[str, Path]:
-    parts = yaml.safe_load(protocol.read_text())["parts"]
+def part_files(protocol_file: Path, names: list[str]) -> dict[str, Path]:
+    protocol = load_protocol(protocol_file)
+    parts = protocol.spec["parts"]
     unknown = [n for n in names if n not in parts]
     if unknown:
-        raise SystemExit(f"--parts: {unknown[0]} is not a part of {protocol}; allowed: {', '.join(parts)}")
-    return {n: ROOT / parts[n]["study"] for n in names}
-
-
-def environment() -> dict[str, str]:
-    env = dict(os.environ, PYTHONUNBUFFERED="1", RAY_DEDUP_LOGS="0")
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
-    return env
+        raise SystemExit(f"--parts: {unknown[0]} is not a part of {protocol_file}; allowed: {', '.join(parts)}")
+    return {n: protocol.repo_root / parts[n]["study"] for n in names}
 
 
 def start_head(env: dict[str, str], storage: Path, port: int) -> str:
@@ -80,7 +79,7 @@ def start(args: argparse.Namespace) -> dict:
     files = part_files(args.protocol, args.parts)
     storage = args.storage.resolve()
     storage.mkdir(parents=True, exist_ok=True)
-    env = environment()
+    env = machine_env(args.carry)
     address = args.address or (start_head(env, storage, args.port) if args.head else None)
     state = json.loads((storage / STATE).read_text()) if (storage / STATE).exists() else {"started": time.time(),
                                                                                            "parts": {}}
@@ -90,7 +89,7 @@ def start(args: argparse.Namespace) -> dict:
         cmd += ["--address", address] if address else []
         cmd += ["--smoke-test"] if args.smoke_test else []
         log, rc = storage / f"{name}.log", storage / f"{name}.rc"
-        shell = " ".join(map(_quote, cmd)) + f" > {_quote(str(log))} 2>&1; echo $? > {_quote(str(rc))}"
+        shell = f"{shlex.join(cmd)} > {shlex.quote(str(log))} 2>&1; echo $? > {shlex.quote(str(rc))}"
         proc = subprocess.Popen(["sh", "-c", shell], cwd=ROOT, env=env, start_new_session=True)
         state["parts"][name] = {"pid": proc.pid, "study": yaml.safe_load(study_file.read_text())["name"]}
         print(f"{name}: started ({' '.join(cmd)})", flush=True)
@@ -98,8 +97,14 @@ def start(args: argparse.Namespace) -> dict:
     return state
 
 
-def _quote(s: str) -> str:
-    return "'" + s.replace("'", "'\\''") + "'"
+def tail(path: Path, size: int) -> bytes:
+    """The last ``size`` bytes of ``path`` (empty when it does not exist yet)."""
+    try:
+        with path.open("rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - size))
+            return f.read()
+    except FileNotFoundError:
+        return b""
 
 
 def status(storage: Path) -> dict[str, dict]:
@@ -107,7 +112,7 @@ def status(storage: Path) -> dict[str, dict]:
     out = {}
     for name, part in state["parts"].items():
         rc_file, log = storage / f"{name}.rc", storage / f"{name}.log"
-        text = log.read_text(errors="replace") if log.exists() else ""
+        text = tail(log, PROGRESS_TAIL_BYTES).decode(errors="replace")
         progress = PROGRESS.findall(text)
         rc = rc_file.read_text().strip() if rc_file.exists() else None
         out[name] = {"study": part["study"], "exit": None if rc is None else int(rc),
@@ -131,6 +136,7 @@ def epoch_rows(root: Path) -> int:
 
 
 def collect_archives(storage: Path, out: Path, parts: dict[str, dict]) -> None:
+    """Each part's tables into ``out`` as ``<part>.tar.gz``."""
     for name, part in parts.items():
         root = storage / part["study"]
         if (root / "study.yaml").exists():
@@ -140,18 +146,27 @@ def collect_archives(storage: Path, out: Path, parts: dict[str, dict]) -> None:
                 print(f"{name}: archive not updated ({err})", flush=True)
 
 
+def _state(part: dict) -> tuple:
+    """What changes when a part writes: an archive of an unchanged part is not made again."""
+    return part["exit"], part["epoch_rows"], part["progress"]
+
+
 def watch(args: argparse.Namespace) -> dict:
     storage = args.storage.resolve()
     state = json.loads((storage / STATE).read_text())
     args.out.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + args.seconds
+    archived: dict[str, tuple] = {}  # per part, its state when last archived
     while True:
         parts = status(storage)
         elapsed = time.time() - state["started"]
         for name, part in parts.items():
             print(f"[{elapsed:6.0f} s] {name}: exit {part['exit']}, {part['epoch_rows']} epochs | {part['progress']}",
                   flush=True)
-        collect_archives(storage, args.out, parts)
+        changed = {n: p for n, p in parts.items()
+                   if archived.get(n) != _state(p) or not (args.out / f"{n}.tar.gz").exists()}
+        collect_archives(storage, args.out, changed)
+        archived.update({n: _state(p) for n, p in changed.items()})
         done = all(p["exit"] is not None for p in parts.values())
         if done or time.monotonic() + args.every > deadline:
             break
@@ -161,7 +176,7 @@ def watch(args: argparse.Namespace) -> dict:
     for name in parts:
         log = storage / f"{name}.log"
         if log.exists():
-            (args.out / f"{name}.log").write_bytes(log.read_bytes()[-2_000_000:])
+            (args.out / f"{name}.log").write_bytes(tail(log, LOG_BACK_BYTES))
     return parts
 
 
@@ -177,6 +192,8 @@ def main(argv: list[str] | None = None) -> dict:
                     help="start one Ray head for all parts (default); --no-head: each part its own local Ray")
     st.add_argument("--port", type=int, default=6379, help="the head's GCS port")
     st.add_argument("--address", help="join this Ray head (e.g. one an earlier start began) instead")
+    st.add_argument("--carry", type=Path, default=ROOT / ".gpu_carry",
+                    help="the carried folder (carry.py): its site/ and data/ are used when present")
     st.add_argument("--smoke-test", action="store_true")
     wa = sub.add_parser("watch", help="progress and archives until the parts end or --seconds pass")
     wa.add_argument("--storage", type=Path, required=True)

@@ -33,6 +33,19 @@ LIMITS = {"install": 120, "imports": 60, "tests": 240, "trainable_mlp": 75, "tra
 LOG_CAP_MB = 15
 
 
+def machine_env(carry: Path) -> dict[str, str]:
+    """The environment of every process on the GPU machine: the project and the carried packages
+    (``carry/site``) importable, the carried Fashion-MNIST found, unbuffered output."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1", RAY_DEDUP_LOGS="0", PYTHONDONTWRITEBYTECODE="1")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), str(carry / "site"), os.environ.get("PYTHONPATH", ""))
+                                        if p)
+    data = carry / "data" / "fashion-mnist"
+    if data.is_dir():
+        env["SMOOTHSTUDY_FASHION_MNIST_DIR"] = str(data)
+    env.setdefault("SMOOTHSTUDY_CACHE_DIR", tempfile.mkdtemp(prefix="smoothstudy_cache_"))
+    return env
+
+
 class Session:
     def __init__(self, out: Path, carry: Path, budget: float, smoke: bool, stop_ray_after_timeout: bool = False) -> None:
         self.out, self.carry, self.smoke = out, carry, smoke
@@ -43,13 +56,7 @@ class Session:
         self.results_file = out / "gpu_results.json"
         self.results: dict = json.loads(self.results_file.read_text()) if self.results_file.exists() else {}
         self.results.setdefault("steps", {})
-        self.env = dict(os.environ, PYTHONUNBUFFERED="1", RAY_DEDUP_LOGS="0", PYTHONDONTWRITEBYTECODE="1")
-        self.env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), str(self.site),
-                                                              os.environ.get("PYTHONPATH", "")) if p)
-        data = carry / "data" / "fashion-mnist"
-        if data.is_dir():
-            self.env["SMOOTHSTUDY_FASHION_MNIST_DIR"] = str(data)
-        self.env.setdefault("SMOOTHSTUDY_CACHE_DIR", tempfile.mkdtemp(prefix="smoothstudy_cache_"))
+        self.env = machine_env(carry)
 
     def say(self, line: str) -> None:
         print(line, flush=True)

@@ -140,11 +140,13 @@ def packing(smoke: bool, out: Path, limit: float) -> dict:
                                    "--subset", "20000"])
 
 
-def gpu_study_file(source: Path, dest: Path, gpu_share: float, concurrency: int | None = None) -> Path:
-    """``source`` with each trial on a share of the GPU (``device: cuda``), and the given concurrency."""
+def gpu_study_file(source: Path, dest: Path, gpu_share: float, concurrency: int | None = None, cpu: float = 1,
+                   fp32: bool = False) -> Path:
+    """``source`` with each trial on a share of the GPU (``device: cuda``) and ``cpu`` CPUs, the given
+    concurrency, and with ``fp32`` no autocast (``amp: false``)."""
     spec = yaml.safe_load(source.read_text())
-    spec["training"] = {**spec.get("training", {}), "device": "cuda"}
-    spec["resources"] = {**spec.get("resources", {}), "cpu": 1, "gpu": gpu_share}
+    spec["training"] = {**spec.get("training", {}), "device": "cuda", **({"amp": False} if fp32 else {})}
+    spec["resources"] = {**spec.get("resources", {}), "cpu": cpu, "gpu": gpu_share}
     if concurrency:
         spec["search"] = {**spec["search"], "max_concurrent": concurrency}
     dest.write_text(yaml.safe_dump(spec, sort_keys=False))

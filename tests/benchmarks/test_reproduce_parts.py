@@ -48,3 +48,11 @@ def test_smoke_run_starts_watches_and_brings_back_what_collect_reads(tmp_path):
     assert not any("/ray/" in n or n.endswith(".db") for n in names)
     result = collect(tmp_path / "back" / "lr_table1_fmnist_ce", tmp_path / "data" / "ce", echo=lambda _: None)
     assert result["files"] > 3
+
+
+def test_tail_reads_only_the_end_of_a_log(tmp_path):
+    log = tmp_path / "part.log"
+    log.write_bytes(b"x" * 1000 + b"\n[progress] 3/7 trials")
+    assert reproduce_parts.tail(log, 22) == b"\n[progress] 3/7 trials"
+    assert reproduce_parts.tail(log, 10_000) == log.read_bytes()
+    assert reproduce_parts.tail(tmp_path / "not_yet.log", 10) == b""
