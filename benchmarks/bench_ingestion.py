@@ -1,7 +1,7 @@
 """Benchmark: how many results per second the driver ingests from N concurrent trials, with and without our sinks.
 
 N synthetic trials (``trainables.synthetic``: the real reporting loop and checkpoint policy, a sleep for
-training, ~50 metrics a result) run at once on fractional CPUs, each reporting R results/s for T seconds,
+training, ~50 metrics a result, packed for Tune as a real trial's are) run at once on fractional CPUs, each reporting R results/s for T seconds,
 through a real Ray Tune run; with ``sinks`` the study's callback and sinks take every result (Parquet behind a
 background thread of the driver, MLflow in a process of its own that drops what does not fit its queue),
 with ``none`` Tune runs alone (the same run, no callback, Tune's default file loggers: CSV, JSON,

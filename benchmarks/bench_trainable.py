@@ -32,6 +32,7 @@ from pathlib import Path
 import torch
 
 from benchmarks.common import Clock, header, load_average, stats
+from trainables.tune_reporting import result_metrics
 
 GOAL = 0.90
 
@@ -121,7 +122,8 @@ def study_file(path: Path, args: argparse.Namespace, cpu: int, gpu: float) -> Pa
 
 def trial_results(root: Path) -> list[dict]:
     [path] = list(root.rglob("result.json"))
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [{**row, **result_metrics(row)} for row in rows]
 
 
 def trial_rates(results: list[dict]) -> dict[str, float]:

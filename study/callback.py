@@ -20,15 +20,9 @@ from ray import tune
 from analysis.core.statuses import TrialStatus
 from study.sinks.base import ResultSink, TrialEnd, TrialStart
 from trainables.config import flatten, resolve_trial_config
-from trainables.tune_reporting import ARTIFACTS_DIR
+from trainables.tune_reporting import ARTIFACTS_DIR, result_metrics
 
 NODE_IP, NODE_ID = "sys/node_ip", "sys/node_id"  # text columns in Parquet: where the trial ran
-
-
-def result_metrics(result: dict[str, Any]) -> dict[str, float]:
-    """The namespaced numeric metrics of a Tune result (``val/acc`` …), without Ray's bookkeeping."""
-    return {k: float(v) for k, v in result.items()
-            if "/" in k and isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
 def node_ids_by_ip() -> dict[str, str]:
@@ -74,7 +68,7 @@ class SinkCallback(tune.Callback):
             self._sinks = opening.result() if opening is not None else self.make_sinks()  # re-raises its error
             parquet = self._parquet()
             if parquet is not None:  # a resumed study: the epochs written before the driver stopped
-                self._seen = {t: set(state.epochs) for t, state in parquet.trials.items()}
+                self._seen = parquet.epochs_seen()
         return self._sinks
 
     def _parquet(self):
@@ -172,6 +166,7 @@ class SinkCallback(tune.Callback):
     def _end(self, end: TrialEnd, trial: Any) -> None:
         for sink in self.sinks:
             sink.trial_ended(end)
+        self._seen.pop(end.trial_id, None)  # an ended trial reports no more: a study of thousands keeps none
         self.finished += 1
         cfg = trial.config
         params = " ".join(f"{k}={_fmt(v)}" for k, v in (cfg.get(cfg.get("loss"), {}) or {}).items())

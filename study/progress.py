@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
@@ -20,6 +21,7 @@ from analysis.core.statuses import BROKEN, NOT_ENDED, TrialStatus
 from study.sinks.base import TrialEnd, TrialStart
 
 CLEAR_LINE = "\r\x1b[2K"
+TTY_INTERVAL_S = 0.2  # a terminal's status line is rewritten at most this often (results come by hundreds a second)
 
 
 @dataclass
@@ -32,8 +34,17 @@ class Progress:
     best: dict[str, float] = field(default_factory=dict)  # method -> best objective value so far
     finished_at: float | None = None  # epoch seconds the last trial ended (from the files), if known
 
+    _counts: Counter = field(default_factory=Counter)  # status -> trials: a line costs O(statuses), not O(trials)
+
+    def _set(self, trial_id: str, status: str) -> None:
+        old = self.states.get(trial_id)
+        if old is not None:
+            self._counts[old] -= 1
+        self.states[trial_id] = status
+        self._counts[status] += 1
+
     def started(self, trial_id: str, method: str | None) -> None:
-        self.states[trial_id] = TrialStatus.RUNNING
+        self._set(trial_id, TrialStatus.RUNNING)
         if method:
             self.methods[trial_id] = method
 
@@ -46,15 +57,15 @@ class Progress:
         self.best[method] = float(value) if old is None else better(old, float(value))
 
     def ended(self, trial_id: str, status: str) -> None:
-        self.states[trial_id] = status
+        self._set(trial_id, status)
 
     def count(self, *statuses: str) -> int:
-        return sum(1 for s in self.states.values() if s in statuses)
+        return sum(self._counts[s] for s in set(statuses))
 
     @property
     def done(self) -> int:
         """Trials that count towards N (a ``lost`` trial was replaced by another)."""
-        return sum(1 for s in self.states.values() if s not in NOT_ENDED)
+        return sum(n for s, n in self._counts.items() if s not in NOT_ENDED)
 
     def line(self, elapsed_s: float, since_start_done: int | None = None) -> str:
         """One line, e.g. ``3/6 trials: 1 completed, 1 stopped, 1 failed, 2 running | best val/acc: ce 0.95,
@@ -96,15 +107,15 @@ class Printer:
         self._last = -math.inf
         self._shown = False
 
-    def show(self, line: str, force: bool = False) -> None:
-        if self.tty:
-            self.stream.write(CLEAR_LINE + line)
-            self._shown = True
-        elif force or self.clock() - self._last >= self.interval_s:
-            self.stream.write(f"[progress] {line}\n")
-            self._last = self.clock()
-        else:
+    def show(self, line: str | Callable[[], str], force: bool = False) -> None:
+        """``line``: the text, or what makes it (called only when it is printed)."""
+        due = self.clock() - self._last >= (TTY_INTERVAL_S if self.tty else self.interval_s)
+        if not (force or due):
             return
+        text = line() if callable(line) else line
+        self.stream.write(CLEAR_LINE + text if self.tty else f"[progress] {text}\n")
+        self._shown = self.tty
+        self._last = self.clock()
         self.stream.flush()
 
     def clear(self) -> None:
@@ -133,8 +144,8 @@ class ProgressSink:
         self._done_before = progress.done
 
     def _show(self, force: bool = False) -> None:
-        self.printer.show(self.progress.line(self.clock() - self._start, self.progress.done - self._done_before),
-                          force=force)
+        self.printer.show(lambda: self.progress.line(self.clock() - self._start,
+                                                     self.progress.done - self._done_before), force=force)
 
     def trial_started(self, start: TrialStart) -> None:
         self.progress.started(start.trial_id, start.config.get("loss"))

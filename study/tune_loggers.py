@@ -2,8 +2,9 @@
 
 Tune adds a CSV, a JSON and a TensorBoard logger to every run that is not given one of each kind, and each of
 them writes every result of every trial in the driver's loop. A study's Parquet and MLflow sinks hold the same
-results, so it keeps the JSON logger alone (``result.json``: what Tune's own analysis tools read) and hands Tune
-a silent stand-in of each of the other two, which Tune then does not add. Given as ``RunConfig(callbacks=…)``.
+results, so it keeps the JSON logger alone (``result.json``: what Tune's own analysis tools read; a trial's
+metrics other than the objectives are packed there, ``trainables.tune_reporting.result_metrics`` reads them) and
+hands Tune a silent stand-in of each of the other two, which Tune then does not add. Given as ``RunConfig(callbacks=…)``.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ A key is ``<split>/<name>`` (``val/acc``, ``test/aurc``); the direction and form
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 
@@ -42,6 +43,7 @@ def metric_info(key: str) -> MetricInfo | None:
     return CATALOGUE.get(key.rsplit("/", 1)[-1])
 
 
+@functools.lru_cache(maxsize=4096)  # asked for every metric of every result the sinks write
 def metric_mode(key: str) -> str:
     """``"max"`` for accuracy-like metrics (``val/acc``, ``test/auroc``, ``val/cov_at_10``), else ``"min"``
     (also for a metric without a better direction, and one the catalogue does not list)."""

@@ -1,6 +1,7 @@
 """Parquet, the source of truth of a study: an epoch part file per batch of results (merged now and then)
-and a ``trials.parquet`` rewritten in a batch where a trial starts or ends. Every file is written under a temporary name in its directory and
-renamed into place, so a crash never leaves a half-written file where readers look. The tables, their
+and a ``trials.parquet`` rewritten in a batch where a trial starts or ends (``study.sinks.trial_table`` keeps
+its rows, the ended trials' as one Arrow table). Every file is written under a temporary name in its directory
+and renamed into place, so a crash never leaves a half-written file where readers look. The tables, their
 columns and types are the contract in ``analysis.core.tables`` (every file of a table has the table's schema);
 the readers are in ``analysis.results``.
 """
@@ -20,7 +21,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from analysis.core.catalogue import metric_mode
 from analysis.core.statuses import TrialStatus
 from analysis.core.tables import (
     BEST_PREFIX,
@@ -42,6 +42,7 @@ from analysis.core.tables import (
 )
 from analysis.results import SAMPLES_COMPRESSION, dedupe_epochs, epochs_frame
 from study.sinks.base import EpochResult, SinkEvent, TrialEnd, TrialStart
+from study.sinks.trial_table import TrialState, TrialsView, TrialTable
 
 SAMPLES_FILE = "samples.parquet"  # the name a trial gives its per-sample outputs in its artifacts dir
 BATCH_PART, MERGED_PART = "b", "m"  # epochs/part-b-*: one per written batch; part-m-*: batches merged
@@ -74,32 +75,11 @@ def metric_values(metrics: dict[str, Any]) -> dict[str, Any]:
     """Numbers as float64, text kept as text (e.g. a node id); anything else is dropped."""
     out = {}
     for key, value in metrics.items():
-        if isinstance(value, bool) or not isinstance(value, (Number, str)):
-            continue
-        out[key] = value if isinstance(value, str) else float(value)
+        if type(value) in (float, str):  # nearly every value: skips the slower checks below
+            out[key] = value
+        elif not isinstance(value, bool) and isinstance(value, (Number, str)):
+            out[key] = value if isinstance(value, str) else float(value)
     return out
-
-
-class _TrialState:
-    def __init__(self, row: dict[str, Any]) -> None:
-        self.row = row  # the trials.parquet row, without epochs_run and best/*
-        self.epochs: set[int] = set()
-        self.best: dict[str, float] = {}
-
-    def observe(self, epoch: int, metrics: dict[str, Any]) -> None:
-        self.epochs.add(epoch)
-        for key, value in metrics.items():
-            if not key.startswith("val/") or isinstance(value, str) or math.isnan(value):
-                continue
-            old = self.best.get(key)
-            better = max if metric_mode(key) == "max" else min
-            self.best[key] = value if old is None else better(old, value)
-
-    def to_row(self) -> dict[str, Any]:
-        row = dict(self.row)
-        row["epochs_run"] = len(self.epochs)
-        row.update({f"{BEST_PREFIX}{k}": v for k, v in sorted(self.best.items())})
-        return row
 
 
 class ParquetSink:
@@ -120,12 +100,22 @@ class ParquetSink:
             declared = merge_schemas(EPOCHS, [rows_to_table(EPOCHS, [row]).schema for row in rows])
         self.epochs_table = PartWriter(self.root, EPOCHS, declared)
         self.samples_table = PartWriter(self.root, SAMPLES)
-        self.trials: dict[str, _TrialState] = {}
+        self._trials = TrialTable()
         self.merge_after = MERGE_AFTER
         self.trials_every_s = trials_every_s
         self._trials_changed = False
         self._trials_written_at = -math.inf
         self._restore()
+
+    @property
+    def trials(self) -> TrialsView:
+        """Every trial's state, running and ended, read-only (an ended trial's is a copy)."""
+        return TrialsView(self._trials)
+
+    def epochs_seen(self) -> dict[str, set[int]]:
+        """The epochs each trial has in the epochs table, as far as this sink knows (those it restored and
+        those it wrote)."""
+        return self._trials.epochs_seen()
 
     # -- ResultSink ---------------------------------------------------------------------------------
     def trial_started(self, start: TrialStart) -> None:
@@ -161,7 +151,7 @@ class ParquetSink:
             self._compact()
 
     def _start(self, start: TrialStart) -> None:
-        state = self.trials.get(start.trial_id)
+        state = self._trials.get(start.trial_id)
         base = {
             "study": self.study,
             "trial_id": start.trial_id,
@@ -176,26 +166,26 @@ class ParquetSink:
             **{f"{TAG_PREFIX}{k}": str(v) for k, v in start.tags.items()},
         }
         if state is None:
-            self.trials[start.trial_id] = _TrialState(row)
+            self._trials.add(start.trial_id, TrialState(row))
         else:  # resumed: keep the epochs and best values seen before
             state.row = {**state.row, **row, "started_at": state.row.get("started_at") or row["started_at"]}
 
     def _epoch_row(self, result: EpochResult) -> dict[str, Any]:
         trial_id, epoch = result.trial_id, int(result.epoch)
-        state = self.trials.get(trial_id)
+        state = self._trials.get(trial_id)
         if state is None:  # a result for a trial we were not told about: record it all the same
-            state = self.trials[trial_id] = _TrialState(
+            state = self._trials.add(trial_id, TrialState(
                 {"study": self.study, "trial_id": trial_id, "status": TrialStatus.RUNNING, "reason": ""}
-            )
+            ))
         values = metric_values({k: v for k, v in result.metrics.items() if k not in EPOCH_KEY_COLUMNS})
         config = {k: v for k, v in state.row.items() if k.startswith(CONFIG_PREFIX)}
         state.observe(epoch, values)
         return {"study": self.study, "trial_id": trial_id, "epoch": epoch, "written_at": _now(), **config, **values}
 
     def _end(self, end: TrialEnd) -> TrialEnd:
-        state = self.trials.get(end.trial_id)
+        state = self._trials.get(end.trial_id)
         if state is None:
-            state = self.trials[end.trial_id] = _TrialState({"study": self.study, "trial_id": end.trial_id})
+            state = self._trials.add(end.trial_id, TrialState({"study": self.study, "trial_id": end.trial_id}))
         reserved = set(TRIAL_COLUMNS) | {"epochs_run"}
         final = {
             k: v
@@ -208,7 +198,7 @@ class ParquetSink:
 
     def running_trials(self) -> set[str]:
         """Trials that started or reported but never ended (as far as this study's files know)."""
-        return {t for t, state in self.trials.items() if state.row.get("status") == TrialStatus.RUNNING}
+        return self._trials.running()
 
     def close(self) -> None:
         self._write_trials()
@@ -217,10 +207,9 @@ class ParquetSink:
     # -- internals ----------------------------------------------------------------------------------
     def _write_trials(self) -> None:
         self._trials_changed, self._trials_written_at = False, time.monotonic()
-        rows = [self.trials[t].to_row() for t in sorted(self.trials)]
-        if not rows:
-            return
-        write_file(TRIALS, rows_to_table(TRIALS, rows), TRIALS.location(self.root))
+        rows = self._trials.rows()
+        if rows is not None:
+            write_file(TRIALS, rows, TRIALS.location(self.root))
 
     def _write_samples(self, trial_id: str, source: Path) -> None:
         """A trial's per-sample outputs with its ``trial_id`` as the first column, at the samples table's
@@ -269,9 +258,9 @@ class ParquetSink:
                 for row in pq.read_table(path).to_pylist():
                     row = {k: v for k, v in row.items() if not _is_missing(v)}
                     row.pop("epochs_run", None)
-                    self.trials[row["trial_id"]] = _TrialState(
+                    self._trials.add(row["trial_id"], TrialState(
                         {k: v for k, v in row.items() if not k.startswith(BEST_PREFIX)}
-                    )
+                    ))
             except (OSError, pa.ArrowException) as err:
                 warnings.warn(
                     f"unreadable {path} ({err}); rebuilding the trial table from the epoch files",
@@ -280,12 +269,12 @@ class ParquetSink:
         epochs = epochs_frame(combine(EPOCHS, read_parts(self.epochs_table.parts()), self.epochs_table.schema))
         for record in epochs.to_dict("records"):
             trial_id = record["trial_id"]
-            state = self.trials.get(trial_id)
+            state = self._trials.get(trial_id)
             if state is None:  # the driver died before trials.parquet knew this trial
                 config = {
                     k: v for k, v in record.items() if k.startswith(CONFIG_PREFIX) and not _is_missing(v)
                 }
-                state = self.trials[trial_id] = _TrialState(
+                state = self._trials.add(trial_id, TrialState(
                     {
                         "study": record.get("study", self.study),
                         "trial_id": trial_id,
@@ -293,7 +282,7 @@ class ParquetSink:
                         "reason": "",
                         **config,
                     }
-                )
+                ))
             metrics = {
                 k: v
                 for k, v in record.items()
@@ -302,6 +291,7 @@ class ParquetSink:
                 and not _is_missing(v)
             }
             state.observe(int(record["epoch"]), metrics)
+        self._trials.fold()
 
 
 def _now(at: float | None = None) -> pd.Timestamp:

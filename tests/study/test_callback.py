@@ -72,3 +72,22 @@ def test_an_error_opening_the_sinks_reaches_the_driver(tmp_path):
     callback.setup()
     with pytest.raises(RuntimeError, match="no store"):
         callback.on_trial_start(0, [], _trial("a"))
+
+
+def test_packed_metrics_reach_the_sinks_and_an_ended_trial_is_forgotten(tmp_path):
+    from trainables.tune_reporting import pack_result
+
+    callback = _callback(tmp_path, f"sqlite:///{tmp_path / 'mlflow.db'}")
+    trial = _trial("a")
+    callback.on_trial_start(0, [], trial)
+    for epoch in (1, 2):
+        result = pack_result({"epoch": epoch, "val/acc": 0.5 + epoch / 10, "val/nll": 1.0 / epoch}, ("val/acc",))
+        callback.on_trial_result(0, [], trial, result)
+    assert set(callback._seen) == {"a"}
+    trial.last_result = pack_result({"epoch": 2, "val/acc": 0.7, "test/acc": 0.65}, ("val/acc",))
+    callback.on_trial_complete(0, [], trial)
+    assert callback._seen == {}  # thousands of ended trials leave nothing behind here
+    callback.on_experiment_end([trial])
+    epochs, trials = read_epochs(tmp_path), read_trials(tmp_path)
+    assert list(epochs["val/nll"]) == [1.0, 0.5]
+    assert trials.loc[0, "test/acc"] == 0.65 and trials.loc[0, "status"] == "completed"

@@ -8,6 +8,8 @@ import pytest
 import torch
 import yaml
 
+from trainables.tune_reporting import result_metrics
+
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,7 +32,7 @@ def test_two_trials_share_one_gpu(tmp_path):
         rows = [json.loads(line) for line in result_file.read_text().splitlines() if line.strip()]
         assert rows[-1]["epoch"] == 6
         spans.append((rows[0]["timestamp"] - rows[0]["time_this_iter_s"], rows[-1]["timestamp"]))
-        peaks.append(rows[-1]["sys/peak_mem_mb"])
+        peaks.append(result_metrics(rows[-1])["sys/peak_mem_mb"])
     assert len(spans) == 2
     (s0, e0), (s1, e1) = sorted(spans)
     assert s1 < e0, f"the two trials ran one after the other: {spans}"

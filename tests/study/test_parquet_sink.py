@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -198,3 +199,114 @@ def test_a_live_trials_table_is_rewritten_at_most_every_few_seconds_and_at_close
     assert read_trials(tmp_path).set_index("trial_id").loc["t1", "status"] == "running"
     sink.close()
     assert read_trials(tmp_path).set_index("trial_id").loc["t1", "status"] == "completed"
+
+
+def test_trials_file_of_many_trials_in_batches_is_the_one_table_of_their_rows(tmp_path):
+    """Ended trials are folded into a table batch by batch; the file must still be what one table of every
+    trial's row gives: here config/lr is text, str() of each value ("1" for the int, "1.0" for the float)."""
+    from study.sinks.base import EpochResult
+
+    lrs = [1, 0.5, 1.0, "auto"]
+    events, expected = [], []
+    for i in range(40):
+        trial_id, ends = f"t{i:02d}", i % 5 != 4
+        events.append(TrialStart(trial_id, {"loss": "ce", "lr": lrs[i % 4]}, tags={"kind": "trial"}, at=1000.0 + i))
+        events += [EpochResult(trial_id, e, {"val/acc": i / 100 + e / 10, "val/nll": 1 / e}) for e in (1, 2)]
+        if ends:
+            events.append(TrialEnd(trial_id, "completed", "", {"test/acc": i / 100}, at=2000.0 + i))
+        expected.append({
+            "study": "demo", "trial_id": trial_id, "status": "completed" if ends else "running", "reason": "",
+            "epochs_run": 2, "started_at": pd.Timestamp(int((1000.0 + i) * 1e9), unit="ns", tz="UTC"),
+            "ended_at": pd.Timestamp(int((2000.0 + i) * 1e9), unit="ns", tz="UTC") if ends else None,
+            "best/val/acc": i / 100 + 2 / 10, "best/val/nll": 1 / 2, "config/loss": "ce",
+            "config/lr": str(lrs[i % 4]), "tag/kind": "trial", "test/acc": i / 100 if ends else None,
+        })
+    sink = ParquetSink(tmp_path / "parquet", "demo")
+    for lo in range(0, len(events), 17):
+        sink.write_batch(events[lo:lo + 17])
+    sink.close()
+    table = pq.read_table(tmp_path / "parquet" / "trials.parquet")
+    assert table.schema.names == list(expected[0])
+    assert [str(t) for t in table.schema.types] == [
+        "string", "string", "string", "string", "int64", "timestamp[ns, tz=UTC]", "timestamp[ns, tz=UTC]",
+        "double", "double", "string", "string", "string", "double",
+    ]
+    assert table.to_pylist() == expected
+
+
+def test_an_ended_trial_that_starts_again_keeps_its_epochs_and_best_values(study):
+    from study.sinks.base import EpochResult
+
+    before = read_trials(study).set_index("trial_id")
+    sink = ParquetSink(study / "parquet", "demo")  # a resumed study in which Tune runs t1 again
+    sink.write_batch([
+        TrialStart("t1", CONFIGS["t1"], tags={"kind": "search"}),
+        EpochResult("t1", 3, {"val/acc": 0.65, "val/nll": 0.95}),  # from its checkpoint: epoch 3 again
+        EpochResult("t1", 4, {"val/acc": 0.55, "val/nll": 0.7}),
+    ])
+    assert sink.running_trials() == {"t1"} and sink.trials["t1"].epochs == {1, 2, 3, 4}
+    sink.trial_ended(TrialEnd("t1", "completed", "", {"test/acc": 0.6}))
+    sink.close()
+    trials = read_trials(study)
+    assert sorted(trials["trial_id"]) == ["t1", "t2"]
+    t1 = trials.set_index("trial_id").loc["t1"]
+    assert t1["epochs_run"] == 4 and t1["status"] == "completed" and t1["test/acc"] == 0.6
+    assert t1["best/val/acc"] == 0.7 and t1["best/val/nll"] == 0.7  # the earlier max, the new min
+    assert t1["started_at"] == before.loc["t1", "started_at"] and t1["config/lr"] == 0.05
+    assert sink.epochs_seen() == {"t1": {1, 2, 3, 4}, "t2": {1, 2}}
+
+
+def test_ended_trials_are_table_rows_not_python_states(tmp_path):
+    from study.sinks.base import EpochResult
+
+    sink = ParquetSink(tmp_path / "parquet", "demo")
+    events = [TrialStart(f"t{i}", {"loss": "ce", "lr": 0.1 * i}) for i in range(1, 6)]
+    events += [EpochResult(f"t{i}", e, {"val/acc": 0.1 * e}) for i in range(1, 6) for e in (1, 2)]
+    sink.write_batch(events + [TrialEnd(f"t{i}", "completed") for i in range(1, 5)])
+    assert set(sink._trials.live) == {"t5"}  # only the running trial is a state of its own
+    assert set(sink.trials) == {"t1", "t2", "t3", "t4", "t5"} and len(sink.trials) == 5
+    t1 = sink.trials["t1"]
+    assert t1.epochs == {1, 2} and t1.best == {"val/acc": 0.2} and t1.row["status"] == "completed"
+    assert t1.row["config/lr"] == 0.1 and "t1" in sink.trials and "t9" not in sink.trials
+    assert {t: s.epochs for t, s in sink.trials.items()} == sink.epochs_seen() == {f"t{i}": {1, 2} for i in range(1, 6)}
+    sink.close()
+    assert set(ParquetSink(tmp_path / "parquet", "demo")._trials.live) == {"t5"}  # restored the same way
+
+
+def test_ended_trials_cost_the_driver_little_memory(tmp_path):
+    """2000 trials, each with ~60 final metrics (30 of them val/*, with a best each): held as dict rows they
+    cost ~10 KB a trial (a float object of 24 B and a dict slot per value, the key strings of each trial's
+    unpickled result). As table rows, ~90 float64 values and a few strings: under 1 KB. The bound, 3 KB a
+    trial, counts Python objects (tracemalloc) and Arrow's buffers (its memory pool)."""
+    import gc
+    import tracemalloc
+
+    from study.sinks.base import EpochResult
+
+    keys = [f"{split}/m{j}" for split in ("val", "test") for j in range(30)]
+
+    def batch(lo, hi):
+        events = []
+        for i in range(lo, hi):
+            trial_id = f"trial_{i:05d}"
+            events.append(TrialStart(trial_id, {"loss": "ls", "lr": 0.01 * (i % 7 + 1), "seed": i}, {"kind": "trial"}))
+            # "".join: a new key string per trial, as each unpickled Tune result brings
+            events.append(EpochResult(trial_id, 1, {"".join(k): i / 1000 + j for j, k in enumerate(keys)}))
+            events.append(TrialEnd(trial_id, "completed", "", {"".join(k): i / 500 + j for j, k in enumerate(keys)}))
+        return events
+
+    sink = ParquetSink(tmp_path / "parquet", "mem")
+    sink.write_batch(batch(0, 100))  # first use: imports and caches are not the trials' cost
+    gc.collect()
+    tracemalloc.start()
+    try:
+        python_before, arrow_before = tracemalloc.get_traced_memory()[0], pa.total_allocated_bytes()
+        for lo in range(100, 2100, 100):
+            sink.write_batch(batch(lo, lo + 100))
+        gc.collect()
+        python = tracemalloc.get_traced_memory()[0] - python_before
+    finally:
+        tracemalloc.stop()
+    arrow = pa.total_allocated_bytes() - arrow_before
+    assert len(read_trials(tmp_path)) == 2100
+    assert (python + arrow) / 2000 < 3000, f"{python / 2000:.0f} B (Python) + {arrow / 2000:.0f} B (Arrow) a trial"

@@ -85,3 +85,32 @@ def test_status_watch_follows_a_study_until_it_ends(smoke_study):
     assert lines[0].startswith("[progress] 6/6 trials:") and lines[0].endswith(", finished")
     assert "best val/acc (max):" in lines[0] and not CONTROL.search(proc.stdout)
     assert "finished: every trial has ended" in proc.stdout
+
+
+def test_a_line_is_made_only_when_it_is_printed():
+    made = []
+
+    class Counting(Progress):
+        def line(self, *args, **kwargs):
+            made.append(1)
+            return super().line(*args, **kwargs)
+
+    out, clock = io.StringIO(), Clock()
+    sink = ProgressSink(Counting(3, "val/acc", "max"), Printer(out, 30, tty=False, clock=clock), clock)
+    sink.trial_started(TrialStart("a", {"loss": "ce"}))
+    for epoch in range(1, 501):
+        clock.t = epoch * 0.01
+        sink.epoch("a", epoch, {"val/acc": epoch / 1000})
+    assert len(made) == len(out.getvalue().splitlines()) == 1  # 500 results in 5 s: one line, made once
+
+
+def test_counts_follow_a_trial_that_ends_and_starts_again():
+    progress = Progress(3, "val/acc", "max")
+    progress.started("a", "ce")
+    progress.started("b", "ls")
+    progress.ended("a", "completed")
+    assert (progress.count("running"), progress.count("completed"), progress.done) == (1, 1, 1)
+    progress.started("a", "ce")  # resumed
+    assert (progress.count("running"), progress.count("completed"), progress.done) == (2, 0, 0)
+    progress.ended("b", "lost")
+    assert progress.count("running", "running") == 1 and progress.done == 0  # lost does not count towards N
