@@ -2,9 +2,9 @@
 
 Sinks that write sit behind a queue: Parquet behind a background thread
 (:class:`~study.sinks.background.BackgroundSinks`), MLflow in a process of its own
-(:class:`~study.sinks.process.ProcessSinks`); the driver loop only queues. It waits for Parquet at each trial
-checkpoint, so that Ray never records a checkpoint past a result Parquet does not hold (a trial restored from
-it after a crash replays what was lost), for the sinks that still read a trial's artifacts folder before Ray
+(:class:`~study.sinks.process.ProcessSinks`); the driver loop only queues. It waits for Parquet when Tune snapshots
+the experiment, so that Ray never records a checkpoint past a result Parquet does not hold (a trial restored
+from it after a crash replays what was lost), for the sinks that still read a trial's artifacts folder before Ray
 deletes it (a process sink copies it instead), and for every sink at the experiment's end."""
 
 from __future__ import annotations
@@ -133,8 +133,15 @@ class SinkCallback(tune.Callback):
             for sink in self.sinks:
                 sink.epoch(trial.trial_id, epoch, metrics)
 
-    def on_checkpoint(self, iteration: int, trials: list, trial: Any, checkpoint: Any, **info: Any) -> None:
-        self.flush(parquet_only=True)
+    def get_state(self) -> None:
+        """Tune calls this as it snapshots the experiment (every trial and its latest checkpoint), before the
+        snapshot goes to storage: waiting for Parquet here means no snapshot records a checkpoint past a result
+        Parquet does not hold (a trial restored from it after a crash replays what was lost). Once a snapshot
+        (at least 10 s apart, or when a trial has two new checkpoints), not once a trial checkpoint: that held
+        the driver loop ~16 ms for each trial of a 1000-trial run. No state of its own to keep: None."""
+        if self._sinks is not None:  # else nothing was handed to them yet
+            self.flush(parquet_only=True)
+        return None
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         last = trial.last_result or {}

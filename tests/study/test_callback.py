@@ -91,3 +91,33 @@ def test_packed_metrics_reach_the_sinks_and_an_ended_trial_is_forgotten(tmp_path
     epochs, trials = read_epochs(tmp_path), read_trials(tmp_path)
     assert list(epochs["val/nll"]) == [1.0, 0.5]
     assert trials.loc[0, "test/acc"] == 0.65 and trials.loc[0, "status"] == "completed"
+
+
+def test_a_trial_checkpoint_does_not_wait_for_parquet_a_snapshot_of_the_experiment_does(tmp_path):
+    import threading
+
+    from study.sinks.background import BackgroundSinks
+
+    gate = threading.Event()
+
+    class Held(ParquetSink):
+        def write_batch(self, events):
+            gate.wait()
+            super().write_batch(events)
+
+    callback = SinkCallback(lambda: [BackgroundSinks([Held(tmp_path / "parquet", "s")], linger_s=0)],
+                            base={}, epochs=2, echo=lambda line: None)
+    trial = _trial("a")
+    callback.on_trial_start(0, [], trial)
+    callback.on_trial_result(0, [], trial, {"epoch": 1, "val/acc": 0.5})
+    checkpoint = threading.Thread(target=callback.on_checkpoint, args=(0, [], trial, None))
+    checkpoint.start()
+    checkpoint.join(5)
+    assert not checkpoint.is_alive()  # the driver loop goes on while Parquet is held
+    snapshot = threading.Thread(target=callback.get_state)
+    snapshot.start()
+    snapshot.join(0.5)
+    assert snapshot.is_alive()  # Tune's snapshot waits until Parquet holds what was handed over
+    gate.set()
+    snapshot.join(30)
+    assert not snapshot.is_alive() and list(read_epochs(tmp_path)["val/acc"]) == [0.5]

@@ -75,3 +75,39 @@ def test_a_trial_killed_between_checkpoints_resumes_from_the_last_one(tmp_path, 
                              filter_string="tags.`smoothstudy.kind` = 'trial'")[0]
     for key in ("val/acc", "test/ece"):
         assert sorted(m.step for m in client.get_metric_history(run.info.run_id, key)) == list(range(1, 9))
+
+
+def test_parquet_holds_every_result_by_each_snapshot_of_the_experiment(tmp_path, ray_local):
+    """Tune asks the callback for its state as it snapshots the experiment (trials and their checkpoints):
+    by then Parquet holds every result handed over, whatever the checkpoints in between."""
+    from ray import tune
+
+    from benchmarks.bench_ingestion import study_sinks
+    from study.callback import SinkCallback
+    from trainables.synthetic import synthetic_trial
+
+    root = tmp_path / "study"
+
+    class Watched(SinkCallback):
+        handed, at_snapshots = 0, []
+
+        def on_trial_result(self, *args, **kwargs):
+            Watched.handed += 1
+            super().on_trial_result(*args, **kwargs)
+
+        def get_state(self):
+            state = super().get_state()
+            if self._sinks is not None:
+                Watched.at_snapshots.append((Watched.handed, len(read_epochs(root))))
+            return state
+
+    callback = Watched(lambda: study_sinks(root, None), base={}, epochs=6, echo=lambda line: None)
+    tune.Tuner(
+        tune.with_resources(synthetic_trial, {"cpu": 0.5}),
+        param_space={"loss": "ce", "epochs": 6, "epoch_s": 0.05, "every_epochs": 1, "seed": tune.grid_search([1, 2])},
+        run_config=tune.RunConfig(name="snapshots", storage_path=str(tmp_path / "ray"), verbose=0,
+                                  callbacks=[callback]),
+    ).fit()
+    assert Watched.at_snapshots, "Tune never asked for the callback's state"
+    assert all(handed == stored for handed, stored in Watched.at_snapshots), Watched.at_snapshots
+    assert Watched.at_snapshots[-1][0] == 12  # a checkpoint every epoch; 6 checkpoints a trial forced snapshots
