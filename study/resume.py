@@ -2,8 +2,8 @@
 
 Ray restores its experiment state (trials, searcher, ASHA) and resumes unfinished trials from their last
 checkpoints; the Optuna study lives in ``optuna.db`` under its own name, so the sampler keeps its history; the
-MLflow sink finds each trial's run by its tags (wherever the study folder is now); Parquet keeps the epochs it
-already has. A study folder can be moved (or copied to another head node) and resumed there.
+MLflow sink finds each trial's run by its tags (wherever the study folder is now), and at the end what the
+killed driver had not written to MLflow is back-filled from Parquet; Parquet keeps the epochs it already has. A study folder can be moved (or copied to another head node) and resumed there.
 """
 
 from __future__ import annotations
@@ -38,4 +38,20 @@ def resume_study(path: Path, address: str | None = None, echo=print) -> StudyDir
     start = time.perf_counter()
     make_tuner(spec, study, meta.get("mlflow_uri"), restore=True, ray_storage=meta.get("ray_storage")).fit()
     echo(f"study {spec.name}: the search ran {time.perf_counter() - start:.1f} s")
+    backfill_mlflow(study, echo)
     return study
+
+
+def backfill_mlflow(study: StudyDir, echo=print) -> None:
+    """MLflow is written by a process of the driver that may lag behind Parquet: what it had not written when
+    the driver died (a trial that even ended then, which the resumed study never sees again) is back-filled
+    from Parquet, as ``smoothstudy mlflow-sync`` does. MLflow out of reach is one line, not a failure."""
+    from study.sinks.mlflow import sync_from_parquet
+
+    try:
+        summary = sync_from_parquet(study.root, study.mlflow_uri, study_id=study.study_id,
+                                    artifacts_of=study.trial_artifacts)
+    except Exception as err:  # noqa: BLE001 - the study itself is done and in Parquet
+        echo(f"MLflow not back-filled ({type(err).__name__}: {err}); run `smoothstudy mlflow-sync {study.root}`")
+        return
+    echo(f"MLflow back-filled from Parquet: {summary}")
