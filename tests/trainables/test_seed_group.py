@@ -157,6 +157,8 @@ def test_study_file_seeds_per_trial_reaches_the_tune_adapter(monkeypatch):
     monkeypatch.setattr(tune_adapter.tune, "report", lambda metrics, checkpoint=None: reports.append(metrics))
     tune_adapter.train_trial({"loss": "ce"}, base=base)
     assert len(reports) == 1 and reports[0]["status"] == "completed"
-    final = reports[0]
+    from trainables.tune_reporting import result_metrics
+
+    final = result_metrics(reports[0])  # what the sinks see: the metrics Tune only carries, unpacked
     seeds = [final["seed0/test/acc"], final["seed1/test/acc"]]
     assert final["test/acc"] == pytest.approx(sum(seeds) / 2)
