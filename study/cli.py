@@ -193,7 +193,7 @@ def cmd_mlflow_server(args: argparse.Namespace) -> int:
 
 def cmd_mlflow_sync(args: argparse.Namespace) -> int:
     from study.preflight import check_mlflow_uri
-    from study.sinks.mlflow import sync_from_parquet
+    from study.sinks.mlflow import sync_study
     from study.state import check_sqlite_file
 
     study = _study_dir(args.study_dir)
@@ -201,7 +201,7 @@ def cmd_mlflow_sync(args: argparse.Namespace) -> int:
     check_mlflow_uri(uri)
     if uri == study.default_mlflow_uri:
         check_sqlite_file(study.mlflow_db)
-    summary = sync_from_parquet(study.root, uri, study_id=study.study_id, artifacts_of=study.trial_artifacts)
+    summary = sync_study(study, uri)
     print(f"mlflow-sync {study.name} -> {uri}: {summary}")
     return 0
 

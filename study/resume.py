@@ -46,11 +46,10 @@ def backfill_mlflow(study: StudyDir, echo=print) -> None:
     """MLflow is written by a process of the driver that may lag behind Parquet: what it had not written when
     the driver died (a trial that even ended then, which the resumed study never sees again) is back-filled
     from Parquet, as ``smoothstudy mlflow-sync`` does. MLflow out of reach is one line, not a failure."""
-    from study.sinks.mlflow import sync_from_parquet
+    from study.sinks.mlflow import sync_study
 
     try:
-        summary = sync_from_parquet(study.root, study.mlflow_uri, study_id=study.study_id,
-                                    artifacts_of=study.trial_artifacts)
+        summary = sync_study(study)
     except Exception as err:  # noqa: BLE001 - the study itself is done and in Parquet
         echo(f"MLflow not back-filled ({type(err).__name__}: {err}); run `smoothstudy mlflow-sync {study.root}`")
         return

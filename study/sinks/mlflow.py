@@ -21,11 +21,12 @@ from study.sinks.mlflow_names import (
 )
 from study.sinks.mlflow_runs import RunStore, find_study_runs, log_artifacts
 from study.sinks.mlflow_sink import MlflowSink
-from study.sinks.mlflow_sync import SyncSummary, sync_from_parquet
+from study.sinks.mlflow_sync import SyncSummary, sync_from_parquet, sync_study
 
 __all__ = [
     "KIND_TAG", "MISSED_TAG", "OPTUNA_TRIAL_TAG", "REASON_TAG", "STATUS_TAG", "STUDY_ID_TAG", "STUDY_TAG",
     "TRIAL_TAG", "VALID_NAME", "MlflowSink", "RunStore", "SyncSummary", "default_tracking_uri",
     "find_study_runs", "flatten_params", "local_artifact_location", "log_artifacts", "numeric_metrics",
     "sync_from_parquet",
+    "sync_study",
 ]

@@ -9,6 +9,7 @@ from numbers import Number
 from pathlib import Path
 from typing import Any
 
+from analysis.core.layout import StudyDir
 from analysis.core.statuses import TrialStatus, mlflow_run_status
 from analysis.results import (
     BEST_PREFIX,
@@ -33,6 +34,13 @@ class SyncSummary:
     trials: int = 0
     reruns: int = 0
     artifacts_logged: int = 0
+
+
+def sync_study(study: StudyDir, tracking_uri: str | None = None) -> SyncSummary:
+    """:func:`sync_from_parquet` of a study folder: to its own tracking store unless ``tracking_uri`` is given,
+    its runs found by its ``study_id``, a trial's files from its latest Ray checkpoint."""
+    return sync_from_parquet(study.root, tracking_uri or study.mlflow_uri, study_id=study.study_id,
+                             artifacts_of=study.trial_artifacts)
 
 
 def sync_from_parquet(

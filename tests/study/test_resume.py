@@ -136,3 +136,30 @@ def test_resume_refuses_a_directory_without_ray_state(tmp_path):
     (tmp_path / "s" / "study.yaml").write_text(Path(tiny_study(tmp_path, "s")).read_text())
     proc = refusal_here("resume", tmp_path / "s")
     assert proc.returncode == 2 and "no Ray experiment state" in proc.stderr
+
+
+def test_resume_back_fills_what_a_killed_drivers_mlflow_never_wrote(tmp_path):
+    """A trial that ended just before the driver died is in Parquet only; the resumed study never sees it
+    again, so its end back-fills MLflow. MLflow out of reach is one line, not a failure."""
+    from analysis.core.layout import StudyDir
+    from study.resume import backfill_mlflow
+    from study.sinks.base import TrialEnd, TrialStart
+    from study.sinks.parquet import ParquetSink
+
+    study = StudyDir(tmp_path / "crash")
+    sink = ParquetSink(study.parquet, "crash")
+    sink.trial_started(TrialStart("a", {"loss": "ce"}))
+    sink.epoch("a", 1, {"val/acc": 0.5})
+    sink.trial_ended(TrialEnd("a", "completed", final_metrics={"test/acc": 0.4}))
+    sink.close()
+    lines = []
+    backfill_mlflow(study, lines.append)
+    client = MlflowClient(study.mlflow_uri)
+    runs = client.search_runs([client.get_experiment_by_name("crash").experiment_id],
+                              filter_string="tags.`smoothstudy.kind` = 'trial'")
+    assert [r.data.tags["smoothstudy.trial_id"] for r in runs] == ["a"] and runs[0].info.status == "FINISHED"
+    assert lines and lines[0].startswith("MLflow back-filled")
+    (study.root / "mlflow.db").unlink()
+    (study.root / "mlflow.db").mkdir()  # a store that cannot be opened
+    backfill_mlflow(study, lines.append)
+    assert len(lines) == 2 and "smoothstudy mlflow-sync" in lines[1]
