@@ -14,7 +14,16 @@ from analysis.metrics.epoch_keys import epoch_metric_keys
 from search_spaces.ranges import Strict, bounded, parse_param_spec
 from search_spaces.space import method_params, search_budgets
 from search_spaces.yaml_file import read_study_yaml
-from trainables.config import MAX_EPOCHS, OPTIMIZERS, SCHEDULES, TrialConfig
+from trainables.config import (
+    INITS,
+    MAX_EPOCHS,
+    NORMALIZATIONS,
+    OPTIMIZERS,
+    RESAMPLING,
+    SCHEDULES,
+    TRAIN_ON,
+    TrialConfig,
+)
 from trainables.data import get_dataset_info, list_datasets
 from trainables.losses import get_loss_info, list_losses
 from trainables.models import get_model_info
@@ -26,6 +35,9 @@ MAX_NUM_SAMPLES = 100_000
 SAMPLERS = ("tpe", "random", "nsga2", "grid")  # grid: every configuration of finite grids, each once
 # per_method: each method its own budget and sampler history; joint: one sampler also picks the method
 STRATEGIES = ("per_method", "joint")
+# the training seed of search trial n: the study seed + n, or the study seed for every trial (values compared on
+# the same seed, so a grid's differences are the values', not the seeds')
+TRIAL_SEEDS = ("per_trial", "shared")
 SELECTION_HINT = "{metric: <a val/ or train/ metric>, mode: max | min}, e.g. {metric: val/ece, mode: min}"
 
 
@@ -41,6 +53,8 @@ class DataSection(Strict):
     val_fraction: float = Field(0.1, gt=0, lt=1)
     split_seed: int = 0
     augment: bool = False
+    normalize: Literal[NORMALIZATIONS] = "global"  # type: ignore[valid-type]
+    resample: Literal[RESAMPLING] = "none"  # type: ignore[valid-type]
 
     @field_validator("dataset")
     @classmethod
@@ -66,6 +80,9 @@ class TrainingSection(Strict):
     schedule: Literal[SCHEDULES] = "cosine"  # type: ignore[valid-type]
     step_size: int = Field(30, gt=0)
     step_gamma: float = Field(0.1, gt=0, le=1)
+    milestones: list[int] = []
+    lr_decay: float = Field(0.0, ge=0)
+    init: Literal[INITS] = "default"  # type: ignore[valid-type]
     epochs: int = Field(10, gt=0, le=MAX_EPOCHS)
     batch_size: int = Field(64, gt=0)
     eval_batch_size: int = Field(2048, gt=0)
@@ -90,6 +107,7 @@ class SearchSection(Strict):
     sampler: Literal[SAMPLERS] = "tpe"  # type: ignore[valid-type]
     strategy: Literal[STRATEGIES] = "per_method"  # type: ignore[valid-type]
     seed: int | None = None
+    trial_seed: Literal[TRIAL_SEEDS] = "per_trial"  # type: ignore[valid-type]
     n_startup_trials: int = Field(4, ge=0)
 
 
@@ -147,6 +165,8 @@ class FinalSection(Strict):
     top: int = Field(1, ge=1)
     seeds: int = Field(3, ge=1)
     also_chosen_by: list[Selection] = []
+    # train: on the training split, as the search trials; train_val: on training and validation splits together
+    train_on: Literal[TRAIN_ON] = "train"  # type: ignore[valid-type]
 
     @field_validator("also_chosen_by", mode="before")
     @classmethod

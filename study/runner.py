@@ -124,7 +124,7 @@ def build_searcher(spec: StudySpec, study: StudyDir):
         budgets = search_budgets(spec)  # n_startup_trials: random trials of each method before its TPE models
         search = PerMethodSearch({m: searcher(f"{spec.name}.{m}", m, spec.search.n_startup_trials)
                                   for m in budgets.trials},
-                                 interleave(budgets), metric, mode, seed=spec.seed)
+                                 interleave(budgets), metric, mode, seed=spec.seed, trial_seeds=spec.search.trial_seed)
     return ConcurrencyLimiter(search, max_concurrent=spec.search.max_concurrent)
 
 
