@@ -196,7 +196,8 @@ def cmd_reproduce(args) -> int:
     if args.action == "seed":
         print(write_seeded_study(args.study_file, args.seed, args.out))
         return 0
-    from analysis.reproduction import load_protocol, write_report
+    from analysis.reproduction.document import write_report
+    from analysis.reproduction.protocol import load_protocol
 
     try:
         load_protocol(args.protocol)
