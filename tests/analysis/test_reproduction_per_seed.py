@@ -131,3 +131,24 @@ def test_the_variant_comparison_takes_differences_of_means_with_welch_intervals(
     # identical data on both sides: every difference is 0
     line = next(x for x in doc.splitlines() if x.startswith("| LS acc | 0.9280 ± "))
     assert line.split("|")[4].strip().startswith("+0.0000 ± ")
+
+
+def test_reproduce_seed_writes_the_seeds_study_and_refuses_to_overwrite_another(tmp_path, capsys):
+    from search_spaces.study_file import load_study
+    from study.cli import main
+
+    template = Path(__file__).resolve().parents[2] / "docs/reproductions/parts/paper/lr_table1_fmnist_paper_ls.yaml"
+    assert main(["reproduce", "seed", str(template), "--seed", "7", "--out", str(tmp_path)]) == 0
+    written = tmp_path / "lr_table1_fmnist_paper_ls_s7.yaml"
+    spec, base = load_study(written), load_study(template)
+    assert (spec.name, spec.seed, spec.data.split_seed) == ("lr_table1_fmnist_paper_ls_s7", 7, 7)
+    assert spec.training == base.training and spec.methods == base.methods and spec.final == base.final
+    assert spec.data.model_copy(update={"split_seed": 0}) == base.data
+    before = written.read_bytes()
+    assert main(["reproduce", "seed", str(template), "--seed", "7", "--out", str(tmp_path)]) == 0  # the same again
+    written.write_text("# mine\n")
+    assert main(["reproduce", "seed", str(template), "--seed", "7", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "refusing to overwrite" in err[0] and written.read_text() == "# mine\n"
+    assert before != written.read_bytes()
+    assert main(["reproduce", "seed", str(template), "--seed", "-1", "--out", str(tmp_path)]) == 2
