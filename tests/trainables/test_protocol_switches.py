@@ -17,11 +17,8 @@ from trainables.trainer import Trainer
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_thread(one_thread):
     yield
-    torch.set_num_threads(threads)
 
 
 def numbered(n_train: int, n_test: int) -> RawData:
