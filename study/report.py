@@ -11,22 +11,11 @@ from pathlib import Path
 import numpy as np
 
 from analysis.core.layout import StudyDir
+from search_spaces.strategies import strategy_of
 from search_spaces.study_file import StudySpec
-from study.runner import load_study_of
+from study.state import load_study_of
 
 REPORT_ARTIFACT_DIR = "report"
-
-
-def asha_rungs(spec: StudySpec) -> list[int]:
-    """The epochs at which ASHA compares trials: grace_period · reduction_factor^k below max_t."""
-    if not spec.asha.enabled:
-        return []
-    max_t = spec.asha.max_t or spec.training.epochs
-    rungs, t = [], float(spec.asha.grace_period)
-    while t < max_t:
-        rungs.append(round(t))
-        t *= spec.asha.reduction_factor
-    return rungs
 
 
 def mlflow_uri_of(study: StudyDir) -> str:
@@ -82,7 +71,7 @@ def report_inputs(study: StudyDir, spec: StudySpec | None = None):
     except ValueError:
         names = []
     return ReportInputs(study_dir=study.root, objectives=[(o.metric, o.mode) for o in spec.objectives],
-                        name=spec.name, rungs=asha_rungs(spec), class_names=names,
+                        name=spec.name, rungs=strategy_of(spec).rungs(spec), class_names=names,
                         load_matrix=matrix_loader(study), environment=study.meta().get("environment") or {},
                         resources=(spec.resources.cpu, spec.resources.gpu),
                         optuna_trials=lambda: optuna_trials_of(study, spec.name), declared=loss_hparams)

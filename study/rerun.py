@@ -28,8 +28,8 @@ from analysis.core.errors import UsageError
 from analysis.core.layout import StudyDir
 from analysis.core.statuses import TrialStatus
 from search_spaces.study_file import MAX_NUM_SAMPLES
-from study.runner import load_study_of
 from study.sinks.base import TrialEnd, TrialStart
+from study.state import load_study_of
 from trainables.config import TrialConfig, config_from_flat, flatten
 
 # Above every search trial's seed (trial n: study seed + n, n < num_samples <= MAX_NUM_SAMPLES, plus re-asks).
