@@ -27,7 +27,7 @@ class MlflowGroup:
     optuna_storage: str | None = None  # the link to Optuna trials, for a study with a search
 
     def __call__(self) -> list:
-        from study.sinks.mlflow import MlflowSink
+        from study.sinks.mlflow_sink import MlflowSink
 
         mlflow = MlflowSink(self.tracking_uri, experiment=self.experiment, study_name=self.study_name,
                             study_file=self.study_file, settings=self.settings, study_id=self.study_id)

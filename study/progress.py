@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from analysis.core.statuses import BROKEN, NOT_ENDED, TrialStatus
-from study.sinks.base import TrialEnd, TrialStart
+from study.sinks.base import ResultSink, TrialEnd, TrialStart
 
 CLEAR_LINE = "\r\x1b[2K"
 TTY_INTERVAL_S = 0.2  # a terminal's status line is rewritten at most this often (results come by hundreds a second)
@@ -132,7 +132,7 @@ class Printer:
             self._shown = False
 
 
-class ProgressSink:
+class ProgressSink(ResultSink):
     """A result sink that prints the study's progress (see the module's doc)."""
 
     def __init__(self, progress: Progress, printer: Printer | None = None,

@@ -28,7 +28,7 @@ def run_map_of(study: StudyDir) -> dict:
     try:
         from mlflow import MlflowClient
 
-        from study.sinks.mlflow import find_study_runs
+        from study.sinks.mlflow_runs import find_study_runs
 
         client = MlflowClient(mlflow_uri_of(study))
         experiment = client.get_experiment_by_name(load_study_of(study).name)
@@ -123,7 +123,7 @@ def log_report(study: StudyDir, files: list[Path], summary: tuple[dict, dict] | 
 
         client = MlflowClient(mlflow_uri_of(study))
         if summary is not None:
-            from study.sinks.mlflow import RunStore
+            from study.sinks.mlflow_runs import RunStore
 
             metrics, tags = summary
             RunStore.log_to(client, parent, metrics=metrics, tags=tags)

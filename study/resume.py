@@ -46,7 +46,7 @@ def backfill_mlflow(study: StudyDir, echo=print) -> None:
     """MLflow is written by a process of the driver that may lag behind Parquet: what it had not written when
     the driver died (a trial that even ended then, which the resumed study never sees again) is back-filled
     from Parquet, as ``smoothstudy mlflow-sync`` does. MLflow out of reach is one line, not a failure."""
-    from study.sinks.mlflow import sync_study
+    from study.sinks.mlflow_sync import sync_study
 
     try:
         summary = sync_study(study)

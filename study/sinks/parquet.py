@@ -41,7 +41,7 @@ from analysis.core.tables import (
     write_file,
 )
 from analysis.results import SAMPLES_COMPRESSION, dedupe_epochs, epochs_frame
-from study.sinks.base import EpochResult, SinkEvent, TrialEnd, TrialStart
+from study.sinks.base import EpochResult, ResultSink, SinkEvent, TrialEnd, TrialStart
 from study.sinks.trial_table import TrialState, TrialsView, TrialTable
 
 SAMPLES_FILE = "samples.parquet"  # the name a trial gives its per-sample outputs in its artifacts dir
@@ -82,9 +82,11 @@ def metric_values(metrics: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-class ParquetSink:
+class ParquetSink(ResultSink):
     """Writes ``runs/<study>/parquet/`` (``root``). On construction it rebuilds the trial table from the files
     already there, so a resumed study keeps its earlier trials."""
+
+    holds_truth = True
 
     def __init__(self, root: Path | str, study_name: str, configs: list[dict[str, Any]] | None = None,
                  trials_every_s: float = 0.0) -> None:

@@ -11,7 +11,7 @@ from mlflow import MlflowClient
 
 from analysis.core.layout import StudyDir
 from analysis.results import read_rerun_trials, read_trials
-from study.sinks.mlflow import KIND_TAG, STUDY_ID_TAG, TRIAL_TAG
+from study.sinks.mlflow_names import KIND_TAG, STUDY_ID_TAG, TRIAL_TAG
 from tests.conftest import run_cli
 
 

@@ -16,7 +16,7 @@ from analysis.metrics.selective import risk_coverage_curve
 from analysis.plots import trial_plots
 from analysis.results import table_to_arrays
 from study.sinks.base import TrialEnd, TrialStart
-from study.sinks.mlflow import MlflowSink
+from study.sinks.mlflow_sink import MlflowSink
 from trainables.artifacts import SAMPLES_FILE, write_trial_artifacts
 from trainables.config import TrialConfig
 from trainables.loop import run_local
