@@ -3,7 +3,6 @@ study's MLflow parent run."""
 
 from __future__ import annotations
 
-import tempfile
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -40,26 +39,6 @@ def run_map_of(study: StudyDir) -> dict:
         return {}
 
 
-def matrix_loader(study: StudyDir) -> Callable[[str, str], np.ndarray | None]:
-    """Reads a trial's learned target matrix ``<method>_targets.npy``: from the trial's final Ray checkpoint
-    under ``runs/<study>/ray`` when it is still there, else from its MLflow run's artifacts."""
-
-    def load(trial_id: str, method: str) -> np.ndarray | None:
-        name = f"{method}_targets.npy"
-        local = study.trial_artifacts(trial_id)
-        if local is not None and (local / name).exists():
-            return np.load(local / name)
-        from mlflow import MlflowClient
-
-        run_id = run_map_of(study).get("trials", {}).get(trial_id)
-        if run_id is None:
-            return None
-        with tempfile.TemporaryDirectory() as d:
-            return np.load(MlflowClient(mlflow_uri_of(study)).download_artifacts(run_id, name, d))
-
-    return load
-
-
 def report_inputs(study: StudyDir, spec: StudySpec | None = None):
     from analysis.study_report import ReportInputs
     from trainables.data import get_dataset_info
@@ -72,7 +51,7 @@ def report_inputs(study: StudyDir, spec: StudySpec | None = None):
         names = []
     return ReportInputs(study_dir=study.root, objectives=[(o.metric, o.mode) for o in spec.objectives],
                         name=spec.name, rungs=strategy_of(spec).rungs(spec), class_names=names,
-                        load_matrix=matrix_loader(study), environment=study.meta().get("environment") or {},
+                        environment=study.meta().get("environment") or {},
                         resources=(spec.resources.cpu, spec.resources.gpu),
                         optuna_trials=lambda: optuna_trials_of(study, spec.name), declared=loss_hparams)
 

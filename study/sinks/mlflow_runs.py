@@ -14,6 +14,7 @@ from typing import Any
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag, ViewType
 
+from analysis.core.tables import SAMPLES_FILE
 from study.sinks.base import TrialStart
 from study.sinks.mlflow_names import (
     EXPERIMENT_KIND,
@@ -27,7 +28,6 @@ from study.sinks.mlflow_names import (
     flatten_params,
     local_artifact_location,
 )
-from study.sinks.parquet import SAMPLES_FILE
 from study.sqlite_cache import move_artifact_root, new_mlflow_database
 
 
