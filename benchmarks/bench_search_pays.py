@@ -124,6 +124,7 @@ def from_reproduction(protocol_file: Path, spec, echo=print) -> dict:
     whichever machine the part ran)."""
     import pandas as pd
 
+    from analysis.core.tables import HPARAM_PREFIX, METHOD
     from analysis.reproduction import load_part, load_protocol
 
     protocol = load_protocol(protocol_file)
@@ -134,9 +135,9 @@ def from_reproduction(protocol_file: Path, spec, echo=print) -> dict:
     epochs = pd.concat([f.epochs for f in frames], ignore_index=True)
     curves = {}
     for loss, params in grid_configs(spec):
-        match = trials["config/loss"] == loss
+        match = trials[METHOD] == loss
         for name, value in params.items():
-            column = f"config/loss_params.{name}"
+            column = f"{HPARAM_PREFIX}{name}"
             values = trials[column].astype(float) if column in trials else pd.Series(np.nan, index=trials.index)
             match &= np.isclose(values, float(value))
         if match.sum() != 1:

@@ -18,6 +18,7 @@ from typing import Any
 from ray import tune
 
 from analysis.core.statuses import TrialStatus
+from analysis.core.tables import KIND, SEARCH_KIND
 from study.sinks.base import ResultSink, TrialEnd, TrialStart
 from trainables.config import flatten, resolve_trial_config
 from trainables.tune_reporting import ARTIFACTS_DIR, result_metrics
@@ -105,7 +106,7 @@ class SinkCallback(tune.Callback):
         return flatten(resolve_trial_config(self.base, trial.config))
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        start = TrialStart(trial.trial_id, self.trial_config(trial), tags={"kind": "trial"})
+        start = TrialStart(trial.trial_id, self.trial_config(trial), tags={KIND: SEARCH_KIND})
         for sink in self.sinks:
             sink.trial_started(start)
 

@@ -51,8 +51,10 @@ BEST_PREFIX = "best/"  # trials only: the best value over epochs of each val/* m
 METHOD = f"{CONFIG_PREFIX}loss"  # the method, i.e. the loss it trained with
 HPARAM_PREFIX = f"{CONFIG_PREFIX}loss_params."  # the method's hyperparameters: config/loss_params.alpha …
 SEED = f"{CONFIG_PREFIX}seed"
-KIND_TAG = f"{TAG_PREFIX}kind"  # what the row is: "trial" (search), "rerun", "final" (see FINAL_KIND)
-SOURCE_TAG = f"{TAG_PREFIX}source_trial"  # a rerun's search trial
+KIND, SOURCE = "kind", "source_trial"  # a trial's tags (``TrialStart.tags``): what it is, a rerun's source
+KIND_TAG = f"{TAG_PREFIX}{KIND}"  # what the row is: "trial" (search, SEARCH_KIND), "rerun", "final" (FINAL_KIND)
+SOURCE_TAG = f"{TAG_PREFIX}{SOURCE}"  # a rerun's search trial
+SEARCH_KIND = "trial"  # the kind of a search trial
 FINAL_KIND = "final"  # the kind of the study's own final runs (``smoothstudy final``), among the reruns
 
 TIMESTAMP = pa.timestamp("ns", tz="UTC")

@@ -307,7 +307,7 @@ class ParquetSink(ResultSink):
             metrics = {
                 k: v
                 for k, v in record.items()
-                if k not in ("study", "trial_id", "epoch", "written_at")
+                if k not in EPOCH_KEY_COLUMNS
                 and not k.startswith(CONFIG_PREFIX)
                 and not _is_missing(v)
             }
