@@ -15,27 +15,16 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from analysis.core.tables import (  # noqa: F401 - the layout's names, re-exported for the readers' callers
-    BEST_PREFIX,
-    CONFIG_PREFIX,
-    EPOCH_KEY_COLUMNS,
+from analysis.core.tables import (
     EPOCHS,
-    EPOCHS_DIR,
     PARQUET_DIR,
-    PART_GLOB,
     RERUNS_DIR,
-    SAMPLES,
     SAMPLES_DIR,
-    TAG_PREFIX,
     TRIAL_COLUMNS,
     TRIALS,
-    TRIALS_FILE,
     atomic_write_table,
-    combine,
     matrix_file,
-    read_common_schema,
     read_folder,
-    read_parts,
     rows_to_matrices,
     sample_file,
 )
