@@ -40,14 +40,6 @@ class Action:
         raise NotImplementedError
 
 
-class _Call(Action):
-    def __init__(self, action: Callable[[], Any]) -> None:
-        self.action = action
-
-    def run(self, sinks: list[ResultSink]) -> None:
-        self.action()
-
-
 class MissedResults(Action):
     """Tells each sink how many results never reached it (a call that can cross to another process)."""
 
@@ -189,10 +181,6 @@ class BackgroundSinks(ResultSink):
     def trial_ended(self, end: TrialEnd) -> None:
         self._put(end)
         self._hurry.set()  # a trial's end is written without waiting for more
-
-    def call(self, action: Callable[[], Any]) -> None:
-        """``action()`` on the sinks' thread, after everything queued before it."""
-        self._put(_Call(action))
 
     def flush(self) -> None:
         """Returns once everything queued before this call is written."""
