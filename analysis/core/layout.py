@@ -97,7 +97,7 @@ class StudyDir:
         databases = (self.mlflow_db.name, self.optuna_db.name)
         return frozenset({
             self.study_file.name, self.meta_file.name, self.parquet.name, self.ray.name, self.report_dir.name,
-            "mlartifacts",  # the SQLite store's artifact root (sinks.mlflow)
+            "mlartifacts",  # the SQLite store's artifact root (sinks.mlflow_runs)
             "mlflow_runs.json",  # the trial -> MLflow run map of earlier versions
             *databases, *(db + suffix for db in databases for suffix in ("-journal", "-wal", "-shm")),
         })
