@@ -86,8 +86,7 @@ def rerun(study: StudyDir, trial: str = "best", top: int = 1, seeds: int = 1, ep
     as it ran (its smoke version for a smoke test); ``gpus``: per run on Ray (default: the study's);
     ``chosen``: the trials rows to retrain, when the caller chose them (else ``trial`` and ``top`` choose)."""
     from analysis.results import reruns_dir
-    from study.mlflow_group import mlflow_sinks
-    from study.runner import mlflow_group
+    from study.mlflow_group import MlflowGroup, mlflow_sinks
     from study.sinks.parquet import ParquetSink
     from study.state import read_results
 
@@ -109,7 +108,7 @@ def rerun(study: StudyDir, trial: str = "best", top: int = 1, seeds: int = 1, ep
         return []
     from study.report import mlflow_uri_of
 
-    mlflow = mlflow_sinks(mlflow_group(spec, study, mlflow_uri_of(study), {"study": spec.model_dump(mode="json")}),
+    mlflow = mlflow_sinks(MlflowGroup.of_study(spec, study, mlflow_uri_of(study), {"study": spec.model_dump(mode="json")}),
                           live=False)
     sinks = [ParquetSink(reruns_dir(study.root), spec.name), mlflow]
     threads = max(1, int(spec.resources.cpu))

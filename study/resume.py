@@ -13,7 +13,8 @@ from pathlib import Path
 
 from analysis.core.errors import UsageError
 from analysis.core.layout import StudyDir
-from study.runner import make_tuner, ray_experiment_path
+from study.ray_storage import ray_experiment_path
+from study.runner import make_tuner
 from study.state import is_finished, run_spec
 
 

@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from analysis.core.errors import UsageError
-from analysis.core.layout import StudyDir
+from analysis.core.layout import RAY_DIR, StudyDir
 from search_spaces.smoke import smoke_version
 from search_spaces.strategies import strategy_of, trials_asked
 from search_spaces.study_file import StudySpec, load_study
+from study.ray_storage import check_ray_storage, ray_experiment_path, ray_storage_path
 
-RAY_EXPERIMENT = "ray"  # the experiment directory under the storage path: runs/<study>/ray
 # What the driver imports on its way to the first trial, in that order. Tune's fit() imports mlflow itself
 # (its callback telemetry) before it asks Ray for the trials' workers: 1.1 s on the critical path.
 DRIVER_MODULES = ("ray.tune", "optuna", "ray.tune.search.optuna", "mlflow", "pyarrow.parquet")
@@ -48,19 +48,11 @@ def prepare_study_dir(study: StudyDir, study_file: Path) -> None:
     shutil.copyfile(study_file, study.study_file)
 
 
-def mlflow_group(spec: StudySpec, study: StudyDir, mlflow_uri: str | None, settings: dict[str, Any]):
-    from study.mlflow_group import MlflowGroup
-
-    return MlflowGroup(mlflow_uri or study.default_mlflow_uri, experiment=spec.name, study_name=spec.name,
-                       study_file=study.study_file, settings=settings, study_id=study.study_id,
-                       optuna_storage=study.optuna_storage)
-
-
 def build_sinks(spec: StudySpec, study: StudyDir, mlflow_uri: str | None, settings: dict[str, Any]) -> list:
-    """Parquet behind a background thread of the driver (flushed at checkpoints), MLflow and the Optuna link
-    in a process of their own (``study.mlflow_group``), the progress line."""
+    """Parquet behind a background thread of the driver (waited for when Tune snapshots the experiment),
+    MLflow and the Optuna link in a process of their own (``study.mlflow_group``), the progress line."""
     from search_spaces.space import method_examples
-    from study.mlflow_group import mlflow_sinks
+    from study.mlflow_group import MlflowGroup, mlflow_sinks
     from study.progress import progress_sink
     from study.sinks.background import BackgroundSinks
     from study.sinks.parquet import LIVE_TRIALS_EVERY_S, ParquetSink
@@ -71,37 +63,8 @@ def build_sinks(spec: StudySpec, study: StudyDir, mlflow_uri: str | None, settin
     parquet = ParquetSink(study.parquet, spec.name, configs, trials_every_s=LIVE_TRIALS_EVERY_S)
     first = spec.objectives[0]
     return [BackgroundSinks([parquet], "parquet"),
-            mlflow_sinks(mlflow_group(spec, study, mlflow_uri, settings)),
-            progress_sink(parquet, spec.search.num_samples, first.metric, first.mode)]
-
-
-RAY_STORAGE_SCHEMES = ("file", "s3", "gs", "gcs", "hdfs", "abfs", "abfss", "az")
-
-
-def check_ray_storage(ray_storage: str | None) -> str | None:
-    """``--ray-storage``: a directory every node sees (made absolute) or a URI pyarrow can open; refused with
-    one line before anything runs."""
-    if not ray_storage:
-        return None
-    if "://" not in ray_storage:
-        return str(Path(ray_storage).expanduser().absolute())
-    scheme = ray_storage.split("://", 1)[0]
-    if scheme not in RAY_STORAGE_SCHEMES:
-        raise UsageError(f"ray-storage={ray_storage}: unknown scheme {scheme!r}; allowed: a directory every node "
-                         f"sees or {', '.join(s + '://…' for s in RAY_STORAGE_SCHEMES)}")
-    return ray_storage
-
-
-def ray_storage_path(study: StudyDir, ray_storage: str | None) -> str:
-    """Where Ray keeps the study's checkpoints and experiment state: ``runs/<study>/`` unless ``ray_storage``
-    names a directory every node sees or an object store URI (``s3://bucket/prefix``, via pyarrow)."""
-    if not ray_storage:
-        return str(study.root)
-    return f"{ray_storage.rstrip('/')}/{study.name}"
-
-
-def ray_experiment_path(study: StudyDir, ray_storage: str | None) -> str:
-    return f"{ray_storage_path(study, ray_storage)}/{RAY_EXPERIMENT}"
+            mlflow_sinks(MlflowGroup.of_study(spec, study, mlflow_uri, settings)),
+            progress_sink(parquet, trials_asked(spec), first.metric, first.mode)]
 
 
 def make_tuner(spec: StudySpec, study: StudyDir, mlflow_uri: str | None, restore: bool = False,
@@ -122,7 +85,7 @@ def make_tuner(spec: StudySpec, study: StudyDir, mlflow_uri: str | None, restore
         {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu},
     )
     run_config = tune.RunConfig(
-        name=RAY_EXPERIMENT,
+        name=RAY_DIR,
         storage_path=ray_storage_path(study, ray_storage),
         callbacks=[SinkCallback(make_sinks, base, spec.training.epochs), *study_loggers()],
         checkpoint_config=tune.CheckpointConfig(num_to_keep=2),  # 1 forces a state snapshot per result

@@ -8,6 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from analysis.core.errors import UsageError
+from analysis.core.tables import PARQUET_DIR
+
+RAY_DIR = "ray"  # Ray Tune's experiment (state and checkpoints) under the study's Ray storage path
 
 
 @dataclass(frozen=True)
@@ -60,11 +63,11 @@ class StudyDir:
 
     @property
     def parquet(self) -> Path:
-        return self.root / "parquet"
+        return self.root / PARQUET_DIR
 
     @property
     def ray(self) -> Path:
-        return self.root / "ray"
+        return self.root / RAY_DIR
 
     @property
     def mlflow_db(self) -> Path:

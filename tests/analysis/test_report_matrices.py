@@ -10,12 +10,11 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from analysis.core.layout import StudyDir
+from analysis.core.layout import RAY_DIR, StudyDir
 from analysis.core.tables import MATRIX_SUFFIX, SAMPLES_FILE, matrix_file, target_matrix
 from analysis.plots.report_plots import confusion_matrix, off_diagonal_correlation
 from analysis.results import read_matrices, write_samples
 from analysis.study_report import ReportInputs, write_study_report
-from study.runner import RAY_EXPERIMENT
 from study.sinks.base import TrialEnd, TrialStart
 from study.sinks.parquet import ParquetSink
 from tests.conftest import assert_png
@@ -90,15 +89,15 @@ def test_a_study_without_its_mlflow_store_and_ray_folder_still_reports_its_matri
                           representation=False, probe=False, device="cpu")
         history, final = run_local(cfg)
         trial = f"{method}_trial"
-        artifacts = write_trial_artifacts(final, study.root / RAY_EXPERIMENT / trial)  # as in its checkpoint
+        artifacts = write_trial_artifacts(final, study.root / RAY_DIR / trial)  # as in its checkpoint
         learned[trial] = final.matrices[target_matrix(method)]
         sink.trial_started(TrialStart(trial, {"loss": method, "seed": 0}))
         for metrics in history:
             sink.epoch(trial, int(metrics["epoch"]), metrics)
         sink.trial_ended(TrialEnd(trial, "completed", "", final.metrics, artifacts))
     sink.close()
-    shutil.rmtree(study.root / RAY_EXPERIMENT)
-    assert not study.mlflow_db.exists() and not (study.root / RAY_EXPERIMENT).exists()
+    shutil.rmtree(study.root / RAY_DIR)
+    assert not study.mlflow_db.exists() and not (study.root / RAY_DIR).exists()
 
     with pytest.warns(UserWarning, match="no MLflow parent run"):
         make_report(study, tmp_path / "report", echo=None)
