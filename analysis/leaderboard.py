@@ -70,13 +70,17 @@ def used_params(method: str, params: dict[str, Any], declared: Declared | None =
 
 
 def best_trials(trials: pd.DataFrame, objective: str, mode: str, top: int = 1) -> pd.DataFrame:
-    """The ``top`` completed trials of each method with the best final ``objective``, best first."""
+    """The ``top`` completed trials of each method with the best final ``objective``, best first. Ties go to the
+    smaller hyperparameter values (the first in an ascending grid, as a grid search's argmax picks), then to the
+    table's order."""
     if mode not in ("max", "min"):
         raise ValueError(f"mode={mode!r} is not allowed; allowed: max, min")
     if trials.empty or objective not in trials or METHOD not in trials:
         return trials.iloc[0:0]
     done = trials[(trials["status"] == TrialStatus.COMPLETED) & trials[objective].notna()]
-    ordered = done.sort_values(objective, ascending=(mode == "min"), kind="stable")
+    params = sorted(c for c in done.columns if c.startswith(HPARAM_PREFIX) and pd.api.types.is_numeric_dtype(done[c]))
+    ordered = done.sort_values([objective, *params], ascending=[mode == "min", *([True] * len(params))],
+                               kind="stable", na_position="last")
     return ordered.groupby(METHOD, sort=False).head(top)
 
 

@@ -6,7 +6,8 @@ over test samples, and Pareto fronts.
 - ``paired_test``: the paired t-test on the per-seed differences (``scipy.stats.ttest_rel``) for ``n >= 2``
   pairs, or the Wilcoxon signed-rank test (exact for small ``n``); identical pairs give p = 1.
 - ``welch_test``: Welch's unpaired t-test (``scipy.stats.ttest_ind(equal_var=False)``), for two methods
-  whose seeds differ, so that no seed pairs them.
+  whose seeds differ, so that no seed pairs them; ``welch_from_summary`` the same test from each side's mean,
+  standard deviation and size alone (a published "mean ± SD over n seeds" against ours).
 - ``bootstrap_indices``, ``bootstrap_p_value``: the paired bootstrap for one seed per method (the leaderboard
   resamples the test samples with replacement, the same indices for both models, so the comparison stays
   paired); the two-sided p-value is ``min(1, 2 · (min(#{d* <= 0}, #{d* >= 0}) + 1) / (B + 1))`` for the
@@ -108,6 +109,39 @@ def welch_test(a: Sequence[float], b: Sequence[float]) -> Comparison:
     if np.ptp(x) == 0 and np.ptp(y) == 0:  # no variance on either side: the difference is certain
         return Comparison(diff, 1.0 if diff == 0 else 0.0, WELCH, n)
     return Comparison(diff, float(sps.ttest_ind(x, y, equal_var=False).pvalue), WELCH, n)
+
+
+def welch_interval(a: Sequence[float], b: Sequence[float], level: float = 0.95) -> Interval:
+    """mean(``a``) − mean(``b``) and its Welch–Satterthwaite t-interval (NaN half-width when a side has fewer
+    than 2 values); ``n`` = the smaller sample."""
+    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    x, y = x[np.isfinite(x)], y[np.isfinite(y)]
+    n = min(len(x), len(y))
+    if n == 0:
+        return Interval(math.nan, math.nan, 0)
+    diff = float(x.mean() - y.mean())
+    if n < 2:
+        return Interval(diff, math.nan, n)
+    va, vb = x.var(ddof=1) / len(x), y.var(ddof=1) / len(y)
+    if va + vb == 0:
+        return Interval(diff, 0.0, n)
+    df = (va + vb) ** 2 / (va**2 / (len(x) - 1) + vb**2 / (len(y) - 1))
+    return Interval(diff, float(sps.t.ppf(0.5 + level / 2, df)) * math.sqrt(va + vb), n)
+
+
+def welch_from_summary(mean_a: float, sd_a: float, n_a: int, mean_b: float, sd_b: float, n_b: int) -> Comparison:
+    """Two-sided Welch t-test of two samples known by mean, sample standard deviation and size: ``a`` minus
+    ``b``, ``n`` = the smaller size; p is NaN when a side has fewer than 2 values or an unknown spread."""
+    diff = float(mean_a - mean_b)
+    n = min(int(n_a), int(n_b))
+    if n < 2 or not all(math.isfinite(v) for v in (mean_a, sd_a, mean_b, sd_b)):
+        return Comparison(diff, math.nan, WELCH, n)
+    if sd_a < 0 or sd_b < 0:
+        raise ValueError(f"standard deviations {sd_a!r}, {sd_b!r} are not allowed; allowed: numbers >= 0")
+    if sd_a == 0 and sd_b == 0:
+        return Comparison(diff, 1.0 if diff == 0 else 0.0, WELCH, n)
+    p = sps.ttest_ind_from_stats(mean_a, sd_a, n_a, mean_b, sd_b, n_b, equal_var=False).pvalue
+    return Comparison(diff, float(p), WELCH, n)
 
 
 def bootstrap_indices(n: int, resamples: int = DEFAULT_BOOTSTRAP, seed: int = 0) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Benchmark: one trial of a preset study (default ``studies/lr_table1_fmnist.yaml``: 2×1024 MLP on Fashion-MNIST,
+"""Benchmark: one trial of a preset study (default ``studies/lr_table1_fmnist_augmented.yaml``: 2×1024 MLP on Fashion-MNIST,
 batch 64, random flip + shift, SGD Nesterov) on CPU, against a bare loop and the machine's matmul rates.
 
 In one process, with the preset's torch threads (``resources.cpu``), each run measures in turn:
@@ -28,7 +28,7 @@ with bf16 autocast the casts of the weights and their grads; ratio 1.0 to the ma
 in fp32 and in bf16 autocast for each of ``--seeds`` and prints validation and test accuracy, NLL and ECE:
 the check that CPU autocast does not change the results beyond seed-to-seed variation.
 
-Usage: python -m benchmarks.bench_preset_trial [--study studies/lr_table1_fmnist.yaml] [--subset 12000]
+Usage: python -m benchmarks.bench_preset_trial [--study studies/lr_table1_fmnist_augmented.yaml] [--subset 12000]
        [--epochs 3] [--runs 3] [--precisions fp32 bf16] [--smoke-test]
        python -m benchmarks.bench_preset_trial --accuracy 5 --subset 0 --seeds 0 1
 """
@@ -116,7 +116,7 @@ def trial_rates(config) -> tuple[list[tuple[float, float]], list[float]]:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--study", type=Path, default=ROOT / "studies" / "lr_table1_fmnist.yaml")
+    parser.add_argument("--study", type=Path, default=ROOT / "studies" / "lr_table1_fmnist_augmented.yaml")
     parser.add_argument("--subset", type=int, default=12000, help="training+validation images (0: all)")
     parser.add_argument("--epochs", type=int, default=3, help="per variant and run; the first is warm-up")
     parser.add_argument("--runs", type=int, default=3)

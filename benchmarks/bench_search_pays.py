@@ -1,5 +1,5 @@
 """Benchmark: does the search pay? ``per_method`` TPE + ASHA against the full grid on the Label Relaxation
-paper's Fashion-MNIST space (studies/lr_table1_fmnist.yaml: CE, LS, LR, CP, FL with the paper's grids).
+paper's Fashion-MNIST space (studies/lr_table1_fmnist_augmented.yaml: CE, LS, LR, CP, FL with the paper's grids).
 
 Two stages, and what is real and what is simulated:
 
@@ -18,7 +18,7 @@ Two stages, and what is real and what is simulated:
    seed noise). Epochs and CPU-seconds are those of the recorded epochs the simulated trials ran.
 
 Or, with ``--from-reproduction PROTOCOL``, stage 1 is the grid trials a reproduction's parts trained and
-committed (``docs/reproductions/lr_table1_fmnist.yaml``: the full protocol, 50 epochs, all training images; their
+committed (``docs/reproductions/lr_table1_fmnist_augmented.yaml``: the full protocol, 50 epochs, all training images; their
 seconds are wall seconds on whichever machine a part ran).
 
 Measure: the epochs (and CPU-seconds) per_method TPE + ASHA spends until every method's chosen
@@ -43,7 +43,7 @@ import numpy as np
 
 from benchmarks.common import ROOT, header
 
-PRESET = ROOT / "studies" / "lr_table1_fmnist.yaml"
+PRESET = ROOT / "studies" / "lr_table1_fmnist_augmented.yaml"
 GOAL = 0.35
 WITHIN = 0.005  # 0.5 pp of validation accuracy
 STARTUP = 2  # TPE's random start-up trials in each space
@@ -125,10 +125,11 @@ def from_reproduction(protocol_file: Path, spec, echo=print) -> dict:
     import pandas as pd
 
     from analysis.core.tables import HPARAM_PREFIX, METHOD
-    from analysis.reproduction import load_part, load_protocol
+    from analysis.reproduction.parts import load_part
+    from analysis.reproduction.protocol import load_protocol
 
     protocol = load_protocol(protocol_file)
-    frames = [part.frames for part in (load_part(protocol, name) for name in protocol.spec["parts"]) if part.present]
+    frames = [study.frames for name in protocol.spec["parts"] for study in load_part(protocol, name).collected]
     if not frames:
         raise SystemExit(f"--from-reproduction: no part of {protocol_file} has tables under {protocol.data_dir}")
     trials = pd.concat([f.trials for f in frames], ignore_index=True)
@@ -373,7 +374,7 @@ def _args(argv):
     p.add_argument("--record-only", action="store_true")
     p.add_argument("--from-reproduction", metavar="PROTOCOL",
                    help="replay on the grid trials a reproduction trained (e.g. docs/reproductions/"
-                        "lr_table1_fmnist.yaml: the full protocol, 50 epochs, all training images) instead of "
+                        "lr_table1_fmnist_augmented.yaml: the full protocol, 50 epochs, all training images) instead of "
                         "recording shortened ones")
     p.add_argument("--metric", choices=sorted(METRICS), default="val/acc",
                    help="what the searches optimise and the measure compares (val/ece: lower is better)")

@@ -70,14 +70,13 @@ class DefineByRun:
     """The callable Optuna runs per trial (Ray's ``OptunaSearch(space=...)``); returns the fixed values.
     A class rather than a closure because Ray pickles the searcher into its experiment state."""
 
-    def __init__(self, methods: dict[str, list[ParamSearch]], seed: int = 0) -> None:
+    def __init__(self, methods: dict[str, list[ParamSearch]], seed: int = 0, trial_seeds: str = "per_trial") -> None:
         self.methods = methods
         self.seed = seed
+        self.trial_seeds = trial_seeds
 
     def __call__(self, trial: Any) -> dict[str, Any]:
-        # Trial n trains with seed + n: a method sampled twice with the same hyperparameters (CE has none)
-        # gives a second seed of that configuration instead of a bit-identical copy.
-        fixed: dict[str, Any] = {"seed": self.seed + trial.number}
+        fixed: dict[str, Any] = {"seed": trial_seed(self.seed, trial.number, self.trial_seeds)}
         if len(self.methods) == 1:  # one method's own space (search.strategy: per_method)
             loss = fixed["loss"] = next(iter(self.methods))
         else:
@@ -94,10 +93,18 @@ class DefineByRun:
         return fixed
 
 
+def trial_seed(study_seed: int, number: int, trial_seeds: str) -> int:
+    """The training seed of search trial ``number``. ``per_trial``: the study seed + n, so a method sampled twice
+    with the same hyperparameters (CE has none) gives a second seed of that configuration instead of a
+    bit-identical copy; ``shared``: the study seed for every trial, so configurations differ only in their
+    values (a grid compared on one seed)."""
+    return study_seed if trial_seeds == "shared" else study_seed + number
+
+
 def define_by_run(spec: StudySpec, method: str | None = None) -> DefineByRun:
     """The joint space (the sampler also picks ``loss``), or only ``method``'s own space."""
     params = method_params(spec)
-    return DefineByRun(params if method is None else {method: params[method]}, spec.seed)
+    return DefineByRun(params if method is None else {method: params[method]}, spec.seed, spec.search.trial_seed)
 
 
 def configurations(spec: StudySpec) -> dict[str, int | None]:

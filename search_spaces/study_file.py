@@ -16,7 +16,16 @@ from search_spaces.samplers import SAMPLERS, sampler_info
 from search_spaces.space import method_params
 from search_spaces.strategies import STRATEGIES, strategy_of
 from search_spaces.yaml_file import read_study_yaml
-from trainables.config import MAX_EPOCHS, OPTIMIZERS, SCHEDULES, TrialConfig
+from trainables.config import (
+    INITS,
+    MAX_EPOCHS,
+    NORMALIZATIONS,
+    OPTIMIZERS,
+    RESAMPLING,
+    SCHEDULES,
+    TRAIN_ON,
+    TrialConfig,
+)
 from trainables.data import get_dataset_info, list_datasets
 from trainables.losses import get_loss_info, list_losses
 from trainables.models import get_model_info
@@ -25,6 +34,9 @@ NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 # Search trial n trains with seed + n, so trial seeds stay below seed + MAX_NUM_SAMPLES (plus a few re-asks
 # after a resume); reruns start far above that (study/rerun.py).
 MAX_NUM_SAMPLES = 100_000
+# the training seed of search trial n: the study seed + n, or the study seed for every trial (values compared on
+# the same seed, so a grid's differences are the values', not the seeds')
+TRIAL_SEEDS = ("per_trial", "shared")
 SELECTION_HINT = "{metric: <a val/ or train/ metric>, mode: max | min}, e.g. {metric: val/ece, mode: min}"
 
 
@@ -40,6 +52,8 @@ class DataSection(Strict):
     val_fraction: float = Field(0.1, gt=0, lt=1)
     split_seed: int = 0
     augment: bool = False
+    normalize: Literal[NORMALIZATIONS] = "global"  # type: ignore[valid-type]
+    resample: Literal[RESAMPLING] = "none"  # type: ignore[valid-type]
 
     @field_validator("dataset")
     @classmethod
@@ -65,6 +79,9 @@ class TrainingSection(Strict):
     schedule: Literal[SCHEDULES] = "cosine"  # type: ignore[valid-type]
     step_size: int = Field(30, gt=0)
     step_gamma: float = Field(0.1, gt=0, le=1)
+    milestones: list[int] = []
+    lr_decay: float = Field(0.0, ge=0)
+    init: Literal[INITS] = "default"  # type: ignore[valid-type]
     epochs: int = Field(10, gt=0, le=MAX_EPOCHS)
     batch_size: int = Field(64, gt=0)
     eval_batch_size: int = Field(2048, gt=0)
@@ -89,6 +106,7 @@ class SearchSection(Strict):
     sampler: Literal[tuple(SAMPLERS)] = "tpe"  # type: ignore[valid-type]
     strategy: Literal[tuple(STRATEGIES)] = "per_method"  # type: ignore[valid-type]
     seed: int | None = None
+    trial_seed: Literal[TRIAL_SEEDS] = "per_trial"  # type: ignore[valid-type]
     n_startup_trials: int = Field(4, ge=0)
 
 
@@ -146,6 +164,8 @@ class FinalSection(Strict):
     top: int = Field(1, ge=1)
     seeds: int = Field(3, ge=1)
     also_chosen_by: list[Selection] = []
+    # train: on the training split, as the search trials; train_val: on training and validation splits together
+    train_on: Literal[TRAIN_ON] = "train"  # type: ignore[valid-type]
 
     @field_validator("also_chosen_by", mode="before")
     @classmethod

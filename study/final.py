@@ -62,10 +62,11 @@ def run_final(study: StudyDir, spec: StudySpec, top: int | None = None, seeds: i
     objectives = final_objectives(spec, final)
     chosen = final_trials(read_results(study, "trials"), objectives, final.top)
     by = " and by ".join(f"{metric} ({mode})" for metric, mode in objectives)
+    on = " on training and validation splits together" if final.train_on == "train_val" else ""
     echo(f"final runs: the best {final.top} configuration(s) of each method by {by}, {len(chosen)} "
-         f"configuration(s) in all, each trained once with {final.seeds} seeds, the same seeds for every method")
+         f"configuration(s) in all, each trained once with {final.seeds} seeds{on}, the same seeds for every method")
     return rerun(study, top=final.top, seeds=final.seeds, device=device, parallel=True, address=address,
-                 echo=echo, kind=FINAL_KIND, spec=spec, gpus=gpus, chosen=chosen)
+                 echo=echo, kind=FINAL_KIND, spec=spec, gpus=gpus, chosen=chosen, train_on=final.train_on)
 
 
 def final_if_asked(study: StudyDir, spec: StudySpec, echo: Callable[[str], None] = print) -> None:

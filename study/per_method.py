@@ -15,16 +15,19 @@ from typing import Any
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
 
+from search_spaces.space import trial_seed
 from study.optuna_bridge import TruthfulOptunaSearch
 
 
 class PerMethodSearch(Searcher):
     def __init__(self, searchers: dict[str, TruthfulOptunaSearch], order: list[str],
-                 metric: str | list[str], mode: str | list[str], seed: int = 0) -> None:
+                 metric: str | list[str], mode: str | list[str], seed: int = 0,
+                 trial_seeds: str = "per_trial") -> None:
         super().__init__(metric=metric, mode=mode)
         self.searchers = searchers
         self.order = order
         self.seed = seed
+        self.trial_seeds = trial_seeds
         self.owner: dict[str, str] = {}  # Tune trial id -> method
         self.number: dict[str, int] = {}  # Tune trial id -> its place in the search
         self.asked = 0
@@ -37,8 +40,8 @@ class PerMethodSearch(Searcher):
             self.number[trial_id] = self.asked
             self.asked += 1
         config = self.searchers[self.owner[trial_id]].suggest(trial_id)
-        if isinstance(config, dict):  # search trial n trains with seed + n, as in a joint search
-            config["seed"] = self.seed + self.number[trial_id]
+        if isinstance(config, dict):  # numbered across methods, as in a joint search
+            config["seed"] = trial_seed(self.seed, self.number[trial_id], self.trial_seeds)
         return config
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:

@@ -6,7 +6,8 @@ the reruns and final runs under ``parquet/reruns``, and the per-sample files unl
 ``max_mb``). A finished or a still running study may be collected, and collected again later: the folder's
 ``COLLECTED.json`` lists every file collect wrote with its SHA-256, and collect refuses to touch a folder that
 holds anything else, or a file someone changed since. ``report`` renders the protocol's document
-(``analysis.reproduction``).
+(``analysis.reproduction``). ``seed`` writes one seed of a per-seed part: the part's study file with that seed
+as its training and split seed, named ``<name>_s<seed>``, for ``smoothstudy run``.
 """
 
 from __future__ import annotations
@@ -129,6 +130,45 @@ def collect(study_dir: Path | str, into: Path | str, max_mb: float = DEFAULT_MAX
     return {"files": len(copied), "bytes": size, "samples": with_samples, "removed": removed}
 
 
+SEED_SUFFIX = "_s"
+
+
+def seeded_study(template: dict[str, Any], seed: int) -> dict[str, Any]:
+    """One seed of a per-seed part: its own split (``data.split_seed``) and training seed (``seed``)."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise UsageError(f"seed={seed!r} is not allowed; allowed: an integer >= 0")
+    out = dict(template)
+    out["name"] = f"{template['name']}{SEED_SUFFIX}{seed}"
+    out["seed"] = seed
+    out["data"] = {**(template.get("data") or {}), "split_seed": seed}
+    return out
+
+
+def write_seeded_study(template_path: Path | str, seed: int, out_dir: Path | str) -> Path:
+    """Writes ``seeded_study`` of the study file ``template_path`` into ``out_dir``; refuses to replace a file
+    that says something else."""
+    import yaml
+
+    from search_spaces.study_file import StudyFileError, load_study, parse_study
+    from search_spaces.yaml_file import read_study_yaml
+
+    template_path = Path(template_path)
+    try:
+        load_study(template_path)
+        data = seeded_study(read_study_yaml(template_path), seed)
+        parse_study(data)
+    except StudyFileError as err:
+        raise UsageError(f"{template_path}: {err}") from None
+    text = (f"# {template_path.as_posix()} with seed {seed} (smoothstudy reproduce seed); its comments say the "
+            "protocol\n" + yaml.safe_dump(data, sort_keys=False))
+    out = Path(out_dir) / f"{data['name']}.yaml"
+    if out.exists() and out.read_text(encoding="utf-8") != text:
+        raise UsageError(f"{out}: exists and says something else; refusing to overwrite")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    return out
+
+
 def add_parser(sub) -> None:
     """The ``reproduce`` subcommand and its two actions."""
     rep = sub.add_parser("reproduce", help="a published table reproduced in parts: collect a part's tables, "
@@ -140,6 +180,10 @@ def add_parser(sub) -> None:
     col.add_argument("--max-mb", type=float, default=DEFAULT_MAX_MB,
                      help="leave the per-sample files out when the whole exceeds this (default 20)")
     col.add_argument("--no-samples", action="store_true", help="leave the per-sample files out")
+    sd = acts.add_parser("seed", help="write one seed of a per-seed part's study file (its own split and seed)")
+    sd.add_argument("study_file", type=Path, help="the part's study file, e.g. docs/reproductions/parts/paper/…")
+    sd.add_argument("--seed", type=int, required=True)
+    sd.add_argument("--out", type=Path, default=Path("runs/seeded"), help="folder of the written file")
     doc = acts.add_parser("report", help="write the protocol's document from the committed tables")
     doc.add_argument("protocol", type=Path, help="e.g. docs/reproductions/lr_table1_fmnist.yaml")
     doc.add_argument("--out", type=Path, help="default: the protocol file with .md")
@@ -149,7 +193,11 @@ def cmd_reproduce(args) -> int:
     if args.action == "collect":
         collect(args.study_dir, args.into, max_mb=args.max_mb, samples=not args.no_samples)
         return 0
-    from analysis.reproduction import load_protocol, write_report
+    if args.action == "seed":
+        print(write_seeded_study(args.study_file, args.seed, args.out))
+        return 0
+    from analysis.reproduction.document import write_report
+    from analysis.reproduction.protocol import load_protocol
 
     try:
         load_protocol(args.protocol)

@@ -61,15 +61,16 @@ def rerun_seeds(study_seed: int, seeds: int) -> list[int]:
     return [study_seed + RERUN_SEED_OFFSET + i for i in range(seeds)]
 
 
-def rerun_configs(rows: pd.DataFrame, seeds: int, epochs: int | None, device: str, study_seed: int
-                  ) -> list[tuple[str, TrialConfig]]:
-    """``(source trial id, config)`` for every rerun of every row, with the seeds of ``rerun_seeds``."""
+def rerun_configs(rows: pd.DataFrame, seeds: int, epochs: int | None, device: str, study_seed: int,
+                  train_on: str = "train") -> list[tuple[str, TrialConfig]]:
+    """``(source trial id, config)`` for every rerun of every row, with the seeds of ``rerun_seeds``, trained
+    on the training split or on training and validation splits (``train_on``)."""
     out = []
     for _, row in rows.iterrows():
         flat = {k.removeprefix("config/"): v for k, v in row.items() if k.startswith("config/")}
         source = config_from_flat(flat)
         for seed in rerun_seeds(study_seed, seeds):
-            overrides: dict[str, Any] = {"seed": seed, "device": device}
+            overrides: dict[str, Any] = {"seed": seed, "device": device, "train_on": train_on}
             if epochs:
                 overrides["epochs"] = epochs
             out.append((str(row["trial_id"]), TrialConfig.from_dict({**source.to_dict(), **overrides})))
@@ -79,7 +80,8 @@ def rerun_configs(rows: pd.DataFrame, seeds: int, epochs: int | None, device: st
 def rerun(study: StudyDir, trial: str = "best", top: int = 1, seeds: int = 1, epochs: int | None = None,
           device: str = "auto", parallel: bool = False, address: str | None = None,
           echo: Callable[[str], None] = print, kind: str = "rerun", spec: Any = None,
-          gpus: float | None = None, chosen: pd.DataFrame | None = None) -> list[dict[str, Any]]:
+          gpus: float | None = None, chosen: pd.DataFrame | None = None, train_on: str = "train"
+          ) -> list[dict[str, Any]]:
     """Retrains and records the chosen configurations; returns one dict per rerun (``trial_id``, ``status``,
     ``source_trial`` and its final metrics). ``kind`` names the runs and tags them (``final``: the study's own
     final runs, study.final); runs of that kind already completed are not trained again. ``spec``: the study
@@ -101,7 +103,7 @@ def rerun(study: StudyDir, trial: str = "best", top: int = 1, seeds: int = 1, ep
         first = spec.objectives[0]
         chosen = select_trials(read_results(study, "trials"), first.metric, first.mode, trial, top)
     done = completed_runs(study)
-    jobs = [(s, c) for s, c in rerun_configs(chosen, seeds, epochs, device, spec.seed)
+    jobs = [(s, c) for s, c in rerun_configs(chosen, seeds, epochs, device, spec.seed, train_on)
             if _run_id(s, c, kind) not in done]
     if not jobs:
         echo(f"every {kind} run is already recorded")

@@ -37,7 +37,7 @@ def build_searcher(spec: StudySpec, study: StudyDir):
             storage=optuna.storages.RDBStorage(study.optuna_storage),
         )
 
-    per_method = partial(PerMethodSearch, metric=metric, mode=mode, seed=spec.seed)
+    per_method = partial(PerMethodSearch, metric=metric, mode=mode, seed=spec.seed, trial_seeds=spec.search.trial_seed)
     return ConcurrencyLimiter(strategy_of(spec).searcher(spec, one, per_method),
                               max_concurrent=spec.search.max_concurrent)
 

@@ -8,7 +8,17 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 OPTIMIZERS = ("sgd", "adamw")
-SCHEDULES = ("cosine", "step", "constant")
+SCHEDULES = ("cosine", "step", "multistep", "constant")
+# how pixels become inputs: z-scored by the dataset's global mean and std, or /255 minus the training split's
+# per-pixel mean (no division)
+NORMALIZATIONS = ("global", "pixel_mean")
+# none: the dataset's official train/test; per_seed: both merged and redrawn from split_seed at the official sizes
+RESAMPLING = ("none", "per_seed")
+# what the run trains on: the training split, or training and validation splits together (the chosen
+# configuration's retrain, before testing)
+TRAIN_ON = ("train", "train_val")
+# weights of linear and convolutional layers: PyTorch's defaults, or Glorot-uniform with zero biases
+INITS = ("default", "glorot")
 DEVICES = ("auto", "cpu", "cuda")
 # Bounds for integer settings. Trial seeds grow from the study's (seed·seeds_per_trial + k, plus offsets below
 # 2**24), so integers up to MAX_INT keep every seed below 2**63: torch, NumPy and Parquet store int64.
@@ -27,8 +37,12 @@ class TrialConfig:
     val_fraction: float = 0.1
     split_seed: int = 0  # the split is fixed across trials so they are compared on the same data
     augment: bool = False
+    normalize: str = "global"
+    resample: str = "none"
+    train_on: str = "train"
     # model and method
     model: str = "mlp"
+    init: str = "default"
     loss: str = "ce"
     loss_params: dict[str, Any] = field(default_factory=dict)
     # optimisation
@@ -40,6 +54,10 @@ class TrialConfig:
     schedule: str = "cosine"
     step_size: int = 30  # epochs between decays for the step schedule
     step_gamma: float = 0.1
+    milestones: tuple[int, ...] = ()  # multistep: the epochs after which the rate is multiplied by step_gamma
+    # inverse-time decay per optimiser step on top of the schedule, lr / (1 + lr_decay · step), as Keras' SGD
+    # ``decay`` argument applies it
+    lr_decay: float = 0.0
     epochs: int = 10
     batch_size: int = 64
     eval_batch_size: int = 2048
@@ -66,8 +84,20 @@ class TrialConfig:
             raise ValueError(f"optimizer={self.optimizer!r} is not allowed; allowed: {', '.join(OPTIMIZERS)}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule={self.schedule!r} is not allowed; allowed: {', '.join(SCHEDULES)}")
-        if self.device not in DEVICES:
-            raise ValueError(f"device={self.device!r} is not allowed; allowed: {', '.join(DEVICES)}")
+        for name, allowed in (("device", DEVICES), ("normalize", NORMALIZATIONS), ("resample", RESAMPLING),
+                              ("train_on", TRAIN_ON), ("init", INITS)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name}={getattr(self, name)!r} is not allowed; allowed: {', '.join(allowed)}")
+        if isinstance(self.milestones, list):
+            self.milestones = tuple(self.milestones)
+        if not isinstance(self.milestones, tuple):
+            raise ValueError(f"milestones={self.milestones!r} is not allowed; allowed: a list of epochs")
+        for m in self.milestones:
+            _check_int("milestones", m, low=1, high=MAX_EPOCHS)
+        if list(self.milestones) != sorted(set(self.milestones)):
+            raise ValueError(f"milestones={list(self.milestones)!r} is not allowed; allowed: increasing epochs")
+        if self.schedule == "multistep" and not self.milestones:
+            raise ValueError("milestones=[] is not allowed with schedule=multistep; allowed: one or more epochs")
         for name in ("epochs", "batch_size", "eval_batch_size", "step_size", "probe_max_train", "seeds_per_trial"):
             _check_int(name, getattr(self, name), low=1, high=MAX_EPOCHS if name == "epochs" else None)
         _check_int("seed", self.seed, low=0, high=MAX_SEED)
@@ -80,6 +110,7 @@ class TrialConfig:
         _check_number("momentum", self.momentum, "a number in [0, 1)", lambda v: 0 <= v < 1)
         _check_number("weight_decay", self.weight_decay, "a finite number >= 0", lambda v: 0 <= v < math.inf)
         _check_number("step_gamma", self.step_gamma, "a number in (0, 1]", lambda v: 0 < v <= 1)
+        _check_number("lr_decay", self.lr_decay, "a finite number >= 0", lambda v: 0 <= v < math.inf)
         for name in ("download", "augment", "nesterov", "amp", "amp_cpu", "compile", "representation", "probe"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name}={getattr(self, name)!r} is not allowed; allowed: true or false")
@@ -119,6 +150,8 @@ def flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         name = f"{prefix}{key}"
         if isinstance(value, dict):
             flat.update(flatten(value, name + "."))
+        elif isinstance(value, (tuple, list)):  # a table cell holds one scalar: epochs as text, "20,40"
+            flat[name] = ",".join(str(v) for v in value)
         else:
             flat[name] = value
     return flat
@@ -165,7 +198,11 @@ def config_from_flat(flat: dict[str, Any]) -> TrialConfig:
         if top == "loss_params":
             clean[key] = value
         elif top in kinds:
-            if "int" in kinds[top] and isinstance(value, float) and value.is_integer():
+            if kinds[top].startswith("tuple[int") and isinstance(value, str):
+                value = tuple(int(v) for v in value.split(",") if v)
+            elif kinds[top].startswith("tuple[int") and isinstance(value, (int, float)):
+                value = (int(value),)
+            elif "int" in kinds[top] and isinstance(value, float) and value.is_integer():
                 value = int(value)
             clean[key] = value
     nested = unflatten(clean)

@@ -41,6 +41,15 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def glorot_init(model: torch.nn.Module) -> None:
+    """Glorot-uniform weights and zero biases in every linear and convolutional layer."""
+    for module in model.modules():
+        if isinstance(module, (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d)):
+            torch.nn.init.xavier_uniform_(module.weight)
+            if module.bias is not None:
+                torch.nn.init.zeros_(module.bias)
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -71,14 +80,22 @@ class Trainer:
         seed_everything(cfg.seed)
         self.info = get_dataset_info(cfg.dataset)
         raw = load_dataset(cfg.dataset, cfg.data_dir, cfg.download)
-        splits = make_splits(raw, cfg.val_fraction, cfg.split_seed, cfg.subset)
-        self.train_data = splits.train.to(self.device)
+        splits = make_splits(raw, cfg.val_fraction, cfg.split_seed, cfg.subset, resample=cfg.resample == "per_seed")
+        train = splits.train
+        if cfg.train_on == "train_val":
+            train = TensorDataset(torch.cat([train.images, splits.val.images]),
+                                  torch.cat([train.labels, splits.val.labels]))
+        self.train_data = train.to(self.device)
         self.val_data = splits.val.to(self.device)
         self.test_data = splits.test.to(self.device)
-        self.normalize = Normalizer(self.info.mean, self.info.std, self.device)
+        self.normalize = (Normalizer.pixel_mean(self.train_data.images) if cfg.normalize == "pixel_mean"
+                          else Normalizer(self.info.mean, self.info.std, self.device))
         k = self.info.num_classes
         self.channels_last = self.device.type == "cuda" and get_model_info(cfg.model).convolutional
-        self.model = build_model(cfg.model, self.info.in_chans, k, self.info.image_size).to(self.device)
+        self.model = build_model(cfg.model, self.info.in_chans, k, self.info.image_size)
+        if cfg.init == "glorot":
+            glorot_init(self.model)
+        self.model = self.model.to(self.device)
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.loss_fn = build_loss(cfg.loss, k, **cfg.loss_params).to(self.device)
@@ -109,12 +126,16 @@ class Trainer:
 
     def _lr_factor(self, step: int) -> float:
         cfg = self.config
+        decay = 1.0 / (1.0 + cfg.lr_decay * step)
         if cfg.schedule == "cosine":
             total = cfg.epochs * self.steps_per_epoch
-            return 0.5 * (1.0 + math.cos(math.pi * min(step, total) / total))
+            return decay * 0.5 * (1.0 + math.cos(math.pi * min(step, total) / total))
         if cfg.schedule == "step":
-            return cfg.step_gamma ** (step // (cfg.step_size * self.steps_per_epoch))
-        return 1.0
+            return decay * cfg.step_gamma ** (step // (cfg.step_size * self.steps_per_epoch))
+        if cfg.schedule == "multistep":
+            passed = sum(step >= m * self.steps_per_epoch for m in cfg.milestones)
+            return decay * cfg.step_gamma ** passed
+        return decay
 
     def _logits(self, images: torch.Tensor) -> torch.Tensor:
         x = self.normalize(images)

@@ -27,6 +27,7 @@ CATALOGUE = {m.name: m for m in (
     MetricInfo("nll", "NLL", "min"),
     MetricInfo("ece", "ECE", "min"),
     MetricInfo("ece_ts", "ECE after TS", "min"),
+    MetricInfo("ece_ts_grid", "ECE after TS (T grid by ECE)", "min"),
     MetricInfo("aurc", "AURC (MSP)", "min"),
     MetricInfo("aurc_lognorm", "AURC (lognorm)", "min"),
     MetricInfo("cov_at_5", "coverage @5% risk", "max"),

@@ -143,3 +143,17 @@ def fit_temperature(logits: Any, labels: Any, bounds: tuple[float, float] = (1e-
     if _mean_nll(z / temperature, y) < _mean_nll(z, y):
         return temperature
     return 1.0
+
+
+# The label relaxation paper's temperatures: 0.25, 0.5, 0.75, then 1.0 to 2.0 by 0.1, 2.5 and 3.0
+TEMPERATURE_GRID = (0.25, 0.5, 0.75, *(round(1.0 + 0.1 * i, 1) for i in range(11)), 2.5, 3.0)
+
+
+def temperature_by_ece(logits: Any, labels: Any, grid: tuple[float, ...] = TEMPERATURE_GRID,
+                       bins: int = DEFAULT_BINS) -> float:
+    """The temperature of ``grid`` whose scaled softmax has the lowest ECE on these samples (the first on ties)."""
+    if not grid or any(not (isinstance(t, (int, float)) and 0 < t < math.inf) for t in grid):
+        raise ValueError(f"grid={grid!r} is not allowed; allowed: one or more finite temperatures > 0")
+    z, y = _logits_labels(logits, labels)
+    errors = [ece_from_logits(z / t, y, bins) for t in grid]
+    return float(grid[int(np.argmin(errors))])

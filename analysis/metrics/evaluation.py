@@ -10,7 +10,8 @@ Keys of :func:`final_metrics` (present when the inputs they need are given):
 - ``val/…`` and ``test/…``: ``acc nll brier ece aurc eaurc cov_at_5 auroc``;
   ``test/aurc_max_logit``, ``test/aurc_neg_entropy``.
 - temperature scaling (fitted on val): ``test/temperature``, ``val/nll_ts``, ``val/ece_ts``, ``test/nll_ts``,
-  ``test/ece_ts``.
+  ``test/ece_ts``; and with the temperature of a fixed grid that has the lowest validation ECE (the label
+  relaxation paper's way): ``test/temperature_grid``, ``test/ece_ts_grid``.
 - logit normalisation (``p`` chosen on val): ``test/lognorm_p``, ``test/lognorm_fallback``, and for ``val``
   and ``test``: ``aurc_lognorm eaurc_lognorm cov_at_5_lognorm auroc_lognorm``.
 - features, unless ``representation=False``: ``test/d_within``, ``test/d_total``, ``test/r2``,
@@ -32,7 +33,7 @@ import numpy as np
 import torch
 
 from analysis.metrics._inputs import as_labels, as_logits
-from analysis.metrics.calibration import brier, ece, fit_temperature, nll, top_label
+from analysis.metrics.calibration import brier, ece, fit_temperature, nll, temperature_by_ece, top_label
 from analysis.metrics.lognorm import chosen_score, select_lognorm_p
 from analysis.metrics.representation import (
     centre_distance_matrix,
@@ -144,6 +145,10 @@ def final_results(
         conf_ts, pred_ts = top_label(z / temperature)
         out[f"{name}/nll_ts"] = nll(z / temperature, y)
         out[f"{name}/ece_ts"] = ece(conf_ts, pred_ts == y)
+    grid_temperature = temperature_by_ece(zv, yv)
+    out["test/temperature_grid"] = grid_temperature
+    conf_ts, pred_ts = top_label(zt / grid_temperature)
+    out["test/ece_ts_grid"] = ece(conf_ts, pred_ts == yt)
 
     choice = select_lognorm_p(zv, yv)
     out["test/lognorm_p"] = math.nan if choice.p is None else choice.p

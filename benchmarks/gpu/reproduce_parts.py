@@ -5,7 +5,7 @@ machine stays warm. So ``start`` launches the parts and returns; ``watch`` print
 each part's tables (``<part>.tar.gz``: ``study.yaml``, ``study.json`` and ``parquet/``, what ``smoothstudy
 reproduce collect`` reads) into ``--out`` as it goes, so a call cut short keeps what the parts wrote.
 
-    python -m benchmarks.gpu.reproduce_parts start docs/reproductions/lr_table1_fmnist.yaml --parts lr fl \\
+    python -m benchmarks.gpu.reproduce_parts start docs/reproductions/lr_table1_fmnist_augmented.yaml --parts lr fl \\
         --storage /tmp/repro
     python -m benchmarks.gpu.reproduce_parts watch --storage /tmp/repro --seconds 240 --out $OUT
 
@@ -31,7 +31,7 @@ from pathlib import Path
 
 import yaml
 
-from analysis.reproduction import load_protocol
+from analysis.reproduction.protocol import load_protocol
 from benchmarks.gpu.run import machine_env
 from benchmarks.gpu.steps import archive, gpu_study_file
 

@@ -169,11 +169,11 @@ def quick_study(smoke: bool, out: Path, limit: float) -> dict:
 def lr_grid(smoke: bool, out: Path, limit: float) -> dict:
     """The grid of the Label Relaxation paper's Fashion-MNIST protocol; on CPU (smoke) its --smoke-test version."""
     storage = Path(tempfile.mkdtemp(prefix="lr_grid_"))
-    source = ROOT / "studies" / "lr_table1_fmnist.yaml"
+    source = ROOT / "studies" / "lr_table1_fmnist_augmented.yaml"
     if smoke:
         study_file, extra = source, ["--smoke-test"]
     else:
-        study_file = gpu_study_file(source, storage / "lr_table1_fmnist.yaml", 1 / LR_GRID_CONCURRENCY,
+        study_file = gpu_study_file(source, storage / "lr_table1_fmnist_augmented.yaml", 1 / LR_GRID_CONCURRENCY,
                                     LR_GRID_CONCURRENCY)
         extra = []
     start = time.perf_counter()
@@ -186,7 +186,7 @@ def lr_grid(smoke: bool, out: Path, limit: float) -> dict:
         os.killpg(proc.pid, signal.SIGKILL)
         rc = proc.wait()
     wall = time.perf_counter() - start
-    root = storage / "lr_table1_fmnist"
+    root = storage / "lr_table1_fmnist_augmented"
     parts = archive(root, out / "lr_grid.tar.gz") if root.exists() else []
     if rc != 0:
         raise RuntimeError(f"study run exited {rc} after {wall:.0f} s; archived {parts}")

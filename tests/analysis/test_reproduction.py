@@ -7,6 +7,7 @@ and the committed document rebuilt from the committed data."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -17,12 +18,15 @@ import yaml
 from analysis.core.errors import UsageError
 from analysis.core.tables import EPOCHS, SAMPLES, TRIALS, PartWriter, rows_to_table, write_file
 from analysis.frames import study_frames
-from analysis.reproduction import NOT_RUN, render, run_seconds
+from analysis.reproduction.document import render
+from analysis.reproduction.parts import run_seconds
+from analysis.reproduction.protocol import NOT_RUN
 from study.cli import main
 from study.reproduce import MANIFEST, collect
 
 ROOT = Path(__file__).resolve().parents[2]
-COMMITTED_PROTOCOL = ROOT / "docs" / "reproductions" / "lr_table1_fmnist.yaml"
+COMMITTED_PROTOCOLS = sorted((ROOT / "docs" / "reproductions").glob("*.yaml"))
+COMMITTED_PROTOCOL = ROOT / "docs" / "reproductions" / "lr_table1_fmnist_augmented.yaml"
 
 
 T0 = pd.Timestamp("2026-01-01 00:00", tz="UTC")
@@ -143,22 +147,39 @@ def _row(doc: str, label: str) -> list[str]:
     return [cell.strip() for cell in line.strip("|").split("|")]
 
 
-def test_rows_are_hand_computed_means_and_intervals(protocol):
+def welch_by_hand(mean_a, sd_a, n_a, mean_b, sd_b, n_b) -> float:
+    """Welch's two-sided p from the summaries: t = (a - b) / sqrt(va + vb), va = sd_a² / n_a, and the
+    Welch-Satterthwaite degrees of freedom (va + vb)² / (va² / (n_a - 1) + vb² / (n_b - 1))."""
+    from scipy.stats import t as student
+
+    va, vb = sd_a**2 / n_a, sd_b**2 / n_b
+    t = (mean_a - mean_b) / math.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va**2 / (n_a - 1) + vb**2 / (n_b - 1))
+    return 2 * student.sf(abs(t), df)
+
+
+def test_rows_are_hand_computed_means_sds_and_welch_tests_against_the_paper(protocol):
     doc = render(protocol)
-    # CE acc 0.90/0.91/0.92: mean 0.91, s = 0.01, half-width t(0.975, 2) 4.302653 x 0.01 / sqrt(3) = 0.024841
-    # CE ECE 0.10/0.12/0.14: mean 0.12, half-width 4.302653 x 0.02 / sqrt(3) = 0.049683
+    # CE acc 0.90/0.91/0.92: mean 0.91, SD 0.01, against the paper's 0.912 ± 0.003 over 10 seeds
+    p = welch_by_hand(0.91, 0.01, 3, 0.912, 0.003, 10)
+    assert 0.7 < p < 0.8
     ce = _row(doc, "CE")
-    assert ce[:7] == ["CE", "0.912 ± 0.003", "0.9100 ± 0.0248 (n = 3)", "holds", "0.129 ± 0.184",
-                      "0.1200 ± 0.0497 (n = 3)", "holds"]
+    assert ce[:4] == ["CE", "0.912 ± 0.003", "0.9100 ± 0.0100 (n = 3)", f"consistent (p = {p:.3f}; -0.7 SD)"]
+    # CE ECE 0.10/0.12/0.14: mean 0.12, SD 0.02 against 0.129 ± 0.184
+    p_ece = welch_by_hand(0.12, 0.02, 3, 0.129, 0.184, 10)
+    assert ce[4:7] == ["0.129 ± 0.184", "0.1200 ± 0.0200 (n = 3)", f"consistent (p = {p_ece:.3f}; -0.0 SD)"]
     assert ce[8:10] == ["2000, 2001, 2002", "30.0 min"]  # 3 final runs of 600 s
-    # LS acc 0.930/0.932/0.934: 0.9320 ± 4.302653 x 0.002 / sqrt(3) = 0.004968: [0.92703, 0.93697] misses 0.915
+    # LS acc 0.930/0.932/0.934 (SD 0.002) against 0.915 ± 0.002: 8.5 of the paper's SDs above it
     ls = _row(doc, "LS acc")
-    assert ls[2:4] == ["0.9320 ± 0.0050 (n = 3)", "does not hold"]
-    assert ls[5:8] == ["0.0500 ± 0.0000 (n = 3)", "does not hold", "alpha = 0.2"]
-    # temperature scaling: test/ece_ts 0.03 three times; the paper's 0.030 within the rounding margin
+    assert welch_by_hand(0.932, 0.002, 3, 0.915, 0.002, 10) < 0.001
+    assert ls[2:4] == ["0.9320 ± 0.0020 (n = 3)", "differs (p < 0.001; +8.5 SD)"]
+    # LS ECE 0.05 three times (SD 0) against 0.155 ± 0.128: only the paper's spread counts, 9 degrees of freedom
+    p_ls = welch_by_hand(0.05, 0.0, 3, 0.155, 0.128, 10)
+    assert ls[5:8] == ["0.0500 ± 0.0000 (n = 3)", f"differs (p = {p_ls:.3f}; -0.8 SD)", "alpha = 0.2"]
+    # temperature scaling: test/ece_ts 0.03 three times, the paper's 0.030: no difference at all
     ce_t = _row(doc, "CE T")
-    assert ce_t[5].startswith("0.0300 ± 0.0000 (n = 3)") and ce_t[6] == "holds"
-    assert "Not reproduced: LS acc acc; LS acc ece." in doc
+    assert ce_t[5].startswith("0.0300 ± 0.0000 (n = 3)") and ce_t[6] == "consistent (p = 1.000; +0.0 SD)"
+    assert "Differ from the paper: LS acc acc; LS acc ece." in doc
     # a row's own block: CE T is shown among the ECE-chosen rows
     ece_section = doc.split("### for ECE")[1].split("##")[0]
     assert "| CE T |" in ece_section and "| LS ECE |" in ece_section and "| CE |" not in ece_section
@@ -170,10 +191,11 @@ def test_each_block_shows_the_finals_of_the_trial_its_objective_chooses(protocol
     val/ece), whatever other final runs the part holds."""
     doc = render(protocol)
     ls_acc, ls_ece = _row(doc, "LS acc"), _row(doc, "LS ECE")
-    assert ls_acc[2] == "0.9320 ± 0.0050 (n = 3)" and ls_acc[7] == "alpha = 0.2"
-    # 0.915/0.916/0.917 and 0.016/0.017/0.018: s = 0.001, half-width 4.302653 x 0.001 / sqrt(3) = 0.002484
-    assert ls_ece[2:8] == ["0.9160 ± 0.0025 (n = 3)", "holds", "0.016 ± 0.002", "0.0170 ± 0.0025 (n = 3)", "holds",
-                           "alpha = 0.1"]
+    assert ls_acc[2] == "0.9320 ± 0.0020 (n = 3)" and ls_acc[7] == "alpha = 0.2"
+    # 0.915/0.916/0.917 and 0.016/0.017/0.018: SD 0.001
+    p_acc, p_ece = welch_by_hand(0.916, 0.001, 3, 0.915, 0.003, 10), welch_by_hand(0.017, 0.001, 3, 0.016, 0.002, 10)
+    assert ls_ece[2:8] == ["0.9160 ± 0.0010 (n = 3)", f"consistent (p = {p_acc:.3f}; +0.3 SD)", "0.016 ± 0.002",
+                           "0.0170 ± 0.0010 (n = 3)", f"consistent (p = {p_ece:.3f}; +0.5 SD)", "alpha = 0.1"]
     assert _row(doc, "ls")[1] == "acc, ece" and _row(doc, "ce")[1] == "acc"  # the parts table: blocks served
     assert _row(doc, "ls")[-1] == "grid: 2 completed of 2; final runs: 6 completed of 6"
 
@@ -190,7 +212,7 @@ def test_a_trial_both_objectives_choose_serves_both_rows(protocol):
               finals, also={"metric": "val/ece", "mode": "min"}, more_finals={"l1": LS_ECE_FINALS})
     doc = render(protocol)
     ours = lambda label: [_row(doc, label)[i] for i in (2, 5, 7, 8)]  # noqa: E731 (acc, ECE, chosen, seeds)
-    assert ours("LS acc") == ours("LS ECE") == ["0.9320 ± 0.0050 (n = 3)", "0.0200 ± 0.0000 (n = 3)",
+    assert ours("LS acc") == ours("LS ECE") == ["0.9320 ± 0.0020 (n = 3)", "0.0200 ± 0.0000 (n = 3)",
                                                "alpha = 0.2", "2000, 2001, 2002"]
     # the stale runs of l1 (chosen by nothing now) are shown nowhere; 3 final runs wanted, of the one trial
     assert _row(doc, "ls")[-1] == "grid: 2 completed of 2; final runs: 6 completed of 3"
@@ -202,12 +224,14 @@ def test_missing_part_is_not_run(protocol):
     assert cp_ece[2] == NOT_RUN and cp_ece[3] == NOT_RUN and cp_ece[5] == NOT_RUN
     assert _row(doc, "cp")[-1] == NOT_RUN  # the parts table
     assert "LS and CP for ECE beat CE T: not decidable yet: CP ECE not run yet" in doc
-    assert "holds: 6, does not hold: 2, no interval (1 seed): 0, not run yet: 2 (of 10)" in doc
+    assert "consistent: 6, differs: 2, no test (1 seed): 0, not run yet: 2 (of 10)" in doc
 
 
 def test_ranking_claims_and_parts(protocol):
     doc = render(protocol)
-    assert "- LS has the highest accuracy: holds here (best: LS acc; CE: 0.9100, LS acc: 0.9320)" in doc
+    p = welch_by_hand(0.932, 0.002, 3, 0.91, 0.01, 3)
+    assert ("- LS has the highest accuracy: holds here (best: LS acc; LS acc vs CE: "
+            f"p = {p:.3f}, not significant; CE: 0.9100, LS acc: 0.9320)") in doc
     assert "- LS has the lowest ECE: holds here" in doc
     state = _row(doc, "ce")[-1]
     assert state == "grid: 1 completed of 1; final runs: 3 completed of 3"
@@ -216,10 +240,10 @@ def test_ranking_claims_and_parts(protocol):
 
 def test_aurc_panel(protocol):
     doc = render(protocol)
-    assert "| ce | 0 | 0.9000 | 0.0300 | 0.0310 | +0.0010 | 4 | 0 |" in doc
+    assert "| ce | 0 | 1 | 0.9000 | 0.0300 | 0.0310 | +0.0010 | 4 | 0 |" in doc
     lines = doc.splitlines()
-    i1 = lines.index("| ls | 0.1 | 0.9200 | 0.0350 | 0.0320 | -0.0030 | 4 | 0 |")
-    i2 = lines.index("| ls | 0.2 | 0.9300 | 0.0400 | 0.0330 | -0.0070 | 4 | 0 |")
+    i1 = lines.index("| ls | 0.1 | 1 | 0.9200 | 0.0350 | 0.0320 | -0.0030 | 4 | 0 |")
+    i2 = lines.index("| ls | 0.2 | 1 | 0.9300 | 0.0400 | 0.0330 | -0.0070 | 4 | 0 |")
     assert i1 < i2  # ordered by alpha
     assert "- LS raises AURC against CE (0.0300): at 2 of 2 values of α (0.1, 0.2)" in doc
     assert "- AURC of LS grows with α: 1 of 1 steps up the grid raise it" in doc
@@ -273,7 +297,7 @@ def test_aurc_panel_with_an_unfinished_and_a_missing_part(protocol):
     shutil.rmtree(data / "ls")
     make_part(data / "ce", "ce", "val/acc", "ce", [("c1", {}, {})], [], status="running")
     doc = render(protocol)
-    assert "| ce | 0 | not finished yet | | | | | |" in doc and "| ls | grid | not run yet | | | | | |" in doc
+    assert "| ce | 0 | not finished yet | | | | | | |" in doc and "| ls | grid | not run yet | | | | | | |" in doc
     assert "- not decidable yet: part ce not finished yet, part ls not run yet" in doc
 
 
@@ -338,32 +362,55 @@ def test_report_cli(protocol, tmp_path, capsys):
     assert "no such file" in capsys.readouterr().err
 
 
-def test_part_study_files_train_their_grid_once_and_choose_for_every_row():
-    from analysis.reproduction import Part, choice, chosen_in, load_protocol
+@pytest.mark.parametrize("path", COMMITTED_PROTOCOLS, ids=lambda p: p.name)
+def test_part_study_files_train_their_grid_once_and_choose_for_every_row(path):
+    from analysis.reproduction.parts import FROM_TRIALS, Study
+    from analysis.reproduction.protocol import choice, chosen_in, load_protocol
     from search_spaces.space import method_params
+    from search_spaces.study_file import load_study
+
+    protocol = load_protocol(path)
+    for name, info in protocol.spec["parts"].items():
+        spec = load_study(ROOT / info["study"])
+        grid = sum(math.prod(len(p.choices) for p in params if not p.is_fixed) if params else 1
+                   for params in method_params(spec).values())
+        assert (spec.search.sampler, spec.search.num_samples, spec.asha.enabled) == ("grid", grid, False), name
+        study = Study(Path(), study=yaml.safe_load((ROOT / info["study"]).read_text(encoding="utf-8")))
+        for row in (r for r in protocol.spec["rows"] if r["part"] == name and r.get("runs") != FROM_TRIALS):
+            assert choice(protocol, chosen_in(protocol, row)) in study.selections, row["label"]
+
+
+def test_the_augmented_variants_parts_share_the_preset_settings():
+    from analysis.reproduction.protocol import load_protocol
     from search_spaces.study_file import load_study
 
     protocol = load_protocol(COMMITTED_PROTOCOL)
     ce = load_study(ROOT / protocol.spec["parts"]["ce"]["study"])
     for name, info in protocol.spec["parts"].items():
         spec = load_study(ROOT / info["study"])
-        (params,) = method_params(spec).values()
-        grid = len(params[0].choices) if params else 1
-        assert (spec.search.sampler, spec.search.num_samples, spec.asha.enabled) == ("grid", grid, False), name
         assert spec.seed == ce.seed and spec.training == ce.training and spec.data == ce.data, name
-        part = Part(name, Path(), study=yaml.safe_load((ROOT / info["study"]).read_text(encoding="utf-8")))
-        for row in (r for r in protocol.spec["rows"] if r["part"] == name):
-            assert choice(protocol, chosen_in(protocol, row)) in part.selections, row["label"]
 
 
-def test_committed_document_matches_committed_data():
-    data = COMMITTED_PROTOCOL.parent / "data"
-    if not data.is_dir() or not any(p.is_dir() for p in data.iterdir()):
-        pytest.skip("no reproduction data committed yet")
-    committed = COMMITTED_PROTOCOL.with_suffix(".md").read_text(encoding="utf-8")
-    assert render(COMMITTED_PROTOCOL) == committed, (
-        "docs/reproductions/lr_table1_fmnist.md differs from what its data gives: run "
-        "'smoothstudy reproduce report docs/reproductions/lr_table1_fmnist.yaml'")
+def test_the_authors_protocol_parts_are_the_preset_restricted_to_their_methods():
+    from analysis.reproduction.protocol import load_protocol
+    from search_spaces.study_file import load_study
+
+    preset = load_study(ROOT / "studies" / "lr_table1_fmnist.yaml")
+    protocol = load_protocol(ROOT / "docs" / "reproductions" / "lr_table1_fmnist.yaml")
+    for name in (n for n in protocol.spec["parts"] if n.startswith("paper_")):
+        spec = load_study(ROOT / protocol.spec["parts"][name]["study"])
+        assert protocol.part_seeds(name) == list(range(10)), name
+        assert spec.training == preset.training and spec.search.trial_seed == "shared", name
+        assert spec.data.model_copy(update={"val_fraction": 0.25}) == preset.data, name
+        assert {m: preset.methods[m] for m in spec.methods} == spec.methods, name
+
+
+@pytest.mark.parametrize("path", COMMITTED_PROTOCOLS, ids=lambda p: p.name)
+def test_committed_document_matches_committed_data(path):
+    committed = path.with_suffix(".md").read_text(encoding="utf-8")
+    rel = path.relative_to(ROOT)
+    assert render(path) == committed, (
+        f"{rel.with_suffix('.md')} differs from what its data gives: run 'smoothstudy reproduce report {rel}'")
 
 
 def test_run_seconds_takes_a_runs_own_epoch_times_when_its_record_is_shorter():
@@ -380,14 +427,15 @@ def test_run_seconds_takes_a_runs_own_epoch_times_when_its_record_is_shorter():
 def test_machine_names_the_gpu_and_final_runs_trained_on_another_device():
     from types import SimpleNamespace
 
-    from analysis.reproduction import Part, machine
+    from analysis.reproduction.machine import machine
+    from analysis.reproduction.parts import Study
 
     meta = {"environment": {"driver": {"cpu": "Test CPU", "cores": "16", "gpu": "Test GPU"},
                             "cluster": {"nodes": 1, "cpus": 16.0, "gpus": 1.0},
                             "versions": {"torch": "9.9", "python": "3.12"}}}
     on = lambda *devices: pd.DataFrame({"config/device": list(devices)})  # noqa: E731
-    same = Part("cp", Path("."), SimpleNamespace(trials=on("cuda", "cuda"), reruns=on("cuda")), meta=meta)
+    same = Study(Path("."), SimpleNamespace(trials=on("cuda", "cuda"), reruns=on("cuda")), meta=meta)
     assert machine(same) == ("Test CPU, 16 cores; GPU: Test GPU; Ray: 1 node(s), 16 CPUs, 1 GPUs; "
                              "torch 9.9, Python 3.12")
-    moved = Part("cp", Path("."), SimpleNamespace(trials=on("cuda"), reruns=on("cpu", "cpu")), meta=meta)
+    moved = Study(Path("."), SimpleNamespace(trials=on("cuda"), reruns=on("cpu", "cpu")), meta=meta)
     assert machine(moved).endswith("; final runs on device cpu, the search on cuda")

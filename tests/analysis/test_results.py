@@ -104,3 +104,17 @@ def test_metrics_recomputed_from_the_samples_file_equal_the_reported_ones(tmp_pa
     columns = sample_columns(back)
     for key in ("test/aurc", "test/aurc_lognorm", "test/cov_at_5", "test/auroc", "test/ece", "test/acc"):
         assert SAMPLE_METRICS[key](columns) == metrics[key], key
+
+
+def test_best_trials_breaks_ties_by_grid_order_not_table_order():
+    import pandas as pd
+
+    from analysis.leaderboard import best_trials
+
+    trials = pd.DataFrame({"trial_id": ["t3", "t2", "t1", "c"], "status": ["completed"] * 4,
+                           "config/loss": ["lr", "lr", "lr", "ce"],
+                           "config/loss_params.alpha": [0.3, 0.2, 0.1, None],
+                           "val/acc": [0.9, 0.9, 0.8, 0.85]})
+    best = best_trials(trials, "val/acc", "max")
+    assert list(best["trial_id"]) == ["t2", "c"]  # 0.2 before 0.3 at the same accuracy
+    assert list(best_trials(trials, "val/acc", "min")["trial_id"]) == ["t1", "c"]

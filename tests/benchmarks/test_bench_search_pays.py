@@ -43,7 +43,7 @@ def test_replays_the_grids_a_reproduction_committed(tmp_path):
 
     from benchmarks.bench_search_pays import ROOT
 
-    protocol = ROOT / "docs" / "reproductions" / "lr_table1_fmnist.yaml"
+    protocol = ROOT / "docs" / "reproductions" / "lr_table1_fmnist_augmented.yaml"
     result = main(["--from-reproduction", str(protocol), "--seeds", "1", "--trials", "12", "--metric", "val/ece"])
     assert result["grid_epochs"] == 29 * 50 and result["metric"] == "val/ece"
     assert result["spread"]["ce"] == 0 and result["spread"]["confidence_penalty"] > 0.1  # β moves ECE a lot

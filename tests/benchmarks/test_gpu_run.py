@@ -56,7 +56,7 @@ def test_smoke_run_of_all_steps(tmp_path):
 
     with tarfile.open(out / "lr_grid.tar.gz") as tar:
         names = tar.getnames()
-    assert "lr_table1_fmnist/study.yaml" in names and any("/parquet/" in n for n in names)
+    assert "lr_table1_fmnist_augmented/study.yaml" in names and any("/parquet/" in n for n in names)
     assert not any("/ray/" in n for n in names)
     assert "== lr_grid: ok" in (out / "gpu_run.log").read_text()
 
@@ -88,7 +88,7 @@ def test_archive_splits_into_capped_parts(tmp_path, monkeypatch):
 def test_gpu_study_file_puts_trials_on_a_gpu_share(tmp_path):
     import yaml
 
-    path = steps.gpu_study_file(steps.ROOT / "studies" / "lr_table1_fmnist.yaml", tmp_path / "s.yaml", 0.125, 8)
+    path = steps.gpu_study_file(steps.ROOT / "studies" / "lr_table1_fmnist_augmented.yaml", tmp_path / "s.yaml", 0.125, 8)
     spec = yaml.safe_load(path.read_text())
     assert spec["resources"] == {"cpu": 1, "gpu": 0.125}
     assert spec["training"]["device"] == "cuda" and spec["training"]["epochs"] == 50

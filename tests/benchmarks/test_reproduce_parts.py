@@ -11,7 +11,7 @@ import yaml
 from benchmarks.gpu import reproduce_parts
 from study.reproduce import collect
 
-PROTOCOL = reproduce_parts.ROOT / "docs" / "reproductions" / "lr_table1_fmnist.yaml"
+PROTOCOL = reproduce_parts.ROOT / "docs" / "reproductions" / "lr_table1_fmnist_augmented.yaml"
 
 
 def test_gpu_part_file_changes_only_device_precision_and_packing(tmp_path):

@@ -97,3 +97,11 @@ def test_shipped_spaces_sample(path):
     root = Path(__file__).resolve().parents[2]
     spec = parse_study(yaml.safe_load((root / path).read_text()))
     assert len(sample(spec, n=5)) == 5
+
+
+@pytest.mark.parametrize("trial_seed, expected", [("per_trial", [5, 6, 7, 8]), ("shared", [5, 5, 5, 5])])
+def test_trial_seeds_per_trial_or_shared(trial_seed, expected):
+    spec = parse_study({"name": "t", "seed": 5, "data": {"dataset": "digits"},
+                        "methods": {"ls": {"alpha": {"grid": [0.1, 0.2, 0.3, 0.4]}}},
+                        "search": {"sampler": "grid", "num_samples": 4, "trial_seed": trial_seed}})
+    assert [row["seed"] for row in sample(spec, n=4)] == expected

@@ -85,7 +85,7 @@ def test_grid_sampler_enumerates_the_conditional_grid_once(tmp_path):
     """`sampler: grid` on the Label Relaxation Table 1 preset, joint strategy: 2 trials at a time (some stopped by ASHA,
     some errored), every one of the 29 configurations exactly once, then repeats without an error (Optuna's
     own stop at the end of a grid raises under ask-and-tell)."""
-    spec = load_study(ROOT / "studies" / "lr_table1_fmnist.yaml")
+    spec = load_study(ROOT / "studies" / "lr_table1_fmnist_augmented.yaml")
     spec = spec.model_copy(update={"search": spec.search.model_copy(update={"strategy": "joint"})})
     limiter = build_searcher(spec, StudyDir(tmp_path))
     live: list[str] = []

@@ -99,7 +99,7 @@ def test_seeded_search_gives_the_same_configurations_twice(tmp_path):
 
 
 def test_grid_per_method_covers_every_grid_exactly(tmp_path):
-    spec = load_study(ROOT / "studies" / "lr_table1_fmnist.yaml")
+    spec = load_study(ROOT / "studies" / "lr_table1_fmnist_augmented.yaml")
     assert spec.search.strategy == "per_method"
     configs = drive(build_searcher(spec, StudyDir(tmp_path)), 40, epochs=50)
     keys = [yaml.safe_dump({k: v for k, v in c.items() if k != "seed"}) for c in configs]

@@ -26,7 +26,7 @@ def test_defaults_and_round_trip():
         ("epochs", 10**6, "an integer in [1, 10000]"),
         ("shift_severity", 6, "an integer in [0, 5]"),
         ("optimizer", "adam", "sgd, adamw"),
-        ("schedule", "linear", "cosine, step, constant"),
+        ("schedule", "linear", "cosine, step, multistep, constant"),
         ("device", "tpu", "auto, cpu, cuda"),
         ("lr", 0.0, "a finite number > 0"),
         ("lr", float("nan"), "a finite number > 0"),

@@ -31,12 +31,8 @@ def assert_same_weights(a: torch.nn.Module, b: torch.nn.Module) -> None:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """On a shared 2-core machine, two intra-op threads run ~15x slower than one when other work competes."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_thread(one_thread):
     yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

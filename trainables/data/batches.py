@@ -17,6 +17,14 @@ class Normalizer:
         self.mean = torch.tensor(mean, device=device).view(1, -1, 1, 1) * 255.0
         self.inv_std = 1.0 / (torch.tensor(std, device=device).view(1, -1, 1, 1) * 255.0)
 
+    @classmethod
+    def pixel_mean(cls, images: torch.Tensor) -> Normalizer:
+        """x / 255 minus the per-pixel mean of ``images`` (uint8 (N, C, H, W)), with no division by a spread."""
+        out = cls.__new__(cls)
+        out.mean = images.double().mean(dim=0, keepdim=True).float()
+        out.inv_std = torch.tensor(1.0 / 255.0, device=images.device)
+        return out
+
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         return (images.float() - self.mean) * self.inv_std
 
