@@ -15,26 +15,17 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from analysis.core.tables import (  # noqa: F401 - the layout's names, re-exported for the readers' callers
-    BEST_PREFIX,
-    CONFIG_PREFIX,
-    EPOCH_KEY_COLUMNS,
+from analysis.core.tables import (
     EPOCHS,
-    EPOCHS_DIR,
     PARQUET_DIR,
-    PART_GLOB,
     RERUNS_DIR,
-    SAMPLES,
     SAMPLES_DIR,
-    TAG_PREFIX,
     TRIAL_COLUMNS,
     TRIALS,
-    TRIALS_FILE,
     atomic_write_table,
-    combine,
-    read_common_schema,
+    matrix_file,
     read_folder,
-    read_parts,
+    rows_to_matrices,
     sample_file,
 )
 
@@ -119,6 +110,13 @@ def read_samples(study_dir: Path | str, trial_id: str) -> dict[str, np.ndarray]:
     """The per-sample test outputs of one trial as written by ``write_samples``: 1-D arrays (``label``,
     ``pred``, ``msp``, ``lognorm`` …) and 2-D ones (``logits``: N×K float16)."""
     return _samples_at(_require_dir(study_dir), trial_id, "trial")
+
+
+def read_matrices(study_dir: Path | str, trial_id: str) -> dict[str, np.ndarray]:
+    """The K×K matrices one trial left at its last epoch (name -> array; ``target_matrix(method)`` is the
+    soft-label target a method learned); none for a trial that left none."""
+    path = matrix_file(_require_dir(study_dir), trial_id)
+    return rows_to_matrices(pq.read_table(path)) if path.exists() else {}
 
 
 def table_to_arrays(table: pa.Table) -> dict[str, np.ndarray]:

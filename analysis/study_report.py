@@ -1,6 +1,6 @@
-"""The report of one study (``report.md`` + self-contained ``report.html`` + PNGs). Reads only Parquet;
-what lives elsewhere (learned matrices in MLflow, class names in the dataset registry, the losses' declared
-hyperparameters) is handed in by the caller."""
+"""The report of one study (``report.md`` + self-contained ``report.html`` + PNGs). Reads only Parquet
+(the learned target matrices included); what lives elsewhere (class names in the dataset registry, the losses'
+declared hyperparameters, the Optuna trials) is handed in by the caller."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pandas as pd
 
 from analysis.core.catalogue import metric_mode
 from analysis.core.statuses import FINISHED
-from analysis.core.tables import METHOD
+from analysis.core.tables import METHOD, target_matrix
 from analysis.document import Block, Heading, Image, Paragraph, to_html, to_markdown
 from analysis.facts import StudyFacts, study_facts
 from analysis.frames import study_frames
@@ -31,6 +31,7 @@ from analysis.leaderboard import (
 from analysis.optuna_section import optuna_blocks
 from analysis.plots import report_plots as rp
 from analysis.results import (
+    read_matrices,
     read_rerun_samples,
     read_samples,
 )
@@ -47,7 +48,6 @@ from analysis.stats import WELCH, Comparison
 
 DEFAULT_PARETO = (("val/acc", "max"), ("val/aurc", "min"), ("val/ece", "min"))
 HPARAM_METRICS = ("val/acc", "val/ece", "val/aurc")
-MATRIX_METHODS = ("lspp", "lls")
 IMG_DIR = "img"
 
 
@@ -59,7 +59,6 @@ class ReportInputs:
     name: str = ""
     rungs: list[int] = field(default_factory=list)  # ASHA's comparison epochs
     class_names: list[str] = field(default_factory=list)
-    load_matrix: Callable[[str, str], np.ndarray | None] | None = None  # (trial_id, method) -> K×K
     resamples: int = 500  # bootstrap resamples when there is one seed per method
     environment: dict = field(default_factory=dict)  # versions, driver, cluster recorded at the study's start
     resources: tuple[float, float] = (1.0, 0.0)  # CPUs and GPUs each trial reserved
@@ -236,15 +235,14 @@ def _test_text(used: list[str], tests: dict[tuple[str, str], Comparison]) -> str
 
 def _matrix_blocks(inputs: ReportInputs, board: Leaderboard, samples: dict, img_dir: Path, prefix: str,
                    images: list[Path]) -> list[Block]:
-    if inputs.load_matrix is None:
-        return []
+    """Each method that learns a soft-label target matrix: its best trial's, read from the matrices table."""
     blocks: list[Block] = []
     for m in board.methods:
-        if m.method not in MATRIX_METHODS or m.method not in samples:
+        if m.method not in samples:
             continue
         try:
-            matrix = inputs.load_matrix(m.trial_id, m.method)
-        except Exception as err:  # noqa: BLE001 - a missing artifact costs one figure, not the report
+            matrix = read_matrices(inputs.study_dir, m.trial_id).get(target_matrix(m.method))
+        except (OSError, ValueError) as err:  # an unreadable file costs one figure, not the report
             warnings.warn(f"no learned matrix for {m.method} trial {m.trial_id}: {err}", stacklevel=2)
             matrix = None
         if matrix is None:

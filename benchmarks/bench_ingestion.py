@@ -130,7 +130,7 @@ def mlflow_live(root: Path, mlflow_uri: str | None) -> int:
     """Results MLflow holds for the run: steps of ``val/acc`` over its trial runs."""
     from mlflow import MlflowClient
 
-    from study.sinks.mlflow import find_study_runs
+    from study.sinks.mlflow_runs import find_study_runs
 
     client = MlflowClient(mlflow_uri or f"sqlite:///{root / 'mlflow.db'}")
     experiment = client.get_experiment_by_name(f"ingest-{root.name}")

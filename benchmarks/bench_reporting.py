@@ -56,7 +56,7 @@ def trial_config(i: int) -> dict:
 
 
 def make_sinks(kind: str, root: Path) -> list:
-    from study.sinks.mlflow import MlflowSink
+    from study.sinks.mlflow_sink import MlflowSink
     from study.sinks.parquet import ParquetSink
 
     sinks = []

@@ -9,9 +9,10 @@ Two stages, and what is real and what is simulated:
    images (default 12000, 1/6 held out for validation as in the preset), no end-of-trial evaluation. Each
    epoch's validation accuracy and CPU-seconds (process time) are written to a table (``--table``).
 2. **Simulated searches.** The searches are replayed against that table: Optuna ask/tell with the
-   project's own samplers (``study.samplers``), per-method spaces and budgets (``search_spaces.budgets``)
-   and a re-implementation of Ray's ASHA rung rule (a trial at a rung is stopped when its value is below
-   the (1 - 1/reduction_factor) quantile of the values recorded at that rung so far; rungs per method for
+   project's own samplers (``search_spaces.samplers``), the strategies' order of trials and per-method
+   budgets (``search_spaces.strategies``) and a re-implementation of Ray's ASHA stopping rule at the study's
+   own rungs (``search_spaces.asha``: a trial at a rung is stopped when its value is below the
+   (1 - 1/reduction_factor) quantile of the values recorded at that rung so far; rungs per method for
    ``per_method``, shared for ``joint``), trials one after the other. A trial that asks for a configuration
    gets its recorded curve (one training seed per configuration: repeated draws see the same curve, no
    seed noise). Epochs and CPU-seconds are those of the recorded epochs the simulated trials ran.
@@ -123,6 +124,7 @@ def from_reproduction(protocol_file: Path, spec, echo=print) -> dict:
     whichever machine the part ran)."""
     import pandas as pd
 
+    from analysis.core.tables import HPARAM_PREFIX, METHOD
     from analysis.reproduction.parts import load_part
     from analysis.reproduction.protocol import load_protocol
 
@@ -134,9 +136,9 @@ def from_reproduction(protocol_file: Path, spec, echo=print) -> dict:
     epochs = pd.concat([f.epochs for f in frames], ignore_index=True)
     curves = {}
     for loss, params in grid_configs(spec):
-        match = trials["config/loss"] == loss
+        match = trials[METHOD] == loss
         for name, value in params.items():
-            column = f"config/loss_params.{name}"
+            column = f"{HPARAM_PREFIX}{name}"
             values = trials[column].astype(float) if column in trials else pd.Series(np.nan, index=trials.index)
             match &= np.isclose(values, float(value))
         if match.sum() != 1:
@@ -163,19 +165,15 @@ def scored(curves: dict, metric: str) -> dict:
 GRACE, REDUCTION = 2, 3  # ASHA defaults of the simulated searches (all_methods uses 3 and 3 over 30 epochs)
 
 
-def asha_rungs(max_t: int, grace: int, rf: int) -> list[int]:
-    """Ray's rung epochs for one bracket: grace * rf^k, k < int(log(max_t/grace)/log(rf) + 1)."""
-    count = int(math.log(max_t / grace) / math.log(rf) + 1)
-    return [grace * rf**k for k in range(count)]
-
-
 class SimulatedAsha:
     """Ray's ASHA rule: at a rung, a trial below the (1 - 1/rf) quantile of the values already recorded at
     that rung is stopped; its value is recorded either way."""
 
-    def __init__(self, max_t: int, grace: int, rf: int) -> None:
+    def __init__(self, max_t: int, grace: int, rf: float) -> None:
+        from search_spaces.asha import asha_rungs
+
         self.rf = rf
-        self.rungs = {m: [] for m in asha_rungs(max_t, grace, rf)}
+        self.rungs = {epoch: [] for epoch in asha_rungs(grace, max_t, rf)}
 
     def keeps(self, epoch: int, value: float) -> bool:
         recorded = self.rungs.get(epoch)
@@ -193,19 +191,16 @@ def simulate(spec, curves: dict, strategy: str, seed: int, num_samples: int, sta
     import optuna
     from optuna.trial import TrialState
 
-    from search_spaces.budgets import interleave
-    from search_spaces.space import define_by_run, search_budgets
-    from study.samplers import make_sampler
+    from search_spaces.samplers import make_sampler
+    from search_spaces.space import define_by_run
+    from search_spaces.strategies import STRATEGIES
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     epochs = spec.training.epochs
     tpe = spec.model_copy(update={"search": spec.search.model_copy(update={"sampler": "tpe",
                                                                           "num_samples": num_samples})})
-    if strategy == "per_method":
-        order = interleave(search_budgets(tpe))
-        keys = list(dict.fromkeys(order))
-    else:
-        order, keys = [None] * num_samples, [None]
+    order = STRATEGIES[strategy].order(tpe)  # the search of each trial: its method's, or the one joint search
+    keys = list(dict.fromkeys(order))
     studies = {k: optuna.create_study(direction="maximize", sampler=make_sampler("tpe", seed, startup)) for k in keys}
     spaces = {k: define_by_run(tpe, k) for k in keys}
     ashas = {k: SimulatedAsha(epochs, grace, REDUCTION) if grace else None for k in keys}

@@ -2,8 +2,8 @@
 
 A method with nothing to search gets exactly one trial (more would only be seed repeats that hand it a
 best-of-n advantage). The other methods share the rest of ``num_samples`` evenly; the remainder goes one
-trial each to the first methods in study-file order (round-robin). With ``sampler: grid`` a method never gets
-more trials than its grid has configurations; what it cannot use goes round-robin to the others.
+trial each to the first methods in study-file order (round-robin). With a sampler that enumerates (``grid``) a
+method never gets more trials than its grid has configurations; what it cannot use goes round-robin to the others.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Study file → Optuna define-by-run space: a categorical ``loss`` and, conditional on it, that method's
 hyperparameters (``joint``), or one method's own hyperparameters (``per_method``), derived from what the loss
-declares (adding a method never touches this module); and each method's share of the trials."""
+declares (adding a method never touches this module)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from analysis.core.registry import HParam
-from search_spaces.budgets import Budgets, split_budget
 from search_spaces.ranges import parse_param_spec
 from trainables.losses import get_loss_info
 
@@ -20,7 +19,6 @@ class StudySpec(Protocol):
 
     methods: dict[str, dict[str, Any]]
     seed: int
-    search: Any  # .num_samples, .sampler
 
 
 @dataclass(frozen=True)
@@ -116,11 +114,6 @@ def configurations(spec: StudySpec) -> dict[str, int | None]:
         free = [p for p in params if not p.is_fixed]
         out[loss] = None if any(not p.choices for p in free) else math.prod(len(p.choices) for p in free)
     return out
-
-
-def search_budgets(spec: StudySpec) -> Budgets:
-    """Each method's trials under ``search.strategy: per_method`` (see ``search_spaces.budgets``)."""
-    return split_budget(configurations(spec), spec.search.num_samples, capped=spec.search.sampler == "grid")
 
 
 def method_examples(spec: StudySpec) -> list[dict[str, Any]]:

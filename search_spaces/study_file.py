@@ -12,7 +12,9 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from analysis.metrics.epoch_keys import epoch_metric_keys
 from search_spaces.ranges import Strict, bounded, parse_param_spec
-from search_spaces.space import method_params, search_budgets
+from search_spaces.samplers import SAMPLERS, sampler_info
+from search_spaces.space import method_params
+from search_spaces.strategies import STRATEGIES, strategy_of
 from search_spaces.yaml_file import read_study_yaml
 from trainables.config import (
     INITS,
@@ -32,9 +34,6 @@ NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 # Search trial n trains with seed + n, so trial seeds stay below seed + MAX_NUM_SAMPLES (plus a few re-asks
 # after a resume); reruns start far above that (study/rerun.py).
 MAX_NUM_SAMPLES = 100_000
-SAMPLERS = ("tpe", "random", "nsga2", "grid")  # grid: every configuration of finite grids, each once
-# per_method: each method its own budget and sampler history; joint: one sampler also picks the method
-STRATEGIES = ("per_method", "joint")
 # the training seed of search trial n: the study seed + n, or the study seed for every trial (values compared on
 # the same seed, so a grid's differences are the values', not the seeds')
 TRIAL_SEEDS = ("per_trial", "shared")
@@ -104,8 +103,8 @@ class EvaluationSection(Strict):
 class SearchSection(Strict):
     num_samples: int = Field(8, gt=0, le=MAX_NUM_SAMPLES)
     max_concurrent: int = Field(2, gt=0)
-    sampler: Literal[SAMPLERS] = "tpe"  # type: ignore[valid-type]
-    strategy: Literal[STRATEGIES] = "per_method"  # type: ignore[valid-type]
+    sampler: Literal[tuple(SAMPLERS)] = "tpe"  # type: ignore[valid-type]
+    strategy: Literal[tuple(STRATEGIES)] = "per_method"  # type: ignore[valid-type]
     seed: int | None = None
     trial_seed: Literal[TRIAL_SEEDS] = "per_trial"  # type: ignore[valid-type]
     n_startup_trials: int = Field(4, ge=0)
@@ -227,11 +226,10 @@ class StudySpec(Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> StudySpec:
-        if self.search.sampler == "grid":
+        if sampler_info(self.search.sampler).enumerates:
             _check_finite_grid(self)
         _check_asha(self.asha, self.training.epochs)
-        if self.search.strategy == "per_method":
-            _check_budgets(self)
+        strategy_of(self).check(self)  # e.g. per_method: num_samples gives every method its trials
         if self.evaluation.transfer_dataset and self.evaluation.transfer_dataset not in list_datasets():
             raise ValueError(f"unknown transfer_dataset {self.evaluation.transfer_dataset!r}; "
                              f"allowed: {', '.join(list_datasets())}")
@@ -260,12 +258,8 @@ def _check_asha(asha: AshaSection, epochs: int) -> None:
                          f"allowed: an integer in [1, {epochs}]")
 
 
-def _check_budgets(spec: StudySpec) -> None:
-    search_budgets(spec)  # raises when num_samples cannot give every method its trials
-
-
 def _check_finite_grid(spec: StudySpec) -> None:
-    """``sampler: grid`` enumerates every configuration, so each searched hyperparameter needs finite values."""
+    """A sampler that enumerates (``grid``) needs finite values of each searched hyperparameter."""
     for loss, params in method_params(spec).items():
         for p in params:
             if not (p.is_fixed or p.choices):

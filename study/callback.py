@@ -18,6 +18,7 @@ from typing import Any
 from ray import tune
 
 from analysis.core.statuses import TrialStatus
+from analysis.core.tables import KIND, SEARCH_KIND
 from study.sinks.base import ResultSink, TrialEnd, TrialStart
 from trainables.config import flatten, resolve_trial_config
 from trainables.tune_reporting import ARTIFACTS_DIR, result_metrics
@@ -66,33 +67,17 @@ class SinkCallback(tune.Callback):
         if self._sinks is None:
             opening, self._opening = self._opening, None
             self._sinks = opening.result() if opening is not None else self.make_sinks()  # re-raises its error
-            parquet = self._parquet()
-            if parquet is not None:  # a resumed study: the epochs written before the driver stopped
-                self._seen = parquet.epochs_seen()
+            for sink in self._sinks:  # a resumed study: the epochs written before the driver stopped
+                for trial_id, epochs in sink.epochs_seen().items():
+                    self._seen.setdefault(trial_id, set()).update(epochs)
         return self._sinks
-
-    def _parquet(self):
-        from study.sinks.parquet import ParquetSink
-
-        for sink in self.sinks:
-            for inner in getattr(sink, "sinks", [sink]):
-                if isinstance(inner, ParquetSink):
-                    return inner
-        return None
 
     def flush(self, parquet_only: bool = False, artifacts: bool = False) -> None:
         """Returns once what the sinks were handed is written: every sink's, only the sinks with Parquet
         (``parquet_only``), or only those that read a trial's artifacts folder after its end was handed over
         (``artifacts``: not a sink that copies the folder then)."""
-        from study.sinks.parquet import ParquetSink
-
         for sink in self.sinks:
-            inner = getattr(sink, "sinks", [sink])
-            if not hasattr(sink, "flush"):
-                continue
-            if parquet_only and not any(isinstance(i, ParquetSink) for i in inner):
-                continue
-            if artifacts and getattr(sink, "copies_artifacts", False):
+            if (parquet_only and not sink.holds_truth) or (artifacts and sink.copies_artifacts):
                 continue
             sink.flush()
 
@@ -121,7 +106,7 @@ class SinkCallback(tune.Callback):
         return flatten(resolve_trial_config(self.base, trial.config))
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        start = TrialStart(trial.trial_id, self.trial_config(trial), tags={"kind": "trial"})
+        start = TrialStart(trial.trial_id, self.trial_config(trial), tags={KIND: SEARCH_KIND})
         for sink in self.sinks:
             sink.trial_started(start)
 
@@ -193,8 +178,7 @@ class SinkCallback(tune.Callback):
         """A driver killed between a trial's first result and Ray's next experiment snapshot leaves that trial
         out of the state ``resume`` restores: it never ends, and the searcher asks for another in its place.
         Its rows stay, marked ``lost``, so the study's ended trials are the number it asked for."""
-        parquet = self._parquet()
-        running = parquet.running_trials() if parquet is not None else set()
+        running = set().union(*(sink.running_trials() for sink in self.sinks))
         for trial_id in sorted(running - known):
             end = TrialEnd(trial_id, TrialStatus.LOST, LOST_REASON, {})
             for sink in self.sinks:

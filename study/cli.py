@@ -193,7 +193,7 @@ def cmd_mlflow_server(args: argparse.Namespace) -> int:
 
 def cmd_mlflow_sync(args: argparse.Namespace) -> int:
     from study.preflight import check_mlflow_uri
-    from study.sinks.mlflow import sync_study
+    from study.sinks.mlflow_sync import sync_study
     from study.state import check_sqlite_file
 
     study = _study_dir(args.study_dir)

@@ -73,7 +73,7 @@ def final_if_asked(study: StudyDir, spec: StudySpec, echo: Callable[[str], None]
     """After ``run`` or ``resume``, in the same driver (on the search's Ray cluster): the final runs the study
     file asks for and has not recorded yet, once every trial of the search has ended: a search stopped part way
     (Ctrl-C, a lost driver) is continued by ``resume``, which then trains them."""
-    from study.runner import trials_asked
+    from search_spaces.strategies import trials_asked
     from study.state import ended_trials, trial_states
 
     if spec.final is None:

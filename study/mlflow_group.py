@@ -26,8 +26,15 @@ class MlflowGroup:
     study_id: str | None = None
     optuna_storage: str | None = None  # the link to Optuna trials, for a study with a search
 
+    @classmethod
+    def of_study(cls, spec: Any, study: Any, mlflow_uri: str | None, settings: dict[str, Any]) -> MlflowGroup:
+        """A study's (``spec``, ``StudyDir``): its tracking URI unless ``mlflow_uri`` names another."""
+        return cls(mlflow_uri or study.default_mlflow_uri, experiment=spec.name, study_name=spec.name,
+                   study_file=study.study_file, settings=settings, study_id=study.study_id,
+                   optuna_storage=study.optuna_storage)
+
     def __call__(self) -> list:
-        from study.sinks.mlflow import MlflowSink
+        from study.sinks.mlflow_sink import MlflowSink
 
         mlflow = MlflowSink(self.tracking_uri, experiment=self.experiment, study_name=self.study_name,
                             study_file=self.study_file, settings=self.settings, study_id=self.study_id)

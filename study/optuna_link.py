@@ -13,11 +13,12 @@ except ImportError:  # Optuna < 4.3 raises a plain RuntimeError for an update of
     UpdateFinishedTrialError = RuntimeError
 
 from study.optuna_bridge import MLFLOW_RUN_ATTR, RAY_TRIAL_ATTR, optuna_studies
-from study.sinks.base import TrialEnd, TrialStart
-from study.sinks.mlflow import OPTUNA_TRIAL_TAG, MlflowSink
+from study.sinks.base import ResultSink, TrialEnd, TrialStart
+from study.sinks.mlflow_names import OPTUNA_TRIAL_TAG
+from study.sinks.mlflow_sink import MlflowSink
 
 
-class OptunaLink:
+class OptunaLink(ResultSink):
     def __init__(self, storage_url: str, study_name: str, mlflow: MlflowSink) -> None:
         self.storage_url = storage_url
         self.study_name = study_name
@@ -38,9 +39,6 @@ class OptunaLink:
         return None
 
     def trial_ended(self, end: TrialEnd) -> None:
-        return None
-
-    def close(self) -> None:
         return None
 
     def _optuna_trial(self, trial_id: str) -> tuple[Any, Any] | None:

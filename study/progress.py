@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from analysis.core.statuses import BROKEN, NOT_ENDED, TrialStatus
-from study.sinks.base import TrialEnd, TrialStart
+from analysis.core.tables import METHOD
+from study.sinks.base import ResultSink, TrialEnd, TrialStart
 
 CLEAR_LINE = "\r\x1b[2K"
 TTY_INTERVAL_S = 0.2  # a terminal's status line is rewritten at most this often (results come by hundreds a second)
@@ -132,7 +133,7 @@ class Printer:
             self._shown = False
 
 
-class ProgressSink:
+class ProgressSink(ResultSink):
     """A result sink that prints the study's progress (see the module's doc)."""
 
     def __init__(self, progress: Progress, printer: Printer | None = None,
@@ -171,7 +172,7 @@ def progress_from_files(trials, epochs, total: int, objective: str, mode: str) -
     """The progress of a study from its Parquet tables (``read_trials``, ``read_epochs``)."""
     progress = Progress(total, objective, mode)
     for row in trials.to_dict("records") if len(trials) else []:
-        progress.started(str(row["trial_id"]), row.get("config/loss"))
+        progress.started(str(row["trial_id"]), row.get(METHOD))
         progress.ended(str(row["trial_id"]), str(row.get("status", TrialStatus.RUNNING)))
     if len(epochs) and objective in epochs:
         for trial_id, value in zip(epochs["trial_id"], epochs[objective]):
@@ -204,7 +205,7 @@ def progress_sink(parquet: Any, total: int, objective: str, mode: str) -> Progre
     """A progress sink that starts from what the study's Parquet sink restored (a resumed study)."""
     progress = Progress(total, objective, mode)
     for trial_id, state in getattr(parquet, "trials", {}).items():
-        progress.started(trial_id, state.row.get("config/loss"))
+        progress.started(trial_id, state.row.get(METHOD))
         progress.ended(trial_id, str(state.row.get("status") or TrialStatus.RUNNING))
         progress.observed(trial_id, state.best.get(objective))
     return ProgressSink(progress)

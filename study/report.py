@@ -3,7 +3,6 @@ study's MLflow parent run."""
 
 from __future__ import annotations
 
-import tempfile
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -11,22 +10,11 @@ from pathlib import Path
 import numpy as np
 
 from analysis.core.layout import StudyDir
+from search_spaces.strategies import strategy_of
 from search_spaces.study_file import StudySpec
-from study.runner import load_study_of
+from study.state import load_study_of
 
 REPORT_ARTIFACT_DIR = "report"
-
-
-def asha_rungs(spec: StudySpec) -> list[int]:
-    """The epochs at which ASHA compares trials: grace_period · reduction_factor^k below max_t."""
-    if not spec.asha.enabled:
-        return []
-    max_t = spec.asha.max_t or spec.training.epochs
-    rungs, t = [], float(spec.asha.grace_period)
-    while t < max_t:
-        rungs.append(round(t))
-        t *= spec.asha.reduction_factor
-    return rungs
 
 
 def mlflow_uri_of(study: StudyDir) -> str:
@@ -39,7 +27,7 @@ def run_map_of(study: StudyDir) -> dict:
     try:
         from mlflow import MlflowClient
 
-        from study.sinks.mlflow import find_study_runs
+        from study.sinks.mlflow_runs import find_study_runs
 
         client = MlflowClient(mlflow_uri_of(study))
         experiment = client.get_experiment_by_name(load_study_of(study).name)
@@ -49,26 +37,6 @@ def run_map_of(study: StudyDir) -> dict:
     except Exception as err:  # noqa: BLE001 - MLflow is a view; callers fall back or warn
         warnings.warn(f"could not look up the study's MLflow runs ({type(err).__name__}: {err})", stacklevel=2)
         return {}
-
-
-def matrix_loader(study: StudyDir) -> Callable[[str, str], np.ndarray | None]:
-    """Reads a trial's learned target matrix ``<method>_targets.npy``: from the trial's final Ray checkpoint
-    under ``runs/<study>/ray`` when it is still there, else from its MLflow run's artifacts."""
-
-    def load(trial_id: str, method: str) -> np.ndarray | None:
-        name = f"{method}_targets.npy"
-        local = study.trial_artifacts(trial_id)
-        if local is not None and (local / name).exists():
-            return np.load(local / name)
-        from mlflow import MlflowClient
-
-        run_id = run_map_of(study).get("trials", {}).get(trial_id)
-        if run_id is None:
-            return None
-        with tempfile.TemporaryDirectory() as d:
-            return np.load(MlflowClient(mlflow_uri_of(study)).download_artifacts(run_id, name, d))
-
-    return load
 
 
 def report_inputs(study: StudyDir, spec: StudySpec | None = None):
@@ -82,8 +50,8 @@ def report_inputs(study: StudyDir, spec: StudySpec | None = None):
     except ValueError:
         names = []
     return ReportInputs(study_dir=study.root, objectives=[(o.metric, o.mode) for o in spec.objectives],
-                        name=spec.name, rungs=asha_rungs(spec), class_names=names,
-                        load_matrix=matrix_loader(study), environment=study.meta().get("environment") or {},
+                        name=spec.name, rungs=strategy_of(spec).rungs(spec), class_names=names,
+                        environment=study.meta().get("environment") or {},
                         resources=(spec.resources.cpu, spec.resources.gpu),
                         optuna_trials=lambda: optuna_trials_of(study, spec.name), declared=loss_hparams)
 
@@ -134,7 +102,7 @@ def log_report(study: StudyDir, files: list[Path], summary: tuple[dict, dict] | 
 
         client = MlflowClient(mlflow_uri_of(study))
         if summary is not None:
-            from study.sinks.mlflow import RunStore
+            from study.sinks.mlflow_runs import RunStore
 
             metrics, tags = summary
             RunStore.log_to(client, parent, metrics=metrics, tags=tags)

@@ -28,8 +28,8 @@ from analysis.core.errors import UsageError
 from analysis.core.layout import StudyDir
 from analysis.core.statuses import TrialStatus
 from search_spaces.study_file import MAX_NUM_SAMPLES
-from study.runner import load_study_of
 from study.sinks.base import TrialEnd, TrialStart
+from study.state import load_study_of
 from trainables.config import TrialConfig, config_from_flat, flatten
 
 # Above every search trial's seed (trial n: study seed + n, n < num_samples <= MAX_NUM_SAMPLES, plus re-asks).
@@ -88,8 +88,7 @@ def rerun(study: StudyDir, trial: str = "best", top: int = 1, seeds: int = 1, ep
     as it ran (its smoke version for a smoke test); ``gpus``: per run on Ray (default: the study's);
     ``chosen``: the trials rows to retrain, when the caller chose them (else ``trial`` and ``top`` choose)."""
     from analysis.results import reruns_dir
-    from study.mlflow_group import mlflow_sinks
-    from study.runner import mlflow_group
+    from study.mlflow_group import MlflowGroup, mlflow_sinks
     from study.sinks.parquet import ParquetSink
     from study.state import read_results
 
@@ -111,7 +110,7 @@ def rerun(study: StudyDir, trial: str = "best", top: int = 1, seeds: int = 1, ep
         return []
     from study.report import mlflow_uri_of
 
-    mlflow = mlflow_sinks(mlflow_group(spec, study, mlflow_uri_of(study), {"study": spec.model_dump(mode="json")}),
+    mlflow = mlflow_sinks(MlflowGroup.of_study(spec, study, mlflow_uri_of(study), {"study": spec.model_dump(mode="json")}),
                           live=False)
     sinks = [ParquetSink(reruns_dir(study.root), spec.name), mlflow]
     threads = max(1, int(spec.resources.cpu))

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from analysis.core.errors import UsageError
 from analysis.core.layout import StudyDir
-from study.runner import make_tuner, ray_experiment_path
+from study.ray_storage import ray_experiment_path
+from study.runner import make_tuner
 from study.state import is_finished, run_spec
 
 
@@ -46,7 +47,7 @@ def backfill_mlflow(study: StudyDir, echo=print) -> None:
     """MLflow is written by a process of the driver that may lag behind Parquet: what it had not written when
     the driver died (a trial that even ended then, which the resumed study never sees again) is back-filled
     from Parquet, as ``smoothstudy mlflow-sync`` does. MLflow out of reach is one line, not a failure."""
-    from study.sinks.mlflow import sync_study
+    from study.sinks.mlflow_sync import sync_study
 
     try:
         summary = sync_study(study)

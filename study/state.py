@@ -1,5 +1,5 @@
-"""What a study has done so far, read back from its folder: the settings it ran with (``study.json``, the
-smoke-test cut) and its trials by state. A file that cannot be read is a ``UsageError`` naming it."""
+"""What a study has done so far, read back from its folder: the settings it ran with (``study.yaml``,
+``study.json``, the smoke-test cut) and its trials by state. A file that cannot be read is a ``UsageError`` naming it."""
 
 from __future__ import annotations
 
@@ -13,8 +13,16 @@ from analysis.core.errors import UsageError
 from analysis.core.layout import StudyDir
 from analysis.core.statuses import NOT_ENDED
 from analysis.core.tables import TRIALS
-from search_spaces.study_file import StudySpec
-from study.runner import load_study_of, smoke_version, trials_asked
+from search_spaces.smoke import smoke_version
+from search_spaces.strategies import trials_asked
+from search_spaces.study_file import StudySpec, load_study
+
+
+def load_study_of(study: StudyDir) -> StudySpec:
+    """The study file of a study folder."""
+    if not study.study_file.exists():
+        raise UsageError(f"{study.root} is not a study directory (no study.yaml); run 'smoothstudy run' first")
+    return load_study(study.study_file)
 
 
 def run_spec(study: StudyDir) -> StudySpec:

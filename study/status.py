@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from analysis.core.layout import StudyDir
+from search_spaces.strategies import trials_asked
 from study.optuna_bridge import optuna_trial_states
-from study.runner import ray_experiment_path, trials_asked
+from study.ray_storage import ray_experiment_path
 from study.state import check_sqlite_file, ended_trials, read_results, run_spec, trial_states
 
 

@@ -16,7 +16,7 @@ import webbrowser
 from collections.abc import Callable
 
 from analysis.core.layout import StudyDir
-from study.runner import load_study_of
+from study.state import load_study_of
 
 REMOTE_SCHEMES = ("http://", "https://")
 

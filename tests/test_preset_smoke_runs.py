@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from analysis.results import read_rerun_trials, read_trials
+from search_spaces.smoke import SMOKE_IMAGES, smoke_version
 from search_spaces.study_file import load_study
-from study.runner import SMOKE_IMAGES, smoke_version
 from tests.conftest import ROOT, kill_processes_under, ray_env
 from tests.trainables.test_cifar import write_cifar100
 from tests.trainables.test_idx import write_idx

@@ -6,9 +6,9 @@ import math
 
 import pytest
 
+from search_spaces.smoke import smoke_version
 from search_spaces.space import method_params
 from search_spaces.study_file import load_study
-from study.runner import smoke_version
 from tests.conftest import ROOT
 from trainables.data import get_dataset_info
 from trainables.losses import get_loss_info, list_losses

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
+from analysis.core.tables import MATRIX_SUFFIX, SAMPLES_FILE
 from trainables.trainer import FinalEvaluation
 
-SAMPLES_FILE = "samples.parquet"  # the name study.sinks.parquet looks for
 # Heatmap (title, (x, y) axis labels) of matrices that are not learned soft-label targets.
 MATRIX_PLOTS = {
     "centre_distances": ("class-centre cosine distances, rows L1-normalised", ("class", "class")),
@@ -23,7 +23,7 @@ def write_trial_artifacts(final: FinalEvaluation, directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     write_samples(directory / SAMPLES_FILE, final.per_sample)
     for name, matrix in final.matrices.items():
-        np.save(directory / f"{name}.npy", matrix)
+        np.save(directory / f"{name}{MATRIX_SUFFIX}", matrix)
         title, axes = MATRIX_PLOTS.get(name, (name, TARGET_AXES))
         save_matrix_heatmap(matrix, list(final.class_names), directory / f"{name}.png", title, axes)
     _write_trial_plots(final, directory)

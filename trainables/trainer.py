@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from analysis.core.tables import target_matrix
 from analysis.metrics.evaluation import (
     Outputs,
     epoch_metrics,
@@ -236,7 +237,7 @@ class Trainer:
                                           representation=cfg.representation)
         matrix = self.loss_fn.target_matrix()
         if matrix is not None:
-            matrices[f"{cfg.loss}_targets"] = matrix.detach().float().cpu().numpy()
+            matrices[target_matrix(cfg.loss)] = matrix.detach().float().cpu().numpy()
         p = metrics.get("test/lognorm_p")
         return FinalEvaluation(
             metrics=metrics,

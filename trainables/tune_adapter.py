@@ -18,9 +18,9 @@ from trainables.config import TrialConfig, resolve_trial_config
 from trainables.loop import make_trainer
 from trainables.peak_memory import peak_memory_mb, reset_peak_memory
 from trainables.trainer import TrainingDiverged
-from trainables.tune_reporting import ARTIFACTS_DIR, EVERY_EPOCH, STATE_FILE, CheckpointPolicy, report_epochs
+from trainables.tune_reporting import ARTIFACTS_DIR, EVERY_EPOCH, CheckpointPolicy, report_epochs
 
-__all__ = ["ARTIFACTS_DIR", "STATE_FILE", "CheckpointPolicy", "train_trial"]
+__all__ = ["train_trial"]
 
 
 def train_trial(

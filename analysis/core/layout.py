@@ -8,6 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from analysis.core.errors import UsageError
+from analysis.core.tables import PARQUET_DIR
+
+RAY_DIR = "ray"  # Ray Tune's experiment (state and checkpoints) under the study's Ray storage path
 
 
 @dataclass(frozen=True)
@@ -60,11 +63,11 @@ class StudyDir:
 
     @property
     def parquet(self) -> Path:
-        return self.root / "parquet"
+        return self.root / PARQUET_DIR
 
     @property
     def ray(self) -> Path:
-        return self.root / "ray"
+        return self.root / RAY_DIR
 
     @property
     def mlflow_db(self) -> Path:
@@ -97,7 +100,7 @@ class StudyDir:
         databases = (self.mlflow_db.name, self.optuna_db.name)
         return frozenset({
             self.study_file.name, self.meta_file.name, self.parquet.name, self.ray.name, self.report_dir.name,
-            "mlartifacts",  # the SQLite store's artifact root (sinks.mlflow)
+            "mlartifacts",  # the SQLite store's artifact root (sinks.mlflow_runs)
             "mlflow_runs.json",  # the trial -> MLflow run map of earlier versions
             *databases, *(db + suffix for db in databases for suffix in ("-journal", "-wal", "-shm")),
         })

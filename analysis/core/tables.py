@@ -10,6 +10,8 @@ A *results root* (``runs/<study>/parquet``, and ``runs/<study>/parquet/reruns`` 
     epochs/_common_metadata              the epochs table's schema (no rows)
     samples/part-<trial id>.parquet      table "samples": one row per test sample, ``trial_id`` a column
     samples/_common_metadata             the samples table's schema
+    matrices/part-<trial id>.parquet     table "matrices": one row per entry of each K×K matrix a trial learned
+    matrices/_common_metadata            (LS++ C, LLS Q: ``<method>_targets``) or measured, at its last epoch
 
 The guarantee: at rest, every part file of a table has exactly the table's schema (the one in
 ``_common_metadata``), so ``pandas.read_parquet``, ``pyarrow.dataset``, polars and DuckDB read a table folder
@@ -29,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -48,11 +51,23 @@ BEST_PREFIX = "best/"  # trials only: the best value over epochs of each val/* m
 METHOD = f"{CONFIG_PREFIX}loss"  # the method, i.e. the loss it trained with
 HPARAM_PREFIX = f"{CONFIG_PREFIX}loss_params."  # the method's hyperparameters: config/loss_params.alpha …
 SEED = f"{CONFIG_PREFIX}seed"
-KIND_TAG = f"{TAG_PREFIX}kind"  # what the row is: "trial" (search), "rerun", "final" (see FINAL_KIND)
-SOURCE_TAG = f"{TAG_PREFIX}source_trial"  # a rerun's search trial
+KIND, SOURCE = "kind", "source_trial"  # a trial's tags (``TrialStart.tags``): what it is, a rerun's source
+KIND_TAG = f"{TAG_PREFIX}{KIND}"  # what the row is: "trial" (search, SEARCH_KIND), "rerun", "final" (FINAL_KIND)
+SOURCE_TAG = f"{TAG_PREFIX}{SOURCE}"  # a rerun's search trial
+SEARCH_KIND = "trial"  # the kind of a search trial
 FINAL_KIND = "final"  # the kind of the study's own final runs (``smoothstudy final``), among the reruns
 
 TIMESTAMP = pa.timestamp("ns", tz="UTC")
+
+# A finished trial's artifacts folder, as the Parquet sink reads it: its per-sample outputs (rows of the
+# samples table) and each K×K matrix as ``<name>.npy`` (rows of the matrices table).
+SAMPLES_FILE = "samples.parquet"
+MATRIX_SUFFIX = ".npy"
+
+
+def target_matrix(method: str) -> str:
+    """The name of the soft-label target matrix a method learns (LS++ C, LLS Q)."""
+    return f"{method}_targets"
 
 
 @dataclass(frozen=True)
@@ -82,7 +97,11 @@ EPOCHS = Table("epochs", "epochs", True, (
     ("study", pa.string()), ("trial_id", pa.string()), ("epoch", pa.int64()), ("written_at", TIMESTAMP),
 ))
 SAMPLES = Table("samples", "samples", True, (("trial_id", pa.string()),))
-TABLES = {t.name: t for t in (TRIALS, EPOCHS, SAMPLES)}
+MATRICES = Table("matrices", "matrices", True, (
+    ("trial_id", pa.string()), ("matrix", pa.string()), ("epoch", pa.int64()), ("row", pa.int64()),
+    ("col", pa.int64()), ("value", pa.float64()),
+))
+TABLES = {t.name: t for t in (TRIALS, EPOCHS, SAMPLES, MATRICES)}
 
 # The names kept for the layout (readers and writers import these, not string literals).
 TRIALS_FILE = TRIALS.path
@@ -109,6 +128,39 @@ def safe_name(trial_id: str) -> str:
 
 def sample_file(root: Path | str, trial_id: str) -> Path:
     return SAMPLES.location(root) / f"part-{safe_name(trial_id)}.parquet"
+
+
+def matrix_file(root: Path | str, trial_id: str) -> Path:
+    return MATRICES.location(root) / f"part-{safe_name(trial_id)}.parquet"
+
+
+def matrix_rows(trial_id: str, epoch: int | None, matrices: dict[str, Any]) -> pa.Table:
+    """The matrices table's rows of one trial: every entry of each 2-D array in ``matrices`` (name -> array)."""
+    columns: dict[str, list] = {name: [] for name in MATRICES.keys}
+    for name, matrix in matrices.items():
+        matrix = np.asarray(matrix, dtype=float)
+        rows, cols = np.indices(matrix.shape)
+        columns["matrix"] += [name] * matrix.size
+        columns["row"] += rows.ravel().tolist()
+        columns["col"] += cols.ravel().tolist()
+        columns["value"] += matrix.ravel().tolist()
+    n = len(columns["value"])
+    columns["trial_id"], columns["epoch"] = [trial_id] * n, [epoch] * n
+    return pa.table({name: pa.array(columns[name], kind) for name, kind in MATRICES.columns})
+
+
+def rows_to_matrices(data: pa.Table) -> dict[str, np.ndarray]:
+    """The matrices of a trial's rows (name -> float64 array), the inverse of :func:`matrix_rows`."""
+    names = np.asarray(data["matrix"].to_pylist(), dtype=object)
+    rows, cols = data["row"].to_numpy(), data["col"].to_numpy()
+    values = data["value"].to_numpy(zero_copy_only=False)
+    out = {}
+    for name in dict.fromkeys(names):
+        at = names == name
+        matrix = np.full((rows[at].max() + 1, cols[at].max() + 1), np.nan)
+        matrix[rows[at], cols[at]] = values[at]
+        out[name] = matrix
+    return out
 
 
 # -- typing ---------------------------------------------------------------------------------------------

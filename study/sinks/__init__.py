@@ -1,3 +1,0 @@
-from study.sinks.base import ResultSink, TrialEnd, TrialStart
-
-__all__ = ["ResultSink", "TrialEnd", "TrialStart"]

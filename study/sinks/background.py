@@ -2,8 +2,8 @@
 thread of the sinks' own takes everything queued (at most every ``linger_s``, so that results arriving
 together are written together) and hands it to its sinks as one batch. A full queue blocks the driver:
 back-pressure rather than unbounded memory. What a crash loses is the queued tail, at most ``linger_s`` of
-results plus what was being written; the callback flushes at each trial checkpoint so that a trial never
-resumes past a result that is not in Parquet.
+results plus what was being written; the callback flushes the Parquet sink whenever Tune snapshots the
+experiment, so that a trial never resumes past a result that is not in Parquet.
 
 :class:`SinkLoop` is that thread's loop; ``study.sinks.process`` runs the same loop in a child process.
 """
@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from study.sinks.base import EpochResult, SinkEvent, TrialEnd, TrialStart, write_events
+from study.sinks.base import EpochResult, ResultSink, SinkEvent, TrialEnd, TrialStart
 
 MAX_QUEUE = 20000  # events; about 40 s of 512 results/s
 MAX_BATCH = 5000
@@ -36,29 +36,19 @@ class Barrier:
 class Action:
     """Run by the loop with its sinks, after everything queued before it is written."""
 
-    def run(self, sinks: list[Any]) -> None:
+    def run(self, sinks: list[ResultSink]) -> None:
         raise NotImplementedError
 
 
-class _Call(Action):
-    def __init__(self, action: Callable[[], Any]) -> None:
-        self.action = action
+class MissedResults(Action):
+    """Tells each sink how many results never reached it (a call that can cross to another process)."""
 
-    def run(self, sinks: list[Any]) -> None:
-        self.action()
+    def __init__(self, count: int) -> None:
+        self.count = count
 
-
-class SinkMethod(Action):
-    """``sink.<name>(*args)`` on each sink that has that method (a call that can cross to another process)."""
-
-    def __init__(self, name: str, *args: Any) -> None:
-        self.name, self.args = name, args
-
-    def run(self, sinks: list[Any]) -> None:
+    def run(self, sinks: list[ResultSink]) -> None:
         for sink in sinks:
-            method = getattr(sink, self.name, None)
-            if method is not None:
-                method(*self.args)
+            sink.missed_results(self.count)
 
 
 class _Stop:
@@ -75,7 +65,7 @@ class SinkLoop:
     this order) as one batch; actions and barriers are handled in their place in the order. A sink's error
     goes to :meth:`fail`; until it is taken (``error`` cleared), nothing more is written."""
 
-    def __init__(self, sinks: list[Any], inbox: Any, hurry: Any, linger_s: float) -> None:
+    def __init__(self, sinks: list[ResultSink], inbox: Any, hurry: Any, linger_s: float) -> None:
         self.sinks = sinks
         self.inbox = inbox
         self.hurry = hurry
@@ -130,7 +120,7 @@ class SinkLoop:
             return
         self.batches += 1
         for sink in self.sinks:
-            self.guarded(lambda sink=sink: write_events(sink, events))
+            self.guarded(lambda sink=sink: sink.write_batch(events))
 
     def release(self, barrier: Barrier) -> None:
         barrier.done.set()
@@ -147,11 +137,11 @@ class SinkLoop:
             self.fail(err)
 
 
-class BackgroundSinks:
+class BackgroundSinks(ResultSink):
     """``sinks`` (in this order) behind a bounded queue and one thread. An error a sink raises stops this
     thread's writing and is raised again to the driver on its next call."""
 
-    def __init__(self, sinks: list[Any], name: str = "sinks", linger_s: float = 0.5,
+    def __init__(self, sinks: list[ResultSink], name: str = "sinks", linger_s: float = 0.5,
                  max_queue: int = MAX_QUEUE) -> None:
         self.sinks = sinks
         self.linger_s = linger_s
@@ -165,6 +155,22 @@ class BackgroundSinks:
     def batches(self) -> int:
         return self._loop.batches
 
+    @property
+    def holds_truth(self) -> bool:  # type: ignore[override]
+        return any(sink.holds_truth for sink in self.sinks)
+
+    def epochs_seen(self) -> dict[str, set[int]]:
+        """What the sinks held when they were built (read before the first event is queued)."""
+        seen: dict[str, set[int]] = {}
+        for sink in self.sinks:
+            for trial_id, epochs in sink.epochs_seen().items():
+                seen.setdefault(trial_id, set()).update(epochs)
+        return seen
+
+    def running_trials(self) -> set[str]:
+        """As :meth:`epochs_seen`: call it once everything queued is written (after :meth:`flush`)."""
+        return set().union(*(sink.running_trials() for sink in self.sinks))
+
     # -- ResultSink (from the driver's thread) -------------------------------------------------------
     def trial_started(self, start: TrialStart) -> None:
         self._put(start)
@@ -175,10 +181,6 @@ class BackgroundSinks:
     def trial_ended(self, end: TrialEnd) -> None:
         self._put(end)
         self._hurry.set()  # a trial's end is written without waiting for more
-
-    def call(self, action: Callable[[], Any]) -> None:
-        """``action()`` on the sinks' thread, after everything queued before it."""
-        self._put(_Call(action))
 
     def flush(self) -> None:
         """Returns once everything queued before this call is written."""

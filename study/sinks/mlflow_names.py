@@ -17,7 +17,7 @@ from trainables.config import flatten
 MAX_BATCH = 1000  # metrics per log_batch request (MLflow's limit)
 MAX_PARAM_CHARS = 6000
 MAX_TAG_CHARS = 5000
-STUDY_TAG, TRIAL_TAG, KIND_TAG = "smoothstudy.study", "smoothstudy.trial_id", "smoothstudy.kind"
+STUDY_TAG, TRIAL_TAG, RUN_KIND_TAG = "smoothstudy.study", "smoothstudy.trial_id", "smoothstudy.kind"
 STUDY_ID_TAG = "smoothstudy.study_id"  # unique per study (study.json); the study's name before it had one
 OPTUNA_TRIAL_TAG = "smoothstudy.optuna_trial"  # the Optuna trial number of a search trial
 STATUS_TAG, REASON_TAG = "smoothstudy.status", "smoothstudy.reason"

@@ -14,20 +14,20 @@ from typing import Any
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag, ViewType
 
+from analysis.core.tables import SAMPLES_FILE
 from study.sinks.base import TrialStart
 from study.sinks.mlflow_names import (
     EXPERIMENT_KIND,
-    KIND_TAG,
     MAX_BATCH,
     MAX_TAG_CHARS,
     PARENT_TAG,
+    RUN_KIND_TAG,
     STUDY_ID_TAG,
     STUDY_TAG,
     TRIAL_TAG,
     flatten_params,
     local_artifact_location,
 )
-from study.sinks.parquet import SAMPLES_FILE
 from study.sqlite_cache import move_artifact_root, new_mlflow_database
 
 
@@ -51,7 +51,7 @@ def find_study_runs(client: MlflowClient, experiment_id: str, study_id: str) -> 
         )
         for run in page:
             tags = run.data.tags
-            if tags.get(KIND_TAG) == "study":
+            if tags.get(RUN_KIND_TAG) == "study":
                 found["parent"] = found["parent"] or run.info.run_id
             elif TRIAL_TAG in tags:
                 found["trials"].setdefault(tags[TRIAL_TAG], run.info.run_id)
@@ -86,7 +86,7 @@ class RunStore:
         return found.experiment_id
 
     def _tags(self, kind: str) -> dict[str, str]:
-        return {STUDY_TAG: self.study, STUDY_ID_TAG: self.study_id, KIND_TAG: kind}
+        return {STUDY_TAG: self.study, STUDY_ID_TAG: self.study_id, RUN_KIND_TAG: kind}
 
     def parent(
         self, settings: dict[str, Any] | None = None, study_file: Path | None = None

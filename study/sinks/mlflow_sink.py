@@ -13,12 +13,12 @@ from typing import Any
 from mlflow.entities import RunStatus
 
 from analysis.core.statuses import mlflow_run_status
-from study.sinks.base import EpochResult, SinkEvent, TrialEnd, TrialStart
+from study.sinks.base import EpochResult, ResultSink, SinkEvent, TrialEnd, TrialStart
 from study.sinks.mlflow_names import MISSED_TAG, REASON_TAG, STATUS_TAG, numeric_metrics
 from study.sinks.mlflow_runs import RunStore, log_artifacts
 
 
-class MlflowSink:
+class MlflowSink(ResultSink):
     """A :class:`~study.sinks.base.ResultSink` logging to MLflow; it never raises for an MLflow failure.
 
     For an ``http(s)`` tracking URI it lowers MLflow's HTTP retries/timeout (unless the environment sets

@@ -11,11 +11,8 @@ from typing import Any
 
 from analysis.core.layout import StudyDir
 from analysis.core.statuses import TrialStatus, mlflow_run_status
+from analysis.core.tables import BEST_PREFIX, CONFIG_PREFIX, EPOCH_KEY_COLUMNS, TAG_PREFIX
 from analysis.results import (
-    BEST_PREFIX,
-    CONFIG_PREFIX,
-    EPOCH_KEY_COLUMNS,
-    TAG_PREFIX,
     read_epochs,
     read_rerun_epochs,
     read_rerun_trials,

@@ -27,13 +27,18 @@ from analysis.core.tables import (
     CONFIG_PREFIX,
     EPOCH_KEY_COLUMNS,
     EPOCHS,
+    MATRICES,
+    MATRIX_SUFFIX,
     SAMPLES,
+    SAMPLES_FILE,
     TAG_PREFIX,
     TRIAL_COLUMNS,
     TRIALS,
     PartWriter,
     atomic_write_table,
     combine,
+    matrix_file,
+    matrix_rows,
     merge_schemas,
     read_parts,
     rows_to_table,
@@ -41,10 +46,9 @@ from analysis.core.tables import (
     write_file,
 )
 from analysis.results import SAMPLES_COMPRESSION, dedupe_epochs, epochs_frame
-from study.sinks.base import EpochResult, SinkEvent, TrialEnd, TrialStart
+from study.sinks.base import EpochResult, ResultSink, SinkEvent, TrialEnd, TrialStart
 from study.sinks.trial_table import TrialState, TrialsView, TrialTable
 
-SAMPLES_FILE = "samples.parquet"  # the name a trial gives its per-sample outputs in its artifacts dir
 BATCH_PART, MERGED_PART = "b", "m"  # epochs/part-b-*: one per written batch; part-m-*: batches merged
 MERGE_AFTER = 64  # batch part files before they are merged into one
 # A live study rewrites trials.parquet (every trial's row) at most this often: at a trial's end each time, it
@@ -82,9 +86,11 @@ def metric_values(metrics: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-class ParquetSink:
+class ParquetSink(ResultSink):
     """Writes ``runs/<study>/parquet/`` (``root``). On construction it rebuilds the trial table from the files
     already there, so a resumed study keeps its earlier trials."""
+
+    holds_truth = True
 
     def __init__(self, root: Path | str, study_name: str, configs: list[dict[str, Any]] | None = None,
                  trials_every_s: float = 0.0) -> None:
@@ -100,6 +106,7 @@ class ParquetSink:
             declared = merge_schemas(EPOCHS, [rows_to_table(EPOCHS, [row]).schema for row in rows])
         self.epochs_table = PartWriter(self.root, EPOCHS, declared)
         self.samples_table = PartWriter(self.root, SAMPLES)
+        self.matrices_table = PartWriter(self.root, MATRICES)
         self._trials = TrialTable()
         self.merge_after = MERGE_AFTER
         self.trials_every_s = trials_every_s
@@ -128,8 +135,8 @@ class ParquetSink:
         self.write_batch([end])
 
     def write_batch(self, events: list[SinkEvent]) -> None:
-        """The events' epoch rows as one part file, then the ended trials' samples, then ``trials.parquet``
-        once: a reader never sees a trial ended whose epochs are not on disk."""
+        """The events' epoch rows as one part file, then the ended trials' samples and matrices, then
+        ``trials.parquet`` once: a reader never sees a trial ended whose epochs are not on disk."""
         rows, ended = [], []
         for event in events:
             if isinstance(event, EpochResult):
@@ -141,9 +148,9 @@ class ParquetSink:
         if rows:
             name = f"part-{BATCH_PART}-{time.time_ns()}-{uuid.uuid4().hex[:8]}.parquet"
             self.epochs_table.write(rows_to_table(EPOCHS, rows), name)
-        for end in ended:
-            if end.artifacts_dir is not None and (Path(end.artifacts_dir) / SAMPLES_FILE).is_file():
-                self._write_samples(end.trial_id, Path(end.artifacts_dir) / SAMPLES_FILE)
+        for end, last_epoch in ended:
+            if end.artifacts_dir is not None:
+                self._write_artifacts(end.trial_id, Path(end.artifacts_dir), last_epoch)
         self._trials_changed |= bool(ended) or len(rows) < len(events)
         if self._trials_changed and time.monotonic() - self._trials_written_at >= self.trials_every_s:
             self._write_trials()
@@ -182,7 +189,8 @@ class ParquetSink:
         state.observe(epoch, values)
         return {"study": self.study, "trial_id": trial_id, "epoch": epoch, "written_at": _now(), **config, **values}
 
-    def _end(self, end: TrialEnd) -> TrialEnd:
+    def _end(self, end: TrialEnd) -> tuple[TrialEnd, int | None]:
+        """Records the end in the trial's row; returns it with the trial's last epoch."""
         state = self._trials.get(end.trial_id)
         if state is None:
             state = self._trials.add(end.trial_id, TrialState({"study": self.study, "trial_id": end.trial_id}))
@@ -194,7 +202,7 @@ class ParquetSink:
         }
         state.row.update(final)
         state.row.update({"status": end.status, "reason": end.reason, "ended_at": _now(end.at)})
-        return end
+        return end, max(state.epochs, default=None)
 
     def running_trials(self) -> set[str]:
         """Trials that started or reported but never ended (as far as this study's files know)."""
@@ -210,6 +218,19 @@ class ParquetSink:
         rows = self._trials.rows()
         if rows is not None:
             write_file(TRIALS, rows, TRIALS.location(self.root))
+
+    def _write_artifacts(self, trial_id: str, folder: Path, last_epoch: int | None) -> None:
+        """A finished trial's per-sample outputs and its matrices (each ``<name>.npy`` of 2 dimensions)."""
+        if (folder / SAMPLES_FILE).is_file():
+            self._write_samples(trial_id, folder / SAMPLES_FILE)
+        matrices = {}
+        for path in sorted(folder.glob(f"*{MATRIX_SUFFIX}")):
+            matrix = np.load(path)
+            if matrix.ndim == 2:
+                matrices[path.name.removesuffix(MATRIX_SUFFIX)] = matrix
+        if matrices:
+            rows = matrix_rows(trial_id, last_epoch, matrices)
+            self.matrices_table.write(rows, matrix_file(self.root, trial_id).name)
 
     def _write_samples(self, trial_id: str, source: Path) -> None:
         """A trial's per-sample outputs with its ``trial_id`` as the first column, at the samples table's
@@ -286,7 +307,7 @@ class ParquetSink:
             metrics = {
                 k: v
                 for k, v in record.items()
-                if k not in ("study", "trial_id", "epoch", "written_at")
+                if k not in EPOCH_KEY_COLUMNS
                 and not k.startswith(CONFIG_PREFIX)
                 and not _is_missing(v)
             }

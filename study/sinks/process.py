@@ -8,7 +8,7 @@ When the child falls behind and the queue is full, ``when_full`` decides:
 - ``"block"``: the driver waits for room (back-pressure), as with a background thread;
 - ``"drop"``: an epoch result that does not fit is dropped, counted, and the driver warns once; a trial's
   start and end wait on the driver's side (never blocking it) and go out first when there is room, with
-  the results behind them dropped meanwhile so that the order holds. The count reaches the sinks' method
+  the results behind them dropped meanwhile so that the order holds. The count reaches the sinks'
   ``missed_results(count)`` at the next flush and at close. Meant for sinks that are a view of another
   (MLflow of Parquet), whose back-fill (``smoothstudy mlflow-sync``) restores what was dropped.
 
@@ -36,8 +36,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from study.sinks.background import MAX_QUEUE, STOP, Barrier, SinkLoop, SinkMethod
-from study.sinks.base import EpochResult, SinkEvent, TrialEnd, TrialStart
+from study.sinks.background import MAX_QUEUE, STOP, Barrier, MissedResults, SinkLoop
+from study.sinks.base import EpochResult, ResultSink, SinkEvent, TrialEnd, TrialStart
 
 PARENT_CHECK_S = 1.0  # how often an idle child looks whether the driver is still there
 
@@ -46,12 +46,12 @@ class SinkProcessError(RuntimeError):
     """A sink's error in the child that could not be sent as itself, or the child's unexpected exit."""
 
 
-class ProcessSinks:
+class ProcessSinks(ResultSink):
     """The sinks ``factory()`` returns, built and run in a child process (``multiprocessing``, spawn)."""
 
     copies_artifacts = True  # a trial's artifacts folder is copied when its end is queued
 
-    def __init__(self, factory: Callable[[], list[Any]], name: str = "sinks", linger_s: float = 0.5,
+    def __init__(self, factory: Callable[[], list[ResultSink]], name: str = "sinks", linger_s: float = 0.5,
                  max_queue: int = MAX_QUEUE, when_full: str = "block", nice: int = 0) -> None:
         if when_full not in ("block", "drop"):
             raise ValueError(f"when_full={when_full!r}; allowed: 'block', 'drop'")
@@ -175,7 +175,7 @@ class ProcessSinks:
     def _report_dropped(self) -> None:
         if self.dropped > self._reported:
             self._reported = self.dropped
-            self._put(SinkMethod("missed_results", self.dropped))
+            self._put(MissedResults(self.dropped))
 
     def _stage(self, folder: Path) -> Path:
         if self._staging is None:

@@ -10,8 +10,8 @@ from mlflow import MlflowClient
 
 from analysis.core.layout import StudyDir
 from analysis.results import read_trials
-from study.report import REPORT_ARTIFACT_DIR, asha_rungs, make_report, run_map_of
-from study.runner import load_study_of
+from study.report import REPORT_ARTIFACT_DIR, make_report, report_inputs, run_map_of
+from study.state import load_study_of
 from tests.conftest import assert_png
 
 
@@ -52,4 +52,4 @@ def test_asha_rungs_of_the_smoke_study(smoke_study):
     spec = load_study_of(StudyDir(smoke_study))
     # grace period 1, reduction factor 2, 4 epochs: ASHA compares trials after epochs 1 and 2
     assert (spec.asha.grace_period, spec.asha.reduction_factor, spec.training.epochs) == (1, 2, 4)
-    assert asha_rungs(spec) == [1, 2]
+    assert report_inputs(StudyDir(smoke_study), spec).rungs == [1, 2]

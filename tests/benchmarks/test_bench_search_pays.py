@@ -1,11 +1,11 @@
 import pytest
 
-from benchmarks.bench_search_pays import SimulatedAsha, asha_rungs, epochs_until_close, main
+from benchmarks.bench_search_pays import SimulatedAsha, epochs_until_close, main
 
 
-def test_asha_rungs_and_rule_follow_ray():
-    assert asha_rungs(20, 2, 3) == [2, 6, 18]
+def test_asha_rule_follows_ray_at_the_studys_rungs():
     asha = SimulatedAsha(20, 2, 3)
+    assert list(asha.rungs) == [2, 6, 18]
     assert asha.keeps(2, 0.5) and asha.keeps(2, 0.6)  # nothing recorded / above the 2/3 quantile of [0.5]
     assert not asha.keeps(2, 0.4) and asha.keeps(3, 0.0)  # below; epoch 3 is no rung
 

@@ -82,7 +82,7 @@ def test_space_pickles_for_ray_experiment_state():
 
 
 def test_tpe_is_seeded():
-    from study.samplers import make_sampler
+    from search_spaces.samplers import make_sampler
 
     spec = spec_with({"ce": {}, "ls": {}})
     a, b, c = (sample(spec, n=12, sampler=make_sampler("tpe", seed, n_startup_trials=4)) for seed in (3, 3, 4))

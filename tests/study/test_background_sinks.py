@@ -19,7 +19,7 @@ from analysis.results import read_epochs
 from study.callback import SinkCallback
 from study.sinks.background import BackgroundSinks
 from study.sinks.base import EpochResult, TrialEnd, TrialStart
-from study.sinks.mlflow import sync_from_parquet
+from study.sinks.mlflow_sync import sync_from_parquet
 from study.sinks.parquet import ParquetSink
 from tests.conftest import ROOT
 
@@ -91,7 +91,7 @@ KILLED_DRIVER = textwrap.dedent("""
     from study.callback import SinkCallback
     from study.mlflow_group import MlflowGroup, mlflow_sinks
     from study.sinks.background import BackgroundSinks
-    from study.sinks.mlflow import MlflowSink
+    from study.sinks.mlflow_sink import MlflowSink
     from study.sinks.parquet import ParquetSink
 
     root, uri, mlflow_in = sys.argv[1], sys.argv[2], sys.argv[3]

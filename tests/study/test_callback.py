@@ -8,7 +8,7 @@ from mlflow import MlflowClient
 
 from analysis.results import read_epochs, read_trials
 from study.callback import LOST_REASON, SinkCallback
-from study.sinks.mlflow import MlflowSink
+from study.sinks.mlflow_sink import MlflowSink
 from study.sinks.parquet import ParquetSink
 
 

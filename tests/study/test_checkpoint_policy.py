@@ -8,7 +8,7 @@ from mlflow import MlflowClient
 
 from analysis.results import read_epochs
 from search_spaces.study_file import parse_study
-from study.runner import asha_decision_epochs, checkpoint_policy
+from study.search import checkpoint_policy
 from trainables.synthetic import synthetic_metrics
 from trainables.tune_reporting import CheckpointPolicy
 
@@ -27,9 +27,9 @@ def _spec(**asha):
 
 
 def test_asha_rungs_are_checkpointed_and_the_default_is_by_time():
-    assert asha_decision_epochs(_spec()) == {2, 6, 18}
-    assert asha_decision_epochs(_spec(reduction_factor=2.5)) == {2, 5, 13}  # the first epoch past a rung
-    assert asha_decision_epochs(_spec(enabled=False)) == frozenset()
+    assert checkpoint_policy(_spec()).decision_epochs == {2, 6, 18}
+    assert checkpoint_policy(_spec(reduction_factor=2.5)).decision_epochs == {2, 5, 13}  # the first epoch past a rung
+    assert checkpoint_policy(_spec(enabled=False)).decision_epochs == frozenset()
     policy = checkpoint_policy(_spec())
     assert policy.every_s == 60 and policy.every_epochs is None
 

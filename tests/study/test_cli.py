@@ -76,7 +76,7 @@ def test_unknown_ray_storage_scheme(tmp_path):
 
 def test_ray_storage_paths(tmp_path, monkeypatch):
     from analysis.core.layout import StudyDir
-    from study.runner import check_ray_storage, ray_experiment_path
+    from study.ray_storage import check_ray_storage, ray_experiment_path
 
     monkeypatch.chdir(tmp_path)
     study = StudyDir(tmp_path / "runs" / "s1")

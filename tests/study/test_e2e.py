@@ -7,7 +7,10 @@ import pandas as pd
 import yaml
 from mlflow import MlflowClient
 
+from analysis.core.layout import StudyDir
 from analysis.results import read_epochs, read_trials
+from study.report import report_inputs
+from study.state import load_study_of
 from tests.conftest import ROOT, run_cli
 
 SMOKE = yaml.safe_load((ROOT / "studies" / "smoke.yaml").read_text())
@@ -22,6 +25,9 @@ def test_every_trial_ran_and_asha_stopped_some(smoke_study):
     assert (trials["status"] == "stopped").sum() >= 1, "ASHA stopped no trial"
     assert (trials["status"] == "completed").sum() >= 1
     assert set(trials["config/loss"]) <= set(SMOKE["methods"])
+    # the epochs ASHA stopped trials at are the report's rungs (grace 1, factor 2, 4 epochs: 1 and 2)
+    rungs = report_inputs(StudyDir(smoke_study), load_study_of(StudyDir(smoke_study))).rungs
+    assert set(trials.loc[trials["status"] == "stopped", "epochs_run"]) <= set(rungs) == {1, 2}
 
 
 def test_parquet_rows_match_epochs_run_without_duplicates(smoke_study):

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from search_spaces.smoke import smoke_version
 from search_spaces.study_file import parse_study
-from study.runner import smoke_version
 from tests.conftest import refusal_here
 from tests.study.test_cli import SMOKE, assert_usage_error, write_study
 

@@ -156,11 +156,12 @@ def test_checkpoints_are_loaded_as_tensors_only(tmp_path, monkeypatch):
     from ray import tune
 
     from trainables import tune_adapter
+    from trainables.tune_reporting import STATE_FILE
 
     marker = tmp_path / "pwned"
     ckpt = tmp_path / "ckpt"
     ckpt.mkdir()
-    torch.save({"model": _Evil(str(marker))}, ckpt / tune_adapter.STATE_FILE)
+    torch.save({"model": _Evil(str(marker))}, ckpt / STATE_FILE)
     monkeypatch.setattr(tune_adapter.tune, "get_checkpoint", lambda: tune.Checkpoint.from_directory(str(ckpt)))
     spec = load_study(ROOT / "studies" / "smoke.yaml")
     with pytest.raises(pickle.UnpicklingError):

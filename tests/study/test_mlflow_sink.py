@@ -7,7 +7,9 @@ from mlflow import MlflowClient
 
 from analysis.core.statuses import TrialStatus, mlflow_run_status
 from study.sinks.base import TrialEnd, TrialStart
-from study.sinks.mlflow import MlflowSink, find_study_runs, sync_from_parquet
+from study.sinks.mlflow_runs import find_study_runs
+from study.sinks.mlflow_sink import MlflowSink
+from study.sinks.mlflow_sync import sync_from_parquet
 from study.sinks.parquet import ParquetSink
 
 
@@ -187,7 +189,7 @@ def test_sync_from_parquet_back_fills_and_is_idempotent(tracking_uri, tmp_path):
 
 
 def test_missed_results_mark_the_parent_run_until_sync_back_fills_them(tracking_uri, tmp_path):
-    from study.sinks.mlflow import MISSED_TAG
+    from study.sinks.mlflow_names import MISSED_TAG
 
     study_dir = tmp_path / "runs" / "s8"
     parquet = ParquetSink(study_dir / "parquet", "s8")
@@ -217,7 +219,7 @@ def test_a_metric_name_mlflow_refuses_is_skipped_without_pausing_logging(trackin
 
 def test_sqlite_artifacts_live_next_to_the_database(tmp_path, monkeypatch):
     """MLflow's default artifact root is ./mlruns of the current directory; a study keeps its own."""
-    from study.sinks.mlflow import local_artifact_location
+    from study.sinks.mlflow_names import local_artifact_location
 
     monkeypatch.chdir(tmp_path)
     assert local_artifact_location(f"sqlite:///{tmp_path}/s/mlflow.db") == (tmp_path / "s" / "mlartifacts").as_uri()

@@ -11,7 +11,7 @@ from mlflow import MlflowClient
 
 from analysis.core.layout import StudyDir
 from analysis.results import read_rerun_trials, read_trials
-from study.sinks.mlflow import KIND_TAG, STUDY_ID_TAG, TRIAL_TAG
+from study.sinks.mlflow_names import RUN_KIND_TAG, STUDY_ID_TAG, TRIAL_TAG
 from tests.conftest import run_cli
 
 
@@ -37,7 +37,7 @@ def test_a_moved_study_continues_and_syncs_without_duplicate_runs(smoke_study, t
     finals = reruns[reruns["tag/kind"] == "final"]
     assert len(finals) == 2 and len(runs) == len(before) + len(finals)  # one final run per method, nothing else
     assert all(r.data.tags[STUDY_ID_TAG] == meta["study_id"] for r in runs)
-    kinds = Counter(r.data.tags[KIND_TAG] for r in runs)
+    kinds = Counter(r.data.tags[RUN_KIND_TAG] for r in runs)
     assert kinds["study"] == 1
     trials = Counter(r.data.tags[TRIAL_TAG] for r in runs if TRIAL_TAG in r.data.tags)
     known = set(read_trials(moved.root)["trial_id"]) | set(read_rerun_trials(moved.root)["trial_id"])

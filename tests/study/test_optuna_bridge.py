@@ -14,7 +14,7 @@ from analysis.core.layout import StudyDir
 from analysis.results import read_epochs, read_trials
 from search_spaces.study_file import load_study
 from study.optuna_bridge import TruthfulOptunaSearch, optuna_trial_states, optuna_trials, trial_outcome
-from study.runner import build_searcher
+from study.search import build_searcher
 from tests.conftest import ROOT
 
 

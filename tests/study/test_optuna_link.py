@@ -10,7 +10,7 @@ from analysis.results import read_trials
 from study.optuna_bridge import MLFLOW_RUN_ATTR, RAY_TRIAL_ATTR, optuna_studies
 from study.optuna_link import OptunaLink
 from study.sinks.base import TrialStart
-from study.sinks.mlflow import OPTUNA_TRIAL_TAG, TRIAL_TAG
+from study.sinks.mlflow_names import OPTUNA_TRIAL_TAG, TRIAL_TAG
 
 
 def test_optuna_trials_name_their_ray_trial_and_mlflow_run(smoke_study):

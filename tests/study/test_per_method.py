@@ -12,11 +12,11 @@ import yaml
 
 from analysis.core.layout import StudyDir
 from search_spaces.budgets import interleave, split_budget
-from search_spaces.space import search_budgets
+from search_spaces.samplers import make_sampler
+from search_spaces.strategies import STRATEGIES, strategy_of
 from search_spaces.study_file import load_study, parse_study
 from study.per_method import PerMethodASHA, PerMethodSearch
-from study.runner import build_scheduler, build_searcher, search_plan
-from study.samplers import make_sampler
+from study.search import build_scheduler, build_searcher
 from tests.conftest import ROOT
 
 THREE = {"ce": {}, "ls": {"alpha": {"low": 0.01, "high": 0.4}}, "label_relaxation": {"alpha": {"low": 0.01, "high": 0.4}}}
@@ -49,12 +49,12 @@ def drive(limiter, n: int, epochs: int = 4, value=lambda c: 0.5) -> list[dict]:
 
 def test_the_issue_example_nine_samples(tmp_path):
     spec = spec_of(9)
-    assert search_budgets(spec).trials == {"ce": 1, "ls": 4, "label_relaxation": 4}
+    assert STRATEGIES["per_method"].budgets(spec).trials == {"ce": 1, "ls": 4, "label_relaxation": 4}
     configs = drive(build_searcher(spec, StudyDir(tmp_path)), 9)
     assert Counter(c["loss"] for c in configs) == {"ce": 1, "ls": 4, "label_relaxation": 4}
     assert sorted(c["seed"] for c in configs) == list(range(9))  # search trial n: seed + n, as in joint
-    assert "ce 1, ls 4, label_relaxation 4" in search_plan(spec)
-    assert "round-robin" in search_plan(spec_of(10))  # 9 left over two methods: one gets the remainder
+    assert "ce 1, ls 4, label_relaxation 4" in strategy_of(spec).describe(spec)
+    assert "round-robin" in strategy_of(spec_of(10)).describe(spec_of(10))  # 9 left over two methods: one gets the remainder
 
 
 def test_split_remainder_round_robin_and_grid_caps():

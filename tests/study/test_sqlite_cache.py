@@ -3,7 +3,7 @@ import sqlite3
 import pytest
 from mlflow import MlflowClient
 
-from study.sinks.mlflow import RunStore
+from study.sinks.mlflow_runs import RunStore
 from study.sqlite_cache import CACHE_ENV, copy_empty_database, new_mlflow_database
 
 

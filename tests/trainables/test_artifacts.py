@@ -10,14 +10,15 @@ import pytest
 import torch
 from mlflow import MlflowClient
 
+from analysis.core.tables import SAMPLES_FILE
 from analysis.metrics.calibration import ece
 from analysis.metrics.evaluation import Outputs, final_metrics, per_sample_outputs, risk_coverage_curves
 from analysis.metrics.selective import risk_coverage_curve
 from analysis.plots import trial_plots
 from analysis.results import table_to_arrays
 from study.sinks.base import TrialEnd, TrialStart
-from study.sinks.mlflow import MlflowSink
-from trainables.artifacts import SAMPLES_FILE, write_trial_artifacts
+from study.sinks.mlflow_sink import MlflowSink
+from trainables.artifacts import write_trial_artifacts
 from trainables.config import TrialConfig
 from trainables.loop import run_local
 from trainables.trainer import FinalEvaluation
