@@ -14,8 +14,36 @@ from analysis.facts import STUDY, StudyFacts
 from analysis.formatting import duration_text, fmt_count, fmt_interval, fmt_p, fmt_value, hparams_text
 from analysis.leaderboard import Declared, Leaderboard, used_params
 from analysis.stats import Comparison, mean_ci, pareto_mask
+from analysis.terminal_table import (
+    BEST_MARK,
+    Answer,
+    answer_caption,
+    answer_notes,
+    answer_rows,
+    noise_lines,
+    verdicts,
+)
 
 ALPHA = 0.05
+
+
+def answer_blocks(answer: Answer) -> list[Block]:
+    """The report's first section: the study's answer (see ``analysis.terminal_table``), with the marks in bold."""
+    if not answer.has_final_runs:
+        return [Heading("The answer", 2),
+                Paragraph("No final runs yet, so no answer over seeds: the leaderboard below holds single search "
+                          "trials (one seed each). `smoothstudy final <study dir>` trains them.")]
+    header, rows = answer_rows(answer, mark=lambda text: f"**{text}**")
+    blocks: list[Block] = [Heading("The answer", 2), Paragraph(answer_caption(answer) + "."),
+                           Table(header, rows, numeric_from=3)]
+    notes = answer_notes(answer)
+    blocks.append(Paragraph(notes[0].replace(f"{BEST_MARK}:", "**Bold**:", 1)))
+    found = verdicts(answer)
+    if found:
+        blocks.append(Paragraph(f"**Verdicts** (test metrics over {answer.seeds} shared seeds): "
+                                + "; ".join(f"{label}: {text}" for label, text in found) + "."))
+    blocks += [Paragraph(line.strip()) for line in noise_lines(answer)]
+    return blocks
 
 
 def leaderboard_table(board: Leaderboard) -> Table:

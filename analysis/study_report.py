@@ -20,11 +20,12 @@ from analysis.facts import StudyFacts, study_facts
 from analysis.frames import study_frames
 from analysis.leaderboard import (
     BASELINES,
+    RERUNS,
+    SEARCH_TRIAL,
     BootstrapCache,
     Declared,
     Leaderboard,
     MethodSeeds,
-    build_leaderboard,
     sample_columns,
     significance,
 )
@@ -36,6 +37,7 @@ from analysis.results import (
 )
 from analysis.sections import (
     ALPHA,
+    answer_blocks,
     facts_blocks,
     leaderboard_table,
     pareto_table,
@@ -43,6 +45,7 @@ from analysis.sections import (
     significance_table,
 )
 from analysis.spend import spend_by_method, spend_table
+from analysis.terminal_table import build_answer
 from analysis.stats import WELCH, Comparison
 
 DEFAULT_PARETO = (("val/acc", "max"), ("val/aurc", "min"), ("val/ece", "min"))
@@ -92,7 +95,7 @@ def _load_columns(inputs: ReportInputs, m: MethodSeeds) -> dict[str, np.ndarray]
     row = m.seeds.iloc[0]
     temperature = float(row.get("test/temperature", 1.0)) if pd.notna(row.get("test/temperature")) else 1.0
     try:
-        if m.source == "reruns":
+        if m.source == RERUNS:
             raw = read_rerun_samples(inputs.study_dir, str(row["trial_id"]))
         else:
             raw = read_samples(inputs.study_dir, m.trial_id)
@@ -119,7 +122,8 @@ def build_study_report(inputs: ReportInputs, img_dir: Path, prefix: str = "") ->
     name = inputs.name or (str(trials["study"].dropna().iloc[0]) if "study" in trials and
                            trials["study"].notna().any() else Path(study).name)
     objective, mode = inputs.objectives[0]
-    board = build_leaderboard(trials, reruns, objective, mode, declared=inputs.declared)
+    answer = build_answer(study, inputs.objectives, inputs.declared, trials, reruns)
+    board = answer.board
     cache = BootstrapCache(inputs.resamples)
     tests = {b: significance(board, b, lambda m: _load_columns(inputs, m), cache) for b in BASELINES}
     facts = study_facts(trials, reruns, inputs.environment)
@@ -136,18 +140,20 @@ def build_study_report(inputs: ReportInputs, img_dir: Path, prefix: str = "") ->
         Paragraph(f"Study `{name}`. Objective{'s' if len(inputs.objectives) > 1 else ''}: {objectives_text}. "
                   f"Trials: {facts.trials} ({facts.completed} completed, {facts.stopped} stopped early by "
                   f"ASHA, {facts.failed} failed)."),
+        *answer_blocks(answer),
         Heading("Leaderboard", 2),
         Paragraph(f"Each method's best configuration: its completed trial with the best final `{objective}`. "
                   "Test metrics are mean ± half-width of the 95% Student-t confidence interval over the seeds "
-                  "of the reruns of that configuration (`smoothstudy rerun`); with one seed, the single value. "
-                  "**Bold**: the best mean per column (R² has no better direction: higher means more "
-                  "separated classes)."),
+                  "of the final runs of that configuration (else of its reruns, `smoothstudy rerun`), each seed once; "
+                  "with one seed, the single value. **Bold**: a column's best, told apart from at least one other "
+                  "method by a paired t-test over the shared seeds (several: tied for best; none: no method told "
+                  "apart). R² has no better direction: higher means more separated classes."),
     ]
     if board.methods:
         blocks.append(leaderboard_table(board))
     else:
         blocks.append(Paragraph("No completed trial with the objective yet."))
-    if board.methods and all(m.source == "search trial" for m in board.methods):
+    if board.methods and all(m.source == SEARCH_TRIAL for m in board.methods):
         blocks.append(Paragraph("**These numbers are single search trials**: the study has no final runs (a "
                                 "`final: {top: 1, seeds: 3}` section, or `smoothstudy final <study dir>`), so each "
                                 "method's row is the best of its own search trials, one seed, and a method that "
