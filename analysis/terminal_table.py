@@ -209,6 +209,32 @@ def format_answer(answer: Answer) -> str:
                       *([_unranked_text(answer.unranked)] if answer.unranked else [])])
 
 
+def answer_dict(answer: Answer) -> dict[str, Any]:
+    """The answer as plain data (``status --json``): per method its choice and each column's mean, half-width,
+    seeds and mark; the verdicts; the selection noise of each objective."""
+    def number(x: float) -> float | None:
+        return x if math.isfinite(x) else None
+
+    methods = []
+    for method in answer.rows:
+        m = next(x for x in answer.board.methods if x.method == method)
+        columns = {}
+        for key in answer.columns:
+            iv = answer.board.interval(method, key)
+            columns[key] = {"mean": number(iv.mean), "ci95": number(iv.half_width), "n": iv.n,
+                            "best": method in answer.board.best.get(key, set())}
+        methods.append({"method": method, "trial_id": m.trial_id, "hparams": m.hparams, "source": m.source,
+                        "metrics": columns})
+    noise = {objective: {method: {"chosen": n.chosen, "indistinguishable": list(n.members),
+                                  "candidates": n.candidates, "basis": n.basis, "significant": n.significant,
+                                  "ranges": {k: list(v) for k, v in n.ranges.items()}}
+                         for method, n in by_method.items()}
+             for objective, by_method in answer.noise.items()}
+    return {"objectives": [list(o) for o in answer.objectives], "kind": answer.board.kind,
+            "shared_seeds": [_plain(s) for s in answer.board.shared_seeds], "methods": methods,
+            "verdicts": dict(verdicts(answer)), "selection_noise": noise, "unranked": answer.unranked}
+
+
 def aligned(header: list[str], rows: list[list[str]], numeric_from: int) -> list[str]:
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     lines = []

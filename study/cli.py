@@ -36,6 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("study_dir", type=Path)
     st.add_argument("--watch", action="store_true", help="follow a running study's progress until it ends")
     st.add_argument("--interval", type=float, default=5.0, help="seconds between updates with --watch")
+    st.add_argument("--json", action="store_true", help="the status and the study's answer as JSON")
 
     rep = sub.add_parser("report", help="compare the methods of a study")
     rep.add_argument("study_dir", type=Path)
@@ -135,7 +136,11 @@ def _final_runs(study) -> None:
 def cmd_status(args: argparse.Namespace) -> int:
     from study.status import print_status, watch_status
 
-    if args.watch:
+    if args.json:
+        from study.status import status_json
+
+        print(status_json(_study_dir(args.study_dir)))
+    elif args.watch:
         watch_status(_study_dir(args.study_dir), args.interval)
     else:
         print_status(_study_dir(args.study_dir))

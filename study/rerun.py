@@ -2,7 +2,10 @@
 seeds, results to Parquet (``parquet/reruns/``) and MLflow runs tagged ``rerun``.
 
 The i-th rerun of every configuration trains with seed ``study seed + RERUN_SEED_OFFSET + i``, whatever its
-method: reruns of different methods share their seeds, so the report pairs them seed by seed.
+method: reruns of different methods share their seeds, so the report pairs them seed by seed. A (configuration,
+seed) pair is trained once: a rerun whose seed that configuration has already completed, as a rerun or as one of
+the study's final runs (which use the same seeds), is not trained again, and ``--seeds N`` with N above the seeds
+recorded adds the next ones.
 
 Locally (default) the reruns train one after the other in this process; with ``parallel=True`` each is a Ray
 task asking for the study's ``resources`` on the cluster named by ``address``, else ``RAY_ADDRESS``, else the
@@ -25,8 +28,10 @@ import pandas as pd
 
 from analysis.core.catalogue import HEADLINE
 from analysis.core.errors import UsageError
+from analysis.formatting import hparams_text
 from analysis.core.layout import StudyDir
 from analysis.core.statuses import TrialStatus
+from analysis.core.tables import FINAL_KIND
 from search_spaces.study_file import MAX_NUM_SAMPLES
 from study.runner import load_study_of
 from study.sinks.base import TrialEnd, TrialStart
@@ -102,8 +107,15 @@ def rerun(study: StudyDir, trial: str = "best", top: int = 1, seeds: int = 1, ep
         first = spec.objectives[0]
         chosen = select_trials(read_results(study, "trials"), first.metric, first.mode, trial, top)
     done = completed_runs(study)
-    jobs = [(s, c) for s, c in rerun_configs(chosen, seeds, epochs, device, spec.seed)
-            if _run_id(s, c, kind) not in done]
+    asked = [(s, c) for s, c in rerun_configs(chosen, seeds, epochs, device, spec.seed)
+             if _run_id(s, c, kind) not in done]
+    trained = {} if kind == FINAL_KIND else completed_seeds(study)  # the final runs keep their own seeds
+    jobs = [(s, c) for s, c in asked if (s, c.seed) not in trained]
+    if len(jobs) < len(asked):
+        kinds = sorted({trained[(s, c.seed)] for s, c in asked if (s, c.seed) in trained})
+        echo(f"{len(asked) - len(jobs)} of the {len(asked)} (configuration, seed) pairs asked for are already "
+             f"trained (as {' and '.join(kinds)} runs) and are not trained again; --seeds above "
+             f"{seeds} adds new seeds")
     if not jobs:
         echo(f"every {kind} run is already recorded")
         return []
@@ -154,6 +166,19 @@ def completed_runs(study: StudyDir) -> set[str]:
     if runs.empty or "status" not in runs:
         return set()
     return set(runs.loc[runs["status"] == TrialStatus.COMPLETED, "trial_id"].astype(str))
+
+
+def completed_seeds(study: StudyDir) -> dict[tuple[str, int], str]:
+    """``(source trial, seed) -> kind`` of every completed rerun and final run the study has recorded."""
+    from analysis.core.tables import KIND_TAG, SEED, SOURCE_TAG
+    from analysis.results import read_rerun_trials
+
+    runs = read_rerun_trials(study.root)
+    if runs.empty or not {"status", SEED, SOURCE_TAG} <= set(runs.columns):
+        return {}
+    done = runs[(runs["status"] == TrialStatus.COMPLETED) & runs[SEED].notna()]
+    kinds = done[KIND_TAG].astype(str) if KIND_TAG in done else pd.Series("rerun", index=done.index)
+    return {(str(src), int(seed)): kind for src, seed, kind in zip(done[SOURCE_TAG], done[SEED], kinds)}
 
 
 def connect_for_reruns(study: StudyDir, address: str | None, echo: Callable[[str], None]) -> None:
@@ -231,5 +256,5 @@ def _record(source_trial: str, cfg: TrialConfig, sinks: list, echo: Callable[[st
         for sink in sinks:
             sink.trial_ended(TrialEnd(run_id, TrialStatus.COMPLETED, "", metrics, artifacts, at=ended))
     shown = "  ".join(f"{k}={metrics[k]:.4f}" for k in HEADLINE if k in metrics and not math.isnan(metrics[k]))
-    echo(f"{run_id} ({cfg.loss} {cfg.loss_params}): {shown}")
+    echo(f"{run_id} ({cfg.loss} {hparams_text(cfg.loss_params)}): {shown}")
     return {"trial_id": run_id, "status": TrialStatus.COMPLETED, "source_trial": source_trial, **metrics}
