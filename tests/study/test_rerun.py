@@ -162,9 +162,9 @@ def test_same_seed_same_numbers_locally(study_copy, local_rerun, smoke_study, tm
 
     client = MlflowClient(study_copy.default_mlflow_uri)
     experiment = client.get_experiment_by_name("smoke")
-    tagged = client.search_runs([experiment.experiment_id], "tags.kind = 'rerun'")
+    tagged = client.search_runs([experiment.experiment_id], "tags.`smoothstudy.kind` = 'rerun'")
     assert {r.data.tags["source_trial"] for r in tagged} == {source}
-    assert {r.info.run_name for r in tagged} == {first[0]["trial_id"]}  # the same run, not a new one each time
+    assert {r.data.tags["smoothstudy.trial_id"] for r in tagged} == {first[0]["trial_id"]}  # one run, not one a time
 
 
 @pytest.mark.slow
