@@ -24,7 +24,7 @@ import pandas as pd
 
 from analysis.core.catalogue import HEADLINE, metric_info, metric_mode
 from analysis.core.statuses import TrialStatus
-from analysis.core.tables import CONFIG_PREFIX, FINAL_KIND, HPARAM_PREFIX, METHOD
+from analysis.core.tables import CONFIG_PREFIX, FINAL_KIND, HPARAM_PREFIX, METHOD, SEED
 from analysis.formatting import LOSS_PARAMS, fmt_interval, fmt_value, hparams_text
 from analysis.leaderboard import Declared, Leaderboard, best_trials, build_leaderboard, seed_values, used_params
 from analysis.results import read_rerun_trials, read_trials
@@ -311,10 +311,11 @@ def build_report(study_dir: Path | str, objective: str, mode: str, declared: Dec
 
 
 def _searched_columns(trials: pd.DataFrame) -> list[str]:
-    """The method's own hyperparameters and every other config column that varies across the study."""
+    """The method's own hyperparameters and every other config column that varies across the study (not the
+    seed: every trial has its own)."""
     cols = []
     for c in sorted(trials.columns):
-        if not c.startswith(CONFIG_PREFIX) or c == METHOD:
+        if not c.startswith(CONFIG_PREFIX) or c in (METHOD, SEED):
             continue
         if c.startswith(HPARAM_PREFIX) or trials[c].dropna().astype(str).nunique() > 1:
             cols.append(c)

@@ -117,8 +117,10 @@ def rerun(study: StudyDir, trial: str = "best", top: int = 1, seeds: int = 1, ep
              f"trained (as {' and '.join(kinds)} runs) and are not trained again; --seeds above "
              f"{seeds} adds new seeds")
     if not jobs:
-        echo(f"every {kind} run is already recorded")
+        echo(f"all {kind_words(kind)} asked for are already recorded")
         return []
+    if not parallel:
+        echo(f"{len(jobs)} {kind_words(kind)} to train here, one after the other")
     from study.report import mlflow_uri_of
 
     mlflow = mlflow_sinks(mlflow_group(spec, study, mlflow_uri_of(study), {"study": spec.model_dump(mode="json")}),
@@ -131,7 +133,7 @@ def rerun(study: StudyDir, trial: str = "best", top: int = 1, seeds: int = 1, ep
                 gpus = spec.resources.gpu if device != "cpu" else 0
             connect_for_reruns(study, address, echo)
             return _run_on_ray(jobs, sinks, spec.resources.cpu, gpus, threads, echo, kind)
-        return [_record(source, cfg, sinks, echo, *_train(cfg, threads), kind=kind) for source, cfg in jobs]
+        return _run_here(jobs, sinks, threads, echo, kind)
     finally:
         for sink in sinks:
             sink.close()
@@ -208,19 +210,39 @@ def connect_for_reruns(study: StudyDir, address: str | None, echo: Callable[[str
     connect(None)
 
 
+def kind_words(kind: str) -> str:
+    """How the runs of ``kind`` are called: "final runs" (the study's own), "reruns" (a user's extra seeds)."""
+    return "final runs" if kind == FINAL_KIND else f"{kind}s"
+
+
+def _run_here(jobs: list[tuple[str, TrialConfig]], sinks: list, threads: int, echo: Callable[[str], None],
+              kind: str) -> list[dict[str, Any]]:
+    from study.progress import runs_line
+
+    started, out = time.monotonic(), []
+    for source, cfg in jobs:
+        out.append(_record(source, cfg, sinks, echo, *_train(cfg, threads), kind=kind))
+        echo(runs_line(kind_words(kind), len(out), len(jobs), time.monotonic() - started))
+    return out
+
+
 def _run_on_ray(jobs: list[tuple[str, TrialConfig]], sinks: list, cpus: float, gpus: float, threads: int,
                 echo: Callable[[str], None], kind: str = "rerun") -> list[dict[str, Any]]:
     import ray
 
+    from study.progress import runs_line
+
     remote = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=1)(_train)
     pending = {remote.remote(cfg, threads): (source, cfg) for source, cfg in jobs}
-    echo(f"{len(pending)} {kind} runs submitted to Ray ({cpus:g} CPU, {gpus:g} GPU each)")
+    echo(f"{len(pending)} {kind_words(kind)} submitted to Ray ({cpus:g} CPU, {gpus:g} GPU each)")
     results: dict[str, dict[str, Any]] = {}
+    started = time.monotonic()
     while pending:
         done, _ = ray.wait(list(pending), num_returns=1)
         source, cfg = pending.pop(done[0])
         out = _record(source, cfg, sinks, echo, *ray.get(done[0]), kind=kind)
         results[out["trial_id"]] = out
+        echo(runs_line(kind_words(kind), len(results), len(jobs), time.monotonic() - started))
     order = [_run_id(source, cfg, kind) for source, cfg in jobs]  # submission order, whatever finished first
     return [results[r] for r in order]
 

@@ -149,7 +149,7 @@ def test_same_seed_same_numbers_locally(study_copy, local_rerun, smoke_study, tm
     source, first = local_rerun
     said = []
     assert rerun(study_copy, trial=source, seeds=1, epochs=1, device="cpu", echo=said.append) == []
-    assert said == ["every rerun run is already recorded"]  # a recorded run is not trained again
+    assert said == ["all reruns asked for are already recorded"]  # a recorded run is not trained again
     other = tmp_path / "smoke"
     shutil.copytree(study_copy.root, other, ignore=shutil.ignore_patterns("reruns", "mlflow.db", "mlflow_runs.json",
                                                                           "mlartifacts"))
