@@ -146,7 +146,9 @@ def facts_blocks(f: StudyFacts) -> list[Block]:
         ["failed (error or diverged)", str(f.failed)],
         ["still running / unknown", str(f.running)],
         ["trial-epochs trained (search)", str(f.trial_epochs)],
-        ["reruns (trial-epochs)", f"{f.reruns} ({f.rerun_epochs})"],
+        ["final runs", str(f.final_runs)],
+        ["reruns (smoothstudy rerun)", str(f.reruns - f.final_runs)],
+        ["trial-epochs trained after the search", str(f.rerun_epochs)],
         ["wall time of the search", duration_text(f.wall_time_s)],
         ["summed trial time", duration_text(f.trial_time_s)],
     ]

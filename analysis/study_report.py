@@ -14,7 +14,7 @@ import pandas as pd
 
 from analysis.core.catalogue import metric_mode
 from analysis.core.statuses import FINISHED
-from analysis.core.tables import METHOD
+from analysis.core.tables import FINAL_KIND, METHOD
 from analysis.document import Block, Heading, Image, Paragraph, to_html, to_markdown
 from analysis.facts import StudyFacts, study_facts
 from analysis.frames import study_frames
@@ -114,6 +114,20 @@ def _best_samples(inputs: ReportInputs, board: Leaderboard) -> dict[str, dict[st
     return out
 
 
+def _retrained_samples(inputs: ReportInputs, board: Leaderboard) -> dict[str, list[dict[str, np.ndarray]]]:
+    """Per method, the per-sample outputs of each seed its row is over (its final runs'), where recorded."""
+    out: dict[str, list[dict[str, np.ndarray]]] = {}
+    for m in board.methods:
+        if m.source != RERUNS:
+            continue
+        for run in m.seeds["trial_id"].astype(str):
+            try:
+                out.setdefault(m.method, []).append(read_rerun_samples(inputs.study_dir, run))
+            except FileNotFoundError:
+                continue
+    return out
+
+
 def build_study_report(inputs: ReportInputs, img_dir: Path, prefix: str = "") -> StudyReport:
     """Every section of one study's report; figures go to ``img_dir`` with names starting with ``prefix``."""
     study = inputs.study_dir
@@ -197,17 +211,26 @@ def build_study_report(inputs: ReportInputs, img_dir: Path, prefix: str = "") ->
     finished = trials[trials["status"].isin(FINISHED)]
     image(rp.plot_pareto(finished, list(DEFAULT_PARETO), img_dir / f"{prefix}pareto.png"),
           "Accuracy / AURC / ECE Pareto front of the completed trials; black rings: trials on the front of all "
-          "three; grey crosses: stopped by ASHA.")
+          "three; grey crosses (dimmed, possibly off the axes): stopped by ASHA.")
     if {k for k, _ in pareto_keys} != {k for k, _ in DEFAULT_PARETO}:
         image(rp.plot_pareto(finished, pareto_keys, img_dir / f"{prefix}pareto_objectives.png"),
               "Pareto front of the study's objectives over the completed trials; black rings: trials on the "
-              "front; grey crosses: stopped by ASHA.")
+              "front; grey crosses (dimmed, possibly off the axes): stopped by ASHA.")
     blocks.append(Heading("Figures", 2))
     samples = _best_samples(inputs, board)
-    if samples:
+    retrained = _retrained_samples(inputs, board)
+    if retrained and set(retrained) == {m.method for m in board.methods}:
+        image(rp.plot_risk_coverage_methods(retrained, img_dir / f"{prefix}risk_coverage.png"),
+              f"Risk–coverage curves of each method's chosen configuration, one curve per seed of its "
+              f"{'final runs' if board.kind == FINAL_KIND else 'reruns'}: the lower the curve, the better the "
+              f"confidence ranks errors last; the area under it is the AURC (the legend's: the mean over the "
+              f"seeds). Coverage from {rp.MIN_COVERAGE:g}: below it a handful of samples make the risk jump.")
+    elif samples:
         image(rp.plot_risk_coverage_methods(samples, img_dir / f"{prefix}risk_coverage.png"),
-              "Risk–coverage curves of each method's best model: the lower the curve, the better the "
-              "confidence ranks errors last; the area under it is the AURC.")
+              "Risk–coverage curves of each method's best search trial (one seed): the lower the curve, the "
+              "better the confidence ranks errors last; the area under it is the AURC. Coverage from "
+              f"{rp.MIN_COVERAGE:g}: below it a handful of samples make the risk jump.")
+    if samples:
         image(rp.plot_reliability_methods(samples, img_dir / f"{prefix}reliability.png"),
               "Reliability diagrams: bars on the diagonal are perfectly calibrated; red is the gap.")
     hp_metrics = [(objective, mode)] + [(k, metric_mode(k)) for k in HPARAM_METRICS if k != objective]
