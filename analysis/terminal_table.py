@@ -202,8 +202,9 @@ def format_answer(answer: Answer) -> str:
         text = format_table(answer.search)
         if not answer.search.results:
             return text
-        return (f"{answer.study}: no final runs yet, so no answer over seeds: each row below is one search trial "
-                f"(one seed); 'smoothstudy final <study dir>' trains them.\n" + text)
+        judged = [line for line in noise_lines(answer) if "not judged" not in line]
+        return "\n".join([f"{answer.study}: no final runs yet, so no answer over seeds: each row below is one "
+                          f"search trial (one seed); 'smoothstudy final <study dir>' trains them.", text, *judged])
     header, rows = answer_rows(answer)
     return "\n".join([answer_title(answer), *aligned(header, rows, numeric_from=3), *answer_notes(answer),
                       *([_unranked_text(answer.unranked)] if answer.unranked else [])])
