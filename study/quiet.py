@@ -15,6 +15,9 @@ QUIET_ENV = {
     "RAY_LOGGER_LEVEL": "warning",  # the driver's Ray logger (read when Ray is imported)
     "RAY_AIR_NEW_OUTPUT": "0",  # Tune's reporter that honours verbose=0 (the new one prints a box regardless)
     "MLFLOW_LOGGING_LEVEL": "WARNING",
+    # Tune warns when a step of its loop takes over 0.5 s, which a busy machine does at every other result; a
+    # step of seconds is still reported
+    "TUNE_WARN_THRESHOLD_S": "5",
 }
 # Loggers whose WARNING is routine here: the Ray cluster's token authentication is on by default (not a problem to
 # report at every start)
