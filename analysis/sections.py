@@ -40,7 +40,7 @@ def answer_blocks(answer: Answer) -> list[Block]:
     blocks.append(Paragraph(notes[0].replace(f"{BEST_MARK}:", "**Bold**:", 1)))
     found = verdicts(answer)
     if found:
-        blocks.append(Paragraph(f"**Verdicts** (test metrics over {answer.seeds} shared seeds): "
+        blocks.append(Paragraph(f"**Verdicts** (paired t-test over the {answer.seeds} shared seeds): "
                                 + "; ".join(f"{label}: {text}" for label, text in found) + "."))
     blocks += [Paragraph(line.strip()) for line in noise_lines(answer)]
     return blocks

@@ -165,7 +165,7 @@ def answer_notes(answer: Answer) -> list[str]:
              f"the shared seeds (p < {ALPHA:g}); several marks: tied for best. No mark: no method told apart."]
     found = verdicts(answer)
     if found:
-        lines.append(f"Verdicts (test metrics over {answer.seeds} shared seeds):")
+        lines.append(f"Verdicts (paired t-test over the {answer.seeds} shared seeds):")
         width = max(len(label) for label, _ in found)
         lines += [f"  {label + ':':<{width + 1}} {text}" for label, text in found]
     lines += noise_lines(answer)
