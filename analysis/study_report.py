@@ -45,8 +45,8 @@ from analysis.sections import (
     significance_table,
 )
 from analysis.spend import spend_by_method, spend_table
-from analysis.terminal_table import build_answer
 from analysis.stats import WELCH, Comparison
+from analysis.terminal_table import build_answer
 
 DEFAULT_PARETO = (("val/acc", "max"), ("val/aurc", "min"), ("val/ece", "min"))
 HPARAM_METRICS = ("val/acc", "val/ece", "val/aurc")

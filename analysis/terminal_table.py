@@ -26,7 +26,14 @@ from analysis.core.catalogue import HEADLINE, metric_info, metric_mode
 from analysis.core.statuses import TrialStatus
 from analysis.core.tables import CONFIG_PREFIX, FINAL_KIND, HPARAM_PREFIX, METHOD, SEED
 from analysis.formatting import LOSS_PARAMS, fmt_interval, fmt_value, hparams_text
-from analysis.leaderboard import Declared, Leaderboard, best_trials, build_leaderboard, seed_values, used_params
+from analysis.leaderboard import (
+    Declared,
+    Leaderboard,
+    best_trials,
+    build_leaderboard,
+    seed_values,
+    used_params,
+)
 from analysis.results import read_rerun_trials, read_trials
 from analysis.selection import ALPHA, NONE, SelectionNoise, selection_noise
 

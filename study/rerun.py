@@ -28,10 +28,10 @@ import pandas as pd
 
 from analysis.core.catalogue import HEADLINE
 from analysis.core.errors import UsageError
-from analysis.formatting import hparams_text
 from analysis.core.layout import StudyDir
 from analysis.core.statuses import TrialStatus
 from analysis.core.tables import FINAL_KIND
+from analysis.formatting import hparams_text
 from search_spaces.study_file import MAX_NUM_SAMPLES
 from study.runner import load_study_of
 from study.sinks.base import TrialEnd, TrialStart
