@@ -340,9 +340,6 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
 
 
-fmt = fmt_value  # one number as the tables print it
-
-
 def _used(method: str, hparams: dict[str, Any], declared: Declared | None) -> dict[str, Any]:
     loss = used_params(method, {k.removeprefix(LOSS_PARAMS): v for k, v in hparams.items()
                                 if k.startswith(LOSS_PARAMS)}, declared)
