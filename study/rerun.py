@@ -278,5 +278,8 @@ def _record(source_trial: str, cfg: TrialConfig, sinks: list, echo: Callable[[st
         for sink in sinks:
             sink.trial_ended(TrialEnd(run_id, TrialStatus.COMPLETED, "", metrics, artifacts, at=ended))
     shown = "  ".join(f"{k}={metrics[k]:.4f}" for k in HEADLINE if k in metrics and not math.isnan(metrics[k]))
-    echo(f"{run_id} ({cfg.loss} {hparams_text(cfg.loss_params)}): {shown}")
+    from analysis.leaderboard import used_params
+    from trainables.losses import loss_hparams
+
+    echo(f"{run_id} ({cfg.loss} {hparams_text(used_params(cfg.loss, cfg.loss_params, loss_hparams))}): {shown}")
     return {"trial_id": run_id, "status": TrialStatus.COMPLETED, "source_trial": source_trial, **metrics}
