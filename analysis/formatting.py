@@ -6,11 +6,21 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from analysis.core.tables import FINAL_KIND
 from analysis.stats import Interval
 
 # A method's own hyperparameters are stored under this prefix (``loss_params.alpha``); shown without it.
 LOSS_PARAMS = "loss_params."
 HPARAM_DIGITS = 4  # significant digits of a hyperparameter: 0.1872, 1.5e-05
+
+
+# The one vocabulary of a row's kind (tag/kind): the study's own retrained runs are "final runs"; "reruns" are the
+# extra seeds a user asked for (smoothstudy rerun).
+KIND_WORDS = {"trial": "search trials", FINAL_KIND: "final runs", "rerun": "reruns"}
+
+
+def kind_words(kind: str) -> str:
+    return KIND_WORDS.get(kind, f"{kind} runs")
 
 
 def fmt_value(x: float) -> str:

@@ -11,7 +11,15 @@ from analysis.core.statuses import TrialStatus
 from analysis.core.tables import HPARAM_PREFIX, METHOD, SOURCE_TAG
 from analysis.document import Block, Heading, Paragraph, Table
 from analysis.facts import STUDY, StudyFacts
-from analysis.formatting import duration_text, fmt_count, fmt_interval, fmt_p, fmt_value, hparams_text
+from analysis.formatting import (
+    duration_text,
+    fmt_count,
+    fmt_interval,
+    fmt_p,
+    fmt_value,
+    hparams_text,
+    kind_words,
+)
 from analysis.leaderboard import Declared, Leaderboard, used_params
 from analysis.stats import Comparison, mean_ci, pareto_mask
 from analysis.terminal_table import (
@@ -55,7 +63,7 @@ def leaderboard_table(board: Leaderboard) -> Table:
             text = fmt_interval(board.interval(m.method, spec.key))
             cells.append(f"**{text}**" if m.method in board.best.get(spec.key, set()) else text)
         rows.append([m.method, hparams_text(m.hparams), fmt_value(m.objective),
-                     f"{len(m.seeds)} ({m.source})", *cells])
+                     f"{len(m.seeds)} ({kind_words(board.kind)})", *cells])
     return Table(header, rows, numeric_from=2)
 
 

@@ -122,9 +122,10 @@ def _retrained_samples(inputs: ReportInputs, board: Leaderboard) -> dict[str, li
             continue
         for run in m.seeds["trial_id"].astype(str):
             try:
-                out.setdefault(m.method, []).append(read_rerun_samples(inputs.study_dir, run))
+                columns = read_rerun_samples(inputs.study_dir, run)
             except FileNotFoundError:
                 continue
+            out.setdefault(m.method, []).append(columns)
     return out
 
 

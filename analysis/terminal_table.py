@@ -24,8 +24,8 @@ import pandas as pd
 
 from analysis.core.catalogue import HEADLINE, metric_info, metric_mode
 from analysis.core.statuses import TrialStatus
-from analysis.core.tables import CONFIG_PREFIX, FINAL_KIND, HPARAM_PREFIX, METHOD, SEED
-from analysis.formatting import LOSS_PARAMS, fmt_interval, fmt_value, hparams_text
+from analysis.core.tables import CONFIG_PREFIX, HPARAM_PREFIX, METHOD, SEED
+from analysis.formatting import LOSS_PARAMS, fmt_interval, fmt_value, hparams_text, kind_words
 from analysis.leaderboard import (
     Declared,
     Leaderboard,
@@ -157,8 +157,8 @@ def answer_rows(answer: Answer, mark: Any = None) -> tuple[list[str], list[list[
 
 
 def answer_caption(answer: Answer) -> str:
-    what = "final runs" if answer.board.kind == FINAL_KIND else "reruns"
-    return (f"Each method's chosen configuration (best {answer.objective} of its search) retrained ({what}): "
+    return (f"Each method's chosen configuration (best {answer.objective} of its search) retrained "
+            f"({kind_words(answer.board.kind)}): "
             f"mean ± 95% CI over {answer.seeds} shared seed{'' if answer.seeds == 1 else 's'}")
 
 

@@ -31,7 +31,7 @@ from analysis.core.errors import UsageError
 from analysis.core.layout import StudyDir
 from analysis.core.statuses import TrialStatus
 from analysis.core.tables import FINAL_KIND
-from analysis.formatting import hparams_text
+from analysis.formatting import hparams_text, kind_words
 from search_spaces.study_file import MAX_NUM_SAMPLES
 from study.runner import load_study_of
 from study.sinks.base import TrialEnd, TrialStart
@@ -208,11 +208,6 @@ def connect_for_reruns(study: StudyDir, address: str | None, echo: Callable[[str
             pass
         echo(f"the study's cluster {recorded} is unreachable; reruns on a local Ray instead (--address picks one)")
     connect(None)
-
-
-def kind_words(kind: str) -> str:
-    """How the runs of ``kind`` are called: "final runs" (the study's own), "reruns" (a user's extra seeds)."""
-    return "final runs" if kind == FINAL_KIND else f"{kind}s"
 
 
 def _run_here(jobs: list[tuple[str, TrialConfig]], sinks: list, threads: int, echo: Callable[[str], None],

@@ -54,6 +54,9 @@ def plot_risk_coverage_methods(samples: Mapping[str, Mapping[str, np.ndarray] | 
     if not samples:
         raise ValueError("samples is empty; expected per-sample outputs of at least one method")
     runs = {m: list(v) if isinstance(v, (list, tuple)) else [v] for m, v in samples.items()}
+    runs = {m: seeds for m, seeds in runs.items() if seeds}
+    if not runs:
+        raise ValueError("samples holds no per-sample outputs; expected those of at least one method")
     colors = method_colors(list(runs))
     fig = Figure(figsize=(11, 4.5))
     axes = fig.subplots(1, 2, sharey=True)
