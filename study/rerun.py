@@ -112,10 +112,11 @@ def rerun(study: StudyDir, trial: str = "best", top: int = 1, seeds: int = 1, ep
     trained = {} if kind == FINAL_KIND else completed_seeds(study)  # the final runs keep their own seeds
     jobs = [(s, c) for s, c in asked if (s, c.seed) not in trained]
     if len(jobs) < len(asked):
-        kinds = sorted({trained[(s, c.seed)] for s, c in asked if (s, c.seed) in trained})
+        kinds = sorted({kind_words(trained[(s, c.seed)]) for s, c in asked if (s, c.seed) in trained})
+        most = max(sum(1 for (src, _), _kind in trained.items() if src == s) for s, _ in asked)
         echo(f"{len(asked) - len(jobs)} of the {len(asked)} (configuration, seed) pairs asked for are already "
-             f"trained (as {' and '.join(kinds)} runs) and are not trained again; --seeds above "
-             f"{seeds} adds new seeds")
+             f"trained (as {' and '.join(kinds)}) and are not trained again; --seeds {most + 1} adds a new seed "
+             "to each configuration")
     if not jobs:
         echo(f"all {kind_words(kind)} asked for are already recorded")
         return []

@@ -242,7 +242,8 @@ def test_rerun_after_final_adds_no_duplicate_seed_and_leaves_the_interval(tmp_pa
     before, said = intervals(), []
     assert all(iv.n == 2 for iv in before.values())
     assert rerun(study, top=1, seeds=1, epochs=1, device="cpu", echo=said.append) == []
-    assert "already trained (as final runs)" in said[0] and len(read_rerun_trials(study.root)) == 4
+    assert "already trained (as final runs)" in said[0] and "--seeds 3 adds a new seed" in said[0]
+    assert len(read_rerun_trials(study.root)) == 4
     added = rerun(study, top=1, seeds=3, epochs=1, device="cpu", echo=lambda _: None)
     assert sorted((r["source_trial"], r["trial_id"]) for r in added) == sorted(
         (t, f"rerun-{t}-seed{7 + RERUN_SEED_OFFSET + 2}") for t in chosen["trial_id"])
