@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from analysis.core.statuses import BROKEN, TrialStatus
+from analysis.core.tables import FINAL_KIND, KIND_TAG
 
 FAILED = (*BROKEN, TrialStatus.LOST)  # a lost trial never finished either
 PACKAGES = ("torch", "ray", "optuna", "mlflow", "pyarrow", "timm", "numpy", "pandas", "scipy", "matplotlib")
@@ -32,8 +33,9 @@ class StudyFacts:
     trial_epochs: int
     wall_time_s: float  # first trial start to last trial end
     trial_time_s: float  # summed over trials (exceeds the wall time with concurrent trials)
-    reruns: int = 0
+    reruns: int = 0  # retrained runs of every kind: the final runs and a user's reruns
     rerun_epochs: int = 0
+    final_runs: int = 0  # of them, the study's final runs
     versions: dict[str, str] = field(default_factory=dict)
     machine: dict[str, str] = field(default_factory=dict)  # the study's driver, or the report writer's
     cluster: dict[str, Any] = field(default_factory=dict)  # the Ray cluster the study ran on (when recorded)
@@ -64,6 +66,7 @@ def study_facts(trials: pd.DataFrame, reruns: pd.DataFrame | None = None,
         trial_time_s=trial_time,
         reruns=len(reruns),
         rerun_epochs=rerun_epochs,
+        final_runs=int((reruns[KIND_TAG] == FINAL_KIND).sum()) if KIND_TAG in reruns else 0,
         **_environment_facts(environment or {}),
     )
 

@@ -29,8 +29,10 @@ from analysis.core.tables import FINAL_KIND, HPARAM_PREFIX, KIND_TAG, METHOD, SE
 from analysis.metrics.calibration import ece
 from analysis.metrics.selective import coverage_at_risk, misclassification_auroc, selective_summary
 from analysis.stats import (
+    BestSet,
     Comparison,
     Interval,
+    best_set,
     bootstrap_indices,
     bootstrap_p_value,
     mean_ci,
@@ -39,6 +41,8 @@ from analysis.stats import (
 )
 
 BASELINES = ("ce", "ls")
+RERUNS = "reruns"  # MethodSeeds.source of a row over retrained seeds
+SEARCH_TRIAL = "search trial"  # ... of a row that is the one search trial
 RISK = 0.05
 
 
@@ -99,7 +103,7 @@ class MethodSeeds:
     trial_id: str  # the search trial holding the best configuration
     objective: float
     hparams: dict[str, Any]
-    source: str  # "reruns" or "search trial"
+    source: str  # RERUNS or SEARCH_TRIAL
     seeds: pd.DataFrame  # one row per seed: trial_id, config/seed and the metrics
 
 
@@ -110,10 +114,39 @@ class Leaderboard:
     metrics: list[MetricSpec]
     methods: list[MethodSeeds]  # best first by the objective
     intervals: dict[tuple[str, str], Interval] = field(default_factory=dict)
-    best: dict[str, set[str]] = field(default_factory=dict)  # metric key -> methods with the best mean
+    # metric key -> the methods marked best: those the paired test over shared seeds does not tell from the
+    # best mean, when it tells some other method from it (empty when it separates none)
+    best: dict[str, set[str]] = field(default_factory=dict)
+    tied: dict[str, BestSet] = field(default_factory=dict)  # metric key (the objective too) -> its best set
 
     def interval(self, method: str, key: str) -> Interval:
         return self.intervals.get((method, key), Interval(math.nan, math.nan, 0))
+
+    @property
+    def shared_seeds(self) -> list[Any]:
+        """The seeds every method's row has (none when a row is a single search trial)."""
+        if not self.methods or any(m.source != RERUNS or SEED not in m.seeds for m in self.methods):
+            return []
+        common = set.intersection(*(set(m.seeds[SEED].dropna()) for m in self.methods))
+        return sorted(common)
+
+    @property
+    def kind(self) -> str:
+        """What the rows are: ``final`` (the study's final runs), ``rerun`` or ``trial`` (search trials)."""
+        if not self.methods or any(m.source != RERUNS for m in self.methods):
+            return "trial"
+        kinds = {str(k) for m in self.methods if KIND_TAG in m.seeds for k in m.seeds[KIND_TAG].dropna()}
+        return FINAL_KIND if kinds == {FINAL_KIND} else "rerun"
+
+
+def seed_values(m: MethodSeeds, key: str) -> dict[Any, float]:
+    """``{seed: value}`` of ``key`` over a method's row (each seed once; a row without seeds: one entry)."""
+    if key not in m.seeds:
+        return {}
+    rows = m.seeds.drop_duplicates(SEED, keep="last") if SEED in m.seeds else m.seeds
+    seeds = rows[SEED] if SEED in rows else pd.Series(range(len(rows)), index=rows.index)
+    values = pd.to_numeric(rows[key], errors="coerce")
+    return {s: float(v) for s, v in zip(seeds, values) if pd.notna(v)}
 
 
 def build_leaderboard(
@@ -128,9 +161,9 @@ def build_leaderboard(
     methods = []
     for _, row in chosen.iterrows():
         seeds = _rerun_rows(reruns, str(row["trial_id"]))
-        source = "reruns"
+        source = RERUNS
         if seeds.empty:
-            seeds, source = row.to_frame().T.reset_index(drop=True), "search trial"
+            seeds, source = row.to_frame().T.reset_index(drop=True), SEARCH_TRIAL
         hparams = used_params(str(row[METHOD]), {
             k.removeprefix(HPARAM_PREFIX): _plain(v)
             for k, v in row.items()
@@ -140,35 +173,29 @@ def build_leaderboard(
                                    source, seeds))
     present = [m for m in metrics if any(m.key in s.seeds for s in methods)]
     board = Leaderboard(objective, mode, present, methods)
-    for m in methods:
-        for spec in present:
-            values = pd.to_numeric(m.seeds[spec.key], errors="coerce") if spec.key in m.seeds else []
-            board.intervals[(m.method, spec.key)] = mean_ci(np.asarray(values, dtype=np.float64))
-    for spec in present:
-        board.best[spec.key] = _best_methods(board, spec)
+    columns = [(objective, mode), *((spec.key, spec.mode) for spec in present if spec.key != objective)]
+    for key, better in columns:
+        for m in methods:
+            board.intervals[(m.method, key)] = mean_ci(np.fromiter(seed_values(m, key).values(), np.float64))
+        if better is None:
+            continue
+        tied = best_set({m.method: seed_values(m, key) for m in methods}, better)
+        board.tied[key] = tied
+        board.best[key] = set(tied.tied) if tied.decided(len(methods)) else set()
     return board
 
 
 def _rerun_rows(reruns: pd.DataFrame, source_trial: str) -> pd.DataFrame:
-    """The completed reruns of ``source_trial``: its final runs when it has some (``smoothstudy rerun`` uses
-    the same seeds, so the two together would count a seed twice)."""
+    """The completed reruns of ``source_trial``, each seed once: its final runs when it has some (the seeds every
+    method shares; a user's reruns add seeds of one method's choice, which would unpair them)."""
     if reruns.empty or SOURCE_TAG not in reruns:
         return reruns.iloc[0:0]
     rows = reruns[(reruns[SOURCE_TAG].astype(str) == source_trial) & (reruns["status"] == TrialStatus.COMPLETED)]
     if KIND_TAG in rows and (rows[KIND_TAG] == FINAL_KIND).any():
         rows = rows[rows[KIND_TAG] == FINAL_KIND]
-    return rows.sort_values(SEED, kind="stable").reset_index(drop=True) if SEED in rows else rows
-
-
-def _best_methods(board: Leaderboard, spec: MetricSpec) -> set[str]:
-    if spec.mode is None:
-        return set()
-    means = {m.method: board.interval(m.method, spec.key).mean for m in board.methods}
-    finite = {k: v for k, v in means.items() if math.isfinite(v)}
-    if not finite:
-        return set()
-    target = max(finite.values()) if spec.mode == "max" else min(finite.values())
-    return {k for k, v in finite.items() if math.isclose(v, target, rel_tol=1e-12, abs_tol=1e-15)}
+    if SEED not in rows:
+        return rows
+    return rows.drop_duplicates(SEED, keep="last").sort_values(SEED, kind="stable").reset_index(drop=True)
 
 
 # -- significance -------------------------------------------------------------------------------------

@@ -11,11 +11,47 @@ from analysis.core.statuses import TrialStatus
 from analysis.core.tables import HPARAM_PREFIX, METHOD, SOURCE_TAG
 from analysis.document import Block, Heading, Paragraph, Table
 from analysis.facts import STUDY, StudyFacts
-from analysis.formatting import duration_text, fmt_count, fmt_interval, fmt_p, fmt_value, hparams_text
+from analysis.formatting import (
+    duration_text,
+    fmt_count,
+    fmt_interval,
+    fmt_p,
+    fmt_value,
+    hparams_text,
+    kind_words,
+)
 from analysis.leaderboard import Declared, Leaderboard, used_params
 from analysis.stats import Comparison, mean_ci, pareto_mask
+from analysis.terminal_table import (
+    BEST_MARK,
+    Answer,
+    answer_caption,
+    answer_notes,
+    answer_rows,
+    noise_lines,
+    verdicts,
+)
 
 ALPHA = 0.05
+
+
+def answer_blocks(answer: Answer) -> list[Block]:
+    """The report's first section: the study's answer (see ``analysis.terminal_table``), with the marks in bold."""
+    if not answer.has_final_runs:
+        return [Heading("The answer", 2),
+                Paragraph("No final runs yet, so no answer over seeds: the leaderboard below holds single search "
+                          "trials (one seed each). `smoothstudy final <study dir>` trains them.")]
+    header, rows = answer_rows(answer, mark=lambda text: f"**{text}**")
+    blocks: list[Block] = [Heading("The answer", 2), Paragraph(answer_caption(answer) + "."),
+                           Table(header, rows, numeric_from=3)]
+    notes = answer_notes(answer)
+    blocks.append(Paragraph(notes[0].replace(f"{BEST_MARK}:", "**Bold**:", 1)))
+    found = verdicts(answer)
+    if found:
+        blocks.append(Paragraph(f"**Verdicts** (paired t-test over the {answer.seeds} shared seeds): "
+                                + "; ".join(f"{label}: {text}" for label, text in found) + "."))
+    blocks += [Paragraph(line.strip()) for line in noise_lines(answer)]
+    return blocks
 
 
 def leaderboard_table(board: Leaderboard) -> Table:
@@ -27,7 +63,7 @@ def leaderboard_table(board: Leaderboard) -> Table:
             text = fmt_interval(board.interval(m.method, spec.key))
             cells.append(f"**{text}**" if m.method in board.best.get(spec.key, set()) else text)
         rows.append([m.method, hparams_text(m.hparams), fmt_value(m.objective),
-                     f"{len(m.seeds)} ({m.source})", *cells])
+                     f"{len(m.seeds)} ({kind_words(board.kind)})", *cells])
     return Table(header, rows, numeric_from=2)
 
 
@@ -118,7 +154,9 @@ def facts_blocks(f: StudyFacts) -> list[Block]:
         ["failed (error or diverged)", str(f.failed)],
         ["still running / unknown", str(f.running)],
         ["trial-epochs trained (search)", str(f.trial_epochs)],
-        ["reruns (trial-epochs)", f"{f.reruns} ({f.rerun_epochs})"],
+        ["final runs", str(f.final_runs)],
+        ["reruns (smoothstudy rerun)", str(f.reruns - f.final_runs)],
+        ["trial-epochs trained after the search", str(f.rerun_epochs)],
         ["wall time of the search", duration_text(f.wall_time_s)],
         ["summed trial time", duration_text(f.trial_time_s)],
     ]

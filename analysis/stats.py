@@ -12,6 +12,9 @@ over test samples, and Pareto fronts.
   resamples the test samples with replacement, the same indices for both models, so the comparison stays
   paired); the two-sided p-value is ``min(1, 2 · (min(#{d* <= 0}, #{d* >= 0}) + 1) / (B + 1))`` for the
   resampled differences ``d*``.
+- ``best_set``: the methods a column cannot tell from its best mean: the best, and every method whose paired
+  t-test over the seeds it shares with the best gives ``p >= alpha`` (fewer than 2 shared seeds: no test, the
+  method stays in the set, as "not shown to differ").
 - ``pareto_mask``: the points no other point dominates (at least as good in every objective, strictly
   better in one); NaN rows are never on the front.
 """
@@ -142,6 +145,39 @@ def welch_from_summary(mean_a: float, sd_a: float, n_a: int, mean_b: float, sd_b
         return Comparison(diff, 1.0 if diff == 0 else 0.0, WELCH, n)
     p = sps.ttest_ind_from_stats(mean_a, sd_a, n_a, mean_b, sd_b, n_b, equal_var=False).pvalue
     return Comparison(diff, float(p), WELCH, n)
+@dataclass(frozen=True)
+class BestSet:
+    """Of a column of per-seed values: the method with the best mean, the methods indistinguishable from it
+    (the best included, best mean first) and each other method's test against the best."""
+
+    best: str | None
+    tied: tuple[str, ...]
+    tests: dict[str, Comparison]  # method -> method minus best, over their shared seeds
+
+    def decided(self, methods: int) -> bool:
+        """Whether the test separates anything: some method of the ``methods`` compared is out of the set."""
+        return self.best is not None and len(self.tied) < methods
+
+
+def best_set(values: dict[str, dict[object, float]], mode: str, alpha: float = 0.05) -> BestSet:
+    """``values``: method -> {seed: value}. The best mean (NaNs dropped) and the methods the paired t-test over
+    shared seeds does not tell from it at level ``alpha``."""
+    if mode not in ("max", "min"):
+        raise ValueError(f"mode={mode!r} is not allowed; allowed: max, min")
+    means = {m: float(np.mean(f)) for m, v in values.items()
+             if len(f := [x for x in v.values() if math.isfinite(x)])}
+    if not means:
+        return BestSet(None, (), {})
+    order = sorted(means, key=lambda m: means[m], reverse=(mode == "max"))
+    best = order[0]
+    tests, tied = {}, [best]
+    for m in order[1:]:
+        shared = sorted(set(values[m]) & set(values[best]), key=str)
+        c = paired_test([values[m][s] for s in shared], [values[best][s] for s in shared])
+        tests[m] = c
+        if not (math.isfinite(c.p_value) and c.p_value < alpha):
+            tied.append(m)
+    return BestSet(best, tuple(tied), tests)
 
 
 def bootstrap_indices(n: int, resamples: int = DEFAULT_BOOTSTRAP, seed: int = 0) -> np.ndarray:

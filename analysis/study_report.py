@@ -14,17 +14,18 @@ import pandas as pd
 
 from analysis.core.catalogue import metric_mode
 from analysis.core.statuses import FINISHED
-from analysis.core.tables import METHOD, target_matrix
+from analysis.core.tables import FINAL_KIND, METHOD, target_matrix
 from analysis.document import Block, Heading, Image, Paragraph, to_html, to_markdown
 from analysis.facts import StudyFacts, study_facts
 from analysis.frames import study_frames
 from analysis.leaderboard import (
     BASELINES,
+    RERUNS,
+    SEARCH_TRIAL,
     BootstrapCache,
     Declared,
     Leaderboard,
     MethodSeeds,
-    build_leaderboard,
     sample_columns,
     significance,
 )
@@ -37,6 +38,7 @@ from analysis.results import (
 )
 from analysis.sections import (
     ALPHA,
+    answer_blocks,
     facts_blocks,
     leaderboard_table,
     pareto_table,
@@ -45,6 +47,7 @@ from analysis.sections import (
 )
 from analysis.spend import spend_by_method, spend_table
 from analysis.stats import WELCH, Comparison
+from analysis.terminal_table import build_answer
 
 DEFAULT_PARETO = (("val/acc", "max"), ("val/aurc", "min"), ("val/ece", "min"))
 HPARAM_METRICS = ("val/acc", "val/ece", "val/aurc")
@@ -91,7 +94,7 @@ def _load_columns(inputs: ReportInputs, m: MethodSeeds) -> dict[str, np.ndarray]
     row = m.seeds.iloc[0]
     temperature = float(row.get("test/temperature", 1.0)) if pd.notna(row.get("test/temperature")) else 1.0
     try:
-        if m.source == "reruns":
+        if m.source == RERUNS:
             raw = read_rerun_samples(inputs.study_dir, str(row["trial_id"]))
         else:
             raw = read_samples(inputs.study_dir, m.trial_id)
@@ -110,6 +113,21 @@ def _best_samples(inputs: ReportInputs, board: Leaderboard) -> dict[str, dict[st
     return out
 
 
+def _retrained_samples(inputs: ReportInputs, board: Leaderboard) -> dict[str, list[dict[str, np.ndarray]]]:
+    """Per method, the per-sample outputs of each seed its row is over (its final runs'), where recorded."""
+    out: dict[str, list[dict[str, np.ndarray]]] = {}
+    for m in board.methods:
+        if m.source != RERUNS:
+            continue
+        for run in m.seeds["trial_id"].astype(str):
+            try:
+                columns = read_rerun_samples(inputs.study_dir, run)
+            except FileNotFoundError:
+                continue
+            out.setdefault(m.method, []).append(columns)
+    return out
+
+
 def build_study_report(inputs: ReportInputs, img_dir: Path, prefix: str = "") -> StudyReport:
     """Every section of one study's report; figures go to ``img_dir`` with names starting with ``prefix``."""
     study = inputs.study_dir
@@ -118,7 +136,8 @@ def build_study_report(inputs: ReportInputs, img_dir: Path, prefix: str = "") ->
     name = inputs.name or (str(trials["study"].dropna().iloc[0]) if "study" in trials and
                            trials["study"].notna().any() else Path(study).name)
     objective, mode = inputs.objectives[0]
-    board = build_leaderboard(trials, reruns, objective, mode, declared=inputs.declared)
+    answer = build_answer(study, inputs.objectives, inputs.declared, trials, reruns)
+    board = answer.board
     cache = BootstrapCache(inputs.resamples)
     tests = {b: significance(board, b, lambda m: _load_columns(inputs, m), cache) for b in BASELINES}
     facts = study_facts(trials, reruns, inputs.environment)
@@ -135,18 +154,20 @@ def build_study_report(inputs: ReportInputs, img_dir: Path, prefix: str = "") ->
         Paragraph(f"Study `{name}`. Objective{'s' if len(inputs.objectives) > 1 else ''}: {objectives_text}. "
                   f"Trials: {facts.trials} ({facts.completed} completed, {facts.stopped} stopped early by "
                   f"ASHA, {facts.failed} failed)."),
+        *answer_blocks(answer),
         Heading("Leaderboard", 2),
         Paragraph(f"Each method's best configuration: its completed trial with the best final `{objective}`. "
                   "Test metrics are mean ± half-width of the 95% Student-t confidence interval over the seeds "
-                  "of the reruns of that configuration (`smoothstudy rerun`); with one seed, the single value. "
-                  "**Bold**: the best mean per column (R² has no better direction: higher means more "
-                  "separated classes)."),
+                  "of the final runs of that configuration (else of its reruns, `smoothstudy rerun`), each seed once; "
+                  "with one seed, the single value. **Bold**: a column's best, told apart from at least one other "
+                  "method by a paired t-test over the shared seeds (several: tied for best; none: no method told "
+                  "apart). R² has no better direction: higher means more separated classes."),
     ]
     if board.methods:
         blocks.append(leaderboard_table(board))
     else:
         blocks.append(Paragraph("No completed trial with the objective yet."))
-    if board.methods and all(m.source == "search trial" for m in board.methods):
+    if board.methods and all(m.source == SEARCH_TRIAL for m in board.methods):
         blocks.append(Paragraph("**These numbers are single search trials**: the study has no final runs (a "
                                 "`final: {top: 1, seeds: 3}` section, or `smoothstudy final <study dir>`), so each "
                                 "method's row is the best of its own search trials, one seed, and a method that "
@@ -190,17 +211,26 @@ def build_study_report(inputs: ReportInputs, img_dir: Path, prefix: str = "") ->
     finished = trials[trials["status"].isin(FINISHED)]
     image(rp.plot_pareto(finished, list(DEFAULT_PARETO), img_dir / f"{prefix}pareto.png"),
           "Accuracy / AURC / ECE Pareto front of the completed trials; black rings: trials on the front of all "
-          "three; grey crosses: stopped by ASHA.")
+          "three; grey crosses (dimmed, possibly off the axes): stopped by ASHA.")
     if {k for k, _ in pareto_keys} != {k for k, _ in DEFAULT_PARETO}:
         image(rp.plot_pareto(finished, pareto_keys, img_dir / f"{prefix}pareto_objectives.png"),
               "Pareto front of the study's objectives over the completed trials; black rings: trials on the "
-              "front; grey crosses: stopped by ASHA.")
+              "front; grey crosses (dimmed, possibly off the axes): stopped by ASHA.")
     blocks.append(Heading("Figures", 2))
     samples = _best_samples(inputs, board)
-    if samples:
+    retrained = _retrained_samples(inputs, board)
+    if retrained and set(retrained) == {m.method for m in board.methods}:
+        image(rp.plot_risk_coverage_methods(retrained, img_dir / f"{prefix}risk_coverage.png"),
+              f"Risk–coverage curves of each method's chosen configuration, one curve per seed of its "
+              f"{'final runs' if board.kind == FINAL_KIND else 'reruns'}: the lower the curve, the better the "
+              f"confidence ranks errors last; the area under it is the AURC (the legend's: the mean over the "
+              f"seeds). Coverage from {rp.MIN_COVERAGE:g}: below it a handful of samples make the risk jump.")
+    elif samples:
         image(rp.plot_risk_coverage_methods(samples, img_dir / f"{prefix}risk_coverage.png"),
-              "Risk–coverage curves of each method's best model: the lower the curve, the better the "
-              "confidence ranks errors last; the area under it is the AURC.")
+              "Risk–coverage curves of each method's best search trial (one seed): the lower the curve, the "
+              "better the confidence ranks errors last; the area under it is the AURC. Coverage from "
+              f"{rp.MIN_COVERAGE:g}: below it a handful of samples make the risk jump.")
+    if samples:
         image(rp.plot_reliability_methods(samples, img_dir / f"{prefix}reliability.png"),
               "Reliability diagrams: bars on the diagonal are perfectly calibrated; red is the gap.")
     hp_metrics = [(objective, mode)] + [(k, metric_mode(k)) for k in HPARAM_METRICS if k != objective]

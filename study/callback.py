@@ -17,6 +17,7 @@ from typing import Any
 
 from ray import tune
 
+from analysis.core.catalogue import HEADLINE
 from analysis.core.statuses import TrialStatus
 from analysis.core.tables import KIND, SEARCH_KIND
 from study.sinks.base import ResultSink, TrialEnd, TrialStart
@@ -162,7 +163,8 @@ class SinkCallback(tune.Callback):
         self.finished += 1
         cfg = trial.config
         params = " ".join(f"{k}={_fmt(v)}" for k, v in (cfg.get(cfg.get("loss"), {}) or {}).items())
-        shown = {k: end.final_metrics[k] for k in ("val/acc", "test/acc", "test/ece", "test/aurc")
+        # validation only: a search trial's test metrics are for the final report, not for watching the search
+        shown = {k: end.final_metrics[k] for k in (f"val/{h.split('/', 1)[1]}" for h in HEADLINE)
                  if k in end.final_metrics}
         (self.echo or print)(f"[{self.finished}] {end.trial_id} {cfg.get('loss')} {params} -> {end.status}"
                   + (f" ({end.reason})" if end.reason and end.status != TrialStatus.COMPLETED else "")

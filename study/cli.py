@@ -10,6 +10,8 @@ from analysis.core.errors import UsageError
 from study.errors import expected_failure
 
 DEFAULT_STORAGE = "runs"
+VERBOSE = ("--verbose",)
+VERBOSE_KW = {"action": "store_true", "help": "show Ray's, Tune's, Optuna's and MLflow's INFO lines too"}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -27,15 +29,18 @@ def _parser() -> argparse.ArgumentParser:
                      "head node can reach (default: sqlite under runs/<study>/); recorded in study.json")
     run.add_argument("--smoke-test", action="store_true", help="the same study cut to seconds")
     run.add_argument("--force", action="store_true", help="replace an existing study of the same name")
+    run.add_argument(*VERBOSE, **VERBOSE_KW)
 
     res = sub.add_parser("resume", help="continue an interrupted study")
     res.add_argument("study_dir", type=Path)
     res.add_argument("--address")
+    res.add_argument(*VERBOSE, **VERBOSE_KW)
 
     st = sub.add_parser("status", help="trials by state, best so far, and whether the study can be resumed")
     st.add_argument("study_dir", type=Path)
     st.add_argument("--watch", action="store_true", help="follow a running study's progress until it ends")
     st.add_argument("--interval", type=float, default=5.0, help="seconds between updates with --watch")
+    st.add_argument("--json", action="store_true", help="the status and the study's answer as JSON")
 
     rep = sub.add_parser("report", help="compare the methods of a study")
     rep.add_argument("study_dir", type=Path)
@@ -55,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
                          "joined (the address recorded in study.json; a local Ray when that one is unreachable), "
                          "else a local Ray (a study that started its own Ray recorded none)")
     rr.add_argument("--address", help="Ray cluster for --parallel (default: see --parallel)")
+    rr.add_argument(*VERBOSE, **VERBOSE_KW)
 
     fin = sub.add_parser("final", help="the final runs of a finished study: each method's best configuration "
                          "(by the objective on validation) retrained with new seeds shared by every method, on Ray")
@@ -65,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     fin.add_argument("--gpu", type=float, help="GPUs per run on Ray (default: the study's resources.gpu; "
                      "1 with --device cuda when the study asked for none)")
     fin.add_argument("--address", help="Ray cluster (default: RAY_ADDRESS, else the study's, else a local one)")
+    fin.add_argument(*VERBOSE, **VERBOSE_KW)
 
     cmp_ = sub.add_parser("compare", help="compare methods across several studies (e.g. two datasets)")
     cmp_.add_argument("study_dirs", type=Path, nargs="+")
@@ -85,6 +92,12 @@ def _parser() -> argparse.ArgumentParser:
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--no-browser", action="store_true", help="print the address only")
 
+    exp = sub.add_parser("export", help="a study's chosen configurations as a study file that 'run' trains again")
+    exp.add_argument("study_dir", type=Path)
+    exp.add_argument("--out", type=Path, required=True, help="the study file to write (a new file)")
+    exp.add_argument("--method", action="append", help="a method to export (repeat; default: every method)")
+    exp.add_argument("--seeds", type=int, help="final seeds (default: the study's final.seeds, else 3)")
+
     sub.add_parser("list", help="registered methods, datasets and models")
 
     from study.reproduce import add_parser as add_reproduce
@@ -96,6 +109,10 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if hasattr(args, "verbose"):
+            from study.quiet import quiet
+
+            quiet(args.verbose)
         return COMMANDS[args.command](args) or 0
     except Exception as err:
         line = expected_failure(err)  # None: a bug, which keeps its traceback
@@ -135,7 +152,11 @@ def _final_runs(study) -> None:
 def cmd_status(args: argparse.Namespace) -> int:
     from study.status import print_status, watch_status
 
-    if args.watch:
+    if args.json:
+        from study.status import status_json
+
+        print(status_json(_study_dir(args.study_dir)))
+    elif args.watch:
         watch_status(_study_dir(args.study_dir), args.interval)
     else:
         print_status(_study_dir(args.study_dir))
@@ -227,6 +248,13 @@ def cmd_ui(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from study.export import export_study
+
+    export_study(_study_dir(args.study_dir), args.out, args.method, args.seeds)
+    return 0
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from trainables.data import get_dataset_info, list_datasets
     from trainables.losses import LOSSES
@@ -269,7 +297,8 @@ def _print_summary(study, mlflow_uri: str | None) -> None:
 
 COMMANDS = {"run": cmd_run, "resume": cmd_resume, "status": cmd_status, "report": cmd_report,
             "rerun": cmd_rerun, "final": cmd_final, "ui": cmd_ui, "list": cmd_list, "compare": cmd_compare,
-            "mlflow-server": cmd_mlflow_server, "mlflow-sync": cmd_mlflow_sync, "reproduce": cmd_reproduce}
+            "mlflow-server": cmd_mlflow_server, "mlflow-sync": cmd_mlflow_sync, "reproduce": cmd_reproduce,
+            "export": cmd_export}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -77,7 +77,7 @@ class Progress:
                  f"{self.count(TrialStatus.RUNNING)} running"]
         if self.best:
             shown = ", ".join(f"{m} {v:.4g}" for m, v in sorted(self.best.items()))
-            parts.append(f"best {self.objective} ({self.mode}): {shown}")
+            parts.append(f"best {self.objective} ({self.mode}, any epoch): {shown}")
         timing = f"elapsed {duration(elapsed_s)}"
         rate_done = self.done if since_start_done is None else since_start_done
         left = max(self.total - self.done, 0)
@@ -87,6 +87,18 @@ class Progress:
             timing += f", ETA {duration(elapsed_s / rate_done * left)}"
         parts.append(timing)
         return " | ".join(parts)
+
+
+def runs_line(what: str, done: int, total: int, elapsed_s: float) -> str:
+    """The progress of runs trained after the search (``final runs 4/18 | elapsed 1m10s, ETA 3m20s``): the ETA
+    assumes the runs left take as long on average as the ones done (several at once on Ray included)."""
+    timing = f"elapsed {duration(elapsed_s)}"
+    left = max(total - done, 0)
+    if left == 0:
+        timing += ", finished"
+    elif done > 0:
+        timing += f", ETA {duration(elapsed_s / done * left)}"
+    return f"{what} {done}/{total} | {timing}"
 
 
 def duration(seconds: float) -> str:

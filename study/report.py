@@ -89,9 +89,77 @@ def best_per_method(trials, objective: str, mode: str) -> tuple[dict[str, float]
     return metrics, tags
 
 
+def answer_summary(answer) -> tuple[dict[str, float], dict[str, str]]:
+    """What the parent run shows of the study's answer (``analysis.terminal_table.Answer``), when it has final
+    runs: per method and column the mean over the shared seeds (``final/<method>/<key>``) and its 95% half-width
+    (``final/<method>/<key>/ci95``); tags ``winner/<key>`` (the column's best, ``a ≈ b`` for a tie, ``none``
+    when the paired test tells no method apart) and ``choice/<method>/<objective>`` (its selection noise,
+    ``≈3 of 5``: not a significant choice)."""
+    from analysis.core.catalogue import metric_info
+    from analysis.terminal_table import NOT_CLEAR
+
+    metrics: dict[str, float] = {}
+    tags: dict[str, str] = {}
+    for objective, by_method in answer.noise.items():
+        for method, noise in by_method.items():
+            tags[f"choice/{method}/{objective}"] = noise.summary()
+    if not answer.has_final_runs:
+        return metrics, tags
+    methods = len(answer.board.methods)
+    for key in answer.columns:
+        for m in answer.board.methods:
+            iv = answer.board.interval(m.method, key)
+            if np.isfinite(iv.mean):
+                metrics[f"final/{m.method}/{key}"] = iv.mean
+            if np.isfinite(iv.half_width):
+                metrics[f"final/{m.method}/{key}/ci95"] = iv.half_width
+        tied = answer.board.tied.get(key)
+        if tied is not None and tied.best is not None and metric_info(key) is not None and methods > 1:
+            tags[f"winner/{key}"] = f" {NOT_CLEAR} ".join(tied.tied) if tied.decided(methods) else "none"
+    tags["final/seeds"] = str(answer.seeds)
+    return metrics, tags
+
+
+ANSWER_FILE, LEADERBOARD_FILE = "answer.txt", "leaderboard.csv"
+
+
+def answer_files(answer, folder: Path) -> list[Path]:
+    """The answer as the terminal prints it (``answer.txt``) and as a table (``leaderboard.csv``: one row per
+    method, each column's mean and half-width, its choice, whether it is marked best)."""
+    import pandas as pd
+
+    from analysis.terminal_table import format_answer
+
+    text = folder / ANSWER_FILE
+    text.write_text(format_answer(answer) + "\n")
+    rows = []
+    first = answer.noise.get(answer.objective, {})
+    for method in answer.rows:
+        m = next(x for x in answer.board.methods if x.method == method)
+        row = {"method": method, "trial_id": m.trial_id, "source": m.source, "seeds": len(m.seeds),
+               "choice": first[method].summary() if method in first else ""}
+        row.update({f"hparam/{k}": v for k, v in m.hparams.items()})
+        for key in answer.columns:
+            iv = answer.board.interval(method, key)
+            row.update({key: iv.mean, f"{key}/ci95": iv.half_width,
+                        f"{key}/best": method in answer.board.best.get(key, set())})
+        rows.append(row)
+    table = folder / LEADERBOARD_FILE
+    pd.DataFrame(rows).to_csv(table, index=False)
+    return [text, table]
+
+
+def study_answer(study: StudyDir, spec: StudySpec | None = None, declared=None):
+    """The study's answer (``analysis.terminal_table.build_answer``) by its objectives."""
+    from analysis.terminal_table import build_answer
+
+    spec = spec or load_study_of(study)
+    return build_answer(study.root, [(o.metric, o.mode) for o in spec.objectives], declared=declared)
+
+
 def log_report(study: StudyDir, files: list[Path], summary: tuple[dict, dict] | None = None) -> bool:
-    """Logs the report files (and ``summary``: the best result per method) to the study's MLflow parent run;
-    False (with a warning) when it cannot."""
+    """Logs the report files (and ``summary``: metrics and tags of the parent run) to the study's MLflow
+    parent run; False (with a warning) when it cannot."""
     parent = run_map_of(study).get("parent")
     if parent is None:
         warnings.warn(f"no MLflow parent run of study {study.name} in {mlflow_uri_of(study)}; the report is not "
@@ -115,8 +183,9 @@ def log_report(study: StudyDir, files: list[Path], summary: tuple[dict, dict] | 
 
 
 def make_report(study: StudyDir, out: Path | None = None, echo: Callable[[str], None] | None = print) -> Path:
+    """Writes the report, logs it and the answer to the MLflow parent run, and echoes the answer last."""
     from analysis.study_report import write_study_report
-    from analysis.terminal_table import build_report, format_table
+    from analysis.terminal_table import format_answer
     from study.staging import staged
     from study.state import read_results
     from trainables.losses import loss_hparams
@@ -125,10 +194,14 @@ def make_report(study: StudyDir, out: Path | None = None, echo: Callable[[str], 
     first = spec.objectives[0]
     for what in ("trials", "rerun_trials", "epochs"):  # every input loads before anything is written
         read_results(study, what)
-    if echo:
-        echo(format_table(build_report(study.root, objective=first.metric, mode=first.mode, declared=loss_hparams)))
+    answer = study_answer(study, spec, loss_hparams)
     with staged(out or study.report_dir) as stage:
         files = write_study_report(report_inputs(study, spec), stage.scratch)
-    summary = best_per_method(read_results(study, "trials"), first.metric, first.mode)
-    log_report(study, [stage.final(files.markdown), stage.final(files.html)], summary)
+        extra = answer_files(answer, stage.scratch)
+    metrics, tags = best_per_method(read_results(study, "trials"), first.metric, first.mode)
+    final_metrics, final_tags = answer_summary(answer)
+    log_report(study, [stage.final(files.markdown), stage.final(files.html), *(stage.final(p) for p in extra)],
+               ({**metrics, **final_metrics}, {**tags, **final_tags}))
+    if echo:
+        echo(format_answer(answer))
     return stage.final(files.markdown)

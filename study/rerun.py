@@ -2,7 +2,10 @@
 seeds, results to Parquet (``parquet/reruns/``) and MLflow runs tagged ``rerun``.
 
 The i-th rerun of every configuration trains with seed ``study seed + RERUN_SEED_OFFSET + i``, whatever its
-method: reruns of different methods share their seeds, so the report pairs them seed by seed.
+method: reruns of different methods share their seeds, so the report pairs them seed by seed. A (configuration,
+seed) pair is trained once: a rerun whose seed that configuration has already completed, as a rerun or as one of
+the study's final runs (which use the same seeds), is not trained again, and ``--seeds N`` with N above the seeds
+recorded adds the next ones.
 
 Locally (default) the reruns train one after the other in this process; with ``parallel=True`` each is a Ray
 task asking for the study's ``resources`` on the cluster named by ``address``, else ``RAY_ADDRESS``, else the
@@ -27,6 +30,8 @@ from analysis.core.catalogue import HEADLINE
 from analysis.core.errors import UsageError
 from analysis.core.layout import StudyDir
 from analysis.core.statuses import TrialStatus
+from analysis.core.tables import FINAL_KIND
+from analysis.formatting import hparams_text, kind_words
 from search_spaces.study_file import MAX_NUM_SAMPLES
 from study.sinks.base import TrialEnd, TrialStart
 from study.state import load_study_of
@@ -103,11 +108,21 @@ def rerun(study: StudyDir, trial: str = "best", top: int = 1, seeds: int = 1, ep
         first = spec.objectives[0]
         chosen = select_trials(read_results(study, "trials"), first.metric, first.mode, trial, top)
     done = completed_runs(study)
-    jobs = [(s, c) for s, c in rerun_configs(chosen, seeds, epochs, device, spec.seed, train_on)
-            if _run_id(s, c, kind) not in done]
+    asked = [(s, c) for s, c in rerun_configs(chosen, seeds, epochs, device, spec.seed, train_on)
+             if _run_id(s, c, kind) not in done]
+    trained = {} if kind == FINAL_KIND else completed_seeds(study)  # the final runs keep their own seeds
+    jobs = [(s, c) for s, c in asked if (s, c.seed) not in trained]
+    if len(jobs) < len(asked):
+        kinds = sorted({kind_words(trained[(s, c.seed)]) for s, c in asked if (s, c.seed) in trained})
+        most = max(sum(1 for (src, _), _kind in trained.items() if src == s) for s, _ in asked)
+        echo(f"{len(asked) - len(jobs)} of the {len(asked)} (configuration, seed) pairs asked for are already "
+             f"trained (as {' and '.join(kinds)}) and are not trained again; --seeds {most + 1} adds a new seed "
+             "to each configuration")
     if not jobs:
-        echo(f"every {kind} run is already recorded")
+        echo(f"all {kind_words(kind)} asked for are already recorded")
         return []
+    if not parallel:
+        echo(f"{len(jobs)} {kind_words(kind)} to train here, one after the other")
     from study.report import mlflow_uri_of
 
     mlflow = mlflow_sinks(MlflowGroup.of_study(spec, study, mlflow_uri_of(study), {"study": spec.model_dump(mode="json")}),
@@ -120,7 +135,7 @@ def rerun(study: StudyDir, trial: str = "best", top: int = 1, seeds: int = 1, ep
                 gpus = spec.resources.gpu if device != "cpu" else 0
             connect_for_reruns(study, address, echo)
             return _run_on_ray(jobs, sinks, spec.resources.cpu, gpus, threads, echo, kind)
-        return [_record(source, cfg, sinks, echo, *_train(cfg, threads), kind=kind) for source, cfg in jobs]
+        return _run_here(jobs, sinks, threads, echo, kind)
     finally:
         for sink in sinks:
             sink.close()
@@ -157,6 +172,19 @@ def completed_runs(study: StudyDir) -> set[str]:
     return set(runs.loc[runs["status"] == TrialStatus.COMPLETED, "trial_id"].astype(str))
 
 
+def completed_seeds(study: StudyDir) -> dict[tuple[str, int], str]:
+    """``(source trial, seed) -> kind`` of every completed rerun and final run the study has recorded."""
+    from analysis.core.tables import KIND_TAG, SEED, SOURCE_TAG
+    from analysis.results import read_rerun_trials
+
+    runs = read_rerun_trials(study.root)
+    if runs.empty or not {"status", SEED, SOURCE_TAG} <= set(runs.columns):
+        return {}
+    done = runs[(runs["status"] == TrialStatus.COMPLETED) & runs[SEED].notna()]
+    kinds = done[KIND_TAG].astype(str) if KIND_TAG in done else pd.Series("rerun", index=done.index)
+    return {(str(src), int(seed)): kind for src, seed, kind in zip(done[SOURCE_TAG], done[SEED], kinds)}
+
+
 def connect_for_reruns(study: StudyDir, address: str | None, echo: Callable[[str], None]) -> None:
     """Joins ``address``, else ``RAY_ADDRESS``, else the cluster the study recorded (only an address it was
     given: a Ray the study started itself ended with it), else starts a local Ray; a recorded cluster that is
@@ -184,19 +212,34 @@ def connect_for_reruns(study: StudyDir, address: str | None, echo: Callable[[str
     connect(None)
 
 
+def _run_here(jobs: list[tuple[str, TrialConfig]], sinks: list, threads: int, echo: Callable[[str], None],
+              kind: str) -> list[dict[str, Any]]:
+    from study.progress import runs_line
+
+    started, out = time.monotonic(), []
+    for source, cfg in jobs:
+        out.append(_record(source, cfg, sinks, echo, *_train(cfg, threads), kind=kind))
+        echo(runs_line(kind_words(kind), len(out), len(jobs), time.monotonic() - started))
+    return out
+
+
 def _run_on_ray(jobs: list[tuple[str, TrialConfig]], sinks: list, cpus: float, gpus: float, threads: int,
                 echo: Callable[[str], None], kind: str = "rerun") -> list[dict[str, Any]]:
     import ray
 
+    from study.progress import runs_line
+
     remote = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=1)(_train)
     pending = {remote.remote(cfg, threads): (source, cfg) for source, cfg in jobs}
-    echo(f"{len(pending)} {kind} runs submitted to Ray ({cpus:g} CPU, {gpus:g} GPU each)")
+    echo(f"{len(pending)} {kind_words(kind)} submitted to Ray ({cpus:g} CPU, {gpus:g} GPU each)")
     results: dict[str, dict[str, Any]] = {}
+    started = time.monotonic()
     while pending:
         done, _ = ray.wait(list(pending), num_returns=1)
         source, cfg = pending.pop(done[0])
         out = _record(source, cfg, sinks, echo, *ray.get(done[0]), kind=kind)
         results[out["trial_id"]] = out
+        echo(runs_line(kind_words(kind), len(results), len(jobs), time.monotonic() - started))
     order = [_run_id(source, cfg, kind) for source, cfg in jobs]  # submission order, whatever finished first
     return [results[r] for r in order]
 
@@ -232,5 +275,8 @@ def _record(source_trial: str, cfg: TrialConfig, sinks: list, echo: Callable[[st
         for sink in sinks:
             sink.trial_ended(TrialEnd(run_id, TrialStatus.COMPLETED, "", metrics, artifacts, at=ended))
     shown = "  ".join(f"{k}={metrics[k]:.4f}" for k in HEADLINE if k in metrics and not math.isnan(metrics[k]))
-    echo(f"{run_id} ({cfg.loss} {cfg.loss_params}): {shown}")
+    from analysis.leaderboard import used_params
+    from trainables.losses import loss_hparams
+
+    echo(f"{run_id} ({cfg.loss} {hparams_text(used_params(cfg.loss, cfg.loss_params, loss_hparams))}): {shown}")
     return {"trial_id": run_id, "status": TrialStatus.COMPLETED, "source_trial": source_trial, **metrics}

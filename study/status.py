@@ -21,8 +21,8 @@ def study_status(study: StudyDir) -> dict:
         if first.metric in epochs and epochs[first.metric].notna().any():
             idx = epochs[first.metric].idxmax() if first.mode == "max" else epochs[first.metric].idxmin()
             row = epochs.loc[idx]
-            best = {"trial_id": row["trial_id"], "epoch": int(row["epoch"]), first.metric: float(row[first.metric]),
-                    "loss": row.get("config/loss")}
+            best = {"trial_id": str(row["trial_id"]), "epoch": int(row["epoch"]),
+                    first.metric: float(row[first.metric]), "loss": row.get("config/loss")}
     unfinished = ended_trials(states) < trials_asked(spec)
     experiment = ray_experiment_path(study, study.meta().get("ray_storage"))
     check_sqlite_file(study.optuna_db)
@@ -43,8 +43,36 @@ def _optuna_states(study: StudyDir, name: str) -> dict[str, int]:
         return {}
 
 
-def print_status(study: StudyDir, echo=print) -> None:
+def study_answer_of(study: StudyDir):
+    """The study's answer from its Parquet files (None before any is written); no loss registry is imported,
+    so every recorded hyperparameter of a chosen configuration is shown."""
+    if not (study.parquet / "trials.parquet").exists():
+        return None
+    from analysis.terminal_table import build_answer
+
+    return build_answer(study.root, [(o.metric, o.mode) for o in run_spec(study).objectives])
+
+
+def status_json(study: StudyDir) -> str:
+    """``status --json``: the status and the answer (``analysis.terminal_table.answer_dict``) as JSON."""
+    import json
+
+    from analysis.terminal_table import answer_dict
+
     s = study_status(study)
+    answer = study_answer_of(study)
+    s["answer"] = None if answer is None else answer_dict(answer)
+    return json.dumps(s, indent=2, default=str, allow_nan=False)
+
+
+def print_status(study: StudyDir, echo=print) -> None:
+    from analysis.terminal_table import format_answer
+
+    s = study_status(study)
+    answer = study_answer_of(study)
+    if answer is not None:
+        echo(format_answer(answer))
+        echo("")
     echo(f"study {s['study']}: {s['trials_asked']} trials asked for")
     for state, count in sorted(s["states"].items()):
         echo(f"  {state:<10} {count}")
@@ -53,7 +81,8 @@ def print_status(study: StudyDir, echo=print) -> None:
     if s["best"]:
         b = s["best"]
         metric = next(k for k in b if "/" in k)
-        echo(f"best so far: {b['trial_id']} ({b['loss']}) {metric}={b[metric]:.4f} at epoch {b['epoch']}")
+        echo(f"best epoch so far (any trial, any epoch; the tables use each trial's last): {b['trial_id']} "
+             f"({b['loss']}) {metric}={b[metric]:.4f} at epoch {b['epoch']}")
     if s["finished"]:
         echo("finished: every trial has ended")
     else:

@@ -33,30 +33,56 @@ def _direction(mode: str | None) -> str:
     return {"max": " (higher is better)", "min": " (lower is better)"}.get(mode or "", "")
 
 
-def plot_risk_coverage_methods(samples: Mapping[str, Mapping[str, np.ndarray]], path: str | Path) -> Path:
-    """Risk–coverage curves of each method's best model: MSP (left) and logit-normalised score (right).
+MIN_COVERAGE = 0.1  # risk-coverage axes start here: below, a handful of samples make the risk jump
+RISK_MARGIN = 1.1  # the risk axis ends this much above the highest risk drawn in the shown range
 
-    ``samples[method]`` holds ``label``, ``pred``, ``msp`` and ``lognorm`` per test sample."""
+
+def risk_top(coverage: np.ndarray, risk: np.ndarray, min_coverage: float = MIN_COVERAGE) -> float:
+    """Where a risk–coverage plot's risk axis ends for one curve: ``RISK_MARGIN`` times its highest risk at
+    coverage ≥ ``min_coverage`` (0 when it has no point there)."""
+    shown = np.asarray(coverage) >= min_coverage
+    return float(np.asarray(risk)[shown].max()) * RISK_MARGIN if shown.any() else 0.0
+
+
+def plot_risk_coverage_methods(samples: Mapping[str, Mapping[str, np.ndarray] | Sequence[Mapping[str, np.ndarray]]],
+                               path: str | Path, min_coverage: float = MIN_COVERAGE) -> Path:
+    """Risk–coverage curves of each method's chosen model: MSP (left) and logit-normalised score (right).
+
+    ``samples[method]`` holds ``label``, ``pred``, ``msp`` and ``lognorm`` per test sample, or a list of them
+    (one per seed of its final runs: a curve each, the legend's AURC their mean). The axes show coverage from
+    ``min_coverage`` and the risk range of the curves there."""
     if not samples:
         raise ValueError("samples is empty; expected per-sample outputs of at least one method")
-    colors = method_colors(list(samples))
+    runs = {m: list(v) if isinstance(v, (list, tuple)) else [v] for m, v in samples.items()}
+    runs = {m: seeds for m, seeds in runs.items() if seeds}
+    if not runs:
+        raise ValueError("samples holds no per-sample outputs; expected those of at least one method")
+    colors = method_colors(list(runs))
     fig = Figure(figsize=(11, 4.5))
     axes = fig.subplots(1, 2, sharey=True)
+    top = 0.0
     for ax, (score, title) in zip(axes, (("msp", "raw: max softmax probability"),
                                          ("lognorm", "logit-normalised score"))):
-        for method, cols in samples.items():
-            correct = np.asarray(cols["pred"]) == np.asarray(cols["label"])
-            curve = risk_coverage_curve(np.asarray(cols[score], dtype=np.float64), correct)
-            area = float((curve.risk.sum() - curve.risk[-1] / 2) / curve.n)
-            ax.plot(curve.coverage, curve.risk, color=colors[method], label=f"{method} (AURC {area:.4f})")
-        ax.set_xlim(0, 1)
-        ax.set_ylim(bottom=0)
+        for method, seeds in runs.items():
+            areas = []
+            for i, cols in enumerate(seeds):
+                correct = np.asarray(cols["pred"]) == np.asarray(cols["label"])
+                curve = risk_coverage_curve(np.asarray(cols[score], dtype=np.float64), correct)
+                areas.append(float((curve.risk.sum() - curve.risk[-1] / 2) / curve.n))
+                top = max(top, risk_top(curve.coverage, curve.risk, min_coverage))
+                ax.plot(curve.coverage, curve.risk, color=colors[method], linewidth=1.0 if len(seeds) > 1 else 1.5,
+                        alpha=0.8, label="_" if i else method)
+            line = ax.get_lines()[-len(seeds)]
+            seeds_text = f", mean of {len(seeds)} seeds" if len(seeds) > 1 else ""
+            line.set_label(f"{method} (AURC {np.mean(areas):.4f}{seeds_text})")
+        ax.set_xlim(min_coverage, 1)
         ax.set_xlabel("coverage (share of test samples accepted)")
         ax.set_title(title)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
+    axes[0].set_ylim(0, top if top > 0 else 1)
     axes[0].set_ylabel("selective risk (error rate among accepted; lower is better)")
-    fig.suptitle("Risk–coverage of each method's best model")
+    fig.suptitle(f"Risk–coverage of each method's chosen model (coverage ≥ {min_coverage:g})")
     fig.tight_layout()
     return save_figure(fig, path)
 
@@ -176,9 +202,12 @@ def plot_pareto(trials: pd.DataFrame, keys: Sequence[tuple[str, str]], path: str
     for ax, ((kx, mx), (ky, my)) in zip(axes, pairs):
         for method, group in frame.groupby(frame[METHOD].astype(str)):
             ax.scatter(group[kx], group[ky], color=colors[method], label=method, s=25)
-        if not stopped.empty:
-            ax.scatter(stopped[kx], stopped[ky], marker="x", color="grey", s=20, alpha=0.6,
-                       label="stopped by ASHA (not on a front)")
+        limits = [_padded(frame[k]) for k in (kx, ky)]
+        if not stopped.empty:  # dimmed, and left off the axes' range: they are shorter trainings
+            ax.scatter(stopped[kx], stopped[ky], marker="x", color="grey", s=20, alpha=0.35,
+                       label="stopped by ASHA (not on a front; may lie off the axes)")
+        ax.set_xlim(*limits[0])
+        ax.set_ylim(*limits[1])
         ax.scatter(frame.loc[front, kx], frame.loc[front, ky], facecolors="none", edgecolors="black", s=90,
                    linewidths=1.4, label="Pareto set (all objectives)")
         pts = frame[[kx, ky]].to_numpy(float)
@@ -194,6 +223,13 @@ def plot_pareto(trials: pd.DataFrame, keys: Sequence[tuple[str, str]], path: str
     fig.suptitle(f"Pareto front of the completed trials: {', '.join(k for k, _ in keys)}")
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def _padded(values: pd.Series, margin: float = 0.08) -> tuple[float, float]:
+    """The range of ``values`` with a margin on each side (a single value gets a small one of its own)."""
+    low, high = float(values.min()), float(values.max())
+    pad = (high - low) * margin or max(abs(high) * 0.01, 1e-3)
+    return low - pad, high + pad
 
 
 def plot_learning_curves(epochs: pd.DataFrame, trials: pd.DataFrame, metric: str, mode: str | None,

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from analysis.core.layout import StudyDir
+from analysis.formatting import LOSS_PARAMS, hparams_text
 from study.sqlite_cache import ARTIFACT_DIR, sqlite_file
 from trainables.config import flatten
 
@@ -35,9 +36,41 @@ def default_tracking_uri(study_dir: Path | str) -> str:
     return StudyDir(Path(study_dir).resolve()).default_mlflow_uri
 
 
+METHOD_PARAM = "loss"  # a trial's method, the first of its params
+SEARCH_KIND = "trial"  # smoothstudy.kind of a search trial's run (a rerun's is its own kind: final, rerun)
+SHORT_ID = 8  # characters of a trial id in a run's name
+
+
 def flatten_params(values: dict[str, Any], prefix: str = "") -> dict[str, str]:
-    """A trial's configuration as MLflow params: flattened, each value a string within MLflow's limit."""
-    return {name: str(value)[:MAX_PARAM_CHARS] for name, value in flatten(values, prefix).items()}
+    """A trial's configuration as MLflow params: flattened, each value a string within MLflow's limit; the
+    method and its own hyperparameters first."""
+    flat = flatten(values, prefix)
+    first = [k for k in (f"{prefix}{METHOD_PARAM}",) if k in flat]
+    first += sorted(k for k in flat if k.startswith(f"{prefix}{LOSS_PARAMS}"))
+    order = first + [k for k in flat if k not in first]
+    return {name: str(flat[name])[:MAX_PARAM_CHARS] for name in order}
+
+
+def child_run_name(trial_id: str, config: dict[str, Any], tags: dict[str, Any]) -> str:
+    """What a trial's run is, as the runs table shows it: ``ls alpha=0.1872 · 0d9de8c0`` (method, its
+    hyperparameters, a short trial id); a rerun's: ``ls alpha=0.1872 · final seed 1000000 · 0d9de8c0`` (its kind,
+    seed and source trial)."""
+    flat = flatten(config)
+    own = {k: v for k, v in flat.items() if k.startswith(LOSS_PARAMS)}
+    parts = [str(flat.get(METHOD_PARAM, "?")) + (f" {hparams_text(own, sep=' ')}" if own else "")]
+    if "source_trial" in tags:  # a retrained configuration
+        parts.append(f"{tags.get('kind', 'rerun')} seed {flat.get('seed', '?')}")
+        trial_id = str(tags["source_trial"])
+    parts.append(trial_id[-SHORT_ID:])
+    return " · ".join(parts)
+
+
+def child_tags(trial_id: str, tags: dict[str, Any]) -> dict[str, str]:
+    """A trial run's own tags: its kind once (``smoothstudy.kind``: ``trial`` for a search trial, else the
+    rerun's kind), its trial id, and its other labels (``source_trial``)."""
+    out = {KIND_TAG: str(tags.get("kind", SEARCH_KIND)), TRIAL_TAG: trial_id}
+    out.update({k: str(v)[:MAX_TAG_CHARS] for k, v in tags.items() if k != "kind"})
+    return out
 
 
 def numeric_metrics(metrics: dict[str, Any]) -> dict[str, float]:

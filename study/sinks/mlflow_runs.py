@@ -22,9 +22,12 @@ from study.sinks.mlflow_names import (
     MAX_TAG_CHARS,
     PARENT_TAG,
     RUN_KIND_TAG,
+    SEARCH_KIND,
     STUDY_ID_TAG,
     STUDY_TAG,
     TRIAL_TAG,
+    child_run_name,
+    child_tags,
     flatten_params,
     local_artifact_location,
 )
@@ -109,13 +112,9 @@ class RunStore:
         if run_id is not None:
             return run_id, False
         parent, _ = self.parent()
-        tags = {
-            PARENT_TAG: parent,
-            **self._tags("trial"),
-            TRIAL_TAG: start.trial_id,
-            **{k: str(v)[:MAX_TAG_CHARS] for k, v in start.tags.items()},
-        }
-        run = self.client.create_run(self.experiment_id, run_name=start.trial_id, tags=tags,
+        tags = {PARENT_TAG: parent, **self._tags(SEARCH_KIND), **child_tags(start.trial_id, start.tags)}
+        run = self.client.create_run(self.experiment_id, run_name=child_run_name(start.trial_id, start.config,
+                                                                                  start.tags), tags=tags,
                                      start_time=None if start.at is None else int(start.at * 1000))
         run_id = run.info.run_id
         self.log(run_id, params=flatten_params(start.config))

@@ -45,7 +45,10 @@ def test_report_on_the_smoke_study(smoke_study, tmp_path):
     client = MlflowClient(study.default_mlflow_uri)
     parent = run_map_of(study)["parent"]
     logged = {a.path for a in client.list_artifacts(parent, REPORT_ARTIFACT_DIR)}
-    assert logged == {f"{REPORT_ARTIFACT_DIR}/report.md", f"{REPORT_ARTIFACT_DIR}/report.html"}
+    from study.report import ANSWER_FILE, LEADERBOARD_FILE
+
+    assert logged == {f"{REPORT_ARTIFACT_DIR}/{name}" for name in ("report.md", "report.html", ANSWER_FILE,
+                                                                    LEADERBOARD_FILE)}
 
 
 def test_asha_rungs_of_the_smoke_study(smoke_study):

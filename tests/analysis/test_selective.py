@@ -241,3 +241,21 @@ def test_better_score_gives_lower_aurc():
 def test_bad_input_names_argument(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+def test_the_risk_coverage_figure_zooms_past_the_spike_at_low_coverage(tmp_path):
+    """A confident error ranked first makes the risk 1 at the lowest coverage; the axis ends just above the
+    risk of the range shown (coverage >= MIN_COVERAGE), and a method's seeds draw one curve each."""
+    from analysis.plots.report_plots import MIN_COVERAGE, RISK_MARGIN, plot_risk_coverage_methods, risk_top
+    from tests.conftest import assert_png
+
+    scores = np.linspace(1, 0, 100)
+    correct = np.ones(100, dtype=bool)
+    correct[[0, 50, 90]] = False  # the most confident is wrong
+    curve = risk_coverage_curve(scores, correct)
+    assert curve.risk[0] == 1.0
+    shown = curve.coverage >= MIN_COVERAGE
+    assert risk_top(curve.coverage, curve.risk) == pytest.approx(curve.risk[shown].max() * RISK_MARGIN)
+    assert risk_top(curve.coverage, curve.risk) < 0.2
+    seed = {"label": np.zeros(100, int), "pred": np.where(correct, 0, 1), "msp": scores, "lognorm": scores}
+    assert_png(plot_risk_coverage_methods({"ls": [seed, seed], "ce": seed}, tmp_path / "rc.png"))

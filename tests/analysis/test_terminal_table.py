@@ -109,3 +109,58 @@ def test_bad_arguments_are_named(study_dir):
         build_report(study_dir, "val/acc", "best")
     with pytest.raises(ValueError, match="objective='val/auroc'.*known: .*val/acc"):
         build_report(study_dir, "val/auroc", "max")
+
+
+# -- the answer over final runs -----------------------------------------------------------------------
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from analysis.formatting import fmt_interval  # noqa: E402
+from analysis.stats import mean_ci  # noqa: E402
+from analysis.terminal_table import BEST_MARK, answer_dict, build_answer, format_answer, verdicts  # noqa: E402
+
+NOISE = np.array([0.002, -0.001, 0.0, -0.002, 0.001])
+
+
+def final_study(test_acc: dict[str, float], seeds: int = 5) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One completed search trial per method and its final runs over ``seeds`` shared seeds: test/acc is the
+    method's value plus a seed effect every method shares (plus a small rotation of its own)."""
+    trials = pd.DataFrame({"trial_id": [f"t_{m}" for m in test_acc], "status": "completed",
+                           "config/loss": list(test_acc), "val/acc": [0.9 - i / 100 for i in range(len(test_acc))],
+                           "study": "hand"})
+    rows = []
+    for k, (method, acc) in enumerate(test_acc.items()):
+        for s in range(seeds):
+            rows.append({"trial_id": f"final-t_{method}-seed{s}", "status": "completed", "tag/kind": "final",
+                         "tag/source_trial": f"t_{method}", "config/loss": method, "config/seed": 1000 + s,
+                         "val/acc": acc + 0.01, "test/acc": acc + NOISE[s] + np.roll(NOISE, k)[s] / 4})
+    return trials, pd.DataFrame(rows)
+
+
+def test_ties_are_shown_as_ties_and_a_clear_best_is_marked_alone(tmp_path):
+    trials, finals = final_study({"ls": 0.860, "maxsup": 0.8601, "ce": 0.850})
+    answer = build_answer(tmp_path, [("val/acc", "max")], trials=trials, reruns=finals)
+    assert answer.has_final_runs and answer.seeds == 5 and answer.rows[-1] == "ce"
+    assert answer.board.best["test/acc"] == {"ls", "maxsup"}  # tied for best, both told apart from ce
+    assert dict(verdicts(answer))["accuracy"].startswith("maxsup ≈ ls")
+    text = format_answer(answer)
+    assert "over 5 shared seeds" in text.splitlines()[0] and "final runs" in text.splitlines()[0]
+    for method in ("ls", "maxsup", "ce"):
+        iv = mean_ci(finals.loc[finals["config/loss"] == method, "test/acc"].to_numpy())
+        row = next(line for line in text.splitlines() if line.startswith(f"{method} "))
+        assert fmt_interval(iv) in row and (f"{fmt_interval(iv)} {BEST_MARK}" in row) == (method != "ce")
+
+    trials, finals = final_study({"ls": 0.88, "maxsup": 0.86, "ce": 0.85})
+    clear = build_answer(tmp_path, [("val/acc", "max")], trials=trials, reruns=finals)
+    assert clear.board.best["test/acc"] == {"ls"}
+    assert dict(verdicts(clear))["accuracy"].startswith("ls (p < 0.05")
+
+
+def test_no_mark_when_no_method_is_told_apart(tmp_path):
+    trials, finals = final_study({"ls": 0.86, "maxsup": 0.86, "ce": 0.86})
+    flat = build_answer(tmp_path, [("val/acc", "max")], trials=trials, reruns=finals)
+    assert flat.board.best["test/acc"] == set() and BEST_MARK not in "\n".join(format_answer(flat).splitlines()[1:5])
+    assert dict(verdicts(flat))["accuracy"].startswith("no method differs")
+    data = answer_dict(flat)
+    assert data["kind"] == "final" and len(data["shared_seeds"]) == 5
+    assert not any(m["metrics"]["test/acc"]["best"] for m in data["methods"])

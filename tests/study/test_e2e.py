@@ -54,12 +54,17 @@ def test_one_mlflow_child_run_per_trial_with_epoch_metrics(smoke_study):
     assert len(parents) == 1
     assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parents[0].info.run_id}
     trials = read_trials(smoke_study).set_index("trial_id")
-    assert sorted(r.info.run_name for r in children) == sorted(trials.index)
-    for run in children:
+    searched = [r for r in children if r.data.tags["smoothstudy.kind"] == "trial"]
+    assert sorted(r.data.tags["smoothstudy.trial_id"] for r in searched) == sorted(trials.index)
+    for run in searched:
+        trial = run.data.tags["smoothstudy.trial_id"]
         history = client.get_metric_history(run.info.run_id, "val/acc")
         steps = sorted(m.step for m in history)
-        assert steps == list(range(1, int(trials.loc[run.info.run_name, "epochs_run"]) + 1))
-        assert run.data.params["loss"] == trials.loc[run.info.run_name, "config/loss"]
+        assert steps == list(range(1, int(trials.loc[trial, "epochs_run"]) + 1))
+        assert run.data.params["loss"] == trials.loc[trial, "config/loss"]
+        # named for what it is: the method first, then its hyperparameters, then the trial's short id
+        assert run.info.run_name.startswith(trials.loc[trial, "config/loss"])
+        assert run.info.run_name.endswith(trial[-8:]) and list(run.data.params)[0] == "loss"
     artifacts = {a.path for a in client.list_artifacts(parents[0].info.run_id)}
     assert "study.yaml" in artifacts
     assert list((smoke_study / "mlartifacts").rglob("reliability.png")), "trial plots are not under the study"
@@ -82,5 +87,5 @@ def test_report_and_rerun_work_on_the_result(smoke_study):
     assert "test/acc" in proc.stdout
     client = MlflowClient(f"sqlite:///{smoke_study / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("smoke")
-    tagged = client.search_runs([experiment.experiment_id], "tags.kind = 'rerun'")
+    tagged = client.search_runs([experiment.experiment_id], "tags.`smoothstudy.kind` = 'rerun'")
     assert len(tagged) == len(reruns)

@@ -91,6 +91,51 @@ def test_final_command_on_a_finished_study(smoke_study, tmp_path):
     assert "single search trials" not in report and "report:" in proc.stdout
     again = run_cli("final", str(study), "--seeds", "2", "--device", "cpu", timeout=600)
     assert "already recorded" in again.stdout and len(read_rerun_trials(study)) == len(finals)
+    check_the_answer(study, proc.stdout, trials, finals)
+
+
+def check_the_answer(study, stdout: str, trials: pd.DataFrame, finals: pd.DataFrame) -> None:
+    """The answer ``final`` printed last: per method the mean ± 95% CI over its final runs' seeds of the
+    objective and test/acc, recomputed here from Parquet; the MLflow parent run carries the same means, a winner
+    per column and each method's choice; the final runs' MLflow runs are named for what they are."""
+    from mlflow import MlflowClient
+
+    from analysis.core.layout import StudyDir
+    from analysis.formatting import fmt_interval
+    from analysis.leaderboard import best_trials
+    from analysis.stats import mean_ci
+    from study.report import run_map_of
+
+    lines = stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if "the answer." in line)
+    assert "over 2 shared seeds" in lines[start] and "final runs" in lines[start]
+    header = lines[start + 1].split()
+    assert header[:3] == ["method", "configuration", "choice"] and header[3] == "val/acc" and "test/acc" in header
+    best = best_trials(trials, "val/acc", "max").set_index("config/loss")
+    rows = {line.split()[0]: line for line in lines[start + 3:start + 3 + len(best)]}
+    assert set(rows) == set(best.index)
+    means = {}
+    for method, trial in best["trial_id"].items():
+        mine = finals[finals["tag/source_trial"] == trial]
+        for key in ("val/acc", "test/acc"):
+            iv = mean_ci(mine[key].astype(float).to_numpy())
+            assert iv.n == 2 and fmt_interval(iv) in rows[method], (method, key, fmt_interval(iv), rows[method])
+            means[(method, key)] = iv.mean
+    assert any(line.startswith("Verdicts") for line in lines[start:])
+
+    client = MlflowClient(StudyDir(study).default_mlflow_uri)
+    runs = run_map_of(StudyDir(study))
+    parent = client.get_run(runs["parent"])
+    for (method, key), mean in means.items():
+        assert parent.data.metrics[f"final/{method}/{key}"] == pytest.approx(mean)
+        assert f"choice/{method}/val/acc" in parent.data.tags
+    assert parent.data.tags["final/seeds"] == "2" and parent.data.tags["winner/test/acc"]
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id, "report")}
+    assert {"report/answer.txt", "report/leaderboard.csv"} <= artifacts
+    for run_id in (runs["trials"][t] for t in finals["trial_id"]):
+        run = client.get_run(run_id)
+        assert run.data.tags["smoothstudy.kind"] == "final" and "kind" not in run.data.tags
+        assert " · final seed " in run.info.run_name and run.info.run_name.startswith(run.data.params["loss"])
 
 
 @pytest.mark.parametrize("states, trained", [

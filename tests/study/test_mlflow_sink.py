@@ -34,8 +34,8 @@ def _sink(uri, study, tmp_path, **kw):
 
 def _children(client, sink):
     exp = client.get_experiment_by_name(sink._args[1])
-    runs = client.search_runs([exp.experiment_id], filter_string="tags.`smoothstudy.kind` = 'trial'")
-    return {r.info.run_name: r for r in runs}
+    runs = client.search_runs([exp.experiment_id], max_results=1000)
+    return {r.data.tags["smoothstudy.trial_id"]: r for r in runs if "smoothstudy.trial_id" in r.data.tags}
 
 
 def _history(client, run_id, key):
@@ -80,7 +80,8 @@ def test_parent_children_params_metrics_and_artifacts(tracking_uri, tmp_path):
     t1, t2 = children["t1"], children["t2"]
     assert t1.data.tags["mlflow.parentRunId"] == parent.info.run_id
     assert t1.data.params == {"loss": "ls", "loss_params.alpha": "0.1"}
-    assert t1.data.tags["kind"] == "search" and t1.data.tags["smoothstudy.status"] == "completed"
+    assert t1.data.tags["smoothstudy.kind"] == "search" and "kind" not in t1.data.tags
+    assert t1.info.run_name == "ls alpha=0.1 · t1" and t1.data.tags["smoothstudy.status"] == "completed"
     assert _history(client, t1.info.run_id, "val/acc") == [(1, pytest.approx(0.2)), (2, pytest.approx(0.3))]
     assert _history(client, t1.info.run_id, "test/acc") == [(2, 0.9)]
     assert "epoch" not in t1.data.metrics
@@ -182,7 +183,7 @@ def test_sync_from_parquet_back_fills_and_is_idempotent(tracking_uri, tmp_path):
     assert _history(client, children["t1"].info.run_id, "val/acc") == [(1, 0.4), (2, 0.5)]
     assert _history(client, children["t1"].info.run_id, "test/acc") == [(2, 0.45)]
     t2 = children["t2"]
-    assert t2.data.params == {"loss": "ce"} and t2.data.tags["kind"] == "rerun"
+    assert t2.data.params == {"loss": "ce"} and t2.data.tags["smoothstudy.kind"] == "rerun"
     assert t2.data.tags["source_trial"] == "t1" and t2.data.tags["smoothstudy.status"] == "stopped"
     assert t2.data.tags["mlflow.parentRunId"] == mlflow_sink.parent_run_id
     assert _history(client, t2.info.run_id, "val/acc") == [(1, 0.3)]
@@ -253,6 +254,6 @@ def test_live_sink_and_sync_share_one_status_mapping_and_sync_back_fills_reruns_
     synced = _children(MlflowClient(other), live)
     assert {n: r.info.status for n, r in synced.items()} == {**live_runs, "rerun-a": "FINISHED"}
     assert live_runs["t-lost"] == "KILLED" == mlflow_run_status(TrialStatus.LOST)
-    assert synced["rerun-a"].data.tags["kind"] == "rerun"
+    assert synced["rerun-a"].data.tags["smoothstudy.kind"] == "rerun"
     assert [a.path for a in MlflowClient(other).list_artifacts(synced["t-completed"].info.run_id)] == ["reliability.png"]
     assert sync_from_parquet(study_dir, other, artifacts_of=artifacts_of).artifacts_logged == 0  # once

@@ -38,7 +38,7 @@ def test_plain_lines_without_control_characters_when_not_a_terminal():
     assert all(line.startswith("[progress] ") for line in lines)
     assert len(lines) == 3  # the first start, then each end (the other events come within 30 s of a line)
     assert lines[-2] == ("[progress] 1/4 trials: 1 completed, 0 stopped, 0 failed, 1 running | "
-                         "best val/acc (max): ce 0.7, ls 0.6 | elapsed 1m00s, ETA 3m00s")  # 60 s a trial, 3 left
+                         "best val/acc (max, any epoch): ce 0.7, ls 0.6 | elapsed 1m00s, ETA 3m00s")  # 60 s a trial, 3 left
     assert "2/4 trials: 1 completed, 0 stopped, 1 failed, 0 running" in lines[-1]
     assert "ETA 1m01s" in lines[-1]
 
@@ -48,7 +48,7 @@ def test_a_status_line_rewritten_in_place_on_a_terminal():
     _drive(ProgressSink(Progress(2, "val/acc", "max"), Printer(out, 30, tty=True, clock=clock), clock), clock)
     text = out.getvalue()
     assert text.count("\n") == 0 and text.startswith(CLEAR_LINE) and text.endswith(CLEAR_LINE)
-    assert "0/2 trials: 0 completed, 0 stopped, 0 failed, 2 running | best val/acc (max): ce 0.5, ls 0.6" in text
+    assert "0/2 trials: 0 completed, 0 stopped, 0 failed, 2 running | best val/acc (max, any epoch): ce 0.5, ls 0.6" in text
 
 
 def test_watch_reads_a_study_from_its_files(tmp_path):
@@ -83,7 +83,7 @@ def test_status_watch_follows_a_study_until_it_ends(smoke_study):
     proc = run_cli("status", str(smoke_study), "--watch", "--interval", "0.1")
     lines = proc.stdout.splitlines()
     assert lines[0].startswith("[progress] 6/6 trials:") and lines[0].endswith(", finished")
-    assert "best val/acc (max):" in lines[0] and not CONTROL.search(proc.stdout)
+    assert "best val/acc (max, any epoch):" in lines[0] and not CONTROL.search(proc.stdout)
     assert "finished: every trial has ended" in proc.stdout
 
 
@@ -114,3 +114,11 @@ def test_counts_follow_a_trial_that_ends_and_starts_again():
     assert (progress.count("running"), progress.count("completed"), progress.done) == (2, 0, 0)
     progress.ended("b", "lost")
     assert progress.count("running", "running") == 1 and progress.done == 0  # lost does not count towards N
+
+
+def test_the_runs_after_the_search_show_their_progress_and_eta():
+    from study.progress import runs_line
+
+    assert runs_line("final runs", 0, 18, 5.0) == "final runs 0/18 | elapsed 0m05s"
+    assert runs_line("final runs", 4, 18, 80.0) == "final runs 4/18 | elapsed 1m20s, ETA 4m40s"  # 20 s a run, 14 left
+    assert runs_line("final runs", 18, 18, 360.0).endswith("finished")

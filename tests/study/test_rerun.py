@@ -149,7 +149,7 @@ def test_same_seed_same_numbers_locally(study_copy, local_rerun, smoke_study, tm
     source, first = local_rerun
     said = []
     assert rerun(study_copy, trial=source, seeds=1, epochs=1, device="cpu", echo=said.append) == []
-    assert said == ["every rerun run is already recorded"]  # a recorded run is not trained again
+    assert said == ["all reruns asked for are already recorded"]  # a recorded run is not trained again
     other = tmp_path / "smoke"
     shutil.copytree(study_copy.root, other, ignore=shutil.ignore_patterns("reruns", "mlflow.db", "mlflow_runs.json",
                                                                           "mlartifacts"))
@@ -162,9 +162,9 @@ def test_same_seed_same_numbers_locally(study_copy, local_rerun, smoke_study, tm
 
     client = MlflowClient(study_copy.default_mlflow_uri)
     experiment = client.get_experiment_by_name("smoke")
-    tagged = client.search_runs([experiment.experiment_id], "tags.kind = 'rerun'")
+    tagged = client.search_runs([experiment.experiment_id], "tags.`smoothstudy.kind` = 'rerun'")
     assert {r.data.tags["source_trial"] for r in tagged} == {source}
-    assert {r.info.run_name for r in tagged} == {first[0]["trial_id"]}  # the same run, not a new one each time
+    assert {r.data.tags["smoothstudy.trial_id"] for r in tagged} == {first[0]["trial_id"]}  # one run, not one a time
 
 
 @pytest.mark.slow
@@ -216,3 +216,37 @@ def test_a_run_is_recorded_with_the_times_it_ran_not_the_time_it_is_recorded(tmp
     row = read_rerun_trials(tmp_path).set_index("trial_id").loc["final-t0-seed3"]
     assert row["started_at"] == pd.Timestamp(started, unit="s", tz="UTC")
     assert (row["ended_at"] - row["started_at"]).total_seconds() == pytest.approx(ended - started)
+
+
+def test_rerun_after_final_adds_no_duplicate_seed_and_leaves_the_interval(tmp_path):
+    """After the final runs (2 seeds of each method's best trial, written here as a finished ``final`` leaves
+    them), ``rerun --top 1 --seeds 1`` asks for a seed the final runs already trained: nothing is trained and it
+    says so; ``--seeds 3`` trains only the third seed. No (configuration, seed) pair is recorded twice, and the
+    answer's intervals (over the final runs) do not move."""
+    from analysis.leaderboard import build_leaderboard
+
+    study = tiny_searched_study(tmp_path)
+    trials = read_trials(study.root)
+    chosen = select_trials(trials, "val/acc", "max", "best", 1)
+    sink = ParquetSink(reruns_dir(study.root), "paired")
+    for k, (source, cfg) in enumerate(rerun_configs(chosen, 2, None, "cpu", 7)):
+        run = f"final-{source}-seed{cfg.seed}"
+        sink.trial_started(TrialStart(run, flatten(cfg.to_dict()), tags={"kind": "final", "source_trial": source}))
+        sink.trial_ended(TrialEnd(run, "completed", "", {"val/acc": 0.8 + k / 100, "test/acc": 0.7 + k / 50}))
+    sink.close()
+
+    def intervals():
+        board = build_leaderboard(read_trials(study.root), read_rerun_trials(study.root), "val/acc", "max")
+        return {(m.method, k): board.interval(m.method, k) for m in board.methods for k in ("test/acc", "val/acc")}
+
+    before, said = intervals(), []
+    assert all(iv.n == 2 for iv in before.values())
+    assert rerun(study, top=1, seeds=1, epochs=1, device="cpu", echo=said.append) == []
+    assert "already trained (as final runs)" in said[0] and "--seeds 3 adds a new seed" in said[0]
+    assert len(read_rerun_trials(study.root)) == 4
+    added = rerun(study, top=1, seeds=3, epochs=1, device="cpu", echo=lambda _: None)
+    assert sorted((r["source_trial"], r["trial_id"]) for r in added) == sorted(
+        (t, f"rerun-{t}-seed{7 + RERUN_SEED_OFFSET + 2}") for t in chosen["trial_id"])
+    runs = read_rerun_trials(study.root)
+    assert not runs.duplicated(["tag/source_trial", "config/seed"]).any() and len(runs) == 6
+    assert intervals() == before

@@ -53,3 +53,63 @@ def test_the_parent_run_holds_the_best_result_of_each_method(smoke_study):
         assert parent.data.metrics[f"best/{method}/val/acc"] == row["val/acc"]
         assert parent.data.metrics[f"best/{method}/test/acc"] == row["test/acc"]
         assert parent.data.tags[f"best/{method}/trial_id"] == row["trial_id"]
+
+
+def _processes_naming(text: str) -> list[int]:
+    from pathlib import Path
+
+    found = []
+    for pid_dir in Path("/proc").iterdir():
+        if pid_dir.name.isdigit():
+            try:
+                if text in (pid_dir / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"):
+                    found.append(int(pid_dir.name))
+            except OSError:
+                continue
+    return found
+
+
+def test_ui_stopped_by_sigterm_leaves_no_mlflow_process(tmp_path):
+    """``smoothstudy ui`` prints its address at once; SIGTERM (as a process manager or ``kill`` sends it) stops
+    it and the MLflow server it started, which would otherwise hold the port."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from tests.conftest import ROOT, free_port, tiny_study
+
+    study = tmp_path / "uistop"
+    study.mkdir()
+    (study / "study.yaml").write_text(open(tiny_study(tmp_path, "uistop")).read())
+    port = free_port()
+    out = tmp_path / "ui.out"
+    with open(out, "w") as sink:
+        proc = subprocess.Popen([sys.executable, "-m", "study", "ui", str(study), "--no-browser", "--port", str(port)],
+                                cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            assert proc.poll() is None, out.read_text()
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, out.read_text()
+                time.sleep(1)
+        assert _processes_naming(str(study)), "no MLflow server found for the study"
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    text = out.read_text()
+    assert f"http://127.0.0.1:{port}/#/experiments/" in text.splitlines()[0] or f"127.0.0.1:{port}" in text
+    time.sleep(1)
+    assert _processes_naming(str(study)) == [], "an MLflow process outlived ui"
+    with socket.socket() as s:
+        assert s.connect_ex(("127.0.0.1", port)) != 0, "the port still answers"

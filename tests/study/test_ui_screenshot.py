@@ -49,11 +49,32 @@ def _wait_text(browser, text: str, timeout: float = 60, attribute: str | None = 
         time.sleep(0.5)
 
 
+def _show_child_runs(browser, landing: str, text: str, timeout: float = 30) -> None:
+    """The trials' runs are nested under the study's parent run: expand it (its "+"), else filter the table on
+    the trials' kind as a person would, which lists them on their own."""
+    from urllib.parse import quote
+
+    deadline = time.monotonic() + timeout
+    while not _page_has(browser, text, None) and time.monotonic() < deadline:
+        for button in browser.find_elements("xpath", "//*[normalize-space(text())='uistudy']/preceding::button[1]"):
+            try:
+                button.click()
+            except Exception:  # noqa: BLE001 - a button that went stale as the table redrew
+                continue
+        time.sleep(1)
+    if not _page_has(browser, text, None):
+        trials_only = quote("tags.`smoothstudy.kind` = 'trial'")
+        browser.get(f"{landing}?searchFilter={trials_only}")
+    _wait_text(browser, text)
+
+
 def test_mlflow_ui_shows_study_runs_and_a_metric_chart(tmp_path):
     from mlflow import MlflowClient
 
+    from analysis.results import read_trials
+
     browser = _browser()
-    server = Server(tmp_path / "mlflow").start()
+    server = Server(tmp_path / "mlflow").start(timeout=300)  # a busy machine starts its workers slowly
     env = ray_env()
     try:
         study_file = tiny_study(tmp_path, "uistudy", search={"num_samples": 2, "max_concurrent": 2,
@@ -75,6 +96,15 @@ def test_mlflow_ui_shows_study_runs_and_a_metric_chart(tmp_path):
         browser.get(landing)
         _wait_text(browser, "uistudy")  # the study's parent run heads the runs table
         assert "0 traces" not in browser.find_element("tag name", "body").text
+        # the runs table names each trial's run by its method (then its hyperparameters and short id), not by
+        # a Ray id alone: above the fold, a person sees which method each run is
+        methods = sorted(set(read_trials(tmp_path / "runs" / "uistudy")["config/loss"]))
+        _show_child_runs(browser, landing, f"{methods[0]} ")
+        for method in methods:
+            names = [r.info.run_name for r in client.search_runs([experiment.experiment_id],
+                     filter_string=f"params.loss = '{method}'")]
+            assert names and all(n.startswith(f"{method} ") for n in names)
+            _wait_text(browser, names[0])
         browser.save_screenshot(str(SCREENSHOT_DIR / "mlflow_runs.png"))
         browser.get(f"{server.uri}/#/experiments/{experiment.experiment_id}/runs/{trial.info.run_id}")
         _wait_text(browser, trial.info.run_name)  # a trial's run, with its params and metrics
