@@ -139,6 +139,9 @@ def from_reproduction(protocol_file: Path, spec, echo=print) -> dict:
         match = trials[METHOD] == loss
         for name, value in params.items():
             column = f"{HPARAM_PREFIX}{name}"
+            if isinstance(value, str):  # a fixed setting (confidence_penalty's sign): absent = its default
+                match &= (trials[column] == value) if column in trials else True
+                continue
             values = trials[column].astype(float) if column in trials else pd.Series(np.nan, index=trials.index)
             match &= np.isclose(values, float(value))
         if match.sum() != 1:

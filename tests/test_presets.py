@@ -19,7 +19,8 @@ LR_PAPER = ("Lienen & Hüllermeier", "From Label Smoothing to Label Relaxation")
 # What each preset's header must name: the paper (authors, title) and the table or figures it follows; presets
 # tied to no single table must say so and name the papers of their methods.
 SOURCES = {
-    "lr_table1_fmnist": (*LR_PAPER, "Table 1", "Fashion-MNIST", "Deviations from the paper"),
+    "lr_table1_fmnist": (*LR_PAPER, "Table 1", "Fashion-MNIST", "Deviations from the paper", "julilien/LabelRelaxation"),
+    "lr_table1_fmnist_augmented": (*LR_PAPER, "Table 1", "Fashion-MNIST", "Deviations from the paper"),
     "xia_selective": ("Xia et al.", "Understanding Why Label Smoothing Degrades Selective Classification",
                       "Figs. 15-17", "Appendix", "Deviations"),
     "quick": ("Label Relaxation paper", "Lienen & Hüllermeier", "Sec. 5"),
@@ -54,9 +55,20 @@ def _choices(spec, method: str, name: str) -> tuple:
     return next(p.choices for p in method_params(spec)[method] if p.hparam.name == name)
 
 
-def test_label_relaxation_table1_setting():
+def test_label_relaxation_table1_authors_protocol():
+    """The authors' code: no augmentation, x 0.3162 after 31 epochs with Keras' decay 1e-5, pixel-mean inputs,
+    Glorot init, 25 % validation, train and test resampled per seed, the choice retrained on train + val."""
     spec = load_study(STUDIES / "lr_table1_fmnist.yaml")
-    assert "Table 1" in (STUDIES / "lr_table1_fmnist.yaml").read_text()
+    t, d = spec.training, spec.data
+    assert not d.augment and (d.normalize, d.resample, d.val_fraction) == ("pixel_mean", "per_seed", 0.25)
+    assert (t.schedule, t.milestones, t.step_gamma, t.lr_decay, t.init) == ("multistep", [31], 0.3162, 1e-5, "glorot")
+    assert (spec.final.train_on, spec.final.seeds, spec.search.trial_seed) == ("train_val", 1, "shared")
+    assert spec.methods["confidence_penalty"]["sign"] == {"value": "paper"}
+
+
+def test_label_relaxation_table1_setting():
+    spec = load_study(STUDIES / "lr_table1_fmnist_augmented.yaml")
+    assert "Table 1" in (STUDIES / "lr_table1_fmnist_augmented.yaml").read_text()
     t = spec.training
     assert (spec.data.dataset, spec.model, spec.data.subset) == ("fashion_mnist", "mlp", None)
     assert (t.optimizer, t.momentum, t.nesterov, t.batch_size, t.lr, t.epochs) == ("sgd", 0.9, True, 64, 0.05, 50)

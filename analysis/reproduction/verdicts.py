@@ -18,7 +18,15 @@ import numpy as np
 import pandas as pd
 
 from analysis.core.tables import SEED
-from analysis.reproduction.parts import FROM_TRIALS, Part, check_choice, chosen_params, column, run_seconds, tested_runs
+from analysis.reproduction.parts import (
+    FROM_TRIALS,
+    Part,
+    check_choice,
+    chosen_params,
+    column,
+    run_seconds,
+    tested_runs,
+)
 from analysis.reproduction.protocol import NOT_RUN, Protocol, choice, chosen_in, shown_in
 from analysis.stats import Comparison, Interval, mean_ci, welch_from_summary, welch_test
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from analysis.core.layout import StudyDir
+from analysis.core.tables import SEARCH_KIND
 from analysis.formatting import LOSS_PARAMS, hparams_text
 from study.sqlite_cache import ARTIFACT_DIR, sqlite_file
 from trainables.config import flatten
@@ -37,7 +38,6 @@ def default_tracking_uri(study_dir: Path | str) -> str:
 
 
 METHOD_PARAM = "loss"  # a trial's method, the first of its params
-SEARCH_KIND = "trial"  # smoothstudy.kind of a search trial's run (a rerun's is its own kind: final, rerun)
 SHORT_ID = 8  # characters of a trial id in a run's name
 
 
@@ -68,7 +68,7 @@ def child_run_name(trial_id: str, config: dict[str, Any], tags: dict[str, Any]) 
 def child_tags(trial_id: str, tags: dict[str, Any]) -> dict[str, str]:
     """A trial run's own tags: its kind once (``smoothstudy.kind``: ``trial`` for a search trial, else the
     rerun's kind), its trial id, and its other labels (``source_trial``)."""
-    out = {KIND_TAG: str(tags.get("kind", SEARCH_KIND)), TRIAL_TAG: trial_id}
+    out = {RUN_KIND_TAG: str(tags.get("kind", SEARCH_KIND)), TRIAL_TAG: trial_id}
     out.update({k: str(v)[:MAX_TAG_CHARS] for k, v in tags.items() if k != "kind"})
     return out
 

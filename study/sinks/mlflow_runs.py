@@ -14,7 +14,7 @@ from typing import Any
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag, ViewType
 
-from analysis.core.tables import SAMPLES_FILE
+from analysis.core.tables import SAMPLES_FILE, SEARCH_KIND
 from study.sinks.base import TrialStart
 from study.sinks.mlflow_names import (
     EXPERIMENT_KIND,
@@ -22,7 +22,6 @@ from study.sinks.mlflow_names import (
     MAX_TAG_CHARS,
     PARENT_TAG,
     RUN_KIND_TAG,
-    SEARCH_KIND,
     STUDY_ID_TAG,
     STUDY_TAG,
     TRIAL_TAG,

@@ -4,7 +4,7 @@ kind is one tag."""
 
 from __future__ import annotations
 
-from study.sinks.mlflow_names import KIND_TAG, TRIAL_TAG, child_run_name, child_tags, flatten_params
+from study.sinks.mlflow_names import RUN_KIND_TAG, TRIAL_TAG, child_run_name, child_tags, flatten_params
 
 CONFIG = {"lr": 0.05, "seed": 3, "loss": "ls", "batch_size": 64, "loss_params.alpha": 0.18720337598183118,
           "loss_params.schedule": "constant"}
@@ -28,5 +28,5 @@ def test_the_method_and_its_hyperparameters_are_the_first_params():
 
 def test_the_kind_is_one_tag():
     tags = child_tags("final-a-seed1", {"kind": "final", "source_trial": "a"})
-    assert tags == {KIND_TAG: "final", TRIAL_TAG: "final-a-seed1", "source_trial": "a"}
-    assert child_tags("t", {})[KIND_TAG] == "trial"
+    assert tags == {RUN_KIND_TAG: "final", TRIAL_TAG: "final-a-seed1", "source_trial": "a"}
+    assert child_tags("t", {})[RUN_KIND_TAG] == "trial"
