@@ -95,8 +95,8 @@ def build_answer(study_dir: Path | str, objectives: list[tuple[str, str]], decla
     objective, mode = objectives[0]
     if mode not in MODES:
         raise ValueError(f"mode={mode!r} is not allowed; allowed: {', '.join(MODES)}")
-    if len(trials) and objective not in trials.columns:
-        known = sorted(c for c in trials.columns if c.startswith(("val/", "test/", "train/")))
+    known = sorted(c for c in trials.columns if c.startswith(("val/", "test/", "train/")))
+    if len(trials) and objective not in trials.columns and known:  # no metric at all: no trial has reported yet
         raise ValueError(f"objective={objective!r} is not a metric of this study; known: {', '.join(known)}")
     board = build_leaderboard(trials, reruns, objective, mode, declared=declared)
     columns = [k for k in dict.fromkeys([objective, *HEADLINE])
@@ -290,8 +290,10 @@ def build_report(study_dir: Path | str, objective: str, mode: str, declared: Dec
     counts = dict(Counter(trials["status"].fillna("unknown"))) if len(trials) else {}
     if trials.empty:
         return Report(study, objective, mode, [], counts)
+    known = sorted(c for c in trials.columns if c.startswith(("val/", "test/", "train/")))
+    if not known:  # no trial has reported a metric yet
+        return Report(study, objective, mode, [], counts)
     if objective not in trials.columns:
-        known = sorted(c for c in trials.columns if c.startswith(("val/", "test/", "train/")))
         raise ValueError(f"objective={objective!r} is not a metric of this study; known: {', '.join(known)}")
     searched = _searched_columns(trials)
     ranked = best_trials(trials, objective, mode)
