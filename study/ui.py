@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 from analysis.core.layout import StudyDir
 from study.runner import load_study_of
+from study.sqlite_cache import study_tracking_uri
 
 REMOTE_SCHEMES = ("http://", "https://")
 
@@ -48,7 +49,7 @@ def open_ui(study: StudyDir, host: str = "127.0.0.1", port: int = 5000, open_bro
             echo: Callable[[str], None] = print, serve: bool = True) -> str:
     """Prints (and opens in a browser) the study's runs table; for a local store, serves it with ``mlflow ui``
     until Ctrl-C. Returns the address."""
-    uri = study.mlflow_uri
+    uri = study_tracking_uri(study)
     name = load_study_of(study).name
     if uri.startswith(REMOTE_SCHEMES):
         url = runs_table_url(uri, experiment_id_of(uri, name))
