@@ -106,10 +106,20 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from analysis.core.layout import StudyDir
     from search_spaces.preset_files import study_file
+    from search_spaces.study_file import read_study_file
+    from study.preflight import check_run_flags
+    from study.replace import check_replaceable
+
+    path = study_file(args.study_file)
+    spec = read_study_file(path)  # refused here, before torch and Ray are imported
+    check_run_flags(spec, args.smoke_test, args.storage, args.address, args.mlflow_uri, args.ray_storage,
+                    args.optuna_storage)
+    check_replaceable(StudyDir.of(args.storage, spec["name"]), args.force)
     from study.runner import run_study
 
-    study = run_study(study_file(args.study_file), args.storage, args.address, args.mlflow_uri, args.smoke_test, args.force,
+    study = run_study(path, args.storage, args.address, args.mlflow_uri, args.smoke_test, args.force,
                       ray_storage=args.ray_storage, optuna_storage=args.optuna_storage)
     _final_runs(study)
     _print_summary(study, args.mlflow_uri)
@@ -117,6 +127,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
+    from study.preflight import check_ray_state
+
+    check_ray_state(_study_dir(args.study_dir))
     from study.resume import resume_study
 
     study = resume_study(args.study_dir, args.address)
@@ -133,37 +146,53 @@ def _final_runs(study) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    study = _study_dir(args.study_dir)
+    if args.interval <= 0:
+        raise UsageError(f"interval={args.interval:g} is not allowed; allowed: a number of seconds > 0")
     from study.status import print_status, watch_status
 
     if args.watch:
-        watch_status(_study_dir(args.study_dir), args.interval)
+        watch_status(study, args.interval)
     else:
-        print_status(_study_dir(args.study_dir))
+        print_status(study)
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    study = _study_dir(args.study_dir)
     from study.report import make_report
 
-    study = _study_dir(args.study_dir)
     path = make_report(study, args.out)
     print(f"report: {path}")
     return 0
 
 
 def cmd_rerun(args: argparse.Namespace) -> int:
+    study = _study_dir(args.study_dir)
+    for name in ("top", "seeds"):
+        _check_count(name, getattr(args, name))
+    if args.epochs is not None:
+        from trainables.config import MAX_EPOCHS
+
+        _check_count("epochs", args.epochs, MAX_EPOCHS)
     from study.rerun import rerun
 
-    rerun(_study_dir(args.study_dir), trial=args.trial, top=args.top, seeds=args.seeds, epochs=args.epochs,
+    rerun(study, trial=args.trial, top=args.top, seeds=args.seeds, epochs=args.epochs,
           device=args.device, parallel=args.parallel, address=args.address)
     return 0
 
 
 def cmd_final(args: argparse.Namespace) -> int:
+    study = _study_dir(args.study_dir)
+    for name in ("top", "seeds"):
+        if getattr(args, name) is not None:
+            _check_count(name, getattr(args, name))
+    if args.gpu is not None and not 0 <= args.gpu <= 1000:
+        raise UsageError(f"gpu={args.gpu:g} is not allowed; allowed: a number >= 0")
+    _check_own_store(study)
     from study.final import run_final
     from study.state import run_spec
 
-    study = _study_dir(args.study_dir)
     spec = run_spec(study)
     gpus = args.gpu
     if gpus is None and args.device == "cuda" and spec.resources.gpu == 0:
@@ -178,9 +207,10 @@ def cmd_final(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    studies = [_study_dir(p) for p in args.study_dirs]
     from study.compare import compare_studies
 
-    path = compare_studies([_study_dir(p) for p in args.study_dirs], args.out)
+    path = compare_studies(studies, args.out)
     print(f"report: {path}")
     return 0
 
@@ -193,12 +223,13 @@ def cmd_mlflow_server(args: argparse.Namespace) -> int:
 
 def cmd_mlflow_sync(args: argparse.Namespace) -> int:
     from study.preflight import check_mlflow_uri
-    from study.sinks.mlflow import sync_study
-    from study.state import check_sqlite_file
 
     study = _study_dir(args.study_dir)
     uri = args.mlflow_uri or study.mlflow_uri
     check_mlflow_uri(uri)
+    from study.sinks.mlflow import sync_study
+    from study.state import check_sqlite_file
+
     if uri == study.default_mlflow_uri:
         check_sqlite_file(study.mlflow_db)
     summary = sync_study(study, uri)
@@ -253,7 +284,23 @@ def _study_dir(path: Path):
     study = StudyDir(path.expanduser().absolute())
     if not study.study_file.exists():
         raise UsageError(f"study_dir={path}: not a study directory (no study.yaml); run 'smoothstudy run' first")
+    study.meta()  # a study.json that is not smoothstudy's is named now
     return study
+
+
+def _check_count(name: str, value: int, most: int | None = None) -> None:
+    from search_spaces.study_file import MAX_FINAL
+
+    most = most or MAX_FINAL
+    if not 1 <= value <= most:
+        raise UsageError(f"{name}={value} is not allowed; allowed: an integer in [1, {most}]")
+
+
+def _check_own_store(study) -> None:
+    """A command that logs to the study's own MLflow store finds it there (it never makes a new one)."""
+    from study.sqlite_cache import study_tracking_uri
+
+    study_tracking_uri(study)
 
 
 def _print_summary(study, mlflow_uri: str | None) -> None:

@@ -27,14 +27,14 @@ from analysis.core.catalogue import HEADLINE
 from analysis.core.errors import UsageError
 from analysis.core.layout import StudyDir
 from analysis.core.statuses import TrialStatus
-from search_spaces.study_file import MAX_NUM_SAMPLES
+from search_spaces.study_file import MAX_FINAL, MAX_NUM_SAMPLES
 from study.runner import load_study_of
 from study.sinks.base import TrialEnd, TrialStart
 from trainables.config import TrialConfig, config_from_flat, flatten
 
 # Above every search trial's seed (trial n: study seed + n, n < num_samples <= MAX_NUM_SAMPLES, plus re-asks).
 RERUN_SEED_OFFSET = 10 * MAX_NUM_SAMPLES
-MAX_RERUNS = 1000  # --top and --seeds each: more is a typo, not a plan
+MAX_RERUNS = MAX_FINAL  # --top and --seeds each, as final.top and final.seeds
 
 
 def select_trials(trials: pd.DataFrame, objective: str, mode: str, trial: str, top: int) -> pd.DataFrame:

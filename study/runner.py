@@ -19,6 +19,7 @@ from analysis.core.errors import UsageError
 from analysis.core.layout import StudyDir
 from search_spaces.space import define_by_run
 from search_spaces.study_file import StudySpec, load_study, parse_study
+from study.preflight import check_ray_storage
 
 RAY_EXPERIMENT = "ray"  # the experiment directory under the storage path: runs/<study>/ray
 # What the driver imports on its way to the first trial, in that order. Tune's fit() imports mlflow itself
@@ -198,23 +199,6 @@ def build_sinks(spec: StudySpec, study: StudyDir, mlflow_uri: str | None, settin
     return [BackgroundSinks([parquet], "parquet"),
             mlflow_sinks(mlflow_group(spec, study, mlflow_uri, settings)),
             progress_sink(parquet, spec.search.num_samples, first.metric, first.mode)]
-
-
-RAY_STORAGE_SCHEMES = ("file", "s3", "gs", "gcs", "hdfs", "abfs", "abfss", "az")
-
-
-def check_ray_storage(ray_storage: str | None) -> str | None:
-    """``--ray-storage``: a directory every node sees (made absolute) or a URI pyarrow can open; refused with
-    one line before anything runs."""
-    if not ray_storage:
-        return None
-    if "://" not in ray_storage:
-        return str(Path(ray_storage).expanduser().absolute())
-    scheme = ray_storage.split("://", 1)[0]
-    if scheme not in RAY_STORAGE_SCHEMES:
-        raise UsageError(f"ray-storage={ray_storage}: unknown scheme {scheme!r}; allowed: a directory every node "
-                         f"sees or {', '.join(s + '://…' for s in RAY_STORAGE_SCHEMES)}")
-    return ray_storage
 
 
 def ray_storage_path(study: StudyDir, ray_storage: str | None) -> str:
