@@ -73,11 +73,15 @@ class DataSection(Strict):
 
     @model_validator(mode="after")
     def _directory_used(self, info: ValidationInfo) -> DataSection:
-        if not self.data_dir or not _registries(info):
+        if not (self.data_dir or self.subset) or not _registries(info):
             return self
         from trainables.data import get_dataset_info
 
-        if not get_dataset_info(self.dataset).reads_directory:
+        size = get_dataset_info(self.dataset).train_size
+        if self.subset and size and self.subset > size:
+            raise ValueError(f"subset={self.subset}: more than the {size} training images of {self.dataset}; "
+                             f"allowed: an integer in [2, {size}]")
+        if self.data_dir and not get_dataset_info(self.dataset).reads_directory:
             raise ValueError(f"data_dir={bounded(self.data_dir)}: {self.dataset} ships with its Python package and "
                              "reads no directory; allowed: no data_dir for it")
         return self
@@ -102,7 +106,7 @@ class TrainingSection(Strict):
     amp: bool = True
     amp_cpu: bool = False
     compile: bool = False
-    seeds_per_trial: int = Field(1, gt=0)  # >1: several seeds of a configuration in one trial (short trials)
+    seeds_per_trial: int = Field(1, gt=0, le=MAX_FINAL)  # >1: several seeds of a configuration in one trial (short trials)
 
 
 class EvaluationSection(Strict):
@@ -115,12 +119,12 @@ class EvaluationSection(Strict):
 
 class SearchSection(Strict):
     num_samples: int = Field(8, gt=0, le=MAX_NUM_SAMPLES)
-    max_concurrent: int = Field(2, gt=0)
+    max_concurrent: int = Field(2, gt=0, le=MAX_NUM_SAMPLES)
     sampler: Literal[SAMPLERS] = "tpe"  # type: ignore[valid-type]
     strategy: Literal[STRATEGIES] = "per_method"  # type: ignore[valid-type]
     seed: int | None = None
     trial_seed: Literal[TRIAL_SEEDS] = "per_trial"  # type: ignore[valid-type]
-    n_startup_trials: int = Field(4, ge=0)
+    n_startup_trials: int = Field(4, ge=0, le=MAX_NUM_SAMPLES)
 
 
 class AshaSection(Strict):
@@ -211,7 +215,7 @@ class StudySpec(Strict):
     final: FinalSection | None = None
     objective: Objective | list[Objective] = Objective()
     resources: Resources = Resources()
-    max_failures: int = Field(2, ge=0)
+    max_failures: int = Field(2, ge=0, le=MAX_FINAL)
     checkpoint: CheckpointSection = CheckpointSection()
 
     @field_validator("model")

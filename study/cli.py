@@ -241,7 +241,6 @@ def cmd_ui(args: argparse.Namespace) -> int:
     from analysis.core.layout import StudyDir
     from study.mlflow_server import is_loopback
     from study.preflight import check_port
-    from study.ui import open_ui
 
     check_port(args.host, args.port)
     if not is_loopback(args.host):
@@ -254,6 +253,8 @@ def cmd_ui(args: argparse.Namespace) -> int:
             names = ", ".join(c.name for c in candidates) or "none"
             raise UsageError(f"study_dir={root}: give one study directory; studies here: {names}")
         root = candidates[0]
+    from study.ui import open_ui
+
     open_ui(StudyDir(root), host=args.host, port=args.port, open_browser=not args.no_browser)
     return 0
 

@@ -12,7 +12,7 @@ import pytest
 from analysis.core.layout import StudyDir
 from study.replace import check_replaceable, clear_study, first_foreign, is_study
 from tests.conftest import ROOT, refusal_here, run_cli
-from tests.study.test_bad_input import refused, snapshot
+from tests.study.test_bad_input import bare_study, refused, snapshot
 
 SMOKE_FILE = ROOT / "studies" / "smoke.yaml"
 NOTES = b"the user's notes\x00\xff"
@@ -103,3 +103,17 @@ def test_read_commands_say_what_is_missing_and_make_no_store(study_copy):
     report = run_cli("report", str(study_copy.root))
     assert "the study's MLflow store is missing" in report.stderr
     assert not study_copy.mlflow_db.exists() and not study_copy.optuna_db.exists()
+
+
+def test_report_out_naming_an_existing_file(smoke_study, tmp_path):
+    out = tmp_path / "report.md"
+    out.write_text("mine")
+    refused(refusal_here("report", smoke_study, "--out", out), f"out={out}: an existing file, not a directory")
+    assert out.read_text() == "mine" and snapshot(tmp_path) == {"report.md": b"mine"}
+
+
+def test_compare_writes_nothing_when_one_study_is_broken(smoke_study, tmp_path):
+    broken = bare_study(tmp_path)
+    out = tmp_path / "cmp"
+    refused(refusal_here("compare", smoke_study, broken, "--out", out), str(broken), "no results yet")
+    assert not out.exists() and not list(tmp_path.glob(".smoothstudy-*"))
