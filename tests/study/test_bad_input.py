@@ -262,7 +262,7 @@ def test_a_finished_smoke_study_is_finished(tmp_path):
     (root / "parquet").mkdir()
     pq.write_table(pa.table({"trial_id": [f"t{i}" for i in range(4)], "status": ["completed"] * 3 + ["stopped"]}),
                    root / "parquet" / "trials.parquet")
-    status = cli_process("status", root)
+    status = cli("status", root)  # in this process: status starts nothing
     assert status.returncode == 0, status.stderr[-3000:]
     assert "4 trials asked for" in status.stdout and "finished: every trial has ended" in status.stdout
     assert "can be resumed" not in status.stdout
