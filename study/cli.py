@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -95,8 +96,19 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from study.stop import stop_on_sigterm
+
+    stop_on_sigterm()
     try:
         return COMMANDS[args.command](args) or 0
+    except (KeyboardInterrupt, SystemExit) as stop:
+        if isinstance(stop, SystemExit) and stop.code != signal.SIGTERM:  # Ray's own SIGTERM handler exits so
+            raise
+        _shutdown_ray()
+        folder = getattr(args, "study_dir", None) or _run_folder(args)
+        where = f"; 'smoothstudy status {folder}' shows what it holds" if isinstance(folder, Path) else ""
+        print(f"smoothstudy: stopped (Ctrl-C or SIGTERM){where}", file=sys.stderr)
+        return 130
     except Exception as err:
         line = expected_failure(err)  # None: a bug, which keeps its traceback
         if line is None:
@@ -121,6 +133,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     study = run_study(path, args.storage, args.address, args.mlflow_uri, args.smoke_test, args.force,
                       ray_storage=args.ray_storage, optuna_storage=args.optuna_storage)
+    _stopped_by_sigterm(study)
     _final_runs(study)
     _print_summary(study, args.mlflow_uri)
     return 0
@@ -133,6 +146,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     from study.resume import resume_study
 
     study = resume_study(args.study_dir, args.address)
+    _stopped_by_sigterm(study)
     _final_runs(study)
     _print_summary(study, None)
     return 0
@@ -302,6 +316,35 @@ def _check_own_store(study) -> None:
     from study.sqlite_cache import study_tracking_uri
 
     study_tracking_uri(study)
+
+
+def _run_folder(args: argparse.Namespace) -> Path | None:
+    """The study folder of a ``run`` (its study file read again: the name is in it)."""
+    if args.command != "run":
+        return None
+    try:
+        from search_spaces.preset_files import study_file
+        from search_spaces.study_file import read_study_file
+
+        return args.storage.expanduser().absolute() / read_study_file(study_file(args.study_file))["name"]
+    except (OSError, ValueError):
+        return None
+
+
+def _stopped_by_sigterm(study) -> None:
+    """A search that SIGTERM stopped (Tune saved its state) goes no further: no final runs, no report."""
+    from study import stop
+
+    if stop.requested():
+        _shutdown_ray()
+        raise KeyboardInterrupt  # main's one line
+
+
+def _shutdown_ray() -> None:
+    """Ray's workers and the local cluster this process started end with it (a cluster it joined runs on)."""
+    ray = sys.modules.get("ray")
+    if ray is not None and getattr(ray, "is_initialized", lambda: False)():
+        ray.shutdown()
 
 
 def _print_summary(study, mlflow_uri: str | None) -> None:

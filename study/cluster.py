@@ -7,6 +7,7 @@ import socket
 
 from analysis.core.errors import UsageError
 from search_spaces.study_file import Resources
+from study.stop import stop_on_sigterm
 
 AUTH_MODE_ENV = "RAY_AUTH_MODE"
 ADDRESS_TIMEOUT_S = 5.0  # ray.init retries an absent head for minutes
@@ -56,6 +57,7 @@ def connect(address: str | None, num_cpus: int | None = None) -> str | None:
         ray.init(address=address, **kwargs)
     else:
         ray.init(num_cpus=num_cpus, **kwargs)
+    stop_on_sigterm()
     return address
 
 
