@@ -100,7 +100,9 @@ def main(argv: list[str] | None = None) -> int:
 
     stop_on_sigterm()
     try:
-        return COMMANDS[args.command](args) or 0
+        code = COMMANDS[args.command](args) or 0
+        _shutdown_ray()  # here, not in the interpreter's exit, where a failure would change the exit code
+        return code
     except (KeyboardInterrupt, SystemExit) as stop:
         if isinstance(stop, SystemExit) and stop.code != signal.SIGTERM:  # Ray's own SIGTERM handler exits so
             raise
