@@ -114,8 +114,9 @@ def cluster_summary() -> dict[str, float | int | str]:
     return out
 
 
-def check_trial_resources(resources: Resources) -> None:
-    """A trial must fit on one node, else Ray leaves it PENDING forever: say so before any trial starts."""
+def check_trial_resources(resources: Resources, device: str | None = None) -> None:
+    """A trial must fit on one node, else Ray leaves it PENDING forever, and ``device: cuda`` needs a node with
+    a GPU: say so before any trial starts."""
     import ray
 
     nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
@@ -127,3 +128,6 @@ def check_trial_resources(resources: Resources) -> None:
     if resources.gpu > best_gpu:
         raise UsageError(f"resources.gpu={resources.gpu:g} is more than any node of the cluster has; "
                          f"allowed: at most {best_gpu:g}" + (" (no GPU found)" if best_gpu == 0 else ""))
+    if device == "cuda" and best_gpu == 0:
+        raise UsageError("training.device=cuda: no node of the cluster has a GPU; allowed: cpu or auto, or a "
+                         "cluster with GPUs")

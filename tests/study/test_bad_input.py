@@ -430,3 +430,16 @@ def test_a_bad_study_file_is_refused_before_torch_or_ray_is_imported(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip() == "[]", proc.stdout
     assert len([line for line in proc.stderr.splitlines() if line.startswith("smoothstudy: error: ")]) == len(calls)
+
+
+def test_cuda_on_a_cluster_without_gpus(monkeypatch):
+    import ray
+
+    from study.cluster import check_trial_resources
+    from study.runner import load_study
+
+    monkeypatch.setattr(ray, "nodes", lambda: [{"Alive": True, "Resources": {"CPU": 8.0}}])
+    resources = load_study(SMOKE_FILE).resources
+    check_trial_resources(resources, "cpu")
+    with pytest.raises(ValueError, match="training.device=cuda: no node of the cluster has a GPU"):
+        check_trial_resources(resources, "cuda")
