@@ -103,8 +103,9 @@ def main(argv: list[str] | None = None) -> int:
         code = COMMANDS[args.command](args) or 0
         _shutdown_ray()  # here, not in the interpreter's exit, where a failure would change the exit code
         return code
-    except (KeyboardInterrupt, SystemExit) as stop:
-        if isinstance(stop, SystemExit) and stop.code != signal.SIGTERM:  # Ray's own SIGTERM handler exits so
+    except (KeyboardInterrupt, SystemExit) as interrupted:
+        # Ray's SIGTERM handler (ray.init's, until ours is back) exits with the signal's number
+        if isinstance(interrupted, SystemExit) and interrupted.code != signal.SIGTERM:
             raise
         _shutdown_ray()
         folder = getattr(args, "study_dir", None) or _run_folder(args)
@@ -135,7 +136,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     study = run_study(path, args.storage, args.address, args.mlflow_uri, args.smoke_test, args.force,
                       ray_storage=args.ray_storage, optuna_storage=args.optuna_storage)
-    _stopped_by_sigterm(study)
+    _stopped_by_sigterm()
     _final_runs(study)
     _print_summary(study, args.mlflow_uri)
     return 0
@@ -148,7 +149,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     from study.resume import resume_study
 
     study = resume_study(args.study_dir, args.address)
-    _stopped_by_sigterm(study)
+    _stopped_by_sigterm()
     _final_runs(study)
     _print_summary(study, None)
     return 0
@@ -203,7 +204,7 @@ def cmd_final(args: argparse.Namespace) -> int:
     for name in ("top", "seeds"):
         if getattr(args, name) is not None:
             _check_count(name, getattr(args, name))
-    if args.gpu is not None and not 0 <= args.gpu <= 1000:
+    if args.gpu is not None and not args.gpu >= 0:
         raise UsageError(f"gpu={args.gpu:g} is not allowed; allowed: a number >= 0")
     _check_own_store(study)
     from study.final import run_final
@@ -213,8 +214,6 @@ def cmd_final(args: argparse.Namespace) -> int:
     gpus = args.gpu
     if gpus is None and args.device == "cuda" and spec.resources.gpu == 0:
         gpus = 1.0
-    if gpus is not None and gpus < 0:
-        raise UsageError(f"gpu={gpus:g} is not allowed; allowed: a number >= 0")
     run_final(study, spec, top=args.top, seeds=args.seeds, device=args.device, gpus=gpus, address=args.address)
     from study.report import make_report
 
@@ -333,7 +332,7 @@ def _run_folder(args: argparse.Namespace) -> Path | None:
         return None
 
 
-def _stopped_by_sigterm(study) -> None:
+def _stopped_by_sigterm() -> None:
     """A search that SIGTERM stopped (Tune saved its state) goes no further: no final runs, no report."""
     from study import stop
 
