@@ -247,6 +247,8 @@ def cmd_mlflow_sync(args: argparse.Namespace) -> int:
 
     if uri == study.default_mlflow_uri:
         check_sqlite_file(study.mlflow_db)
+        if not study.mlflow_db.exists():  # the one command that makes the study's store when it is gone
+            print(f"mlflow-sync: {study.mlflow_db} is missing; rebuilding it from the study's Parquet files")
     summary = sync_study(study, uri)
     print(f"mlflow-sync {study.name} -> {uri}: {summary}")
     return 0
