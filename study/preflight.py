@@ -256,10 +256,11 @@ def check_ray_state(study: StudyDir) -> None:
     folder = Path(ray_storage.removeprefix("file://")) / study.name / RAY_DIR if ray_storage else study.ray
     for path in sorted(folder.glob("*.json")) + sorted(folder.glob("*.pkl")):
         try:
-            if path.suffix == ".json":
-                json.loads(path.read_bytes())
+            data = path.read_bytes()
+            if path.suffix == ".json" and not data.startswith(b"\x80"):  # Tune's search_gen_state-*.json is a pickle
+                json.loads(data)
             else:
-                for _ in pickletools.genops(path.read_bytes()):
+                for _ in pickletools.genops(data):
                     pass
         except (OSError, ValueError, EOFError) as err:
             raise UsageError(f"{path}: not Ray's experiment state ({_first_line(err)}); the study cannot be "

@@ -117,3 +117,9 @@ def test_compare_writes_nothing_when_one_study_is_broken(smoke_study, tmp_path):
     out = tmp_path / "cmp"
     refused(refusal_here("compare", smoke_study, broken, "--out", out), str(broken), "no results yet")
     assert not out.exists() and not list(tmp_path.glob(".smoothstudy-*"))
+
+
+def test_a_real_studys_ray_state_passes_resumes_check(smoke_study):
+    from study.preflight import check_ray_state
+
+    check_ray_state(StudyDir(smoke_study))  # Tune's JSON, and its pickles (search_gen_state-*.json is one)
