@@ -1,6 +1,8 @@
-"""Checks of a command's settings that need no Ray and write nothing: where files go, the MLflow tracking URI,
-Ray's storage, resources on a local Ray, ports. Each refusal is a ``UsageError`` of one line naming the
-setting; network checks give up after a few seconds."""
+"""Checks of a command's settings that need no Ray and leave nothing behind (a folder's writability is probed
+with an empty folder, removed at once): where files go, the MLflow tracking URI, the Optuna storage, Ray's
+storage and saved state, GPUs and resources on a local Ray, ports. Each refusal is a ``UsageError`` of one line
+naming the setting; network checks give up after a few seconds. Nothing here imports torch or Ray (torch only
+to count GPUs where a GPU device exists)."""
 
 from __future__ import annotations
 
