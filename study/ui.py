@@ -16,7 +16,7 @@ import webbrowser
 from collections.abc import Callable
 
 from analysis.core.layout import StudyDir
-from study.runner import load_study_of
+from search_spaces.study_file import read_study_file
 from study.sqlite_cache import study_tracking_uri
 
 REMOTE_SCHEMES = ("http://", "https://")
@@ -50,7 +50,7 @@ def open_ui(study: StudyDir, host: str = "127.0.0.1", port: int = 5000, open_bro
     """Prints (and opens in a browser) the study's runs table; for a local store, serves it with ``mlflow ui``
     until Ctrl-C. Returns the address."""
     uri = study_tracking_uri(study)
-    name = load_study_of(study).name
+    name = read_study_file(study.study_file)["name"]  # no registries: the UI imports neither torch nor Ray
     if uri.startswith(REMOTE_SCHEMES):
         url = runs_table_url(uri, experiment_id_of(uri, name))
         echo(f"study {name} is on the MLflow server {uri}: {url}")

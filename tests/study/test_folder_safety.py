@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -123,3 +125,13 @@ def test_a_real_studys_ray_state_passes_resumes_check(smoke_study):
     from study.preflight import check_ray_state
 
     check_ray_state(StudyDir(smoke_study))  # Tune's JSON, and its pickles (search_gen_state-*.json is one)
+
+
+def test_ui_of_a_study_imports_neither_torch_nor_ray(study_copy):
+    script = ("import sys\nfrom pathlib import Path\nfrom analysis.core.layout import StudyDir\nfrom study.ui import open_ui\n"
+              f"print(open_ui(StudyDir(Path({str(study_copy.root)!r})), serve=False, open_browser=False))\n"
+              "print(sorted(m for m in ('torch', 'ray') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    url, modules = proc.stdout.splitlines()[-2:]
+    assert url.endswith("/runs") and modules == "[]", proc.stdout
