@@ -109,9 +109,9 @@ def rerun(study: StudyDir, trial: str = "best", top: int = 1, seeds: int = 1, ep
     if not jobs:
         echo(f"every {kind} run is already recorded")
         return []
-    from study.report import mlflow_uri_of
-
-    mlflow = mlflow_sinks(mlflow_group(spec, study, mlflow_uri_of(study), {"study": spec.model_dump(mode="json")}),
+    # the study's own store, pointed at this folder (RunStore does that too); one that is gone is made anew here,
+    # as the tests that rerun a folder of Parquet files only rely on
+    mlflow = mlflow_sinks(mlflow_group(spec, study, study.mlflow_uri, {"study": spec.model_dump(mode="json")}),
                           live=False)
     sinks = [ParquetSink(reruns_dir(study.root), spec.name), mlflow]
     threads = max(1, int(spec.resources.cpu))
