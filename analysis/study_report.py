@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.core.catalogue import metric_mode
+from analysis.core.layout import REPORT_HTML, REPORT_IMG_DIR, REPORT_MARKDOWN
 from analysis.core.statuses import FINISHED
 from analysis.core.tables import FINAL_KIND, METHOD, target_matrix
 from analysis.document import Block, Heading, Image, Paragraph, to_html, to_markdown
@@ -51,7 +52,7 @@ from analysis.terminal_table import build_answer
 
 DEFAULT_PARETO = (("val/acc", "max"), ("val/aurc", "min"), ("val/ece", "min"))
 HPARAM_METRICS = ("val/acc", "val/ece", "val/aurc")
-IMG_DIR = "img"
+IMG_DIR = REPORT_IMG_DIR
 
 
 
@@ -299,9 +300,9 @@ def write_study_report(inputs: ReportInputs, out_dir: Path | str) -> ReportFiles
 
 
 def write_files(blocks: list[Block], title: str, out: Path, images: list[Path]) -> ReportFiles:
-    md = out / "report.md"
+    md = out / REPORT_MARKDOWN
     md.write_text(to_markdown(blocks, out))
-    page = out / "report.html"
+    page = out / REPORT_HTML
     page.write_text(to_html(blocks, title))
     return ReportFiles(md, page, images)
 

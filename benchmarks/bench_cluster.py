@@ -28,7 +28,7 @@ from benchmarks.common import header, load_average, stats
 
 
 def cluster_start_s() -> float:
-    from tests.study.test_cluster import TwoNodeCluster
+    from benchmarks.harness import TwoNodeCluster
 
     cluster = TwoNodeCluster().start()
     cluster.stop()
@@ -36,9 +36,15 @@ def cluster_start_s() -> float:
 
 
 def resume_s(trials: int, epochs: int, kill_after: int) -> dict[str, float]:
-    from tests.conftest import run_cli
-    from tests.study.test_optuna_bridge import tiny_study
-    from tests.study.test_resume import epoch_parts, kill_processes_under, ray_env, start_driver, wait_for
+    from benchmarks.harness import (
+        epoch_parts,
+        kill_processes_under,
+        ray_env,
+        run_cli,
+        start_driver,
+        tiny_study,
+        wait_for,
+    )
 
     with tempfile.TemporaryDirectory(prefix="bench_resume") as tmp:
         tmp_path = Path(tmp)

@@ -16,7 +16,6 @@ from typing import Any, ClassVar
 from search_spaces.asha import study_rungs
 from search_spaces.budgets import Budgets, interleave, split_budget
 from search_spaces.samplers import sampler_info
-from search_spaces.space import configurations
 
 # (Optuna study name, method or None for the joint space) -> a searcher of that space
 MakeSearcher = Callable[[str, str | None], Any]
@@ -94,6 +93,10 @@ class PerMethod(SearchStrategy):
     name = "per_method"
 
     def budgets(self, spec: Any) -> Budgets:
+        from search_spaces.space import (
+            configurations,  # the losses' registry (torch): not needed to read a file
+        )
+
         return split_budget(configurations(spec), spec.search.num_samples,
                             capped=sampler_info(spec.search.sampler).enumerates)
 

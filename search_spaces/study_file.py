@@ -8,12 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-from analysis.metrics.epoch_keys import epoch_metric_keys
-from search_spaces.ranges import Strict, bounded, parse_param_spec
+from search_spaces.ranges import Range, Strict, bounded, parse_param_spec
 from search_spaces.samplers import SAMPLERS, sampler_info
-from search_spaces.space import method_params
 from search_spaces.strategies import STRATEGIES, strategy_of
 from search_spaces.yaml_file import read_study_yaml
 from trainables.config import (
@@ -26,9 +24,6 @@ from trainables.config import (
     TRAIN_ON,
     TrialConfig,
 )
-from trainables.data import get_dataset_info, list_datasets
-from trainables.losses import get_loss_info, list_losses
-from trainables.models import get_model_info
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 # Search trial n trains with seed + n, so trial seeds stay below seed + MAX_NUM_SAMPLES (plus a few re-asks
@@ -37,11 +32,20 @@ MAX_NUM_SAMPLES = 100_000
 # the training seed of search trial n: the study seed + n, or the study seed for every trial (values compared on
 # the same seed, so a grid's differences are the values', not the seeds')
 TRIAL_SEEDS = ("per_trial", "shared")
+MAX_FINAL = 1000  # final.top and final.seeds, and rerun's --top and --seeds: more is a typo, not a plan
+# A validation context of the checks that need no registry (datasets, models, losses, metrics: they import
+# torch): a bad study file is refused by these within a second, before anything heavy is imported.
+SHAPE_ONLY = "shape_only"
 SELECTION_HINT = "{metric: <a val/ or train/ metric>, mode: max | min}, e.g. {metric: val/ece, mode: min}"
 
 
 class StudyFileError(ValueError):
     """A study file that cannot be used; the message is one line naming the field."""
+
+
+def _registries(info: ValidationInfo) -> bool:
+    """Whether this validation checks names against the registries (not a ``SHAPE_ONLY`` one)."""
+    return not (info.context or {}).get(SHAPE_ONLY)
 
 
 class DataSection(Strict):
@@ -57,13 +61,25 @@ class DataSection(Strict):
 
     @field_validator("dataset")
     @classmethod
-    def _known_dataset(cls, v: str) -> str:
+    def _known_dataset(cls, v: str, info: ValidationInfo) -> str:
+        if not _registries(info):
+            return v
+        from trainables.data import list_datasets
+
         if v not in list_datasets():
             raise ValueError(f"unknown dataset {bounded(v)}; allowed: {', '.join(list_datasets())}")
         return v
 
     @model_validator(mode="after")
-    def _directory_used(self) -> DataSection:
+    def _directory_used(self, info: ValidationInfo) -> DataSection:
+        if not (self.data_dir or self.subset) or not _registries(info):
+            return self
+        from trainables.data import get_dataset_info
+
+        size = get_dataset_info(self.dataset).train_size
+        if self.subset and size and self.subset > size:
+            raise ValueError(f"subset={self.subset}: more than the {size} training images of {self.dataset}; "
+                             f"allowed: an integer in [2, {size}]")
         if self.data_dir and not get_dataset_info(self.dataset).reads_directory:
             raise ValueError(f"data_dir={bounded(self.data_dir)}: {self.dataset} ships with its Python package and "
                              "reads no directory; allowed: no data_dir for it")
@@ -89,7 +105,7 @@ class TrainingSection(Strict):
     amp: bool = True
     amp_cpu: bool = False
     compile: bool = False
-    seeds_per_trial: int = Field(1, gt=0)  # >1: several seeds of a configuration in one trial (short trials)
+    seeds_per_trial: int = Field(1, gt=0, le=MAX_FINAL)  # >1: several seeds of a configuration in one trial (short trials)
 
 
 class EvaluationSection(Strict):
@@ -102,12 +118,12 @@ class EvaluationSection(Strict):
 
 class SearchSection(Strict):
     num_samples: int = Field(8, gt=0, le=MAX_NUM_SAMPLES)
-    max_concurrent: int = Field(2, gt=0)
+    max_concurrent: int = Field(2, gt=0, le=MAX_NUM_SAMPLES)
     sampler: Literal[tuple(SAMPLERS)] = "tpe"  # type: ignore[valid-type]
     strategy: Literal[tuple(STRATEGIES)] = "per_method"  # type: ignore[valid-type]
     seed: int | None = None
     trial_seed: Literal[TRIAL_SEEDS] = "per_trial"  # type: ignore[valid-type]
-    n_startup_trials: int = Field(4, ge=0)
+    n_startup_trials: int = Field(4, ge=0, le=MAX_NUM_SAMPLES)
 
 
 class AshaSection(Strict):
@@ -132,7 +148,11 @@ class Objective(Strict):
 
     @field_validator("metric")
     @classmethod
-    def _namespaced(cls, v: str) -> str:
+    def _namespaced(cls, v: str, info: ValidationInfo) -> str:
+        if not _registries(info):
+            return v
+        from analysis.metrics.epoch_keys import epoch_metric_keys
+
         if v not in epoch_metric_keys():
             raise ValueError(f"objective metric {bounded(v)} is not one a trial reports every epoch; "
                              f"allowed: {', '.join(epoch_metric_keys())}")
@@ -161,8 +181,8 @@ class FinalSection(Strict):
     """After the search: each method's ``top`` best configurations (by the first objective on validation, and
     by each of ``also_chosen_by``) retrained with ``seeds`` new seeds, the same seeds for every method."""
 
-    top: int = Field(1, ge=1)
-    seeds: int = Field(3, ge=1)
+    top: int = Field(1, ge=1, le=MAX_FINAL)
+    seeds: int = Field(3, ge=1, le=MAX_FINAL)
     also_chosen_by: list[Selection] = []
     # train: on the training split, as the search trials; train_val: on training and validation splits together
     train_on: Literal[TRAIN_ON] = "train"  # type: ignore[valid-type]
@@ -194,18 +214,29 @@ class StudySpec(Strict):
     final: FinalSection | None = None
     objective: Objective | list[Objective] = Objective()
     resources: Resources = Resources()
-    max_failures: int = Field(2, ge=0)
+    max_failures: int = Field(2, ge=0, le=MAX_FINAL)
     checkpoint: CheckpointSection = CheckpointSection()
 
     @field_validator("model")
     @classmethod
-    def _known_model(cls, v: str) -> str:
+    def _known_model(cls, v: str, info: ValidationInfo) -> str:
+        if not _registries(info):
+            return v
+        from trainables.models import get_model_info
+
         get_model_info(v)  # raises "unknown model 'x'; known: …"
         return v
 
     @field_validator("methods")
     @classmethod
-    def _known_methods(cls, v: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    def _known_methods(cls, v: dict[str, dict[str, Any]], info: ValidationInfo) -> dict[str, dict[str, Any]]:
+        if not _registries(info):
+            for name, params in v.items():
+                for pname, spec in (params or {}).items():
+                    Range.of(spec, f"methods.{name}.{pname}")
+            return {k: dict(p or {}) for k, p in v.items()}
+        from trainables.losses import get_loss_info, list_losses
+
         for name, params in v.items():
             if name not in list_losses():
                 raise ValueError(f"unknown loss {name!r}; allowed: {', '.join(list_losses())}")
@@ -222,10 +253,19 @@ class StudySpec(Strict):
     def _some_objective(cls, v: Objective | list[Objective]) -> Objective | list[Objective]:
         if isinstance(v, list) and not v:
             raise ValueError("an empty list; allowed: one {metric, mode} or a list of one or more")
+        metrics = [o.metric for o in (v if isinstance(v, list) else [v])]
+        twice = next((m for i, m in enumerate(metrics) if m in metrics[:i]), None)
+        if twice is not None:
+            raise ValueError(f"{bounded(twice)} is given twice; allowed: each metric once")
         return v
 
     @model_validator(mode="after")
-    def _consistent(self) -> StudySpec:
+    def _consistent(self, info: ValidationInfo) -> StudySpec:
+        if not _registries(info):
+            _check_asha(self.asha, self.training.epochs)
+            return self
+        from trainables.data import list_datasets
+
         if sampler_info(self.search.sampler).enumerates:
             _check_finite_grid(self)
         _check_asha(self.asha, self.training.epochs)
@@ -260,6 +300,8 @@ def _check_asha(asha: AshaSection, epochs: int) -> None:
 
 def _check_finite_grid(spec: StudySpec) -> None:
     """A sampler that enumerates (``grid``) needs finite values of each searched hyperparameter."""
+    from search_spaces.space import method_params
+
     for loss, params in method_params(spec).items():
         for p in params:
             if not (p.is_fixed or p.choices):
@@ -279,8 +321,10 @@ def _one_line(err: ValidationError) -> str:
                               else "")
 
 
-def load_study(path: str | Path) -> StudySpec:
-    """Read and validate a study file; raises ``StudyFileError`` with one line naming the field."""
+def read_study_file(path: str | Path) -> dict[str, Any]:
+    """The study file's settings, checked for what needs no registry (``SHAPE_ONLY``: types, bounds, grids,
+    ranges, objectives), so a bad file is refused before torch or Ray is imported; ``StudyFileError`` with
+    one line naming the field."""
     path = Path(path)
     try:
         data = read_study_yaml(path)
@@ -288,12 +332,27 @@ def load_study(path: str | Path) -> StudySpec:
         raise StudyFileError(str(err)) from None
     if not isinstance(data, dict):
         raise StudyFileError(f"study file {path}: expected a mapping of settings at the top level")
-    return parse_study(data)
+    _validated(data, {SHAPE_ONLY: True})
+    return data
+
+
+def load_study(path: str | Path) -> StudySpec:
+    """Read and validate a study file; raises ``StudyFileError`` with one line naming the field."""
+    return parse_study(read_study_file(path))
+
+
+def _validated(data: dict[str, Any], context: dict[str, Any] | None = None) -> StudySpec:
+    try:
+        return StudySpec.model_validate(data, context=context)
+    except ValidationError as err:
+        raise StudyFileError(_one_line(err)) from None
+    except ValueError as err:
+        raise StudyFileError(str(err)) from None
 
 
 def parse_study(data: dict[str, Any]) -> StudySpec:
+    spec = _validated(data)
     try:
-        spec = StudySpec(**data)
         spec.base_trial_config()
     except ValidationError as err:
         raise StudyFileError(_one_line(err)) from None

@@ -4,6 +4,7 @@ billions of values once anything walks or prints them). Every refusal is one lin
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,10 @@ class _StudyLoader(_FAST):  # data only: no Python object tags
             if key_node.tag == _MERGE_TAG:
                 continue
             key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, str):  # every key of a study file is a name
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {_short(key)} is not text; allowed: a name (quote it: '{_short(key)}')",
+                    key_node.start_mark)
             try:
                 first = seen.get(key)
             except TypeError:  # an unhashable key: the base class refuses it with its own message
@@ -75,10 +80,13 @@ def _count_values(data: Any, budget: int) -> int:
 def read_study_yaml(path: Path) -> Any:
     """The parsed document; ``ValueError`` with one line naming ``path`` when it cannot be a study file."""
     try:
-        size = path.stat().st_size
-        if size > MAX_STUDY_FILE_BYTES:
-            raise ValueError(f"study file {path}: {size} bytes; allowed: at most {MAX_STUDY_FILE_BYTES} bytes")
-        raw = path.read_bytes()
+        if not stat.S_ISREG(path.stat().st_mode):  # a FIFO or a device would block or never end
+            raise ValueError(f"study file {path}: not a regular file; allowed: a YAML file")
+        with path.open("rb") as f:
+            raw = f.read(MAX_STUDY_FILE_BYTES + 1)  # the file may grow after the stat
+        if len(raw) > MAX_STUDY_FILE_BYTES:
+            raise ValueError(f"study file {path}: more than {MAX_STUDY_FILE_BYTES} bytes; allowed: at most "
+                             f"{MAX_STUDY_FILE_BYTES} bytes")
     except OSError as err:
         raise ValueError(f"study file {path}: cannot read it ({err.strerror or err})") from None
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -108,12 +109,26 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from study.stop import stop_on_sigterm
+
+    stop_on_sigterm()
     try:
         if hasattr(args, "verbose"):
             from study.quiet import quiet
 
             quiet(args.verbose)
-        return COMMANDS[args.command](args) or 0
+        code = COMMANDS[args.command](args) or 0
+        _shutdown_ray()  # here, not in the interpreter's exit, where a failure would change the exit code
+        return code
+    except (KeyboardInterrupt, SystemExit) as interrupted:
+        # Ray's SIGTERM handler (ray.init's, until ours is back) exits with the signal's number
+        if isinstance(interrupted, SystemExit) and interrupted.code != signal.SIGTERM:
+            raise
+        _shutdown_ray()
+        folder = getattr(args, "study_dir", None) or _run_folder(args)
+        where = f"; 'smoothstudy status {folder}' shows what it holds" if isinstance(folder, Path) else ""
+        print(f"smoothstudy: stopped (Ctrl-C or SIGTERM){where}", file=sys.stderr)
+        return 130
     except Exception as err:
         line = expected_failure(err)  # None: a bug, which keeps its traceback
         if line is None:
@@ -123,20 +138,35 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from analysis.core.layout import StudyDir
     from search_spaces.preset_files import study_file
+    from search_spaces.study_file import read_study_file
+    from study.preflight import check_run_flags
+    from study.replace import check_replaceable
+
+    path = study_file(args.study_file)
+    spec = read_study_file(path)  # refused here, before torch and Ray are imported
+    check_run_flags(spec, args.smoke_test, args.storage, args.address, args.mlflow_uri, args.ray_storage,
+                    args.optuna_storage)
+    check_replaceable(StudyDir.of(args.storage, spec["name"]), args.force)
     from study.runner import run_study
 
-    study = run_study(study_file(args.study_file), args.storage, args.address, args.mlflow_uri, args.smoke_test, args.force,
+    study = run_study(path, args.storage, args.address, args.mlflow_uri, args.smoke_test, args.force,
                       ray_storage=args.ray_storage, optuna_storage=args.optuna_storage)
+    _stopped_by_sigterm()
     _final_runs(study)
     _print_summary(study, args.mlflow_uri)
     return 0
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
+    from study.preflight import check_ray_state
+
+    check_ray_state(_study_dir(args.study_dir))
     from study.resume import resume_study
 
     study = resume_study(args.study_dir, args.address)
+    _stopped_by_sigterm()
     _final_runs(study)
     _print_summary(study, None)
     return 0
@@ -150,47 +180,61 @@ def _final_runs(study) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    study = _study_dir(args.study_dir)
+    if args.interval <= 0:
+        raise UsageError(f"interval={args.interval:g} is not allowed; allowed: a number of seconds > 0")
     from study.status import print_status, watch_status
 
     if args.json:
         from study.status import status_json
 
-        print(status_json(_study_dir(args.study_dir)))
+        print(status_json(study))
     elif args.watch:
-        watch_status(_study_dir(args.study_dir), args.interval)
+        watch_status(study, args.interval)
     else:
-        print_status(_study_dir(args.study_dir))
+        print_status(study)
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    study = _study_dir(args.study_dir)
     from study.report import make_report
 
-    study = _study_dir(args.study_dir)
     path = make_report(study, args.out)
     print(f"report: {path}")
     return 0
 
 
 def cmd_rerun(args: argparse.Namespace) -> int:
+    study = _study_dir(args.study_dir)
+    for name in ("top", "seeds"):
+        _check_count(name, getattr(args, name))
+    if args.epochs is not None:
+        from trainables.config import MAX_EPOCHS
+
+        _check_count("epochs", args.epochs, MAX_EPOCHS)
     from study.rerun import rerun
 
-    rerun(_study_dir(args.study_dir), trial=args.trial, top=args.top, seeds=args.seeds, epochs=args.epochs,
+    rerun(study, trial=args.trial, top=args.top, seeds=args.seeds, epochs=args.epochs,
           device=args.device, parallel=args.parallel, address=args.address)
     return 0
 
 
 def cmd_final(args: argparse.Namespace) -> int:
+    study = _study_dir(args.study_dir)
+    for name in ("top", "seeds"):
+        if getattr(args, name) is not None:
+            _check_count(name, getattr(args, name))
+    if args.gpu is not None and not args.gpu >= 0:
+        raise UsageError(f"gpu={args.gpu:g} is not allowed; allowed: a number >= 0")
+    _check_own_store(study)
     from study.final import run_final
     from study.state import run_spec
 
-    study = _study_dir(args.study_dir)
     spec = run_spec(study)
     gpus = args.gpu
     if gpus is None and args.device == "cuda" and spec.resources.gpu == 0:
         gpus = 1.0
-    if gpus is not None and gpus < 0:
-        raise UsageError(f"gpu={gpus:g} is not allowed; allowed: a number >= 0")
     run_final(study, spec, top=args.top, seeds=args.seeds, device=args.device, gpus=gpus, address=args.address)
     from study.report import make_report
 
@@ -199,9 +243,10 @@ def cmd_final(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    studies = [_study_dir(p) for p in args.study_dirs]
     from study.compare import compare_studies
 
-    path = compare_studies([_study_dir(p) for p in args.study_dirs], args.out)
+    path = compare_studies(studies, args.out)
     print(f"report: {path}")
     return 0
 
@@ -214,14 +259,17 @@ def cmd_mlflow_server(args: argparse.Namespace) -> int:
 
 def cmd_mlflow_sync(args: argparse.Namespace) -> int:
     from study.preflight import check_mlflow_uri
-    from study.sinks.mlflow_sync import sync_study
-    from study.state import check_sqlite_file
 
     study = _study_dir(args.study_dir)
     uri = args.mlflow_uri or study.mlflow_uri
     check_mlflow_uri(uri)
+    from study.sinks.mlflow_sync import sync_study
+    from study.state import check_sqlite_file
+
     if uri == study.default_mlflow_uri:
         check_sqlite_file(study.mlflow_db)
+        if not study.mlflow_db.exists():  # the one command that makes the study's store when it is gone
+            print(f"mlflow-sync: {study.mlflow_db} is missing; rebuilding it from the study's Parquet files")
     summary = sync_study(study, uri)
     print(f"mlflow-sync {study.name} -> {uri}: {summary}")
     return 0
@@ -231,7 +279,6 @@ def cmd_ui(args: argparse.Namespace) -> int:
     from analysis.core.layout import StudyDir
     from study.mlflow_server import is_loopback
     from study.preflight import check_port
-    from study.ui import open_ui
 
     check_port(args.host, args.port)
     if not is_loopback(args.host):
@@ -244,6 +291,8 @@ def cmd_ui(args: argparse.Namespace) -> int:
             names = ", ".join(c.name for c in candidates) or "none"
             raise UsageError(f"study_dir={root}: give one study directory; studies here: {names}")
         root = candidates[0]
+    from study.ui import open_ui
+
     open_ui(StudyDir(root), host=args.host, port=args.port, open_browser=not args.no_browser)
     return 0
 
@@ -281,7 +330,52 @@ def _study_dir(path: Path):
     study = StudyDir(path.expanduser().absolute())
     if not study.study_file.exists():
         raise UsageError(f"study_dir={path}: not a study directory (no study.yaml); run 'smoothstudy run' first")
+    study.meta()  # a study.json that is not smoothstudy's is named now
     return study
+
+
+def _check_count(name: str, value: int, most: int | None = None) -> None:
+    from search_spaces.study_file import MAX_FINAL
+
+    most = most or MAX_FINAL
+    if not 1 <= value <= most:
+        raise UsageError(f"{name}={value} is not allowed; allowed: an integer in [1, {most}]")
+
+
+def _check_own_store(study) -> None:
+    """A command that logs to the study's own MLflow store finds it there (it never makes a new one)."""
+    from study.sqlite_cache import study_tracking_uri
+
+    study_tracking_uri(study)
+
+
+def _run_folder(args: argparse.Namespace) -> Path | None:
+    """The study folder of a ``run`` (its study file read again: the name is in it)."""
+    if args.command != "run":
+        return None
+    try:
+        from search_spaces.preset_files import study_file
+        from search_spaces.study_file import read_study_file
+
+        return args.storage.expanduser().absolute() / read_study_file(study_file(args.study_file))["name"]
+    except (OSError, ValueError):
+        return None
+
+
+def _stopped_by_sigterm() -> None:
+    """A search that SIGTERM stopped (Tune saved its state) goes no further: no final runs, no report."""
+    from study import stop
+
+    if stop.requested():
+        _shutdown_ray()
+        raise KeyboardInterrupt  # main's one line
+
+
+def _shutdown_ray() -> None:
+    """Ray's workers and the local cluster this process started end with it (a cluster it joined runs on)."""
+    ray = sys.modules.get("ray")
+    if ray is not None and getattr(ray, "is_initialized", lambda: False)():
+        ray.shutdown()
 
 
 def _print_summary(study, mlflow_uri: str | None) -> None:

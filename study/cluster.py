@@ -7,6 +7,7 @@ import socket
 
 from analysis.core.errors import UsageError
 from search_spaces.study_file import Resources
+from study.stop import stop_on_sigterm
 
 AUTH_MODE_ENV = "RAY_AUTH_MODE"
 ADDRESS_TIMEOUT_S = 5.0  # ray.init retries an absent head for minutes
@@ -56,6 +57,7 @@ def connect(address: str | None, num_cpus: int | None = None) -> str | None:
         ray.init(address=address, **kwargs)
     else:
         ray.init(num_cpus=num_cpus, **kwargs)
+    stop_on_sigterm()
     return address
 
 
@@ -112,8 +114,9 @@ def cluster_summary() -> dict[str, float | int | str]:
     return out
 
 
-def check_trial_resources(resources: Resources) -> None:
-    """A trial must fit on one node, else Ray leaves it PENDING forever: say so before any trial starts."""
+def check_trial_resources(resources: Resources, device: str | None = None) -> None:
+    """A trial must fit on one node, else Ray leaves it PENDING forever, and ``device: cuda`` needs a node with
+    a GPU: say so before any trial starts."""
     import ray
 
     nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
@@ -125,3 +128,6 @@ def check_trial_resources(resources: Resources) -> None:
     if resources.gpu > best_gpu:
         raise UsageError(f"resources.gpu={resources.gpu:g} is more than any node of the cluster has; "
                          f"allowed: at most {best_gpu:g}" + (" (no GPU found)" if best_gpu == 0 else ""))
+    if device == "cuda" and best_gpu == 0:
+        raise UsageError("training.device=cuda: no node of the cluster has a GPU; allowed: cpu or auto, or a "
+                         "cluster with GPUs")

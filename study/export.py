@@ -26,8 +26,7 @@ def exported_study(study: StudyDir, methods: list[str] | None = None, seeds: int
 
     from analysis.leaderboard import best_trials
     from search_spaces.study_file import parse_study
-    from study.state import load_study_of
-    from study.state import read_results
+    from study.state import load_study_of, read_results
 
     spec = load_study_of(study)
     first = spec.objectives[0]

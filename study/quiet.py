@@ -24,14 +24,27 @@ QUIET_ENV = {
 QUIET_LOGGERS = ("ray._private.authentication.authentication_token_setup",)
 
 
+_optuna_quiet = False
+
+
 def quiet(verbose: bool = False) -> None:
-    """Sets the libraries' switches for quiet output, unless ``verbose``."""
+    """Sets the libraries' switches for quiet output, unless ``verbose``. Optuna's is set when a search starts
+    (``quiet_optuna``): importing Optuna here would slow every refusal of bad input."""
+    global _optuna_quiet
     if verbose:
         return
     for name, value in QUIET_ENV.items():
         os.environ.setdefault(name, value)
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
-    import optuna  # its "A new study created" INFO lines; its level is set when it is first imported
+    _optuna_quiet = True
+
+
+def quiet_optuna() -> None:
+    """Optuna's "A new study created" INFO lines off, when ``quiet`` was asked for; its level is set when it is
+    first used, so this runs after it is imported."""
+    if not _optuna_quiet:
+        return
+    import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)

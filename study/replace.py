@@ -1,30 +1,27 @@
 """``run --force``: replacing an existing study folder, and only one the tool made.
 
-A folder is a study when it holds the study's marker files (``study.yaml`` and ``study.json``) and nothing
-but what a study writes (``StudyDir.own_names``). Anything else is refused and left as it is; the replacement
-deletes only the tool's own entries, after every other check has passed."""
+A folder is a study when it holds the study's marker files (``study.yaml`` and ``study.json``) and every entry
+in it, at every depth, is one a study writes (``analysis.core.layout.study_manifest``). Anything else is refused,
+naming the first foreign entry, and left as it is; the replacement deletes only the files of the manifest, after
+every other check has passed."""
 
 from __future__ import annotations
 
-import shutil
+import os
+from pathlib import Path
 
 from analysis.core.errors import UsageError
-from analysis.core.layout import StudyDir
-from study.staging import SCRATCH_PREFIX
+from analysis.core.layout import StudyDir, in_manifest
 
 
-def _own(study: StudyDir, name: str) -> bool:
-    return name in study.own_names or name.startswith(SCRATCH_PREFIX)  # a report's scratch, left by a kill
-
-
-def foreign_entries(study: StudyDir) -> list[str]:
-    """Names under ``study.root`` that a study does not write."""
-    return sorted(p.name for p in study.root.iterdir() if not _own(study, p.name))
+def first_foreign(study: StudyDir) -> str | None:
+    """The first path under ``study.root`` that a study does not write (relative, a folder ending in /)."""
+    return next(study.foreign_entries(), None)
 
 
 def is_study(study: StudyDir) -> bool:
     return (study.root.is_dir() and not study.root.is_symlink() and study.study_file.is_file()
-            and study.meta_file.is_file() and not foreign_entries(study))
+            and study.meta_file.is_file() and first_foreign(study) is None)
 
 
 def check_replaceable(study: StudyDir, force: bool) -> bool:
@@ -38,22 +35,26 @@ def check_replaceable(study: StudyDir, force: bool) -> bool:
     if not force:
         raise UsageError(f"study {study.name!r} already exists at {root}; continue it with "
                          f"'smoothstudy resume {root}' or start over with --force")
-    if not is_study(study):
-        foreign = foreign_entries(study)
-        what = (f"it holds {', '.join(foreign[:5])}{' …' if len(foreign) > 5 else ''}, which no study writes"
-                if foreign else "it lacks a study's study.yaml and study.json")
+    foreign = first_foreign(study)
+    if foreign is not None or not is_study(study):
+        what = (f"it holds {foreign}, which no study writes" if foreign is not None
+                else "it lacks a study's study.yaml and study.json")
         raise UsageError(f"--force replaces only a study folder; {root} is not one ({what}); nothing was deleted: "
                          "move it or pick another --storage")
     return True
 
 
 def clear_study(study: StudyDir) -> None:
-    """Deletes the tool's own entries of a folder ``check_replaceable`` accepted (not the folder itself, so
-    anything that appeared since is kept)."""
-    for path in study.root.iterdir():
-        if not _own(study, path.name):
-            continue
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        else:
-            path.unlink()
+    """Deletes the files of the manifest in a folder ``check_replaceable`` accepted, then the folders they leave
+    empty (not the study folder itself): anything that appeared since is kept, with the folders holding it."""
+    root = study.root
+    for top, dirs, files in os.walk(root, topdown=False):
+        rel = Path(top).relative_to(root).parts
+        for name in files + [d for d in dirs if (Path(top) / d).is_symlink()]:
+            if in_manifest((*rel, name), folder=False):
+                (Path(top) / name).unlink()
+        if rel and in_manifest(rel, folder=True):
+            try:
+                Path(top).rmdir()
+            except OSError:  # not empty: it holds something the study did not write
+                pass

@@ -18,7 +18,9 @@ REPORT_ARTIFACT_DIR = "report"
 
 
 def mlflow_uri_of(study: StudyDir) -> str:
-    return study.mlflow_uri
+    from study.sqlite_cache import study_tracking_uri
+
+    return study_tracking_uri(study)
 
 
 def run_map_of(study: StudyDir) -> dict:
@@ -162,7 +164,7 @@ def log_report(study: StudyDir, files: list[Path], summary: tuple[dict, dict] | 
     parent run; False (with a warning) when it cannot."""
     parent = run_map_of(study).get("parent")
     if parent is None:
-        warnings.warn(f"no MLflow parent run of study {study.name} in {mlflow_uri_of(study)}; the report is not "
+        warnings.warn(f"no MLflow parent run of study {study.name} in {study.mlflow_uri}; the report is not "
                       "logged to MLflow", stacklevel=2)
         return False
     try:

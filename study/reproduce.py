@@ -21,11 +21,9 @@ from typing import Any
 
 from analysis.core.errors import UsageError
 from analysis.core.layout import StudyDir
-from analysis.core.tables import PARQUET_DIR, RERUNS_DIR, SAMPLES
 
 MANIFEST = "COLLECTED.json"
 DEFAULT_MAX_MB = 20.0
-SAMPLES_DIRS = (f"{PARQUET_DIR}/{SAMPLES.path}", f"{PARQUET_DIR}/{RERUNS_DIR}/{SAMPLES.path}")
 
 
 def _sha256(path: Path) -> str:
@@ -48,7 +46,14 @@ def _source_files(study_dir: Path) -> list[str]:
 
 
 def _is_sample_part(rel: str) -> bool:
-    return any(rel.startswith(d + "/part-") for d in SAMPLES_DIRS)
+    from analysis.core.tables import (  # pyarrow: not on the CLI's way to --help
+        PARQUET_DIR,
+        RERUNS_DIR,
+        SAMPLES,
+    )
+
+    samples_dirs = (f"{PARQUET_DIR}/{SAMPLES.path}", f"{PARQUET_DIR}/{RERUNS_DIR}/{SAMPLES.path}")
+    return any(rel.startswith(d + "/part-") for d in samples_dirs)
 
 
 def _check_target(into: Path) -> dict[str, str]:

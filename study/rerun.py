@@ -32,14 +32,14 @@ from analysis.core.layout import StudyDir
 from analysis.core.statuses import TrialStatus
 from analysis.core.tables import FINAL_KIND
 from analysis.formatting import hparams_text, kind_words
-from search_spaces.study_file import MAX_NUM_SAMPLES
+from search_spaces.study_file import MAX_FINAL, MAX_NUM_SAMPLES
 from study.sinks.base import TrialEnd, TrialStart
 from study.state import load_study_of
 from trainables.config import TrialConfig, config_from_flat, flatten
 
 # Above every search trial's seed (trial n: study seed + n, n < num_samples <= MAX_NUM_SAMPLES, plus re-asks).
 RERUN_SEED_OFFSET = 10 * MAX_NUM_SAMPLES
-MAX_RERUNS = 1000  # --top and --seeds each: more is a typo, not a plan
+MAX_RERUNS = MAX_FINAL  # --top and --seeds each, as final.top and final.seeds
 
 
 def select_trials(trials: pd.DataFrame, objective: str, mode: str, trial: str, top: int) -> pd.DataFrame:
@@ -123,9 +123,9 @@ def rerun(study: StudyDir, trial: str = "best", top: int = 1, seeds: int = 1, ep
         return []
     if not parallel:
         echo(f"{len(jobs)} {kind_words(kind)} to train here, one after the other")
-    from study.report import mlflow_uri_of
-
-    mlflow = mlflow_sinks(MlflowGroup.of_study(spec, study, mlflow_uri_of(study), {"study": spec.model_dump(mode="json")}),
+    # the study's own store, pointed at this folder (RunStore does that too); one that is gone is made anew here,
+    # as the tests that rerun a folder of Parquet files only rely on
+    mlflow = mlflow_sinks(MlflowGroup.of_study(spec, study, study.mlflow_uri, {"study": spec.model_dump(mode="json")}),
                           live=False)
     sinks = [ParquetSink(reruns_dir(study.root), spec.name), mlflow]
     threads = max(1, int(spec.resources.cpu))

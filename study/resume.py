@@ -34,7 +34,7 @@ def resume_study(path: Path, address: str | None = None, echo=print) -> StudyDir
     from study.cluster import check_trial_resources, connect
 
     connect(address or meta.get("address"))
-    check_trial_resources(spec.resources)
+    check_trial_resources(spec.resources, spec.training.device)
     echo(f"resuming study {spec.name} from {experiment}")
     start = time.perf_counter()
     make_tuner(spec, study, meta.get("mlflow_uri"), restore=True, ray_storage=meta.get("ray_storage")).fit()

@@ -125,7 +125,7 @@ def run_study(study_file: Path, storage: Path, address: str | None = None, mlflo
     check_replaceable(study, force)
 
     joined = connect(address)  # recorded: resume and `rerun --parallel` go back to it
-    check_trial_resources(spec.resources)
+    check_trial_resources(spec.resources, spec.training.device)
     prepare_study_dir(study, study_file)
     study.meta_file.write_text(json.dumps({"study_id": uuid.uuid4().hex, "mlflow_uri": mlflow_uri,
                                            "optuna_storage": optuna_storage, "address": joined,

@@ -21,8 +21,10 @@ def build_searcher(spec: StudySpec, study: StudyDir):
     from search_spaces.samplers import make_sampler
     from study.optuna_bridge import TruthfulOptunaSearch
     from study.per_method import PerMethodSearch
+    from study.quiet import quiet_optuna
     from study.sqlite_cache import make_parent_folder
 
+    quiet_optuna()
     seed = spec.search.seed if spec.search.seed is not None else spec.seed
     objectives = spec.objectives
     multi = len(objectives) > 1

@@ -15,6 +15,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from analysis.core.errors import UsageError
+from analysis.core.layout import MLFLOW_ARTIFACT_DIR as ARTIFACT_DIR
+from analysis.core.layout import StudyDir
+
 CACHE_ENV = "SMOOTHSTUDY_CACHE_DIR"
 SQLITE_PREFIX = "sqlite:///"
 
@@ -93,9 +97,6 @@ def new_mlflow_database(uri: str, artifact_root: str | None) -> None:
         db.close()
 
 
-ARTIFACT_DIR = "mlartifacts"  # a SQLite store's artifacts: this folder next to the database
-
-
 def move_artifact_root(uri: str, artifact_root: str) -> int:
     """After a study folder moved, its SQLite store still names the old ``…/mlartifacts`` folder in each
     experiment's artifact location and each run's artifact URI: they are pointed at ``artifact_root`` (the
@@ -123,3 +124,17 @@ def move_artifact_root(uri: str, artifact_root: str) -> int:
         return 0
     finally:
         db.close()
+
+
+def study_tracking_uri(study: StudyDir) -> str:
+    """The study's tracking URI for a command on its folder. Its own SQLite store must be there (a read command
+    never makes one: ``mlflow-sync`` rebuilds it from Parquet), and its artifact paths are pointed into this
+    folder first: a copied or moved study's store still names the original's, where MLflow would write."""
+    uri = study.mlflow_uri
+    if uri != study.default_mlflow_uri:
+        return uri
+    if not study.mlflow_db.is_file():
+        raise UsageError(f"{study.mlflow_db}: the study's MLflow store is missing; 'smoothstudy mlflow-sync "
+                         f"{study.root}' rebuilds it from the study's Parquet files")
+    move_artifact_root(uri, (study.root / ARTIFACT_DIR).as_uri())
+    return uri

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from analysis.core.errors import UsageError
+from analysis.core.layout import SCRATCH_PREFIX
 from study.preflight import check_writable_dir
 
-SCRATCH_PREFIX = ".smoothstudy-"  # a scratch folder a killed process left behind is the tool's own
 
 @dataclass(frozen=True)
 class Staged:

@@ -29,18 +29,21 @@ def study_status(study: StudyDir) -> dict:
     return {
         "study": spec.name, "trials_asked": trials_asked(spec), "states": dict(states), "best": best,
         "resumable": bool(unfinished and tune.Tuner.can_restore(experiment)), "finished": not unfinished,
-        "optuna": _optuna_states(study, spec.name),
+        **_optuna_states(study, spec.name),
     }
 
 
-def _optuna_states(study: StudyDir, name: str) -> dict[str, int]:
+def _optuna_states(study: StudyDir, name: str) -> dict:
+    """``optuna``: its trials by state; ``optuna_problem``: why there are none to show (None when it was read)."""
     url = study.optuna_storage
     if url == study.optuna_uri and not study.optuna_db.exists():
-        return {}
+        started = study.meta_file.exists()  # before its start a study has no storage yet
+        return {"optuna": {}, "optuna_problem": f"{study.optuna_db} is missing" if started else None}
     try:
-        return optuna_trial_states(url, name)
-    except Exception:  # noqa: BLE001 - a database that is unreachable from here: status shows the rest
-        return {}
+        return {"optuna": optuna_trial_states(url, name), "optuna_problem": None}
+    except Exception as err:  # noqa: BLE001 - a database that is unreachable from here: status shows the rest
+        first = (str(err).splitlines() or [type(err).__name__])[0][:200]
+        return {"optuna": {}, "optuna_problem": f"cannot read {url} ({first})"}
 
 
 def study_answer_of(study: StudyDir):
@@ -78,6 +81,8 @@ def print_status(study: StudyDir, echo=print) -> None:
         echo(f"  {state:<10} {count}")
     if s["optuna"]:
         echo("optuna sees: " + ", ".join(f"{n} {state}" for state, n in sorted(s["optuna"].items())))
+    elif s["optuna_problem"]:
+        echo(f"optuna: {s['optuna_problem']}")
     if s["best"]:
         b = s["best"]
         metric = next(k for k in b if "/" in k)

@@ -24,7 +24,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from analysis.core.layout import StudyDir
-from study.state import load_study_of
+from search_spaces.study_file import read_study_file
+from study.sqlite_cache import study_tracking_uri
 
 REMOTE_SCHEMES = ("http://", "https://")
 
@@ -60,8 +61,8 @@ def open_ui(study: StudyDir, host: str = "127.0.0.1", port: int = 5000, open_bro
             echo: Callable[[str], None] = print, serve: bool = True) -> str:
     """Prints (and opens in a browser) the study's runs table; for a local store, serves it with ``mlflow ui``
     until Ctrl-C. Returns the address."""
-    uri = study.mlflow_uri
-    name = load_study_of(study).name
+    uri = study_tracking_uri(study)
+    name = read_study_file(study.study_file)["name"]  # no registries: the UI imports neither torch nor Ray
     if uri.startswith(REMOTE_SCHEMES):
         url = runs_table_url(uri, experiment_id_of(uri, name))
         echo(f"study {name} is on the MLflow server {uri}: {url}")

@@ -7,8 +7,6 @@ import contextlib
 import io
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -16,9 +14,16 @@ from pathlib import Path
 from unittest.mock import patch
 
 import pytest
-import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks.harness import (  # noqa: F401 - the tests import them from here
+    ROOT,
+    free_port,
+    kill_processes_under,
+    ray_env,
+    run_cli,
+    tiny_study,
+)
+
 _own_cache: list[str] = []
 
 
@@ -45,18 +50,6 @@ def pytest_unconfigure(config):
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600, env: dict | None = None,
-            check: bool = True) -> subprocess.CompletedProcess:
-    """``python -m study ARGS`` in a subprocess (a real driver: Ray and MLflow state stay out of pytest)."""
-    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-    proc = subprocess.run([sys.executable, "-m", "study", *args], cwd=cwd or ROOT, env=full_env,
-                          capture_output=True, text=True, timeout=timeout)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"smoothstudy {' '.join(args)} exited {proc.returncode}\n"
-                             f"stdout:\n{proc.stdout[-4000:]}\nstderr:\n{proc.stderr[-4000:]}")
-    return proc
-
-
 def refusal_here(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     """``smoothstudy ARGS`` in this process, for a refusal: it ends before Ray or any other process starts, so a
     check costs the check, not an interpreter and a torch start-up. The real entry point's stderr (warnings
@@ -79,35 +72,6 @@ def refusal_here(*args: str, env: dict | None = None) -> subprocess.CompletedPro
     return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
 
 
-def tiny_study(tmp_path, name: str, **overrides) -> str:
-    """studies/smoke.yaml cut down: no probe, 600 digits; ``overrides`` replace whole sections."""
-    spec = yaml.safe_load((ROOT / "studies" / "smoke.yaml").read_text())
-    spec.update(name=name, evaluation={"representation": False, "probe": False})
-    spec["data"] = {**spec["data"], "subset": 600}
-    spec.update(overrides)
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(spec))
-    return str(path)
-
-def ray_env(prefix: str = "rt") -> dict[str, str]:
-    """A Ray temp dir of our own (short: Ray's socket paths must fit 107 bytes), so leftovers are findable."""
-    return {"RAY_TMPDIR": tempfile.mkdtemp(prefix=prefix, dir="/tmp"), "PYTHONUNBUFFERED": "1"}
-
-def kill_processes_under(marker: str) -> None:
-    """SIGKILL the processes whose command line names ``marker`` (our own Ray temp dir), by pid."""
-    for pid_dir in Path("/proc").iterdir():
-        if not pid_dir.name.isdigit() or int(pid_dir.name) == os.getpid():
-            continue
-        try:
-            if marker in (pid_dir / "cmdline").read_bytes().decode(errors="replace"):
-                os.kill(int(pid_dir.name), signal.SIGKILL)
-        except (OSError, ProcessLookupError):
-            continue
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

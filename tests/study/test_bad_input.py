@@ -4,7 +4,10 @@ and the disk as it was (a user's files byte for byte)."""
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -28,6 +31,7 @@ def snapshot(root: Path) -> dict[str, bytes | None]:
 
 
 def write_study(tmp_path: Path, text: str | None = None, **changes) -> Path:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "study.yaml"
     path.write_text(text if text is not None else yaml.safe_dump({**SMOKE, **changes}))
     return path
@@ -67,7 +71,7 @@ def test_force_leaves_a_folder_that_is_no_study_untouched(tmp_path, extra):
     before = user_folder(tmp_path / "runs" / "smoke")
     proc = cli("run", SMOKE_FILE, "--storage", tmp_path / "runs", "--force", *extra)
     refused(proc, *(["ray-storage=hdfs://x: cannot open it"] if extra else
-                    ["--force replaces only a study folder", "precious.txt, sub", "nothing was deleted"]))
+                    ["--force replaces only a study folder", "it holds precious.txt, which", "nothing was deleted"]))
     assert snapshot(tmp_path / "runs" / "smoke") == before
 
 
@@ -85,7 +89,7 @@ def test_force_leaves_a_study_holding_the_users_files_untouched(tmp_path):
     (root / "study.yaml").write_text(SMOKE_FILE.read_text())
     (root / "study.json").write_text("{}")
     before = snapshot(root)
-    refused(cli("run", SMOKE_FILE, "--storage", tmp_path / "runs", "--force"), "precious.txt, sub, which no study")
+    refused(cli("run", SMOKE_FILE, "--storage", tmp_path / "runs", "--force"), "it holds precious.txt, which no study")
     assert snapshot(root) == before
 
 
@@ -96,7 +100,7 @@ def test_force_clears_only_the_studys_own_files(tmp_path):
     study = StudyDir(tmp_path / "smoke")
     (study.parquet / "epochs").mkdir(parents=True)
     (study.root / ".smoothstudy-k1ll3d").mkdir()  # a report's scratch folder, left by a killed process
-    for path in (study.study_file, study.meta_file, study.mlflow_db, study.optuna_db, study.parquet / "epochs" / "p"):
+    for path in (study.study_file, study.meta_file, study.mlflow_db, study.optuna_db, study.parquet / "epochs" / "part-1.parquet"):
         path.write_text("x")
     assert check_replaceable(study, force=True)
     (study.root / "appeared_since.txt").write_text("keep")  # written between the check and the deletion
@@ -258,7 +262,7 @@ def test_a_finished_smoke_study_is_finished(tmp_path):
     (root / "parquet").mkdir()
     pq.write_table(pa.table({"trial_id": [f"t{i}" for i in range(4)], "status": ["completed"] * 3 + ["stopped"]}),
                    root / "parquet" / "trials.parquet")
-    status = cli_process("status", root)
+    status = cli("status", root)  # in this process: status starts nothing
     assert status.returncode == 0, status.stderr[-3000:]
     assert "4 trials asked for" in status.stdout and "finished: every trial has ended" in status.stdout
     assert "can be resumed" not in status.stdout
@@ -311,27 +315,132 @@ def test_expected_failures_are_one_bounded_line_and_bugs_are_not():
     assert expected_failure(TypeError("bug")) is None
 
 
-# -- with a finished study (the session's smoke study) ------------------------------------------------------
-def test_a_finished_study_is_one_force_may_replace(smoke_study, tmp_path):
-    import shutil
-
-    from analysis.core.layout import StudyDir
-    from study.replace import foreign_entries, is_study
-
-    copy = tmp_path / "smoke"
-    shutil.copytree(smoke_study, copy, ignore=shutil.ignore_patterns("cli_output.txt"))  # written by conftest
-    assert foreign_entries(StudyDir(copy)) == [] and is_study(StudyDir(copy))
-
-
-def test_report_out_naming_an_existing_file(smoke_study, tmp_path):
-    out = tmp_path / "report.md"
-    out.write_text("mine")
-    refused(cli("report", smoke_study, "--out", out), f"out={out}: an existing file, not a directory")
-    assert out.read_text() == "mine" and snapshot(tmp_path) == {"report.md": b"mine"}
+# -- the matrix: every bad input refused with one line, before any file, process or heavy import -----------------
+def children() -> set[int]:
+    """The processes this one started (Ray's would be among them)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == os.getpid():
+            found.add(int(stat.parent.name))
+    return found
 
 
-def test_compare_writes_nothing_when_one_study_is_broken(smoke_study, tmp_path):
-    broken = bare_study(tmp_path)
-    out = tmp_path / "cmp"
-    refused(cli("compare", smoke_study, broken, "--out", out), str(broken), "no results yet")
-    assert not out.exists() and not list(tmp_path.glob(".smoothstudy-*"))
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]  # nothing listens once closed
+
+
+def garbage_ray_state(tmp_path: Path) -> Path:
+    root = bare_study(tmp_path, mlflow_uri=None, address=None, ray_storage=None)
+    (root / "ray").mkdir()
+    (root / "ray" / "tuner.pkl").write_bytes(b"\x80\x05garbage, not a pickle" * 10)
+    return root
+
+
+RUN = ("run", "{study}", "--storage", "{tmp}/runs")
+MATRIX = {  # case: (study file changes, YAML text or None, command, needles)
+    "bool as int": ({"training": {**SMOKE["training"], "epochs": True}}, None, RUN,
+                    ["training.epochs: True is a boolean; allowed: an integer"]),
+    "int key": ({}, "name: x\nmethods: {ce: {}}\n1: x\n", RUN, ["line 3", "key 1 is not text"]),
+    "empty grid": ({"methods": {"ls": {"alpha": {"grid": []}}}}, None, RUN,
+                   ["methods.ls.alpha.grid: an empty list; allowed: one value or more"]),
+    "log range from 0": ({"methods": {"ls": {"alpha": {"low": 0, "high": 0.3, "log": True}}}}, None, RUN,
+                         ["methods.ls.alpha.low=0: a log-scaled range starts above 0"]),
+    "log range from a declared 0": ({"methods": {"ls": {"alpha": {"log": True}}}}, None, RUN,
+                                    ["methods.ls.alpha: a log-scaled range from low=0.0; allowed: low > 0"]),
+    "objective twice": ({"objective": [{"metric": "val/acc", "mode": "max"}, {"metric": "val/acc", "mode": "min"}]},
+                        None, RUN, ["objective: 'val/acc' is given twice; allowed: each metric once"]),
+    "final seeds": ({"final": {"seeds": 10**6}}, None, RUN, ["final.seeds", "less than or equal to 1000"]),
+    "final top": ({"final": {"top": 10**6}}, None, RUN, ["final.top", "less than or equal to 1000"]),
+    "subset above the dataset": ({"data": {**SMOKE["data"], "subset": 10**6}}, None, RUN,
+                                 ["subset=1000000: more than the 1500 training images of digits"]),
+    "concurrency": ({"search": {**SMOKE["search"], "max_concurrent": 10**6}}, None, RUN,
+                    ["search.max_concurrent", "less than or equal to 100000"]),
+    "cuda without a GPU": ({"training": {**SMOKE["training"], "device": "cuda"}}, None, RUN,
+                           ["training.device=cuda: this machine has no GPU"]),
+    "optuna URL": ({}, None, (*RUN, "--optuna-storage", "bogus"), ["optuna-storage=bogus: not a database URL"]),
+    "optuna SQLite in a missing folder": ({}, None, (*RUN, "--optuna-storage", "sqlite:///{tmp}/nowhere/o.db"),
+                                          ["optuna-storage=sqlite:///", "/nowhere does not exist"]),
+    "optuna server on a closed port": ({}, None, (*RUN, "--optuna-storage", "postgresql://u@127.0.0.1:{port}/db"),
+                                       ["no database server answers at 127.0.0.1:"]),
+    "mlflow SQLite in a missing folder": ({}, None, (*RUN, "--mlflow-uri", "sqlite:///{tmp}/nowhere/m.db"),
+                                          ["mlflow-uri=sqlite:///", "/nowhere does not exist"]),
+    "unwritable ray storage": ({}, None, (*RUN, "--ray-storage", "/proc/smoothstudy"),
+                               ["ray-storage=/proc/smoothstudy: /proc is not writable"]),
+    "garbage Ray state": ({}, None, ("resume", "{garbage}"), ["tuner.pkl: not Ray's experiment state"]),
+    "rerun epochs": ({}, None, ("rerun", "{bare}", "--epochs", "1000000"),
+                     ["epochs=1000000 is not allowed; allowed: an integer in [1, 10000]"]),
+    "final seeds flag": ({}, None, ("final", "{bare}", "--seeds", "1000000"),
+                         ["seeds=1000000 is not allowed; allowed: an integer in [1, 1000]"]),
+    "final without its MLflow store": ({}, None, ("final", "{bare}"), ["the study's MLflow store is missing"]),
+    "status interval": ({}, None, ("status", "{bare}", "--watch", "--interval", "0"), ["interval=0 is not allowed"]),
+}
+
+
+@pytest.mark.parametrize("case", MATRIX)
+def test_refused_before_anything_starts(tmp_path, monkeypatch, case):
+    changes, text, command, needles = MATRIX[case]
+    if case == "cuda without a GPU":
+        from study.preflight import local_gpu_count
+
+        if local_gpu_count():
+            pytest.skip("this machine has a GPU")
+    if case == "optuna server on a closed port":  # refused for its port, also where its driver is installed
+        import importlib.util
+
+        monkeypatch.setattr(importlib.util, "find_spec", lambda name: object())
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    study = write_study(inputs, text, **changes)
+    values = {"study": study, "tmp": tmp_path, "port": closed_port()}
+    if "{garbage}" in command:
+        values["garbage"] = garbage_ray_state(tmp_path)
+    if "{bare}" in command:
+        values["bare"] = bare_study(tmp_path, mlflow_uri=None, address=None, ray_storage=None)
+    before, started = snapshot(tmp_path), children()
+    refused(cli(*(str(a).format(**values) for a in command)), *needles)
+    assert snapshot(tmp_path) == before
+    assert children() <= started
+
+
+def test_a_fifo_is_not_read(tmp_path):
+    fifo = tmp_path / "study.yaml"
+    os.mkfifo(fifo)
+    refused(cli("run", fifo, "--storage", tmp_path / "runs"), f"study file {fifo}: not a regular file")
+    assert sorted(tmp_path.iterdir()) == [fifo]
+
+
+def test_a_bad_study_file_is_refused_before_torch_or_ray_is_imported(tmp_path):
+    """In a fresh interpreter: what a refusal of the study file and of the flags imports."""
+    bad = [write_study(tmp_path / str(i), None, **changes) for i, changes in enumerate(
+        [{"training": {**SMOKE["training"], "epochs": True}}, {"methods": {"ls": {"alpha": {"grid": []}}}},
+         {"final": {"seeds": 10**6}}])]
+    (tmp_path / "x").mkdir()
+    calls = [["run", str(p), "--storage", str(tmp_path / "runs")] for p in bad]
+    calls += [["run", str(SMOKE_FILE), "--storage", str(tmp_path / "runs"), "--optuna-storage", "bogus"],
+              ["status", str(tmp_path / "x")], ["report", str(tmp_path / "x")], ["ui", str(tmp_path / "x")]]
+    script = (f"import sys\nfrom study.cli import main\nfor args in {calls!r}:\n    assert main(args) == 2, args\n"
+              "try:\n    main(['--help'])\nexcept SystemExit as stop:\n    assert stop.code == 0\n"
+              "print(sorted(m for m in ('torch', 'ray', 'pandas', 'pyarrow', 'mlflow', 'optuna') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.splitlines()[-1] == "[]", proc.stdout[-2000:]
+    assert len([line for line in proc.stderr.splitlines() if line.startswith("smoothstudy: error: ")]) == len(calls)
+
+
+def test_cuda_on_a_cluster_without_gpus(monkeypatch):
+    import ray
+
+    from study.cluster import check_trial_resources
+    from study.runner import load_study
+
+    monkeypatch.setattr(ray, "nodes", lambda: [{"Alive": True, "Resources": {"CPU": 8.0}}])
+    resources = load_study(SMOKE_FILE).resources
+    check_trial_resources(resources, "cpu")
+    with pytest.raises(ValueError, match="training.device=cuda: no node of the cluster has a GPU"):
+        check_trial_resources(resources, "cuda")

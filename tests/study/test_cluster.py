@@ -8,61 +8,15 @@ import os
 import socket
 import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 import pytest
 
 from analysis.results import read_epochs, read_trials
+from benchmarks.harness import WORKER_IP, TwoNodeCluster
 from study.callback import NODE_ID, NODE_IP
 from study.cluster import enable_token_auth, reachable, token_available
-from tests.conftest import free_port, kill_processes_under, run_cli, tiny_study
-
-RAY = str(Path(sys.executable).with_name("ray"))
-WORKER_IP = "127.0.0.2"  # a second loopback address: the worker node gets an IP of its own
-
-
-def node_ports() -> list[str]:
-    """Ports of our own for the Ray agents that default to fixed ports, so clusters of other people on this machine never clash."""
-    return ["--dashboard-agent-listen-port", str(free_port()), "--dashboard-agent-grpc-port", str(free_port()),
-            "--runtime-env-agent-port", str(free_port()), "--metrics-export-port", str(free_port())]
-
-
-class TwoNodeCluster:
-    def __init__(self) -> None:
-        self.tmp = tempfile.mkdtemp(prefix="rc", dir="/tmp")
-        self.token = Path(self.tmp) / "token"
-        self.port = free_port()
-        self.address = f"127.0.0.1:{self.port}"
-        from ray._private.authentication.authentication_token_generator import (
-            generate_new_authentication_token,
-        )
-
-        self.token.write_text(generate_new_authentication_token())
-        # Every process of the cluster and every driver reads the token from this file (RAY_AUTH_TOKEN_PATH);
-        # `ray start --address` joins with it only when told RAY_AUTH_MODE=token.
-        self.env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(self.token),
-                    "RAY_TMPDIR": self.tmp}
-        self.start_s = 0.0
-
-    def start(self) -> TwoNodeCluster:
-        start = time.perf_counter()
-        common = ["--num-cpus=1", "--disable-usage-stats", *node_ports()]
-        self._ray("start", "--head", f"--port={self.port}", f"--temp-dir={self.tmp}", "--include-dashboard=false",
-                  f"--dashboard-port={free_port()}", *common)
-        self._ray("start", f"--address={self.address}", f"--node-ip-address={WORKER_IP}", *common)
-        self.start_s = time.perf_counter() - start
-        return self
-
-    def _ray(self, *args: str) -> None:
-        proc = subprocess.run([RAY, *args], env=self.env, capture_output=True, text=True, timeout=120)
-        if proc.returncode != 0:
-            self.stop()
-            raise AssertionError(f"ray {' '.join(args)} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
-
-    def stop(self) -> None:
-        kill_processes_under(self.tmp)
+from tests.conftest import run_cli, tiny_study
 
 
 @pytest.fixture

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import importlib.util
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from analysis.core.errors import UsageError
-from study.preflight import check_mlflow_uri, check_port, check_writable_dir
+from study.preflight import check_mlflow_uri, check_optuna_storage, check_port, check_writable_dir
 
 
 def serve(status: int):
@@ -53,16 +55,30 @@ def test_a_silent_server_is_refused_within_the_timeout():
         assert time.monotonic() - start < 5
 
 
-@pytest.mark.parametrize("uri", ["sqlite:///runs/x/mlflow.db", "postgresql+psycopg2://u@db/mlflow", "databricks"])
-def test_local_and_sql_uris_need_no_server(tmp_path, monkeypatch, uri):
+@pytest.mark.parametrize("uri", ["sqlite:///runs/mlflow.db", "databricks"])
+def test_local_uris_need_no_server(tmp_path, monkeypatch, uri):
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()
     check_mlflow_uri(uri)
 
 
-def test_sqlite_under_a_file_is_refused(tmp_path):
+@pytest.mark.parametrize("folder", ["missing", "f"])
+def test_sqlite_in_a_folder_that_is_not_there_is_refused(tmp_path, folder):
     (tmp_path / "f").write_text("x")
-    with pytest.raises(UsageError, match="is a file, not a directory"):
-        check_mlflow_uri(f"sqlite:///{tmp_path}/f/mlflow.db")
+    for check, setting in ((check_mlflow_uri, "mlflow-uri"), (check_optuna_storage, "optuna-storage")):
+        with pytest.raises(UsageError, match=f"{setting}=.*: the folder .*{folder} does not exist"):
+            check(f"sqlite:///{tmp_path}/{folder}/x.db")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f"]
+
+
+def test_a_database_server_must_answer(monkeypatch):
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: object())  # as if its driver were installed
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # bound, not listening: closed
+        for check, setting in ((check_mlflow_uri, "mlflow-uri"), (check_optuna_storage, "optuna-storage")):
+            with pytest.raises(UsageError, match=f"{setting}=.*: no database server answers at 127.0.0.1:{port}"):
+                check(f"postgresql://u@127.0.0.1:{port}/db", timeout_s=1)
 
 
 def test_writable_dir_and_ports(tmp_path):

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -15,18 +12,15 @@ import pytest
 from mlflow import MlflowClient
 
 from analysis.results import read_trials
+from benchmarks.harness import epoch_parts, start_driver, wait_for
 from study.optuna_bridge import optuna_trials
-from tests.conftest import ROOT, kill_processes_under, ray_env, refusal_here, run_cli, tiny_study
+from tests.conftest import kill_processes_under, ray_env, refusal_here, run_cli, tiny_study
 
 TRIALS, EPOCHS = 5, 4
 
 
 
 
-
-
-def epoch_parts(study_dir: Path) -> list[Path]:
-    return sorted((study_dir / "parquet" / "epochs").glob("part-*.parquet"))
 
 
 def raw_epoch_rows(study_dir: Path) -> list[tuple[str, int]]:
@@ -67,22 +61,6 @@ def assert_study_complete(study_dir: Path, trials_asked: int, epochs: int, mlflo
             history = client.get_metric_history(run.info.run_id, "val/acc")
             steps = [m.step for m in history]
             assert sorted(steps) == sorted(set(steps)), (run.info.run_name, steps)  # no step logged twice
-
-
-def start_driver(study_file: str, storage: Path, env: dict[str, str], *extra: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "study", "run", study_file, "--storage", str(storage), *extra],
-                            cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
-
-
-def wait_for(condition, timeout: float, what: str, proc: subprocess.Popen | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if proc is not None and proc.poll() is not None:
-            raise AssertionError(f"driver exited ({proc.returncode}) before {what}:\n{proc.stdout.read()[-3000:]}")
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
 
 
 @pytest.fixture

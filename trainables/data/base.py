@@ -54,6 +54,7 @@ class DatasetInfo:
     std: tuple[float, ...]
     hflip: bool = False  # horizontal flips preserve the label (not for digits or clothes with text)
     crop_padding: int = 0  # random-crop padding in pixels; 0 disables it
+    train_size: int | None = None  # images in its training set: what data.subset may keep at most
     default_dir: str | None = None
     env_var: str | None = None  # environment variable overriding the default directory
     reference: str = ""

@@ -97,13 +97,13 @@ register_dataset(
     DatasetInfo(
         name="cifar10", load=partial(load, variant="cifar10"), num_classes=10, in_chans=3, image_size=32,
         class_names=_C10, mean=(0.4914, 0.4822, 0.4465), std=(0.2470, 0.2435, 0.2616), hflip=True,
-        crop_padding=4, default_dir=DEFAULT_DIR, env_var=ENV_VAR, reference="Krizhevsky 2009",
+        crop_padding=4, default_dir=DEFAULT_DIR, env_var=ENV_VAR, reference="Krizhevsky 2009", train_size=50_000,
     )
 )
 register_dataset(
     DatasetInfo(
         name="cifar100", load=partial(load, variant="cifar100"), num_classes=100, in_chans=3, image_size=32,
         class_names=_C100, mean=(0.5071, 0.4865, 0.4409), std=(0.2673, 0.2564, 0.2762), hflip=True,
-        crop_padding=4, default_dir=DEFAULT_DIR, env_var=ENV_VAR, reference="Krizhevsky 2009",
+        crop_padding=4, default_dir=DEFAULT_DIR, env_var=ENV_VAR, reference="Krizhevsky 2009", train_size=50_000,
     )
 )

@@ -25,6 +25,6 @@ register_dataset(
     DatasetInfo(
         name="digits", load=load, num_classes=10, in_chans=1, image_size=8,
         class_names=tuple(str(i) for i in range(10)), mean=(0.305,), std=(0.376,),
-        reference="scikit-learn load_digits (UCI optical recognition of handwritten digits)",
+        reference="scikit-learn load_digits (UCI optical recognition of handwritten digits)", train_size=1797 - TEST_SIZE,
     )
 )

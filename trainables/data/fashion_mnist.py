@@ -36,6 +36,6 @@ register_dataset(
     DatasetInfo(
         name="fashion_mnist", load=load, num_classes=10, in_chans=1, image_size=28, class_names=CLASSES,
         mean=(0.2860,), std=(0.3530,), hflip=True, crop_padding=2, default_dir=DEBIAN_DIR, env_var=ENV_VAR,
-        reference="Xiao et al. 2017; Debian package dataset-fashion-mnist",
+        reference="Xiao et al. 2017; Debian package dataset-fashion-mnist", train_size=60_000,
     )
 )

