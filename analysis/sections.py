@@ -21,7 +21,7 @@ from analysis.formatting import (
     kind_words,
 )
 from analysis.leaderboard import Declared, Leaderboard, used_params
-from analysis.stats import Comparison, mean_ci, pareto_mask
+from analysis.stats import ALPHA, Comparison, mean_ci, pareto_mask
 from analysis.terminal_table import (
     BEST_MARK,
     Answer,
@@ -31,8 +31,6 @@ from analysis.terminal_table import (
     noise_lines,
     verdicts,
 )
-
-ALPHA = 0.05
 
 
 def answer_blocks(answer: Answer) -> list[Block]:

@@ -35,9 +35,8 @@ from analysis.core.catalogue import HEADLINE
 from analysis.core.statuses import TrialStatus
 from analysis.core.tables import CONFIG_PREFIX, METHOD, SEED, SOURCE_TAG
 from analysis.leaderboard import best_trials
-from analysis.stats import paired_test, welch_test
+from analysis.stats import ALPHA, paired_test, welch_test
 
-ALPHA = 0.05
 PAIRED = "paired over shared seeds"
 SPREAD = "from the final runs' seed spread"
 NONE = "no seed spread to judge it"
@@ -133,11 +132,12 @@ def spread_p_value(a: float, b: float, spread: Spread, n_a: int = 1, n_b: int = 
     return float(2 * sps.t.sf(abs(a - b) / se, spread.df))
 
 
-def indistinguishable(values: pd.DataFrame, chosen: str, per_seed: pd.DataFrame | None = None,
-                      spread: Spread | None = None, alpha: float = ALPHA) -> tuple[list[str], str]:
-    """The trials of ``values`` (``trial_id``, ``value``: one row per trial, its value over all its seeds)
-    that cannot be told from ``chosen``, ``chosen`` first, and the basis of the judgement. ``per_seed``
-    (``trial_id, seed, value``) gives the per-seed test; else ``spread`` the test of single values."""
+def p_values(values: pd.DataFrame, chosen: str, per_seed: pd.DataFrame | None = None,
+             spread: Spread | None = None) -> tuple[dict[str, float], str]:
+    """The two-sided p-value of each other trial of ``values`` (``trial_id``, ``value``: one row per trial, its
+    value over all its seeds) against ``chosen`` (NaN: the values are not finite), and the basis of the tests.
+    ``per_seed`` (``trial_id, seed, value``) gives the per-seed test; else ``spread`` the test of single values. A
+    trial that cannot be judged (per-seed values for ``chosen`` only, and no spread) has no entry."""
     by_trial = values.set_index(values["trial_id"].astype(str))["value"].astype(float)
     seeds: dict[str, pd.Series] = {}
     if per_seed is not None and not per_seed.empty:
@@ -149,8 +149,8 @@ def indistinguishable(values: pd.DataFrame, chosen: str, per_seed: pd.DataFrame 
     elif spread is not None:
         basis = SPREAD
     else:
-        return [chosen], NONE
-    members = [chosen]
+        return {}, NONE
+    out = {}
     for trial in by_trial.index:
         if trial == chosen:
             continue
@@ -159,16 +159,22 @@ def indistinguishable(values: pd.DataFrame, chosen: str, per_seed: pd.DataFrame 
             shared = sorted(set(mine.index) & set(theirs.index))
             test = (paired_test(theirs[shared].to_numpy(), mine[shared].to_numpy()) if len(shared) >= 2
                     else welch_test(theirs.to_numpy(), mine.to_numpy()))
-            p = test.p_value
+            out[trial] = test.p_value
         elif spread is not None:
             n_mine = len(mine) if mine is not None else 1
             n_theirs = len(theirs) if theirs is not None else 1
-            p = spread_p_value(float(by_trial[trial]), float(by_trial[chosen]), spread, n_theirs, n_mine)
-        else:  # per-seed values for the chosen trial only, and no spread: this one cannot be judged
-            continue
-        if not (math.isfinite(p) and p < alpha):
-            members.append(trial)
-    return members, basis
+            out[trial] = spread_p_value(float(by_trial[trial]), float(by_trial[chosen]), spread, n_theirs, n_mine)
+    return out, basis
+
+
+def indistinguishable(values: pd.DataFrame, chosen: str, per_seed: pd.DataFrame | None = None,
+                      spread: Spread | None = None, alpha: float = ALPHA) -> tuple[list[str], str]:
+    """The trials of ``values`` that cannot be told from ``chosen`` (``p_values``' p >= ``alpha``, or NaN),
+    ``chosen`` first, and the basis of the judgement."""
+    ps, basis = p_values(values, chosen, per_seed, spread)
+    if basis == NONE:
+        return [chosen], NONE
+    return [chosen, *(t for t, p in ps.items() if not (math.isfinite(p) and p < alpha))], basis
 
 
 def selection_noise(trials: pd.DataFrame, reruns: pd.DataFrame, objective: str, mode: str,

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as sps
 
+ALPHA = 0.05  # the significance level of every test the tool reports (a difference, a verdict, a tie)
 PAIRED_TESTS = ("t-test", "wilcoxon")
 DEFAULT_BOOTSTRAP = 1000
 
@@ -159,7 +160,7 @@ class BestSet:
         return self.best is not None and len(self.tied) < methods
 
 
-def best_set(values: dict[str, dict[object, float]], mode: str, alpha: float = 0.05) -> BestSet:
+def best_set(values: dict[str, dict[object, float]], mode: str, alpha: float = ALPHA) -> BestSet:
     """``values``: method -> {seed: value}. The best mean (NaNs dropped) and the methods the paired t-test over
     shared seeds does not tell from it at level ``alpha``."""
     if mode not in ("max", "min"):

@@ -16,14 +16,16 @@ from analysis.reproduction.parts import (
     Study,
     chosen_params,
     chosen_trial,
+    final_runs,
     grid_trials,
     num,
     params_of,
     tested_runs,
 )
 from analysis.reproduction.protocol import NOT_RUN, Protocol, choice, chosen_in
-from analysis.reproduction.verdicts import ALPHA, RowResult, fmt_p, sample
-from analysis.stats import Interval, mean_ci, paired_test, welch_interval
+from analysis.reproduction.verdicts import RowResult, fmt_p, sample
+from analysis.selection import NONE, PAIRED, SPREAD, final_spread, p_values
+from analysis.stats import ALPHA, Interval, mean_ci, welch_interval
 
 
 def fmt_interval(ours: Interval | None) -> str:
@@ -148,14 +150,10 @@ def _value_key(row: pd.Series) -> str:
 
 def selection_noise(parts: list[Study], method: str, chosen: tuple[str, str]) -> dict[str, Any] | None:
     """How sure the choice of ``method``'s configuration by ``chosen`` (metric, mode) is, over the studies of a
-    part (one per seed, or one).
-
-    Several seeds: each configuration's validation metric is compared with that of the configuration best on
-    the mean over seeds by the paired t-test over the seeds (every value of a seed shares its split and
-    training seed); those with p ≥ ``ALPHA`` are indistinguishable from it. One study (one trial per value): the
-    seed-to-seed spread is estimated from the final runs of the chosen configuration (their SD of the same
-    validation metric); a value lies within the noise when its distance to the best is below 1.96·√2·SD. Returns
-    None without two grid values."""
+    part (one per seed, or one), judged as every study's choice is (``analysis.selection``): each grid value
+    against the value best on the mean over seeds, paired over the seeds (every value of a seed shares its
+    split and training seed); with one seed per value, by the seed spread of the chosen configuration's final
+    runs. Returns None without two grid values."""
     metric, mode = chosen
     sign = 1 if mode == "max" else -1
     rows = []
@@ -176,41 +174,30 @@ def selection_noise(parts: list[Study], method: str, chosen: tuple[str, str]) ->
     seeds = len(wide)
     means = wide.mean().sort_index(key=lambda idx: idx.map(dict(zip(table["value"], table["order"]))))
     best_value = (means * sign).idxmax()
-    out_rows = []
-    if seeds >= 2:
-        how = (f"paired t-test over {seeds} seeds of {metric}, each value against {best_value} "
-               "(the best mean)")
-        same = {}
-        for value in means.index:
-            test = paired_test(wide[value].to_numpy(), wide[best_value].to_numpy())
-            same[value] = (value == best_value or not (test.p_value < ALPHA), test)
+    per_seed = table.rename(columns={"value": "trial_id", "val": "value"})[["trial_id", "seed", "value"]]
+    spread = final_spread(pd.concat([final_runs(s, method, chosen) for s in parts]), metric)
+    ps, basis = p_values(pd.DataFrame({"trial_id": means.index, "value": means.to_numpy()}), best_value,
+                         per_seed if seeds >= 2 else None, spread)
+    if basis == PAIRED:
+        how = f"paired t-test over {seeds} seeds of {metric}, each value against {best_value} (the best mean)"
+    elif basis == SPREAD:
+        how = (f"one seed per value: the seed spread is the chosen configuration's final runs' (SD of {metric} = "
+               f"{spread.sd:.4f}, {spread.df} degrees of freedom), and each value's difference to the best is "
+               "tested with it")
     else:
-        sd = _final_sd(parts, method, chosen, metric)
-        how = (f"one seed per value: the seed spread is estimated from the chosen configuration's final runs "
-               f"(SD of {metric} = {sd:.4f}); within the noise = less than 1.96·√2·SD = {1.96 * math.sqrt(2) * sd:.4f} "
-               f"from the best" if not math.isnan(sd) else
-               "one seed per value and no final runs with validation metrics: the noise cannot be estimated")
-        same = {v: (v == best_value or (not math.isnan(sd) and abs(means[v] - means[best_value])
-                                        < 1.96 * math.sqrt(2) * sd), None) for v in means.index}
+        how = "one seed per value and no final runs with validation metrics: the noise cannot be estimated"
+    out_rows = []
     for value in means.index:
         mine = table[table["value"] == value]
-        indistinct, test = same[value]
+        p = ps.get(value, math.nan)
         out_rows.append({"value": value, "mean": float(means[value]), "chosen": int(mine["chosen"].sum()),
-                         "diff": float(means[value] - means[best_value]),
-                         "p": math.nan if test is None else test.p_value, "same": indistinct,
+                         "diff": float(means[value] - means[best_value]), "p": p,
+                         "same": value == best_value or (basis != NONE and not p < ALPHA),
                          "acc": float(mine["acc"].mean()), "ece": float(mine["ece"].mean())})
     kept = [r for r in out_rows if r["same"]]
     return {"metric": metric, "mode": mode, "seeds": seeds, "best": best_value, "how": how, "rows": out_rows,
             "acc_range": (min(r["acc"] for r in kept), max(r["acc"] for r in kept)),
             "ece_range": (min(r["ece"] for r in kept), max(r["ece"] for r in kept))}
-
-
-def _final_sd(parts: list[Study], method: str, chosen: tuple[str, str], metric: str) -> float:
-    from analysis.reproduction.parts import final_runs
-
-    values = [v for s in parts for v in pd.to_numeric(final_runs(s, method, chosen).get(metric, pd.Series(dtype=float)),
-                                                      errors="coerce").dropna()]
-    return float(np.std(values, ddof=1)) if len(values) > 1 else math.nan
 
 
 def noise_section(protocol: Protocol, parts: dict[str, Part]) -> list[str]:

@@ -28,9 +28,8 @@ from analysis.reproduction.parts import (
     tested_runs,
 )
 from analysis.reproduction.protocol import NOT_RUN, Protocol, choice, chosen_in, shown_in
-from analysis.stats import Comparison, Interval, mean_ci, welch_from_summary, welch_test
+from analysis.stats import ALPHA, Comparison, Interval, mean_ci, welch_from_summary, welch_test
 
-ALPHA = 0.05
 CONSISTENT, DIFFERS, ONE_SEED, NO_VALUES = "consistent", "differs", "no test (1 seed)", "no values"
 
 
