@@ -45,16 +45,21 @@ def command(case: str, tmp: Path) -> list[str]:
 
 
 def time_case(case: str, root: Path, tmp: Path, runs: int) -> list[float]:
+    return time_process(command(case, tmp), root, 0 if case in ("help", "python") else 2, runs, case)
+
+
+def time_process(args: list[str], root: Path, expected: int, runs: int, label: str) -> list[float]:
+    """Seconds of ``runs`` calls of ``python ARGS`` in checkout ``root``, each in a fresh interpreter, after one
+    untimed call (it warms the page cache); each must exit with ``expected``."""
     env = {**os.environ, "PYTHONPATH": str(root)}
-    expected = 0 if case in ("help", "python") else 2
     times = []
     for i in range(runs + 1):
         start = time.perf_counter()
-        done = subprocess.run([sys.executable, *command(case, tmp)], cwd=root, env=env, capture_output=True,
-                              text=True, timeout=300)
+        done = subprocess.run([sys.executable, *args], cwd=root, env=env, capture_output=True, text=True,
+                              timeout=300)
         took = time.perf_counter() - start
         if done.returncode != expected:
-            raise RuntimeError(f"{case}: exit {done.returncode}, not {expected}\n{done.stderr[-2000:]}")
+            raise RuntimeError(f"{label}: exit {done.returncode}, not {expected}\n{done.stderr[-2000:]}")
         if i:  # the first call warms the page cache
             times.append(took)
     return times

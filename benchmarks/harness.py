@@ -31,6 +31,37 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600, env: dict
     return proc
 
 
+# What a light command must not import: the training stack (torch and what builds on it; the registries of
+# datasets, models and losses import it) and Ray. The rest of the list is reported, not forbidden: ``status``
+# reads Parquet (pandas, pyarrow), ranks (scipy) and shows the Optuna storage (optuna); ``ui`` asks MLflow.
+TRAINING_STACK = ("torch", "torchvision", "timm", "ray", "trainables.data", "trainables.models", "trainables.losses")
+HEAVY_MODULES = (*TRAINING_STACK, "optuna", "mlflow", "scipy", "pandas", "pyarrow")
+IMPORTED = "imported: "  # the line imported_by's interpreter ends with
+
+
+def imported_by(*args: str, root: Path = ROOT, prelude: str = "", timeout: float = 300
+                ) -> tuple[subprocess.CompletedProcess, str, list[str]]:
+    """``smoothstudy ARGS`` (``study.cli.main``) in a fresh interpreter in checkout ``root``, after ``prelude``
+    (Python run first, e.g. a patch); returns the process, the command's exit code (``raised`` for an exception)
+    and which of ``HEAVY_MODULES`` it imported. An exception or ``SystemExit`` (``--help``) ends the command,
+    not the count."""
+    script = "\n".join([
+        "import sys, traceback", prelude, "from study.cli import main",
+        "try:", f"    code = main({list(map(str, args))!r})",
+        "except SystemExit as stop:", "    code = stop.code",
+        "except BaseException:", "    traceback.print_exc(); code = 'raised'",
+        f"print({IMPORTED!r} + ' '.join(m for m in {HEAVY_MODULES!r} if m in sys.modules), 'exit', code)",
+    ])
+    proc = subprocess.run([sys.executable, "-c", script], cwd=root, env={**os.environ, "PYTHONPATH": str(root)},
+                          capture_output=True, text=True, timeout=timeout)
+    last = [line for line in proc.stdout.splitlines() if line.startswith(IMPORTED)]
+    if proc.returncode != 0 or not last:
+        raise AssertionError(f"smoothstudy {' '.join(map(str, args))}: exit {proc.returncode}\n"
+                             f"stdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}")
+    modules, code = last[-1].removeprefix(IMPORTED).rsplit(" exit ", 1)
+    return proc, code, modules.split()
+
+
 def tiny_study(tmp_path, name: str, **overrides) -> str:
     """studies/smoke.yaml cut down: no probe, 600 digits; ``overrides`` replace whole sections."""
     spec = yaml.safe_load((ROOT / "studies" / "smoke.yaml").read_text())

@@ -10,10 +10,11 @@ from search_spaces.study_file import StudySpec, parse_study
 SMOKE_IMAGES = 300  # training images of a smoke run (validation included)
 
 
-def smoke_version(spec: StudySpec) -> StudySpec:
+def smoke_version(spec: StudySpec, registries: bool = True) -> StudySpec:
     """The same study, cut to seconds: 2 epochs, at most 4 trials (one per method when it has more
     methods, under ``per_method``), at most ``SMOKE_IMAGES`` training images, ASHA's grace period inside the 2 epochs, one
-    final seed of each method's best, and on the CPU (a preset asking for a GPU is checked without one)."""
+    final seed of each method's best, and on the CPU (a preset asking for a GPU is checked without one).
+    ``registries``: as in ``parse_study``."""
     epochs = min(spec.training.epochs, 2)
     subset = min(spec.data.subset or SMOKE_IMAGES, SMOKE_IMAGES) if spec.data.dataset != "digits" else spec.data.subset
     samples = strategy_of(spec).smoke_samples(spec, min(spec.search.num_samples, 4))
@@ -31,4 +32,4 @@ def smoke_version(spec: StudySpec) -> StudySpec:
     if spec.final is not None:
         update["final"] = spec.final.model_copy(update={"top": 1, "seeds": 1})
     smoke = spec.model_copy(update=update)
-    return parse_study(smoke.model_dump(mode="json"))  # the cut study passes the same checks
+    return parse_study(smoke.model_dump(mode="json"), registries)  # the cut study passes the same checks

@@ -336,9 +336,10 @@ def read_study_file(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def load_study(path: str | Path) -> StudySpec:
-    """Read and validate a study file; raises ``StudyFileError`` with one line naming the field."""
-    return parse_study(read_study_file(path))
+def load_study(path: str | Path, registries: bool = True) -> StudySpec:
+    """Read and validate a study file; raises ``StudyFileError`` with one line naming the field. ``registries``
+    False: the ``SHAPE_ONLY`` checks of ``read_study_file`` alone (see ``parse_study``)."""
+    return parse_study(read_study_file(path), registries)
 
 
 def _validated(data: dict[str, Any], context: dict[str, Any] | None = None) -> StudySpec:
@@ -350,7 +351,12 @@ def _validated(data: dict[str, Any], context: dict[str, Any] | None = None) -> S
         raise StudyFileError(str(err)) from None
 
 
-def parse_study(data: dict[str, Any]) -> StudySpec:
+def parse_study(data: dict[str, Any], registries: bool = True) -> StudySpec:
+    """The study's settings, checked against the registries too (datasets, models, losses, metrics: torch is
+    imported). ``registries`` False: the ``SHAPE_ONLY`` checks alone, for a study file that already ran (its
+    names were checked when it started), read back by a command that needs no registry (``status``)."""
+    if not registries:
+        return _validated(data, {SHAPE_ONLY: True})
     spec = _validated(data)
     try:
         spec.base_trial_config()

@@ -73,12 +73,11 @@ def final_if_asked(study: StudyDir, spec: StudySpec, echo: Callable[[str], None]
     """After ``run`` or ``resume``, in the same driver (on the search's Ray cluster): the final runs the study
     file asks for and has not recorded yet, once every trial of the search has ended: a search stopped part way
     (Ctrl-C, a lost driver) is continued by ``resume``, which then trains them."""
-    from search_spaces.strategies import trials_asked
-    from study.state import ended_trials, trial_states
+    from study.state import ended_trials, study_trials_asked, trial_states
 
     if spec.final is None:
         return
-    ended, asked = ended_trials(trial_states(study)), trials_asked(spec)
+    ended, asked = ended_trials(trial_states(study)), study_trials_asked(study, spec)
     if ended < asked:
         echo(f"no final runs yet: {ended} of the search's {asked} trials have ended; "
              f"'smoothstudy resume {study.root}' continues the search, then trains them")

@@ -12,7 +12,8 @@ try:
 except ImportError:  # Optuna < 4.3 raises a plain RuntimeError for an update of a finished trial
     UpdateFinishedTrialError = RuntimeError
 
-from study.optuna_bridge import MLFLOW_RUN_ATTR, RAY_TRIAL_ATTR, optuna_studies
+from study.optuna_bridge import MLFLOW_RUN_ATTR, RAY_TRIAL_ATTR
+from study.optuna_store import optuna_studies
 from study.sinks.base import ResultSink, TrialEnd, TrialStart
 from study.sinks.mlflow_names import OPTUNA_TRIAL_TAG
 from study.sinks.mlflow_sink import MlflowSink

@@ -64,7 +64,7 @@ def optuna_trials_of(study: StudyDir, name: str) -> list:
     if study.optuna_storage == study.optuna_uri and not study.optuna_db.exists():
         return []  # (opening a missing SQLite file would create it)
     try:
-        from study.optuna_bridge import optuna_trials
+        from study.optuna_store import optuna_trials
 
         return optuna_trials(study.optuna_storage, name)
     except Exception as err:  # noqa: BLE001 - the report goes on without the Optuna section

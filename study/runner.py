@@ -19,6 +19,7 @@ from search_spaces.smoke import smoke_version
 from search_spaces.strategies import strategy_of, trials_asked
 from search_spaces.study_file import StudySpec, load_study
 from study.ray_storage import check_ray_storage, ray_experiment_path, ray_storage_path
+from study.state import TRIALS_ASKED
 
 # What the driver imports on its way to the first trial, in that order. Tune's fit() imports mlflow itself
 # (its callback telemetry) before it asks Ray for the trials' workers: 1.1 s on the critical path.
@@ -130,7 +131,8 @@ def run_study(study_file: Path, storage: Path, address: str | None = None, mlflo
     study.meta_file.write_text(json.dumps({"study_id": uuid.uuid4().hex, "mlflow_uri": mlflow_uri,
                                            "optuna_storage": optuna_storage, "address": joined,
                                            "smoke_test": smoke_test, "ray_storage": ray_storage, "started": time.time(),
-                                           "environment": study_environment()}, indent=1))
+                                           TRIALS_ASKED: trials_asked(spec), "environment": study_environment()},
+                                          indent=1))
     echo(f"study {spec.name}: {strategy_of(spec).describe(spec)}; files in {study.root}")
     start = time.perf_counter()
     make_tuner(spec, study, mlflow_uri, ray_storage=ray_storage).fit()

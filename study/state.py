@@ -17,18 +17,33 @@ from search_spaces.smoke import smoke_version
 from search_spaces.strategies import trials_asked
 from search_spaces.study_file import StudySpec, load_study
 
+# study.json's record of the search trials the study asked Tune for (``trials_asked`` of its spec when it started)
+TRIALS_ASKED = "trials_asked"
 
-def load_study_of(study: StudyDir) -> StudySpec:
-    """The study file of a study folder."""
+
+def load_study_of(study: StudyDir, registries: bool = True) -> StudySpec:
+    """The study file of a study folder; ``registries`` False: checked for shape only, no registry (no torch)
+    imported (``search_spaces.study_file.parse_study``)."""
     if not study.study_file.exists():
         raise UsageError(f"{study.root} is not a study directory (no study.yaml); run 'smoothstudy run' first")
-    return load_study(study.study_file)
+    return load_study(study.study_file, registries)
 
 
-def run_spec(study: StudyDir) -> StudySpec:
-    """The study's settings as it ran them: ``--smoke-test`` studies ran the smoke cut of their file."""
-    spec = load_study_of(study)
-    return smoke_version(spec) if study.meta().get("smoke_test") else spec
+def run_spec(study: StudyDir, registries: bool = True) -> StudySpec:
+    """The study's settings as it ran them: ``--smoke-test`` studies ran the smoke cut of their file.
+    ``registries`` False: for a command that only reads the study back (``status``), without torch."""
+    spec = load_study_of(study, registries)
+    return smoke_version(spec, registries) if study.meta().get("smoke_test") else spec
+
+
+def study_trials_asked(study: StudyDir, spec: StudySpec | None = None) -> int:
+    """The search trials the study asked Tune for: as study.json recorded them when it started (so no loss
+    registry, no torch, is needed to read them back), else (a study started before they were recorded) counted
+    from its settings, which under ``per_method`` imports the losses' registry."""
+    recorded = study.meta().get(TRIALS_ASKED)
+    if isinstance(recorded, int) and not isinstance(recorded, bool):
+        return recorded
+    return trials_asked(spec or run_spec(study))
 
 
 def read_results(study: StudyDir, what: str = "trials") -> Any:
@@ -57,8 +72,7 @@ def ended_trials(states: Counter) -> int:
 
 def is_finished(study: StudyDir, spec: StudySpec | None = None) -> bool:
     """Every trial the study asked for (its smoke cut's, for a smoke test) has ended."""
-    spec = spec or run_spec(study)
-    return ended_trials(trial_states(study)) >= trials_asked(spec)
+    return ended_trials(trial_states(study)) >= study_trials_asked(study, spec)
 
 
 def check_sqlite_file(path: Path) -> None:

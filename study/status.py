@@ -1,18 +1,26 @@
-"""`smoothstudy status`: trials by state, the best so far, and whether the study can be resumed."""
+"""`smoothstudy status`: trials by state, the best so far, and whether the study can be resumed.
+
+It reads the study back from its own files and imports neither torch nor Ray (BENCHMARKS.md §17): the study
+file is checked for shape only (its names were checked against the registries when it ran), the trials asked
+for are study.json's record, Optuna is imported only to read the study's Optuna storage, and Ray only to ask
+whether an unfinished study can be resumed."""
 
 from __future__ import annotations
 
 from analysis.core.layout import StudyDir
-from search_spaces.strategies import trials_asked
-from study.optuna_bridge import optuna_trial_states
 from study.ray_storage import ray_experiment_path
-from study.state import check_sqlite_file, ended_trials, read_results, run_spec, trial_states
+from study.state import (
+    check_sqlite_file,
+    ended_trials,
+    read_results,
+    run_spec,
+    study_trials_asked,
+    trial_states,
+)
 
 
 def study_status(study: StudyDir) -> dict:
-    from ray import tune
-
-    spec = run_spec(study)
+    spec = run_spec(study, registries=False)
     states = trial_states(study)
     first = spec.objectives[0]
     best = None
@@ -23,14 +31,21 @@ def study_status(study: StudyDir) -> dict:
             row = epochs.loc[idx]
             best = {"trial_id": str(row["trial_id"]), "epoch": int(row["epoch"]),
                     first.metric: float(row[first.metric]), "loss": row.get("config/loss")}
-    unfinished = ended_trials(states) < trials_asked(spec)
-    experiment = ray_experiment_path(study, study.meta().get("ray_storage"))
+    asked = study_trials_asked(study, spec)
+    unfinished = ended_trials(states) < asked
     check_sqlite_file(study.optuna_db)
     return {
-        "study": spec.name, "trials_asked": trials_asked(spec), "states": dict(states), "best": best,
-        "resumable": bool(unfinished and tune.Tuner.can_restore(experiment)), "finished": not unfinished,
+        "study": spec.name, "trials_asked": asked, "states": dict(states), "best": best,
+        "resumable": unfinished and _can_restore(study), "finished": not unfinished,
         **_optuna_states(study, spec.name),
     }
+
+
+def _can_restore(study: StudyDir) -> bool:
+    """Whether Tune finds the study's experiment state (the one question of ``status`` that needs Ray)."""
+    from ray import tune
+
+    return bool(tune.Tuner.can_restore(ray_experiment_path(study, study.meta().get("ray_storage"))))
 
 
 def _optuna_states(study: StudyDir, name: str) -> dict:
@@ -40,6 +55,8 @@ def _optuna_states(study: StudyDir, name: str) -> dict:
         started = study.meta_file.exists()  # before its start a study has no storage yet
         return {"optuna": {}, "optuna_problem": f"{study.optuna_db} is missing" if started else None}
     try:
+        from study.optuna_store import optuna_trial_states
+
         return {"optuna": optuna_trial_states(url, name), "optuna_problem": None}
     except Exception as err:  # noqa: BLE001 - a database that is unreachable from here: status shows the rest
         first = (str(err).splitlines() or [type(err).__name__])[0][:200]
@@ -53,7 +70,7 @@ def study_answer_of(study: StudyDir):
         return None
     from analysis.terminal_table import build_answer
 
-    return build_answer(study.root, [(o.metric, o.mode) for o in run_spec(study).objectives])
+    return build_answer(study.root, [(o.metric, o.mode) for o in run_spec(study, registries=False).objectives])
 
 
 def status_json(study: StudyDir) -> str:
@@ -103,7 +120,7 @@ def watch_status(study: StudyDir, interval_s: float = 5.0, echo_final=print, **k
     from analysis.results import read_epochs, read_trials
     from study.progress import progress_from_files, watch
 
-    spec = run_spec(study)
+    spec = run_spec(study, registries=False)
     first = spec.objectives[0]
 
     def read():

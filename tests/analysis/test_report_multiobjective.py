@@ -7,7 +7,7 @@ import optuna
 import pytest
 
 from analysis.results import read_trials
-from study.optuna_bridge import optuna_studies, optuna_trials
+from study.optuna_store import optuna_studies, optuna_trials
 from tests.conftest import run_cli
 
 STUDY = """name: two_objectives

@@ -16,7 +16,7 @@ from mlflow import MlflowClient
 
 from analysis.results import read_trials
 from search_spaces.study_file import load_study
-from study.optuna_bridge import optuna_trials
+from study.optuna_store import optuna_trials
 from tests.conftest import ROOT, kill_processes_under, ray_env, run_cli, tiny_study
 from tests.study.test_mlflow_server import Server, check_study_in_mlflow
 from tests.study.test_resume import assert_study_complete, epoch_parts, start_driver, wait_for

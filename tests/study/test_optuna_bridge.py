@@ -13,7 +13,8 @@ from optuna.trial import TrialState
 from analysis.core.layout import StudyDir
 from analysis.results import read_epochs, read_trials
 from search_spaces.study_file import load_study
-from study.optuna_bridge import TruthfulOptunaSearch, optuna_trial_states, optuna_trials, trial_outcome
+from study.optuna_bridge import TruthfulOptunaSearch, trial_outcome
+from study.optuna_store import optuna_trial_states, optuna_trials
 from study.search import build_searcher
 from tests.conftest import ROOT
 

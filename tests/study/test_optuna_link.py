@@ -7,8 +7,9 @@ from mlflow import MlflowClient
 
 from analysis.core.layout import StudyDir
 from analysis.results import read_trials
-from study.optuna_bridge import MLFLOW_RUN_ATTR, RAY_TRIAL_ATTR, optuna_studies
+from study.optuna_bridge import MLFLOW_RUN_ATTR, RAY_TRIAL_ATTR
 from study.optuna_link import OptunaLink
+from study.optuna_store import optuna_studies
 from study.sinks.base import TrialStart
 from study.sinks.mlflow_names import OPTUNA_TRIAL_TAG, TRIAL_TAG
 

@@ -13,7 +13,7 @@ from mlflow import MlflowClient
 
 from analysis.results import read_trials
 from benchmarks.harness import epoch_parts, start_driver, wait_for
-from study.optuna_bridge import optuna_trials
+from study.optuna_store import optuna_trials
 from tests.conftest import kill_processes_under, ray_env, refusal_here, run_cli, tiny_study
 
 TRIALS, EPOCHS = 5, 4
