@@ -27,7 +27,8 @@ from analysis.core.registry import HParam, used_hparams
 from analysis.core.statuses import TrialStatus
 from analysis.core.tables import FINAL_KIND, HPARAM_PREFIX, KIND_TAG, METHOD, SEED, SOURCE_TAG
 from analysis.metrics.calibration import ece
-from analysis.metrics.selective import coverage_at_risk, misclassification_auroc, selective_summary
+from analysis.metrics.selective import DEFAULT_RISK as RISK
+from analysis.metrics.selective import RISK_KEY, coverage_at_risk, misclassification_auroc, selective_summary
 from analysis.stats import (
     BestSet,
     Comparison,
@@ -43,7 +44,6 @@ from analysis.stats import (
 BASELINES = ("ce", "ls")
 RERUNS = "reruns"  # MethodSeeds.source of a row over retrained seeds
 SEARCH_TRIAL = "search trial"  # ... of a row that is the one search trial
-RISK = 0.05
 
 
 @dataclass(frozen=True)
@@ -211,7 +211,7 @@ SAMPLE_METRICS: dict[str, Callable[[dict[str, np.ndarray]], float]] = {
     "test/ece_ts": lambda c: ece(c["msp_ts"], c["correct"]),
     "test/aurc": lambda c: selective_summary(c["msp"], c["correct"], risk=RISK)["aurc"],
     "test/aurc_lognorm": lambda c: selective_summary(c["lognorm"], c["correct"], risk=RISK)["aurc"],
-    "test/cov_at_5": lambda c: coverage_at_risk(c["msp"], c["correct"], RISK),
+    f"test/{RISK_KEY}": lambda c: coverage_at_risk(c["msp"], c["correct"], RISK),
     "test/auroc": lambda c: misclassification_auroc(c["msp"], c["correct"]),
 }
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.core.layout import StudyDir
+from analysis.core.layout import ANSWER_FILE, LEADERBOARD_FILE, StudyDir
 from search_spaces.strategies import strategy_of
 from search_spaces.study_file import StudySpec
 from study.state import load_study_of
@@ -122,7 +122,6 @@ def answer_summary(answer) -> tuple[dict[str, float], dict[str, str]]:
     return metrics, tags
 
 
-ANSWER_FILE, LEADERBOARD_FILE = "answer.txt", "leaderboard.csv"
 
 
 def answer_files(answer, folder: Path) -> list[Path]:

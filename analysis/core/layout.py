@@ -15,6 +15,7 @@ from analysis.core.errors import UsageError
 
 SCRATCH_PREFIX = ".smoothstudy-"  # a scratch folder (study.staging); one a killed process left is the tool's own
 REPORT_MARKDOWN, REPORT_HTML, REPORT_IMG_DIR = "report.md", "report.html", "img"
+ANSWER_FILE, LEADERBOARD_FILE = "answer.txt", "leaderboard.csv"  # the answer, logged beside the report
 RAY_DIR = "ray"  # Ray Tune's experiment folder under the study folder (the experiment's name)
 RAY_TRIAL_PREFIX = "train_trial_"  # a trial folder of Ray's: <trainable's name>_<trial id>_…
 MLFLOW_ARTIFACT_DIR = "mlartifacts"  # the SQLite store's artifact root, next to the database
@@ -147,7 +148,8 @@ def study_manifest() -> tuple[tuple[str, ...], ...]:
              *(("checkpoint_*", "artifacts", kind) for kind in ARTIFACT_KINDS)]
     # an MLflow run's artifacts: a trial's (as above), the parent run's study file and report
     logged = [(kind,) for kind in ARTIFACT_KINDS] + [(study.study_file.name,), (study.report_dir.name, REPORT_MARKDOWN),
-                                                   (study.report_dir.name, REPORT_HTML)]
+                                                   (study.report_dir.name, REPORT_HTML),
+                                                   (study.report_dir.name, ANSWER_FILE), (study.report_dir.name, LEADERBOARD_FILE)]
     return (
         (study.study_file.name,), (study.meta_file.name,), ("mlflow_runs.json",),  # the run map of earlier versions
         *((db + suffix,) for db in databases for suffix in ("", "-journal", "-wal", "-shm")),
@@ -155,6 +157,7 @@ def study_manifest() -> tuple[tuple[str, ...], ...]:
         *((study.parquet.name, *path) for path in results),
         *((study.parquet.name, RERUNS_DIR, *path) for path in results),
         (study.report_dir.name, REPORT_MARKDOWN), (study.report_dir.name, REPORT_HTML),
+        (study.report_dir.name, ANSWER_FILE), (study.report_dir.name, LEADERBOARD_FILE),
         (study.report_dir.name, REPORT_IMG_DIR, "*.png"), (study.report_dir.name, f"{SCRATCH_PREFIX}*", ANY),
         (RAY_DIR, "tuner.pkl"), (RAY_DIR, "trainable.pkl"), (RAY_DIR, ".validate_storage_marker"),
         (RAY_DIR, "*[_-]state-*.json"), (RAY_DIR, "*[_-]state-*.pkl"),

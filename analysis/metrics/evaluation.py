@@ -42,10 +42,15 @@ from analysis.metrics.representation import (
     linear_probe_accuracy,
 )
 from analysis.metrics.scores import compute_score
-from analysis.metrics.selective import misclassification_auroc, risk_coverage_curve, selective_summary
+from analysis.metrics.selective import (
+    DEFAULT_RISK,
+    RISK_KEY,
+    misclassification_auroc,
+    risk_coverage_curve,
+    selective_summary,
+)
 
-RISK = 0.05
-RISK_KEY = "cov_at_5"
+RISK = DEFAULT_RISK
 F16_MAX = float(np.finfo(np.float16).max)
 F16_MIN = -F16_MAX
 

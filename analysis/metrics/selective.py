@@ -45,6 +45,7 @@ from analysis.metrics._inputs import as_correct, as_scores, check_choice, check_
 TIES = ("average", "stable")
 AURC_METHODS = ("trapezoid", "tu")
 DEFAULT_RISK = 0.05
+RISK_KEY = "cov_at_5"  # the metric of coverage at DEFAULT_RISK
 
 
 @dataclass(frozen=True)

@@ -85,6 +85,9 @@ def test_ui_stopped_by_sigterm_leaves_no_mlflow_process(tmp_path):
     study = tmp_path / "uistop"
     study.mkdir()
     (study / "study.yaml").write_text(open(tiny_study(tmp_path, "uistop")).read())
+    from mlflow import MlflowClient
+
+    MlflowClient(f"sqlite:///{study / 'mlflow.db'}").search_experiments()  # the study's store: ui makes none
     port = free_port()
     out = tmp_path / "ui.out"
     with open(out, "w") as sink:
