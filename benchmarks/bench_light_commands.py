@@ -18,14 +18,12 @@ Usage: python -m benchmarks.bench_light_commands --study runs/<study> [--runs 3]
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import tempfile
 from pathlib import Path
 
-from benchmarks.bench_refusal import time_process
 from benchmarks.common import header, load_average, stats
-from benchmarks.harness import ROOT, imported_by
+from benchmarks.harness import fresh_interpreter_parser, imported_by, parse_timing_args, time_process
 
 CASES = ("status", "status_json", "ui_help", "help", "list")
 
@@ -36,15 +34,9 @@ def command(case: str, study: Path) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = fresh_interpreter_parser(__doc__, CASES, runs=3, smoke_runs=1)
     parser.add_argument("--study", type=Path, required=True, help="a finished study folder (copied, never written)")
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--root", type=Path, default=ROOT, help="the checkout to measure (default: this one)")
-    parser.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES))
-    parser.add_argument("--smoke-test", action="store_true", help="1 run of each case")
-    args = parser.parse_args(argv)
-    if args.smoke_test:
-        args.runs = 1
+    args = parse_timing_args(parser, argv)
     if not (args.study / "study.yaml").is_file():
         parser.error(f"--study {args.study}: not a study folder (no study.yaml)")
     print(header("bench_light_commands: the wall time of status, ui --help, --help and list, in a fresh interpreter",

@@ -14,16 +14,11 @@ Usage: python -m benchmarks.bench_refusal [--runs 10] [--root CHECKOUT] [--cases
 
 from __future__ import annotations
 
-import argparse
-import os
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 from benchmarks.common import header, load_average, stats
-from benchmarks.harness import ROOT
+from benchmarks.harness import fresh_interpreter_parser, parse_timing_args, time_process
 
 BAD_FILES = {
     "unknown_key": "name: bad\nmethods: {ce: {}}\nbogus_key: 1\n",
@@ -48,32 +43,8 @@ def time_case(case: str, root: Path, tmp: Path, runs: int) -> list[float]:
     return time_process(command(case, tmp), root, 0 if case in ("help", "python") else 2, runs, case)
 
 
-def time_process(args: list[str], root: Path, expected: int, runs: int, label: str) -> list[float]:
-    """Seconds of ``runs`` calls of ``python ARGS`` in checkout ``root``, each in a fresh interpreter, after one
-    untimed call (it warms the page cache); each must exit with ``expected``."""
-    env = {**os.environ, "PYTHONPATH": str(root)}
-    times = []
-    for i in range(runs + 1):
-        start = time.perf_counter()
-        done = subprocess.run([sys.executable, *args], cwd=root, env=env, capture_output=True, text=True,
-                              timeout=300)
-        took = time.perf_counter() - start
-        if done.returncode != expected:
-            raise RuntimeError(f"{label}: exit {done.returncode}, not {expected}\n{done.stderr[-2000:]}")
-        if i:  # the first call warms the page cache
-            times.append(took)
-    return times
-
-
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=10)
-    parser.add_argument("--root", type=Path, default=ROOT, help="the checkout to measure (default: this one)")
-    parser.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES))
-    parser.add_argument("--smoke-test", action="store_true", help="2 runs of each case")
-    args = parser.parse_args(argv)
-    if args.smoke_test:
-        args.runs = 2
+    args = parse_timing_args(fresh_interpreter_parser(__doc__, CASES, runs=10, smoke_runs=2), argv)
     print(header("bench_refusal: the wall time of a refusal, in a fresh interpreter", "bad study file <= 1 s warm",
                  "the interpreter's start plus reading the YAML and the schema"))
     print(f"checkout: {args.root}")

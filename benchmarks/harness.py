@@ -3,6 +3,7 @@ small study file, a driver to kill, a Ray temp dir of our own and a two-node loc
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import socket
@@ -60,6 +61,43 @@ def imported_by(*args: str, root: Path = ROOT, prelude: str = "", timeout: float
                              f"stdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}")
     modules, code = last[-1].removeprefix(IMPORTED).rsplit(" exit ", 1)
     return proc, code, modules.split()
+
+
+def time_process(args: list[str], root: Path, expected: int, runs: int, label: str) -> list[float]:
+    """Seconds of ``runs`` calls of ``python ARGS`` in checkout ``root``, each in a fresh interpreter, after one
+    untimed call (it warms the page cache); each must exit with ``expected``."""
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    times = []
+    for i in range(runs + 1):
+        start = time.perf_counter()
+        done = subprocess.run([sys.executable, *args], cwd=root, env=env, capture_output=True, text=True,
+                              timeout=300)
+        took = time.perf_counter() - start
+        if done.returncode != expected:
+            raise RuntimeError(f"{label}: exit {done.returncode}, not {expected}\n{done.stderr[-2000:]}")
+        if i:  # the first call warms the page cache
+            times.append(took)
+    return times
+
+
+def fresh_interpreter_parser(doc: str, cases: tuple[str, ...], runs: int, smoke_runs: int) -> argparse.ArgumentParser:
+    """The options of a benchmark that times CLI commands in fresh interpreters: ``--runs``, ``--root`` (another
+    checkout, e.g. an older commit extracted with ``git archive``), ``--cases`` and ``--smoke-test`` (which sets
+    ``runs`` to ``smoke_runs`` after parsing, see ``parse_timing_args``)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=runs)
+    parser.add_argument("--root", type=Path, default=ROOT, help="the checkout to measure (default: this one)")
+    parser.add_argument("--cases", nargs="+", choices=cases, default=list(cases))
+    parser.add_argument("--smoke-test", action="store_true", help=f"{smoke_runs} run(s) of each case")
+    parser.set_defaults(smoke_runs=smoke_runs)
+    return parser
+
+
+def parse_timing_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    args = parser.parse_args(argv)
+    if args.smoke_test:
+        args.runs = args.smoke_runs
+    return args
 
 
 def tiny_study(tmp_path, name: str, **overrides) -> str:
