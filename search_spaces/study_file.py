@@ -76,11 +76,12 @@ class DataSection(Strict):
             return self
         from trainables.data import get_dataset_info
 
-        size = get_dataset_info(self.dataset).train_size
+        dataset = get_dataset_info(self.dataset)
+        size = dataset.train_size
         if self.subset and size and self.subset > size:
             raise ValueError(f"subset={self.subset}: more than the {size} training images of {self.dataset}; "
                              f"allowed: an integer in [2, {size}]")
-        if self.data_dir and not get_dataset_info(self.dataset).reads_directory:
+        if self.data_dir and not dataset.reads_directory:
             raise ValueError(f"data_dir={bounded(self.data_dir)}: {self.dataset} ships with its Python package and "
                              "reads no directory; allowed: no data_dir for it")
         return self

@@ -8,6 +8,7 @@ whether an unfinished study can be resumed."""
 from __future__ import annotations
 
 from analysis.core.layout import StudyDir
+from search_spaces.study_file import StudySpec
 from study.ray_storage import ray_experiment_path
 from study.state import (
     check_sqlite_file,
@@ -19,8 +20,8 @@ from study.state import (
 )
 
 
-def study_status(study: StudyDir) -> dict:
-    spec = run_spec(study, registries=False)
+def study_status(study: StudyDir, spec: StudySpec | None = None) -> dict:
+    spec = spec or run_spec(study, registries=False)
     states = trial_states(study)
     first = spec.objectives[0]
     best = None
@@ -63,14 +64,17 @@ def _optuna_states(study: StudyDir, name: str) -> dict:
         return {"optuna": {}, "optuna_problem": f"cannot read {url} ({first})"}
 
 
-def study_answer_of(study: StudyDir):
+def study_answer_of(study: StudyDir, spec: StudySpec | None = None):
     """The study's answer from its Parquet files (None before any is written); no loss registry is imported,
     so every recorded hyperparameter of a chosen configuration is shown."""
-    if not (study.parquet / "trials.parquet").exists():
+    from analysis.core.tables import TRIALS_FILE
+
+    if not (study.parquet / TRIALS_FILE).exists():
         return None
     from analysis.terminal_table import build_answer
 
-    return build_answer(study.root, [(o.metric, o.mode) for o in run_spec(study, registries=False).objectives])
+    spec = spec or run_spec(study, registries=False)
+    return build_answer(study.root, [(o.metric, o.mode) for o in spec.objectives])
 
 
 def status_json(study: StudyDir) -> str:
@@ -79,8 +83,9 @@ def status_json(study: StudyDir) -> str:
 
     from analysis.terminal_table import answer_dict
 
-    s = study_status(study)
-    answer = study_answer_of(study)
+    spec = run_spec(study, registries=False)
+    s = study_status(study, spec)
+    answer = study_answer_of(study, spec)
     s["answer"] = None if answer is None else answer_dict(answer)
     return json.dumps(s, indent=2, default=str, allow_nan=False)
 
@@ -88,8 +93,9 @@ def status_json(study: StudyDir) -> str:
 def print_status(study: StudyDir, echo=print) -> None:
     from analysis.terminal_table import format_answer
 
-    s = study_status(study)
-    answer = study_answer_of(study)
+    spec = run_spec(study, registries=False)
+    s = study_status(study, spec)
+    answer = study_answer_of(study, spec)
     if answer is not None:
         echo(format_answer(answer))
         echo("")
