@@ -175,7 +175,8 @@ def selection_noise(parts: list[Study], method: str, chosen: tuple[str, str]) ->
     means = wide.mean().sort_index(key=lambda idx: idx.map(dict(zip(table["value"], table["order"]))))
     best_value = (means * sign).idxmax()
     per_seed = table.rename(columns={"value": "trial_id", "val": "value"})[["trial_id", "seed", "value"]]
-    spread = final_spread(pd.concat([final_runs(s, method, chosen) for s in parts]), metric)
+    # one seed per value: the noise of a value is the chosen configuration's final runs' seed spread
+    spread = None if seeds >= 2 else final_spread(pd.concat([final_runs(s, method, chosen) for s in parts]), metric)
     ps, basis = p_values(pd.DataFrame({"trial_id": means.index, "value": means.to_numpy()}), best_value,
                          per_seed if seeds >= 2 else None, spread)
     if basis == PAIRED:

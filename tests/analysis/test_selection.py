@@ -107,3 +107,15 @@ def test_without_any_seed_spread_nothing_is_judged():
     assert noise.basis == NONE and noise.significant is None and noise.summary() == "? of 2"
     members, basis = indistinguishable(trials.assign(value=trials["val/acc"]), "t0")
     assert (members, basis) == (["t0"], NONE)
+
+
+def test_p_values_of_single_values_against_a_hand_computed_t_test():
+    from analysis.selection import SPREAD, Spread, p_values
+
+    values = pd.DataFrame({"trial_id": ["a", "b", "c"], "value": [0.90, 0.896, 0.88]})
+    ps, basis = p_values(values, "a", None, Spread(0.002, 4))
+    assert basis == SPREAD and set(ps) == {"b", "c"}
+    for trial, v in (("b", 0.896), ("c", 0.88)):
+        t = abs(v - 0.90) / (0.002 * math.sqrt(2))
+        assert ps[trial] == pytest.approx(2 * sps.t.sf(t, 4))
+    assert ps["b"] > 0.05 > ps["c"]
