@@ -16,6 +16,7 @@ from analysis.core.layout import StudyDir
 from study.ray_storage import ray_experiment_path
 from study.runner import make_tuner
 from study.state import is_finished, run_spec
+from study.stop import sigint_restored
 
 
 def resume_study(path: Path, address: str | None = None, echo=print) -> StudyDir:
@@ -37,7 +38,8 @@ def resume_study(path: Path, address: str | None = None, echo=print) -> StudyDir
     check_trial_resources(spec.resources, spec.training.device)
     echo(f"resuming study {spec.name} from {experiment}")
     start = time.perf_counter()
-    make_tuner(spec, study, meta.get("mlflow_uri"), restore=True, ray_storage=meta.get("ray_storage")).fit()
+    with sigint_restored():
+        make_tuner(spec, study, meta.get("mlflow_uri"), restore=True, ray_storage=meta.get("ray_storage")).fit()
     echo(f"study {spec.name}: the search ran {time.perf_counter() - start:.1f} s")
     backfill_mlflow(study, echo)
     return study

@@ -20,6 +20,7 @@ from search_spaces.strategies import strategy_of, trials_asked
 from search_spaces.study_file import StudySpec, load_study
 from study.ray_storage import check_ray_storage, ray_experiment_path, ray_storage_path
 from study.state import TRIALS_ASKED
+from study.stop import sigint_restored
 
 # What the driver imports on its way to the first trial, in that order. Tune's fit() imports mlflow itself
 # (its callback telemetry) before it asks Ray for the trials' workers: 1.1 s on the critical path.
@@ -135,7 +136,8 @@ def run_study(study_file: Path, storage: Path, address: str | None = None, mlflo
                                           indent=1))
     echo(f"study {spec.name}: {strategy_of(spec).describe(spec)}; files in {study.root}")
     start = time.perf_counter()
-    make_tuner(spec, study, mlflow_uri, ray_storage=ray_storage).fit()
+    with sigint_restored():
+        make_tuner(spec, study, mlflow_uri, ray_storage=ray_storage).fit()
     echo(f"study {spec.name}: the search ran {time.perf_counter() - start:.1f} s")
     return study
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from contextlib import contextmanager
 
 _requested = threading.Event()
 
@@ -29,3 +30,16 @@ def _as_interrupt(signum: int, frame) -> None:
         handler(signal.SIGINT, frame)  # Tune's, while a search runs: it stops the search and saves its state
         return
     raise KeyboardInterrupt
+
+
+@contextmanager
+def sigint_restored():
+    """Around a Tune search: Tune installs its SIGINT handler when a search starts and leaves it in place when the
+    search ends, so a later Ctrl-C or SIGTERM (during the final runs) would only log Tune's stop message and go
+    on. The handler that was there before the search comes back when the search ends."""
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        yield
+    finally:
+        if previous is not None and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, previous)

@@ -18,6 +18,7 @@ from tests.conftest import ROOT, kill_processes_under, ray_env, refusal_here
 def test_sigterm_is_ctrl_c(monkeypatch):
     monkeypatch.setattr(stop, "_requested", type(stop._requested)())
     previous = signal.getsignal(signal.SIGTERM)
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)  # no search running
     try:
         stop.stop_on_sigterm()
         with pytest.raises(KeyboardInterrupt):
@@ -25,15 +26,31 @@ def test_sigterm_is_ctrl_c(monkeypatch):
             time.sleep(1)  # the handler runs at the next bytecode
         assert stop.requested()
         seen = []
-        previous_int = signal.signal(signal.SIGINT, lambda *a: seen.append(a[0]))  # as Tune's, during a search
-        try:
-            os.kill(os.getpid(), signal.SIGTERM)
-            time.sleep(0.1)
-        finally:
-            signal.signal(signal.SIGINT, previous_int)
+        signal.signal(signal.SIGINT, lambda *a: seen.append(a[0]))  # as Tune's, during a search
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.1)
         assert seen == [signal.SIGINT]
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
+
+
+def test_the_handler_before_a_search_comes_back_after_it():
+    """Tune leaves its SIGINT handler installed when a search ends; SIGTERM in the final runs would only log."""
+    def tune_s(*args):
+        pass
+
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with stop.sigint_restored():
+            signal.signal(signal.SIGINT, tune_s)
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        with pytest.raises(RuntimeError), stop.sigint_restored():
+            signal.signal(signal.SIGINT, tune_s)
+            raise RuntimeError("the search failed")
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 def test_a_command_stopped_by_ray_s_sigterm_handler_is_one_line(monkeypatch, tmp_path):
