@@ -35,6 +35,8 @@ from analysis.reproduction.verdicts import (
     verdict,
 )
 
+UNEXPLAINED = "**unexplained** (no measured or cited cause)"
+
 
 def fmt_paper(value: tuple[float, float]) -> str:
     mean, spread = value
@@ -236,9 +238,7 @@ def render(protocol_path: Path | str) -> str:
     shown = (CONSISTENT, DIFFERS, ONE_SEED, NOT_RUN)
     lines += ["Numbers of the table: " + ", ".join(f"{k}: {counts.get(k, 0)}" for k in shown)
               + "".join(f", {k}: {v}" for k, v in counts.items() if k not in shown) + f" (of {len(cells)}).", ""]
-    failing = [f"{label} {m}" for label, m, v in cells if v == DIFFERS]
-    if failing:
-        lines += ["Differ from the paper: " + "; ".join(failing) + ".", ""]
+    lines += differing_numbers(spec["rows"], cells)
     if spec.get("claims"):
         lines += ["The paper's statements, checked on our means (with Welch's test of the best against the "
                   "runner-up over seeds):", ""]
@@ -277,6 +277,22 @@ def render(protocol_path: Path | str) -> str:
               "A test (`tests/analysis/test_reproduction.py`) rebuilds the document from the committed tables and "
               "fails when it differs from this file.", ""]
     return "\n".join(lines)
+
+
+def differing_numbers(rows: list[dict[str, Any]], cells: list[tuple[str, str, str]]) -> list[str]:
+    """Each number that differs from the paper, grouped under the cause its row cites (``causes: {acc|ece: ...}``);
+    a number without one is marked unexplained."""
+    causes = {row["label"]: row.get("causes", {}) for row in rows}
+    grouped: dict[str, list[str]] = {}
+    for label, m, v in cells:
+        if v == DIFFERS:
+            cause = (causes[label].get(m) or "").strip() or UNEXPLAINED
+            grouped.setdefault(cause, []).append(f"{label} {'accuracy' if m == 'acc' else 'ECE'}")
+    if not grouped:
+        return []
+    lines = ["Each number that differs from the paper, and why:", ""]
+    lines += [f"- {'; '.join(numbers)}: {cause}" for cause, numbers in grouped.items()]
+    return lines + [""]
 
 
 def write_report(protocol_path: Path | str, out: Path | str | None = None) -> Path:

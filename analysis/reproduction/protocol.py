@@ -90,6 +90,11 @@ def load_protocol(path: Path | str) -> Protocol:
         for key in ("label", "method", "paper"):
             if key not in row:
                 raise ValueError(f"protocol={path}: row {row.get('label')!r} lacks {key!r}")
+        causes = row.get("causes", {})
+        if not isinstance(causes, dict) or not set(causes) <= {"acc", "ece"} \
+                or not all(isinstance(c, str) and c.strip() for c in causes.values()):
+            raise ValueError(f"protocol={path}: row {row['label']!r} has causes={causes!r}; allowed: a mapping of "
+                             "acc and/or ece to a sentence")
         labels.add(row["label"])
     for claim in spec.get("claims", []):
         names = [*claim.get("among", []), *[claim[k] for k in ("winner", "beats") if k in claim]]

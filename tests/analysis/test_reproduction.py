@@ -179,7 +179,8 @@ def test_rows_are_hand_computed_means_sds_and_welch_tests_against_the_paper(prot
     # temperature scaling: test/ece_ts 0.03 three times, the paper's 0.030: no difference at all
     ce_t = _row(doc, "CE T")
     assert ce_t[5].startswith("0.0300 ± 0.0000 (n = 3)") and ce_t[6] == "consistent (p = 1.000; +0.0 SD)"
-    assert "Differ from the paper: LS acc acc; LS acc ece." in doc
+    assert ("Each number that differs from the paper, and why:\n\n"
+            "- LS acc accuracy; LS acc ECE: **unexplained** (no measured or cited cause)\n") in doc
     # a row's own block: CE T is shown among the ECE-chosen rows
     ece_section = doc.split("### for ECE")[1].split("##")[0]
     assert "| CE T |" in ece_section and "| LS ECE |" in ece_section and "| CE |" not in ece_section
@@ -270,6 +271,21 @@ def test_part_without_finals_or_not_chosen_by_the_rows_block(protocol):
     doc = render(protocol)
     assert _row(doc, "CP ECE")[2] == NOT_RUN
     assert _row(doc, "cp")[-1] == "grid: 1 completed of 1; final runs: 0 completed"
+
+
+def test_a_differing_number_shows_its_rows_cited_cause_and_the_others_are_unexplained(protocol):
+    cited = {**PROTOCOL["rows"][1], "causes": {"ece": "  the smoothing target caps the confidence  "}}
+    spec = {**PROTOCOL, "rows": [PROTOCOL["rows"][0], cited, *PROTOCOL["rows"][2:]]}
+    protocol.write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
+    doc = render(protocol)
+    assert ("- LS acc accuracy: **unexplained** (no measured or cited cause)\n"
+            "- LS acc ECE: the smoothing target caps the confidence\n") in doc
+    listed = doc.split("and why:")[1].split("\n\n")[1]
+    assert listed.count("\n- ") == 1  # consistent numbers are not listed
+    spec["rows"][1] = {**cited, "causes": {"nll": "x"}}
+    protocol.write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(ValueError, match="row 'LS acc' has causes=.*allowed: a mapping of acc and/or ece"):
+        render(protocol)
 
 
 def test_protocol_names_known_blocks(protocol):
