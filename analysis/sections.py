@@ -29,6 +29,7 @@ from analysis.terminal_table import (
     answer_notes,
     answer_rows,
     noise_lines,
+    trained_on_val_note,
     verdicts,
 )
 
@@ -44,6 +45,7 @@ def answer_blocks(answer: Answer) -> list[Block]:
                            Table(header, rows, numeric_from=3)]
     notes = answer_notes(answer)
     blocks.append(Paragraph(notes[0].replace(f"{BEST_MARK}:", "**Bold**:", 1)))
+    blocks += [Paragraph(line) for line in trained_on_val_note(answer)]
     found = verdicts(answer)
     if found:
         blocks.append(Paragraph(f"**Verdicts** (paired t-test over the {answer.seeds} shared seeds): "

@@ -22,9 +22,9 @@ from typing import Any
 
 import pandas as pd
 
-from analysis.core.catalogue import HEADLINE, metric_info, metric_mode
+from analysis.core.catalogue import HEADLINE, TRAINS_ON_VAL, metric_info, metric_mode
 from analysis.core.statuses import TrialStatus
-from analysis.core.tables import CONFIG_PREFIX, HPARAM_PREFIX, METHOD, SEED
+from analysis.core.tables import CONFIG_PREFIX, HPARAM_PREFIX, METHOD, SEED, TRAIN_ON
 from analysis.formatting import LOSS_PARAMS, fmt_interval, fmt_value, hparams_text, kind_words
 from analysis.leaderboard import (
     Declared,
@@ -42,6 +42,7 @@ TABLE_METRICS = ("acc", "nll", "ece", "aurc")  # the search table's columns, val
 BEST_MARK = "*"  # a column's best, told apart from another method by the paired test
 NOT_CLEAR = "≈"  # a choice (or a best) the data cannot tell from others
 CHOICE = "choice"  # the column of the selection noise: "≈3 of 5"
+VAL_PREFIX = "val/"
 
 
 # -- the answer: final runs ---------------------------------------------------------------------------
@@ -55,6 +56,8 @@ class Answer:
     search: Report  # the single search trials, each method's best
     status_counts: dict[str, int] = field(default_factory=dict)
     unranked: list[str] = field(default_factory=list)  # methods with trials but no completed one
+    # the final runs trained on the validation split too: their val/* columns are left out (not held out)
+    trained_on_val: bool = False
 
     @property
     def objective(self) -> str:
@@ -99,15 +102,18 @@ def build_answer(study_dir: Path | str, objectives: list[tuple[str, str]], decla
     if len(trials) and objective not in trials.columns and known:  # no metric at all: no trial has reported yet
         raise ValueError(f"objective={objective!r} is not a metric of this study; known: {', '.join(known)}")
     board = build_leaderboard(trials, reruns, objective, mode, declared=declared)
+    trained_on_val = board.kind != "trial" and any(
+        TRAIN_ON in m.seeds and (m.seeds[TRAIN_ON] == TRAINS_ON_VAL).any() for m in board.methods)
     columns = [k for k in dict.fromkeys([objective, *HEADLINE])
-               if any(seed_values(m, k) for m in board.methods)]
+               if any(seed_values(m, k) for m in board.methods)
+               and not (trained_on_val and k.startswith(VAL_PREFIX))]
     noise = {key: selection_noise(trials, reruns, key, key_mode) for key, key_mode in objectives
              if len(trials) and key in trials}
     counts = dict(Counter(trials["status"].fillna("unknown"))) if len(trials) else {}
     tried = set(trials[METHOD].dropna().astype(str)) if METHOD in trials else set()
     search = build_report(study_dir, objective, mode, declared, trials)
     return Answer(study_name(trials, study_dir), list(objectives), board, noise, columns, search, counts,
-                  sorted(tried - {m.method for m in board.methods}))
+                  sorted(tried - {m.method for m in board.methods}), trained_on_val)
 
 
 def study_name(trials: pd.DataFrame, study_dir: Path | str) -> str:
@@ -166,10 +172,19 @@ def answer_title(answer: Answer) -> str:
     return f"{answer.study}: the answer. {answer_caption(answer)}"
 
 
+def trained_on_val_note(answer: Answer) -> list[str]:
+    if not answer.trained_on_val:
+        return []
+    return [f"No {answer.objective} column: the final runs trained on the validation split too "
+            f"(final.train_on: {TRAINS_ON_VAL}), so their validation metrics are not held out; the choice was made "
+            "on the search trials' validation."]
+
+
 def answer_notes(answer: Answer) -> list[str]:
     """The lines under the answer table: what the marks mean, the verdicts, the selection noise."""
     lines = [f"{BEST_MARK}: a column's best, told apart from at least one other method by a paired t-test over "
-             f"the shared seeds (p < {ALPHA:g}); several marks: tied for best. No mark: no method told apart."]
+             f"the shared seeds (p < {ALPHA:g}); several marks: tied for best. No mark: no method told apart.",
+             *trained_on_val_note(answer)]
     found = verdicts(answer)
     if found:
         lines.append(f"Verdicts (paired t-test over the {answer.seeds} shared seeds):")

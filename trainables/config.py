@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from analysis.core.catalogue import TRAIN_ON
+
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("cosine", "step", "multistep", "constant")
 # how pixels become inputs: z-scored by the dataset's global mean and std, or /255 minus the training split's
@@ -14,9 +16,6 @@ SCHEDULES = ("cosine", "step", "multistep", "constant")
 NORMALIZATIONS = ("global", "pixel_mean")
 # none: the dataset's official train/test; per_seed: both merged and redrawn from split_seed at the official sizes
 RESAMPLING = ("none", "per_seed")
-# what the run trains on: the training split, or training and validation splits together (the chosen
-# configuration's retrain, before testing)
-TRAIN_ON = ("train", "train_val")
 # weights of linear and convolutional layers: PyTorch's defaults, or Glorot-uniform with zero biases
 INITS = ("default", "glorot")
 DEVICES = ("auto", "cpu", "cuda")

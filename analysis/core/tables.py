@@ -51,6 +51,7 @@ BEST_PREFIX = "best/"  # trials only: the best value over epochs of each val/* m
 METHOD = f"{CONFIG_PREFIX}loss"  # the method, i.e. the loss it trained with
 HPARAM_PREFIX = f"{CONFIG_PREFIX}loss_params."  # the method's hyperparameters: config/loss_params.alpha …
 SEED = f"{CONFIG_PREFIX}seed"
+TRAIN_ON = f"{CONFIG_PREFIX}train_on"  # what the run trained on (``catalogue.TRAIN_ON``)
 KIND, SOURCE = "kind", "source_trial"  # a trial's tags (``TrialStart.tags``): what it is, a rerun's source
 KIND_TAG = f"{TAG_PREFIX}{KIND}"  # what the row is: "trial" (search, SEARCH_KIND), "rerun", "final" (FINAL_KIND)
 SOURCE_TAG = f"{TAG_PREFIX}{SOURCE}"  # a rerun's search trial

@@ -164,3 +164,19 @@ def test_no_mark_when_no_method_is_told_apart(tmp_path):
     data = answer_dict(flat)
     assert data["kind"] == "final" and len(data["shared_seeds"]) == 5
     assert not any(m["metrics"]["test/acc"]["best"] for m in data["methods"])
+
+
+def test_final_runs_trained_on_the_validation_split_show_no_validation_column(tmp_path):
+    trials, finals = final_study({"ls": 0.88, "ce": 0.85})
+    held_out = build_answer(tmp_path, [("val/acc", "max")], trials=trials, reruns=finals)
+    assert held_out.columns[0] == "val/acc" and not held_out.trained_on_val
+    assert "not held out" not in format_answer(held_out)
+    finals["config/train_on"] = "train_val"
+    answer = build_answer(tmp_path, [("val/acc", "max")], trials=trials, reruns=finals)
+    assert answer.trained_on_val and "val/acc" not in answer.columns and answer.columns[0] == "test/acc"
+    text = format_answer(answer)
+    assert "val/acc" not in text.splitlines()[1] and "not held out" in text
+    assert answer.rows == ["ls", "ce"] and "val/acc" not in answer_dict(answer)["methods"][0]["metrics"]
+    # the search trials' own validation metrics are held out: without final runs nothing is left out
+    alone = build_answer(tmp_path, [("val/acc", "max")], trials=trials, reruns=finals.iloc[0:0])
+    assert not alone.trained_on_val

@@ -33,6 +33,7 @@ def test_an_unknown_part_is_refused_with_the_allowed_ones():
         reproduce_parts.part_files(PROTOCOL, ["lr", "xx"])
 
 
+@pytest.mark.slow  # about 40 s on 2 idle cores: a study in the background; among the GPU kit's slow steps
 def test_smoke_run_starts_watches_and_brings_back_what_collect_reads(tmp_path):
     storage, out = tmp_path / "storage", tmp_path / "out"
     reproduce_parts.main(["start", str(PROTOCOL), "--parts", "ce", "--storage", str(storage), "--smoke-test",
