@@ -255,7 +255,8 @@ def answer_dict(answer: Answer) -> dict[str, Any]:
              for objective, by_method in answer.noise.items()}
     return {"objectives": [list(o) for o in answer.objectives], "kind": answer.board.kind,
             "shared_seeds": [_plain(s) for s in answer.board.shared_seeds], "methods": methods,
-            "verdicts": dict(verdicts(answer)), "selection_noise": noise, "unranked": answer.unranked}
+            "verdicts": dict(verdicts(answer)), "selection_noise": noise, "unranked": answer.unranked,
+            "trained_on_val": answer.trained_on_val}
 
 
 def aligned(header: list[str], rows: list[list[str]], numeric_from: int) -> list[str]:
