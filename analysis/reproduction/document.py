@@ -5,7 +5,8 @@ runs for a row, shows "not run yet": no number is filled in.
 Rules (also written into the document): a row's numbers are its tested runs (``analysis.reproduction.parts``)
 over seeds; each is compared with the paper's by Welch's test from the two summaries
 (``analysis.reproduction.verdicts``); a ranking claim is checked on our means once every row it names has runs,
-with the test of the winner against the runner-up.
+with the test of the winner against the runner-up; each number that differs is listed with its row's cited cause,
+else the paper's rounding where that alone allows p ≥ 0.05, else as unexplained.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from analysis.reproduction.verdicts import (
     RowResult,
     claim_result,
     fmt_test,
+    precision_cause,
     row_result,
     verdict,
 )
@@ -238,7 +240,7 @@ def render(protocol_path: Path | str) -> str:
     shown = (CONSISTENT, DIFFERS, ONE_SEED, NOT_RUN)
     lines += ["Numbers of the table: " + ", ".join(f"{k}: {counts.get(k, 0)}" for k in shown)
               + "".join(f", {k}: {v}" for k, v in counts.items() if k not in shown) + f" (of {len(cells)}).", ""]
-    lines += differing_numbers(spec["rows"], cells)
+    lines += differing_numbers(spec["rows"], cells, results, n_paper, protocol.paper_decimals)
     if spec.get("claims"):
         lines += ["The paper's statements, checked on our means (with Welch's test of the best against the "
                   "runner-up over seeds):", ""]
@@ -279,14 +281,18 @@ def render(protocol_path: Path | str) -> str:
     return "\n".join(lines)
 
 
-def differing_numbers(rows: list[dict[str, Any]], cells: list[tuple[str, str, str]]) -> list[str]:
-    """Each number that differs from the paper, grouped under the cause its row cites (``causes: {acc|ece: ...}``);
-    a number without one is marked unexplained."""
+def differing_numbers(rows: list[dict[str, Any]], cells: list[tuple[str, str, str]],
+                      results: dict[str, RowResult], n_paper: int, decimals: int | None) -> list[str]:
+    """Each number that differs from the paper, grouped under the cause its row cites (``causes: {acc|ece: ...}``),
+    else the paper's rounding when that is enough to explain it (``paper.decimals``); a number with neither is
+    marked unexplained."""
     causes = {row["label"]: row.get("causes", {}) for row in rows}
     grouped: dict[str, list[str]] = {}
     for label, m, v in cells:
         if v == DIFFERS:
-            cause = (causes[label].get(m) or "").strip() or UNEXPLAINED
+            r = results[label]
+            cause = ((causes[label].get(m) or "").strip()
+                     or precision_cause(getattr(r, m), r.paper[m], n_paper, decimals) or UNEXPLAINED)
             grouped.setdefault(cause, []).append(f"{label} {'accuracy' if m == 'acc' else 'ECE'}")
     if not grouped:
         return []

@@ -40,6 +40,12 @@ class Protocol:
     def paper_seeds(self) -> int:
         return int(self.spec["paper"].get("seeds", PAPER_SEEDS))
 
+    @property
+    def paper_decimals(self) -> int | None:
+        """How many decimals the paper prints its numbers with (``paper.decimals``), None when not said."""
+        decimals = self.spec["paper"].get("decimals")
+        return None if decimals is None else int(decimals)
+
     def part_dir(self, part: str) -> Path:
         return self.data_dir / part
 
@@ -67,6 +73,9 @@ def load_protocol(path: Path | str) -> Protocol:
         if key not in spec:
             raise ValueError(f"protocol={path}: missing key {key!r}")
     blocks, parts = spec["blocks"], spec["parts"]
+    decimals = (spec.get("paper") or {}).get("decimals")
+    if decimals is not None and (isinstance(decimals, bool) or not isinstance(decimals, int) or not 0 <= decimals <= 9):
+        raise ValueError(f"protocol={path}: paper.decimals={decimals!r}; allowed: an integer from 0 to 9")
     for name, block in blocks.items():
         if not {"objective", "mode"} <= set(block) or block["mode"] not in ("max", "min"):
             raise ValueError(f"protocol={path}: block {name!r} needs objective and mode (max or min)")

@@ -106,6 +106,28 @@ def against_paper(ours: Sample | None, paper: tuple[float, float], paper_n: int)
     return welch_from_summary(ours.mean, ours.sd, ours.n, paper[0], paper[1], paper_n)
 
 
+def at_printed_precision(ours: Sample, paper: tuple[float, float], paper_n: int, decimals: int) -> Comparison:
+    """Welch's test against the paper's numbers moved, within their rounding (half a unit of the last printed
+    decimal), as far towards ours as they may be: the mean towards our mean, the SD up. The largest p that the
+    printed numbers allow: when it reaches ``ALPHA``, the printed precision cannot tell ours from the paper's."""
+    half = 0.5 * 10.0 ** -decimals
+    mean = min(max(ours.mean, paper[0] - half), paper[0] + half)
+    return welch_from_summary(ours.mean, ours.sd, ours.n, mean, paper[1] + half, paper_n)
+
+
+def precision_cause(ours: Sample | None, paper: tuple[float, float], paper_n: int, decimals: int | None) -> str:
+    """A differing number's measured cause when the paper's rounding is enough to explain it, else ''."""
+    if decimals is None or ours is None or ours.n < 2 or verdict(ours, paper, paper_n) != DIFFERS:
+        return ""
+    test = at_printed_precision(ours, paper, paper_n, decimals)
+    if math.isnan(test.p_value) or test.p_value < ALPHA:
+        return ""
+    half = 0.5 * 10.0 ** -decimals
+    return (f"within the paper's printed precision ({decimals} decimal{'' if decimals == 1 else 's'}): against "
+            f"{ours.mean - test.diff:.{decimals + 1}f} ± {paper[1] + half:.{decimals + 1}f}, which print as the paper's "
+            f"numbers, Welch's test gives {fmt_p(test.p_value)} (measured)")
+
+
 def verdict(ours: Sample | None, paper: tuple[float, float], paper_n: int) -> str:
     """consistent / differs (Welch's test from the summaries), or why there is no test."""
     if ours is None:

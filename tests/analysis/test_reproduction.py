@@ -288,6 +288,34 @@ def test_a_differing_number_shows_its_rows_cited_cause_and_the_others_are_unexpl
         render(protocol)
 
 
+def test_a_difference_the_papers_rounding_explains_is_measured_as_such(protocol):
+    # printed with 3 decimals, LS acc's accuracy (0.932 ± 0.002 against 0.915 ± 0.002) differs past any rounding
+    doc = render(protocol)
+    assert "printed precision" not in doc
+    # with 1 decimal: the paper's 0.915 may be as high as 0.965, so ours (0.932) is its mean, p = 1; its ECE 0.155
+    # may be as low as 0.105 with an SD up to 0.178
+    spec = {**PROTOCOL, "paper": {**PROTOCOL["paper"], "decimals": 1}}
+    protocol.write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
+    doc = render(protocol)
+    p_ece = welch_by_hand(0.05, 0.0, 3, 0.105, 0.178, 10)
+    assert p_ece >= 0.05
+    listed = doc.split("and why:")[1].split("\n\n")[1]
+    assert ("- LS acc accuracy: within the paper's printed precision (1 decimal): against 0.93 ± 0.05, which print "
+            "as the paper's numbers, Welch's test gives p = 1.000 (measured)") in listed
+    assert (f"- LS acc ECE: within the paper's printed precision (1 decimal): against 0.10 ± 0.18, which print as "
+            f"the paper's numbers, Welch's test gives p = {p_ece:.3f} (measured)") in listed
+    assert "unexplained" not in listed and _row(doc, "LS acc")[3].startswith("differs")  # the verdict stays
+    # a cited cause comes first
+    cited = {**PROTOCOL["rows"][1], "causes": {"ece": "the smoothing target caps the confidence"}}
+    spec["rows"] = [PROTOCOL["rows"][0], cited, *PROTOCOL["rows"][2:]]
+    protocol.write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
+    assert "- LS acc ECE: the smoothing target caps the confidence" in render(protocol)
+    spec["paper"] = {**PROTOCOL["paper"], "decimals": True}
+    protocol.write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(ValueError, match="paper.decimals=True; allowed: an integer from 0 to 9"):
+        render(protocol)
+
+
 def test_protocol_names_known_blocks(protocol):
     bad = {**PROTOCOL, "rows": [{**PROTOCOL["rows"][0], "chosen_by": "nll"}]}
     protocol.write_text(yaml.safe_dump(bad, allow_unicode=True), encoding="utf-8")
