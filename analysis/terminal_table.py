@@ -294,7 +294,7 @@ class Report:
     @property
     def metric_keys(self) -> list[str]:
         keys = {k for r in self.results for k in r.metrics}
-        return sorted(keys, key=lambda k: (not k.startswith("val/"), k))
+        return sorted(keys, key=lambda k: (not k.startswith(VAL_PREFIX), k))
 
 
 def build_report(study_dir: Path | str, objective: str, mode: str, declared: Declared | None = None,

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from analysis.core.catalogue import TRAIN_ON_VALUES
 from search_spaces.ranges import Range, Strict, bounded, parse_param_spec
 from search_spaces.samplers import SAMPLERS, sampler_info
 from search_spaces.strategies import STRATEGIES, strategy_of
@@ -21,7 +22,6 @@ from trainables.config import (
     OPTIMIZERS,
     RESAMPLING,
     SCHEDULES,
-    TRAIN_ON,
     TrialConfig,
 )
 
@@ -186,7 +186,7 @@ class FinalSection(Strict):
     seeds: int = Field(3, ge=1, le=MAX_FINAL)
     also_chosen_by: list[Selection] = []
     # train: on the training split, as the search trials; train_val: on training and validation splits together
-    train_on: Literal[TRAIN_ON] = "train"  # type: ignore[valid-type]
+    train_on: Literal[TRAIN_ON_VALUES] = "train"  # type: ignore[valid-type]
 
     @field_validator("also_chosen_by", mode="before")
     @classmethod

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from analysis.core.catalogue import TRAIN_ON
+from analysis.core.catalogue import TRAIN_ON_VALUES
 
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("cosine", "step", "multistep", "constant")
@@ -84,7 +84,7 @@ class TrialConfig:
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule={self.schedule!r} is not allowed; allowed: {', '.join(SCHEDULES)}")
         for name, allowed in (("device", DEVICES), ("normalize", NORMALIZATIONS), ("resample", RESAMPLING),
-                              ("train_on", TRAIN_ON), ("init", INITS)):
+                              ("train_on", TRAIN_ON_VALUES), ("init", INITS)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name}={getattr(self, name)!r} is not allowed; allowed: {', '.join(allowed)}")
         if isinstance(self.milestones, list):

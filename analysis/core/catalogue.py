@@ -39,8 +39,8 @@ CATALOGUE = {m.name: m for m in (
 HEADLINE = ("test/acc", "test/nll", "test/ece", "test/aurc")
 # What a run trains on (its ``train_on``): the training split, or training and validation splits together (the
 # chosen configuration's retrain); the second's val/* metrics are measured on data it trained on, not held out.
-TRAIN_ON = ("train", "train_val")
-TRAINS_ON_VAL = TRAIN_ON[1]
+TRAIN_ON_VALUES = ("train", "train_val")
+TRAINS_ON_VAL = TRAIN_ON_VALUES[1]
 MAX_PREFIXES = ("cov_at_",)  # coverage at any risk level
 
 

@@ -116,8 +116,9 @@ def at_printed_precision(ours: Sample, paper: tuple[float, float], paper_n: int,
 
 
 def precision_cause(ours: Sample | None, paper: tuple[float, float], paper_n: int, decimals: int | None) -> str:
-    """A differing number's measured cause when the paper's rounding is enough to explain it, else ''."""
-    if decimals is None or ours is None or ours.n < 2 or verdict(ours, paper, paper_n) != DIFFERS:
+    """A differing number's measured cause when the paper's rounding is enough to explain it, else ''. Asked only
+    of a number whose verdict is already "differs" (a number the test cannot tell from the paper needs no cause)."""
+    if decimals is None or ours is None or ours.n < 2:
         return ""
     test = at_printed_precision(ours, paper, paper_n, decimals)
     if math.isnan(test.p_value) or test.p_value < ALPHA:
