@@ -128,6 +128,24 @@ def kill_processes_under(marker: str) -> None:
             continue
 
 
+def processes_below(pid: int) -> list[str]:
+    """The command lines of every process below ``pid``."""
+    parent_of, cmdline = {}, {}
+    for pid_dir in Path("/proc").iterdir():
+        if pid_dir.name.isdigit():
+            try:
+                parent_of[int(pid_dir.name)] = int((pid_dir / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                cmdline[int(pid_dir.name)] = (pid_dir / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except (OSError, ValueError, IndexError):
+                continue
+    below, frontier = [], {pid}
+    while frontier:
+        children = {p for p, parent in parent_of.items() if parent in frontier}
+        below += [cmdline[p] for p in children]
+        frontier = children
+    return below
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -56,12 +56,21 @@ def server_command(host: str, port: int, store: str | Path, artifacts: str | Pat
             "--host", host, "--port", str(port), "--workers", str(workers)]
 
 
+JOBS_ENV = "MLFLOW_SERVER_ENABLE_JOB_EXECUTION"
+
+
 def server_env() -> dict[str, str]:
-    """This environment with the interpreter's scripts folder first on PATH: MLflow < 3.11 finds its job runner
-    (``huey_consumer.py``) on PATH and, in a venv that is not activated, restarts a failing one in a loop."""
+    """The environment every MLflow server this tool starts runs in (``mlflow-server`` and ``ui``).
+
+    MLflow's job runner (7 huey consumer processes in MLflow 3.17: GenAI scorers, prompt optimisation, evaluation)
+    serves features studies never use and slows start-up on a small machine (BENCHMARKS.md §18), so it is off unless
+    the user's own environment sets ``MLFLOW_SERVER_ENABLE_JOB_EXECUTION``. The interpreter's scripts folder goes first on PATH:
+    where the runner does start, MLflow < 3.11 finds it (``huey_consumer.py``) on PATH and, in a venv that is not
+    activated, restarts a failing one in a loop."""
     scripts = str(Path(sys.executable).parent)
     path = os.environ.get("PATH", "")
-    return {**os.environ, "PATH": path if path.split(os.pathsep)[0] == scripts else os.pathsep.join([scripts, path])}
+    return {JOBS_ENV: "false", **os.environ,
+            "PATH": path if path.split(os.pathsep)[0] == scripts else os.pathsep.join([scripts, path])}
 
 
 def serve(host: str = "127.0.0.1", port: int = 5000, store: str | Path = "runs/mlflow-server",

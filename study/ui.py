@@ -25,6 +25,7 @@ from pathlib import Path
 
 from analysis.core.layout import StudyDir
 from search_spaces.study_file import read_study_file
+from study.mlflow_server import server_env
 from study.sqlite_cache import study_tracking_uri
 
 REMOTE_SCHEMES = ("http://", "https://")
@@ -76,7 +77,7 @@ def open_ui(study: StudyDir, host: str = "127.0.0.1", port: int = 5000, open_bro
     with open(log, "wb") as out, _sigterm_interrupts():
         proc = subprocess.Popen([sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
                                  "--host", host, "--port", str(port)], stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+                                env=server_env(), start_new_session=True)
         try:
             echo(f"MLflow UI of study {name}: {url}  (store: {uri}; starting, its log: {log}); Ctrl-C stops it")
             up = _wait_until_up(f"http://{host}:{port}/health", proc, START_WAIT_S)

@@ -19,6 +19,7 @@ from benchmarks.harness import (  # noqa: F401 - the tests import them from here
     ROOT,
     free_port,
     kill_processes_under,
+    processes_below,
     ray_env,
     run_cli,
     tiny_study,

@@ -16,7 +16,7 @@ from mlflow import MlflowClient
 
 from analysis.core.errors import UsageError
 from analysis.results import read_epochs, read_trials
-from study.mlflow_server import is_loopback, server_command, server_env, store_uris
+from study.mlflow_server import JOBS_ENV, is_loopback, server_command, server_env, store_uris
 from tests.conftest import ROOT, free_port, kill_processes_under, ray_env, run_cli, tiny_study
 
 
@@ -89,6 +89,13 @@ def test_server_env_puts_the_interpreters_scripts_first_on_path(monkeypatch):
     assert server_env()["PATH"] == os.pathsep.join([scripts, "/usr/bin", "/bin"])
     monkeypatch.setenv("PATH", os.pathsep.join([scripts, "/usr/bin"]))
     assert server_env()["PATH"] == os.pathsep.join([scripts, "/usr/bin"])
+
+
+def test_server_env_turns_the_job_runner_off_unless_the_user_set_it(monkeypatch):
+    monkeypatch.delenv(JOBS_ENV, raising=False)
+    assert JOBS_ENV == "MLFLOW_SERVER_ENABLE_JOB_EXECUTION" and server_env()[JOBS_ENV] == "false"
+    monkeypatch.setenv(JOBS_ENV, "true")
+    assert server_env()[JOBS_ENV] == "true"
 
 
 def test_store_accepts_sqlalchemy_uris_and_refuses_others(tmp_path):

@@ -70,8 +70,8 @@ def _processes_naming(text: str) -> list[int]:
 
 
 def test_ui_stopped_by_sigterm_leaves_no_mlflow_process(tmp_path):
-    """``smoothstudy ui`` prints its address at once; SIGTERM (as a process manager or ``kill`` sends it) stops
-    it and the MLflow server it started, which would otherwise hold the port."""
+    """``smoothstudy ui`` prints its address at once and starts MLflow without its job runner; SIGTERM (as a process
+    manager or ``kill`` sends it) stops it and the MLflow server it started, which would otherwise hold the port."""
     import os
     import signal
     import socket
@@ -80,7 +80,7 @@ def test_ui_stopped_by_sigterm_leaves_no_mlflow_process(tmp_path):
     import time
     import urllib.request
 
-    from tests.conftest import ROOT, free_port, tiny_study
+    from tests.conftest import ROOT, free_port, processes_below, tiny_study
 
     study = tmp_path / "uistop"
     study.mkdir()
@@ -105,11 +105,18 @@ def test_ui_stopped_by_sigterm_leaves_no_mlflow_process(tmp_path):
                 assert time.monotonic() < deadline, out.read_text()
                 time.sleep(1)
         assert _processes_naming(str(study)), "no MLflow server found for the study"
+        below = processes_below(proc.pid)
+        assert any("mlflow" in line for line in below), below
+        assert not any("huey" in line for line in below), f"MLflow's job runner started: {below}"
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        if proc.poll() is None:  # a failed assertion above: ui still stops its server on SIGTERM
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
     text = out.read_text()
     assert f"http://127.0.0.1:{port}/#/experiments/" in text.splitlines()[0] or f"127.0.0.1:{port}" in text
     time.sleep(1)
