@@ -23,12 +23,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 from benchmarks.common import header, load_average, stats
 from benchmarks.harness import ROOT, free_port, processes_below, tiny_study
 from study.mlflow_server import JOBS_ENV
+from study.ui import wait_until_up
 
 CASES = ("jobs_off", "jobs_on")
 START_LIMIT_S = 300.0
@@ -55,16 +55,8 @@ def start_once(study: Path, case: str) -> tuple[float, int, int]:
     proc = subprocess.Popen([sys.executable, "-m", "study", "ui", str(study), "--no-browser", "--port", str(port)],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"{case}: ui exited with {proc.returncode} before serving")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
-                    break
-            except OSError:
-                if time.perf_counter() - start > START_LIMIT_S:
-                    raise RuntimeError(f"{case}: no answer on /health after {START_LIMIT_S:.0f} s") from None
-                time.sleep(0.2)
+        if not wait_until_up(f"http://127.0.0.1:{port}/health", proc, START_LIMIT_S):
+            raise RuntimeError(f"{case}: no answer on /health (ui exit code {proc.poll()})")
         took = time.perf_counter() - start
         time.sleep(2)  # the job runner starts its consumers after the app answers
         below = processes_below(proc.pid)

@@ -64,9 +64,9 @@ def server_env() -> dict[str, str]:
 
     MLflow's job runner (7 huey consumer processes in MLflow 3.17: GenAI scorers, prompt optimisation, evaluation)
     serves features studies never use and slows start-up on a small machine (BENCHMARKS.md §18), so it is off unless
-    the user's own environment sets ``MLFLOW_SERVER_ENABLE_JOB_EXECUTION``. The interpreter's scripts folder goes first on PATH:
-    where the runner does start, MLflow < 3.11 finds it (``huey_consumer.py``) on PATH and, in a venv that is not
-    activated, restarts a failing one in a loop."""
+    the user's own environment sets ``JOBS_ENV``. The interpreter's scripts folder goes first on PATH: where the
+    runner does start, MLflow < 3.11 finds it (``huey_consumer.py``) on PATH and, in a venv that is not activated,
+    restarts a failing one in a loop."""
     scripts = str(Path(sys.executable).parent)
     path = os.environ.get("PATH", "")
     return {JOBS_ENV: "false", **os.environ,

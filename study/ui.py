@@ -47,7 +47,8 @@ START_WAIT_S = 60.0  # after this, ui says the server is still starting and keep
 STOP_WAIT_S = 10.0  # a server that has not stopped by then after SIGTERM is killed
 
 
-def _wait_until_up(url: str, proc: subprocess.Popen, timeout_s: float) -> bool:
+def wait_until_up(url: str, proc: subprocess.Popen, timeout_s: float) -> bool:
+    """Whether ``url`` answers within ``timeout_s`` while ``proc`` runs."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and proc.poll() is None:
         try:
@@ -80,7 +81,7 @@ def open_ui(study: StudyDir, host: str = "127.0.0.1", port: int = 5000, open_bro
                                 env=server_env(), start_new_session=True)
         try:
             echo(f"MLflow UI of study {name}: {url}  (store: {uri}; starting, its log: {log}); Ctrl-C stops it")
-            up = _wait_until_up(f"http://{host}:{port}/health", proc, START_WAIT_S)
+            up = wait_until_up(f"http://{host}:{port}/health", proc, START_WAIT_S)
             if up:
                 echo(f"MLflow UI is up: {url}")
                 if open_browser:
