@@ -137,20 +137,50 @@ def test_optimizer_and_step_schedule():
     assert sgd.optimizer.param_groups[0]["nesterov"] is False  # Nesterov needs momentum
 
 
+@pytest.mark.parametrize("momentum, nesterov, weight_decay", [(0.9, True, 0.0), (0.9, False, 0.0), (0.0, False, 0.0),
+                                                               (0.9, True, 5e-4)])
+def test_fused_sgd_step_is_the_default_step_but_for_a_tensor_s_scalar_tail(momentum, nesterov, weight_decay):
+    # The fused CPU kernel runs whole SIMD vectors as the default step does; the last numel % width elements go
+    # through scalar code, which may round a few ulps apart (seen on an AVX2 CPU, not on an AVX-512 one).
+    gen = torch.Generator().manual_seed(0)
+    bulk, tail = 4096, 5  # 4096: a multiple of every vector width (8 or 16 floats)
+    start = torch.randn(bulk + tail, generator=gen)
+    grads = [torch.randn(bulk + tail, generator=gen) for _ in range(6)]
+
+    def trajectory(**impl) -> torch.Tensor:
+        param = torch.nn.Parameter(start.clone())
+        opt = torch.optim.SGD([param], lr=0.1, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay,
+                              **impl)
+        for step, grad in enumerate(grads):
+            opt.param_groups[0]["lr"] = 0.1 / (1 + 0.37 * step)  # the schedule changes lr every step
+            param.grad = grad.clone()
+            opt.step()
+        return param.detach()
+
+    fused, default = trajectory(fused=True), trajectory(foreach=False)
+    assert torch.equal(fused[:bulk], default[:bulk])
+    torch.testing.assert_close(fused[bulk:], default[bulk:])
+    assert not torch.allclose(fused, start)  # the steps moved it
+
+
 @pytest.mark.parametrize("momentum, nesterov", [(0.9, True), (0.9, False), (0.0, False)])
-def test_fused_sgd_on_cpu_is_bit_identical_to_the_default(momentum, nesterov):
+def test_trainer_uses_fused_sgd_on_cpu_without_weight_decay_and_trains_as_the_default(momentum, nesterov):
     config = small_config(subset=300, epochs=2, momentum=momentum, nesterov=nesterov)
     fused = Trainer(config)
     assert fused.optimizer.defaults["fused"]
-    assert not Trainer(small_config(subset=200, weight_decay=5e-4)).optimizer.defaults["fused"]  # rounds otherwise
+    assert not Trainer(small_config(subset=200, weight_decay=5e-4)).optimizer.defaults["fused"]
     plain = Trainer(config)
     group = plain.optimizer.defaults
     plain.optimizer = torch.optim.SGD(plain.model.parameters(), lr=group["lr"], momentum=momentum,
                                       nesterov=group["nesterov"], foreach=False)
     plain.scheduler = torch.optim.lr_scheduler.LambdaLR(plain.optimizer, plain._lr_factor)
     for _ in range(2):
-        assert untimed(fused.train_epoch()) == untimed(plain.train_epoch())
-    assert_same_weights(fused.model, plain.model)
+        ours, theirs = untimed(fused.train_epoch()), untimed(plain.train_epoch())
+        assert ours.keys() == theirs.keys()
+        for key in ours:  # float32 rounding in a few tail elements per step, nothing more
+            assert ours[key] == pytest.approx(theirs[key], rel=1e-9, abs=1e-9), key
+    for a, b in zip(fused.model.parameters(), plain.model.parameters()):
+        torch.testing.assert_close(a, b)
 
 
 def test_cpu_autocast_only_when_asked():
