@@ -25,9 +25,10 @@ PRESETS = sorted((ROOT / "studies").glob("*.yaml"))
 # Presets whose smoke run adds no code path the others lack (smoke.yaml is the session's smoke study; quick is a
 # smaller smoke; the augmented Table 1 variant differs from lr_table1_fmnist in switch values only) or that are the
 # longest (all_methods: every loss is tested alone and in the other presets; gpu_resnet: a ResNet-18 on the CPU,
-# its model tested alone in tests/trainables/test_models.py): with -m slow, which keeps the default suite within
-# CI's 15 minutes.
-SLOW_PRESETS = {"all_methods", "quick", "lr_table1_fmnist_augmented", "smoke", "gpu_resnet"}
+# its model tested alone in tests/trainables/test_models.py; xia_selective: a grid per method as lr_table1_fmnist
+# has, whose per-seed protocol is the one the default suite keeps): with -m slow, which keeps the default suite
+# within CI's 15 minutes.
+SLOW_PRESETS = {"all_methods", "quick", "lr_table1_fmnist_augmented", "smoke", "gpu_resnet", "xia_selective"}
 DRIVER = """
 import json, sys, time
 from study.cli import main

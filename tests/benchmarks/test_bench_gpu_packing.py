@@ -3,6 +3,7 @@ import pytest
 from benchmarks.bench_gpu_packing import main
 
 
+@pytest.mark.slow  # real Ray workers: 60 s of the default suite on a 2-core EPYC
 def test_smoke_mode_packs_one_and_two_trials_on_cpu(capsys):
     result = main(["--smoke-test"])
     rows = result["small_cnn"]

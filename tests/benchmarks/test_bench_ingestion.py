@@ -1,6 +1,9 @@
+import pytest
+
 from benchmarks.bench_ingestion import main
 
 
+@pytest.mark.slow  # real Ray workers: 106 s of the default suite on a 2-core EPYC
 def test_smoke_mode_measures_both_modes_and_stores_every_result(tmp_path, capsys):
     out = main(["--smoke-test", "--modes", "none,json,sinks,direct", "--json", str(tmp_path / "ingest.json")])
     for mode in ("none", "json", "sinks"):

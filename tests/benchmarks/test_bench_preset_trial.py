@@ -1,3 +1,5 @@
+import pytest
+
 from benchmarks.bench_preset_trial import flops, linear_gemms, main
 from trainables.models import build_model
 
@@ -8,6 +10,7 @@ def test_flops_of_the_mlp_step():
     assert flops(shapes) / 64 == 3 * forward - 2 * 784 * 1024  # no input gradient for the first layer
 
 
+@pytest.mark.slow  # real Ray workers: 181 s of the default suite on a 2-core EPYC
 def test_smoke_mode_measures_every_variant(capsys):
     result = main(["--smoke-test"])
     assert result["used"] in ("fp32", "bf16")

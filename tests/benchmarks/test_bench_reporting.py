@@ -28,6 +28,7 @@ def test_driven_sinks_store_every_result(tmp_path):
     assert len(trials) == 3 and set(trials["status"]) == {"completed"}
 
 
+@pytest.mark.slow  # real Ray workers: 94 s of the default suite on a 2-core EPYC
 def test_smoke_mode_with_a_real_tune_run(capsys):
     result = main(["--smoke-test", "--tune", "--checkpoint-mb", "0.1"])
     for label in ("tune, no sinks", "tune + sinks"):

@@ -1,6 +1,9 @@
+import pytest
+
 from benchmarks.bench_study_overhead import main
 
 
+@pytest.mark.slow  # real Ray workers: 90 s of the default suite on a 2-core EPYC
 def test_smoke_mode_runs_a_short_study(capsys):
     result = main(["--smoke-test"])
     [run] = result["runs"]

@@ -5,6 +5,7 @@ import pytest
 from benchmarks.bench_trainable import main
 
 
+@pytest.mark.slow  # real Ray workers: 69 s of the default suite on a 2-core EPYC
 def test_smoke_mode_runs_a_trial_through_tune_and_the_bare_loop(capsys):
     result = main(["--smoke-test"])
     [run] = result["runs"]

@@ -116,7 +116,9 @@ KILLED_DRIVER = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("mlflow_in, when", [("thread", "now"), ("process", "now"), ("process", "mlflow-ahead")])
+# MLflow in a thread of the driver (not how a study runs it): with -m slow, for CI's 15 minutes
+@pytest.mark.parametrize("mlflow_in, when", [pytest.param("thread", "now", marks=pytest.mark.slow), ("process", "now"),
+                                             ("process", "mlflow-ahead")])
 def test_a_killed_driver_loses_only_the_queued_tail_which_resume_and_sync_restore(tmp_path, mlflow_in, when):
     from study.mlflow_group import MlflowGroup, mlflow_sinks
 
