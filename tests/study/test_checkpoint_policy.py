@@ -45,6 +45,7 @@ def ray_local():
     ray.shutdown()
 
 
+@pytest.mark.slow  # 24 s of the default suite on a 2-core EPYC; a trial worker killed by SIGKILL is among the slow tests too
 def test_a_trial_killed_between_checkpoints_resumes_from_the_last_one(tmp_path, ray_local):
     from ray import tune
 

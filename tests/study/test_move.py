@@ -7,6 +7,7 @@ import json
 import shutil
 from collections import Counter
 
+import pytest
 from mlflow import MlflowClient
 
 from analysis.core.layout import StudyDir
@@ -21,6 +22,7 @@ def _runs(study: StudyDir):
     return client, client.search_runs([experiment.experiment_id], max_results=1000)
 
 
+@pytest.mark.slow  # 82 s of the default suite on a 2-core EPYC (final runs on the moved study)
 def test_a_moved_study_continues_and_syncs_without_duplicate_runs(smoke_study, tmp_path):
     moved = StudyDir(tmp_path / "elsewhere" / smoke_study.name)
     shutil.copytree(smoke_study, moved.root, ignore=shutil.ignore_patterns("report", "cli_output.txt"))

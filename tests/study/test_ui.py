@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import pytest
 from mlflow import MlflowClient
 
 from analysis.core.layout import StudyDir
@@ -69,6 +70,7 @@ def _processes_naming(text: str) -> list[int]:
     return found
 
 
+@pytest.mark.slow  # 47 s of the default suite on a 2-core EPYC (MLflow's server starts)
 def test_ui_stopped_by_sigterm_leaves_no_mlflow_process(tmp_path):
     """``smoothstudy ui`` prints its address at once and starts MLflow without its job runner; SIGTERM (as a process
     manager or ``kill`` sends it) stops it and the MLflow server it started, which would otherwise hold the port."""
