@@ -42,6 +42,7 @@ def smoke_run(tmp_path, steps):
     return saved, out
 
 
+@pytest.mark.slow  # 15 s of the default suite on a 2-core EPYC
 def test_smoke_run_of_the_machine_steps(tmp_path):
     smoke_run(tmp_path, ("install", "imports"))
 
