@@ -38,7 +38,7 @@ def pytest_configure(config):
 
 # The longest test files, collected first: with xdist workers (`make test TEST_WORKERS=N`) whole files are handed
 # out in collection order (--no-loadscope-reorder), so a long file collected last would run alone at the end.
-LONGEST_FIRST = ("test_preset_smoke_runs.py", "test_mlflow_server.py", "test_final_runs.py", "test_move.py")
+LONGEST_FIRST = ("test_preset_smoke_runs.py", "test_final_runs.py", "test_faults.py", "test_e2e.py")
 
 
 def pytest_collection_modifyitems(session, config, items):
