@@ -88,7 +88,8 @@ def assert_png(path: Path) -> None:
 
 @pytest.fixture(scope="session")
 def smoke_study(tmp_path_factory) -> Path:
-    """runs/smoke of ``smoothstudy run studies/smoke.yaml``, shared by the whole session."""
+    """runs/smoke of ``smoothstudy run studies/smoke.yaml``, shared by the whole session: read it, never write
+    into it (a test that writes works on a copy), or the tests that read it depend on their order."""
     storage = tmp_path_factory.mktemp("runs")
     proc = run_cli("run", str(ROOT / "studies" / "smoke.yaml"), "--storage", str(storage))
     study_dir = storage / "smoke"

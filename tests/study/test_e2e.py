@@ -3,6 +3,8 @@ rerun on its output."""
 
 from __future__ import annotations
 
+import shutil
+
 import pandas as pd
 import yaml
 from mlflow import MlflowClient
@@ -77,15 +79,20 @@ def test_cli_summary_points_to_the_files(smoke_study):
         assert needle in out
 
 
-def test_report_and_rerun_work_on_the_result(smoke_study):
-    proc = run_cli("report", str(smoke_study))
-    assert (smoke_study / "report" / "report.md").exists()
+def test_report_and_rerun_work_on_the_result(smoke_study, tmp_path):
+    # on a copy: a rerun makes the study's answer its reruns, and other tests read the shared study's answer
+    study = tmp_path / smoke_study.name
+    shutil.copytree(smoke_study, study, ignore=shutil.ignore_patterns("report", "reruns", "cli_output.txt"))
+    original = sorted(p.relative_to(smoke_study) for p in smoke_study.rglob("*"))
+    proc = run_cli("report", str(study))
+    assert (study / "report" / "report.md").exists()
     assert "ls" in proc.stdout
-    proc = run_cli("rerun", str(smoke_study), "--trial", "best", "--seeds", "1", "--epochs", "2", "--device", "cpu")
-    reruns = pd.read_parquet(smoke_study / "parquet" / "reruns" / "trials.parquet")
+    proc = run_cli("rerun", str(study), "--trial", "best", "--seeds", "1", "--epochs", "2", "--device", "cpu")
+    reruns = pd.read_parquet(study / "parquet" / "reruns" / "trials.parquet")
     assert len(reruns) >= 1 and (reruns["status"] == "completed").all()
     assert "test/acc" in proc.stdout
-    client = MlflowClient(f"sqlite:///{smoke_study / 'mlflow.db'}")
+    assert sorted(p.relative_to(smoke_study) for p in smoke_study.rglob("*")) == original
+    client = MlflowClient(f"sqlite:///{study / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("smoke")
     tagged = client.search_runs([experiment.experiment_id], "tags.`smoothstudy.kind` = 'rerun'")
     assert len(tagged) == len(reruns)
