@@ -241,25 +241,38 @@ def study_status(study: Study) -> str:
         return grid
     wanted = wanted_finals(study)
     finals = reruns[column(reruns, KIND_TAG) == FINAL_KIND] if not reruns.empty else reruns
-    done_finals = int((column(finals, "status") == TrialStatus.COMPLETED).sum()) if not finals.empty else 0
-    fin = f"final runs: {done_finals} completed" + (f" of {wanted}" if wanted else "")
+    completed = finals[column(finals, "status") == TrialStatus.COMPLETED] if not finals.empty else finals
+    chosen = chosen_trials(study)
+    if chosen is None:
+        fin = f"final runs: {len(completed)} completed"
+    else:  # runs of a configuration the study chose once and no longer does (an older tie rule) are not counted
+        mine = int(column(completed, SOURCE_TAG).isin(set(chosen["trial_id"])).sum())
+        fin = f"final runs: {mine} completed" + (f" of {wanted}" if wanted else "")
+        if len(completed) > mine:
+            fin += f" (and {len(completed) - mine} of a configuration no longer chosen)"
     running_finals = int((column(finals, "status") == TrialStatus.RUNNING).sum()) if not finals.empty else 0
     if running_finals:
         fin += f", {running_finals} running"
     return f"{grid}; {fin}"
 
 
-def wanted_finals(study: Study) -> int | None:
-    """How many final runs the study trains once its grid is over: ``seeds`` for each configuration its
-    selections choose (a configuration chosen twice counts once); None while the grid runs, or without finals."""
+def chosen_trials(study: Study) -> pd.DataFrame | None:
+    """The search trials the study's selections choose for final runs (each once); None while the grid runs,
+    or without finals."""
     final = study.study.get("final") or {}
     trials = study.frames.trials
     expected = (study.study.get("search") or {}).get("num_samples")
     ended = int((column(trials, "status") != "running").sum())
     if not final or (expected is not None and ended < expected):
         return None
-    chosen = best_trials_by(trials, study.selections, int(final.get("top", 1)))
-    return int(final.get("seeds", 0)) * len(chosen)
+    return best_trials_by(trials, study.selections, int(final.get("top", 1)))
+
+
+def wanted_finals(study: Study) -> int | None:
+    """How many final runs the study trains once its grid is over: ``seeds`` for each configuration its
+    selections choose (a configuration chosen twice counts once); None while the grid runs, or without finals."""
+    chosen = chosen_trials(study)
+    return None if chosen is None else int((study.study.get("final") or {}).get("seeds", 0)) * len(chosen)
 
 
 def part_seconds(part: Part) -> tuple[float, float]:
