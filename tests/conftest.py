@@ -4,6 +4,7 @@ real) and every test that needs a finished study reads its output."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import os
 import shutil
@@ -84,6 +85,13 @@ def assert_png(path: Path) -> None:
     assert path.read_bytes()[:8] == PNG_MAGIC, path
     image = matplotlib.image.imread(path)
     assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
+
+
+def checksums(root: Path) -> dict[str, tuple[str, int]]:
+    """Every path under ``root`` with its checksum and modification time (a file rewritten with the same bytes
+    was still written)."""
+    return {str(p.relative_to(root)): (hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir",
+                                       p.stat().st_mtime_ns) for p in sorted(root.rglob("*"))}
 
 
 @pytest.fixture(scope="session")

@@ -239,13 +239,14 @@ def study_status(study: Study) -> str:
         grid += f", {len(running)} unfinished when collected ({'; '.join(done)})"
     if not study.study.get("final"):
         return grid
-    wanted = wanted_finals(study)
     finals = reruns[column(reruns, KIND_TAG) == FINAL_KIND] if not reruns.empty else reruns
     completed = finals[column(finals, "status") == TrialStatus.COMPLETED] if not finals.empty else finals
     chosen = chosen_trials(study)
     if chosen is None:
         fin = f"final runs: {len(completed)} completed"
     else:  # runs of a configuration the study chose once and no longer does (an older tie rule) are not counted
+        # the study trains ``seeds`` runs of each configuration its selections choose (one chosen twice: once)
+        wanted = int(study.study["final"].get("seeds", 0)) * len(chosen)
         mine = int(column(completed, SOURCE_TAG).isin(set(chosen["trial_id"])).sum())
         fin = f"final runs: {mine} completed" + (f" of {wanted}" if wanted else "")
         if len(completed) > mine:
@@ -266,13 +267,6 @@ def chosen_trials(study: Study) -> pd.DataFrame | None:
     if not final or (expected is not None and ended < expected):
         return None
     return best_trials_by(trials, study.selections, int(final.get("top", 1)))
-
-
-def wanted_finals(study: Study) -> int | None:
-    """How many final runs the study trains once its grid is over: ``seeds`` for each configuration its
-    selections choose (a configuration chosen twice counts once); None while the grid runs, or without finals."""
-    chosen = chosen_trials(study)
-    return None if chosen is None else int((study.study.get("final") or {}).get("seeds", 0)) * len(chosen)
 
 
 def part_seconds(part: Part) -> tuple[float, float]:

@@ -13,7 +13,7 @@ from analysis.core.layout import StudyDir
 from analysis.results import read_epochs, read_trials
 from study.report import report_inputs
 from study.state import load_study_of
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, checksums, run_cli
 
 SMOKE = yaml.safe_load((ROOT / "studies" / "smoke.yaml").read_text())
 EPOCHS = SMOKE["training"]["epochs"]
@@ -82,8 +82,8 @@ def test_cli_summary_points_to_the_files(smoke_study):
 def test_report_and_rerun_work_on_the_result(smoke_study, tmp_path):
     # on a copy: a rerun makes the study's answer its reruns, and other tests read the shared study's answer
     study = tmp_path / smoke_study.name
-    shutil.copytree(smoke_study, study, ignore=shutil.ignore_patterns("report", "reruns", "cli_output.txt"))
-    original = sorted(p.relative_to(smoke_study) for p in smoke_study.rglob("*"))
+    shutil.copytree(smoke_study, study, ignore=shutil.ignore_patterns("report", "cli_output.txt"))
+    original = checksums(smoke_study)
     proc = run_cli("report", str(study))
     assert (study / "report" / "report.md").exists()
     assert "ls" in proc.stdout
@@ -91,7 +91,7 @@ def test_report_and_rerun_work_on_the_result(smoke_study, tmp_path):
     reruns = pd.read_parquet(study / "parquet" / "reruns" / "trials.parquet")
     assert len(reruns) >= 1 and (reruns["status"] == "completed").all()
     assert "test/acc" in proc.stdout
-    assert sorted(p.relative_to(smoke_study) for p in smoke_study.rglob("*")) == original
+    assert checksums(smoke_study) == original
     client = MlflowClient(f"sqlite:///{study / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("smoke")
     tagged = client.search_runs([experiment.experiment_id], "tags.`smoothstudy.kind` = 'rerun'")

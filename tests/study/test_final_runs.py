@@ -70,8 +70,7 @@ def test_final_command_on_a_finished_study(smoke_study, tmp_path):
     report before the end hold no test metric; the report's leaderboard uses them. Run twice, it trains
     nothing new."""
     study = tmp_path / "smoke"
-    # without the reruns other tests may have added to the shared study
-    shutil.copytree(smoke_study, study, ignore=shutil.ignore_patterns("report", "reruns"))
+    shutil.copytree(smoke_study, study, ignore=shutil.ignore_patterns("report"))
     spec = yaml.safe_load((study / "study.yaml").read_text())
     spec["final"] = {"also_chosen_by": [{"metric": "val/acc", "mode": "min"}]}
     (study / "study.yaml").write_text(yaml.safe_dump(spec))

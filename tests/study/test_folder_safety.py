@@ -3,28 +3,19 @@ every depth), and a command on a copied or moved study writes only inside the fo
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from analysis.core.layout import StudyDir
 from study.replace import check_replaceable, clear_study, first_foreign, is_study
-from tests.conftest import ROOT, refusal_here, run_cli
+from tests.conftest import ROOT, checksums, refusal_here, run_cli
 from tests.study.test_bad_input import bare_study, refused, snapshot
 
 SMOKE_FILE = ROOT / "studies" / "smoke.yaml"
 NOTES = b"the user's notes\x00\xff"
-
-
-def checksums(root: Path) -> dict[str, tuple[str, int]]:
-    """Every path under ``root`` with its checksum and modification time (a file rewritten with the same bytes
-    was still written)."""
-    return {str(p.relative_to(root)): (hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir",
-                                       p.stat().st_mtime_ns) for p in sorted(root.rglob("*"))}
 
 
 @pytest.fixture
