@@ -19,8 +19,8 @@ from analysis.core.errors import UsageError
 from analysis.core.tables import EPOCHS, SAMPLES, TRIALS, PartWriter, rows_to_table, write_file
 from analysis.frames import study_frames
 from analysis.reproduction.document import render
-from analysis.reproduction.parts import run_seconds
-from analysis.reproduction.protocol import NOT_RUN
+from analysis.reproduction.parts import load_part, run_seconds, tested_runs
+from analysis.reproduction.protocol import NOT_RUN, choice, load_protocol
 from study.cli import main
 from study.reproduce import MANIFEST, collect
 
@@ -456,6 +456,16 @@ def test_committed_document_matches_committed_data(path):
     rel = path.relative_to(ROOT)
     assert render(path) == committed, (
         f"{rel.with_suffix('.md')} differs from what its data gives: run 'smoothstudy reproduce report {rel}'")
+
+
+def test_the_augmented_lr_rows_stated_cause_holds_in_its_committed_runs():
+    """The cause the augmented variant states for its "LR (α opt. for acc.)" ECE: every final run the row shows is
+    underconfident (temperature scaling fits T < 1) and scaling lowers its ECE."""
+    protocol = load_protocol(COMMITTED_PROTOCOL)
+    assert "T below 1 in each of the five runs" in protocol.spec["cause_texts"]["lr_underconfident"]
+    runs = tested_runs(load_part(protocol, "lr"), "label_relaxation", choice(protocol, "acc"))
+    assert len(runs) == 5
+    assert (runs["test/temperature"] < 1).all() and (runs["test/ece_ts"] < runs["test/ece"]).all()
 
 
 def test_run_seconds_takes_a_runs_own_epoch_times_when_its_record_is_shorter():
