@@ -18,8 +18,9 @@ import yaml
 from analysis.core.errors import UsageError
 from analysis.core.tables import EPOCHS, SAMPLES, TRIALS, PartWriter, rows_to_table, write_file
 from analysis.frames import study_frames
+from analysis.reproduction import parts
 from analysis.reproduction.document import render
-from analysis.reproduction.parts import load_part, run_seconds, tested_runs
+from analysis.reproduction.parts import load_part, run_seconds
 from analysis.reproduction.protocol import NOT_RUN, choice, load_protocol
 from study.cli import main
 from study.reproduce import MANIFEST, collect
@@ -463,7 +464,7 @@ def test_the_augmented_lr_rows_stated_cause_holds_in_its_committed_runs():
     underconfident (temperature scaling fits T < 1) and scaling lowers its ECE."""
     protocol = load_protocol(COMMITTED_PROTOCOL)
     assert "T below 1 in each of the five runs" in protocol.spec["cause_texts"]["lr_underconfident"]
-    runs = tested_runs(load_part(protocol, "lr"), "label_relaxation", choice(protocol, "acc"))
+    runs = parts.tested_runs(load_part(protocol, "lr"), "label_relaxation", choice(protocol, "acc"))
     assert len(runs) == 5
     assert (runs["test/temperature"] < 1).all() and (runs["test/ece_ts"] < runs["test/ece"]).all()
 
