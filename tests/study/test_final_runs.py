@@ -93,6 +93,25 @@ def test_final_command_on_a_finished_study(smoke_study, tmp_path):
     check_the_answer(study, proc.stdout, trials, finals)
 
 
+def test_final_runs_on_training_and_validation_splits_through_ray(smoke_study, tmp_path):
+    """``final.train_on: train_val`` (the reproduction's protocol) end to end: the final runs train as Ray tasks
+    with it in their configuration, Parquet records it, and the answer leaves out the validation column they
+    trained on and says why. (The trainer's use of it: tests/trainables/test_protocol_switches.py.)"""
+    study = tmp_path / "smoke"
+    shutil.copytree(smoke_study, study, ignore=shutil.ignore_patterns("report"))
+    spec = yaml.safe_load((study / "study.yaml").read_text())
+    spec["final"] = {"train_on": "train_val"}
+    (study / "study.yaml").write_text(yaml.safe_dump(spec))
+    proc = run_cli("final", str(study), "--seeds", "1", "--device", "cpu", timeout=600)
+    assert "with 1 seeds on training and validation splits together" in proc.stdout, proc.stdout
+    finals = read_rerun_trials(study)
+    assert set(finals["config/train_on"]) == {"train_val"} and set(finals["status"]) == {"completed"}
+    assert set(finals["config/loss"]) == set(read_trials(study)["config/loss"])
+    answer = proc.stdout.splitlines()
+    header = answer[next(i for i, line in enumerate(answer) if "the answer." in line) + 1].split()
+    assert "val/acc" not in header and "test/acc" in header and "not held out" in proc.stdout
+
+
 def check_the_answer(study, stdout: str, trials: pd.DataFrame, finals: pd.DataFrame) -> None:
     """The answer ``final`` printed last: per method the mean ± 95% CI over its final runs' seeds of the
     objective and test/acc, recomputed here from Parquet; the MLflow parent run carries the same means, a winner
