@@ -20,18 +20,22 @@ setup: $(STAMP)
 # no working torchvision); pyproject.toml itself only states lower bounds.
 # uv (installed into the venv by pip) downloads and installs the ~6.5 GB of wheels in parallel; where it
 # cannot (no uv wheel for the platform, an index only pip.conf names), pip does it. USE_UV=0 forces pip.
-# --compile-bytecode: pip writes .pyc files at install time, uv does not. Without them every process (each CLI
-# call, each Ray worker) compiles torch, Ray, MLflow and pandas from source again wherever Python may not write
-# its cache (PYTHONDONTWRITEBYTECODE=1, as on this machine), ~10 s a process on two cores.
+# COMPILE_BYTECODE=1 writes the installed packages' .pyc files at install time (~40 s on two cores). It is the
+# default where Python may not write them at run time (PYTHONDONTWRITEBYTECODE set, as on this machine): without
+# them every process (each CLI call, each Ray worker) compiles torch, Ray, MLflow and pandas from source again,
+# ~10 s a process (BENCHMARKS.md §19). Elsewhere Python caches what it imports on first use, which costs less.
 USE_UV ?= 1
+COMPILE_BYTECODE ?= $(if $(PYTHONDONTWRITEBYTECODE),1,0)
+UV_COMPILE := $(if $(filter 1,$(COMPILE_BYTECODE)),--compile-bytecode,)
+PIP_COMPILE := $(if $(filter 1,$(COMPILE_BYTECODE)),,--no-compile)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@if [ "$(USE_UV)" = 1 ] && $(PY) -m pip install -q uv && \
-	    $(VENV)/bin/uv pip install --python $(PY) -q --compile-bytecode -c constraints.txt -e '.[dev]'; then \
+	    $(VENV)/bin/uv pip install --python $(PY) -q $(UV_COMPILE) -c constraints.txt -e '.[dev]'; then \
 	  echo "installed with uv"; \
 	else \
 	  echo "installing with pip"; \
-	  $(PY) -m pip install -q --upgrade pip && $(PY) -m pip install -q -c constraints.txt -e '.[dev]'; \
+	  $(PY) -m pip install -q --upgrade pip && $(PY) -m pip install -q $(PIP_COMPILE) -c constraints.txt -e '.[dev]'; \
 	fi
 	touch $(STAMP)
 
@@ -58,7 +62,7 @@ MIN_PINS ?= 'ray[tune]==2.52.0' optuna==4.0.0 mlflow==3.9.0
 test-min-versions: data
 	test -x $(MIN_VENV)/bin/python || $(PYTHON) -m venv $(MIN_VENV)
 	$(MIN_VENV)/bin/python -m pip install -q uv
-	$(MIN_VENV)/bin/uv pip install --python $(MIN_VENV)/bin/python -q --compile-bytecode -e '.[dev]' $(MIN_PINS) \
+	$(MIN_VENV)/bin/uv pip install --python $(MIN_VENV)/bin/python -q $(UV_COMPILE) -e '.[dev]' $(MIN_PINS) \
 	  $$(grep -E '^(torch|torchvision)==' constraints.txt)
 	$(MIN_VENV)/bin/python -m pytest -q -p no:xdist $(PYTEST_ARGS)
 
